@@ -1,0 +1,1 @@
+"""The ``cloudgate`` command line: one module per command group. Nothing imports ``cloudgate.cli``."""

@@ -1,0 +1,82 @@
+"""Entry point of the ``cloudgate`` command: assembles the command groups and turns errors into clean exits.
+
+Each command module exposes ``register(root)``; heavy imports happen inside the commands, so
+``cloudgate --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from cloudgate import __version__
+from cloudgate.errors import CloudgateError
+
+_COMMAND_MODULES = (
+    "cloudgate.cli.serve",
+    "cloudgate.cli.passwords",
+    "cloudgate.cli.keys",
+    "cloudgate.cli.emulator",
+    "cloudgate.cli.dev",
+    "cloudgate.cli.token",
+    "cloudgate.cli.call",
+    "cloudgate.cli.proxy",
+)
+
+app = typer.Typer(
+    name="cloudgate",
+    help="Run, call and emulate private, secured FastAPI services on Google Cloud Run.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"cloudgate {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Run, call and emulate private, secured FastAPI services on Google Cloud Run."""
+
+
+for _name in _COMMAND_MODULES:
+    try:
+        _module = importlib.import_module(_name)
+    except ModuleNotFoundError as exc:  # a command group not built yet
+        if exc.name != _name:
+            raise
+        continue
+    _module.register(app)
+
+
+def main() -> None:
+    """Run the CLI; a ``CloudgateError`` becomes a one-line message and its exit code, never a traceback."""
+    try:
+        app(standalone_mode=False)
+    except CloudgateError as exc:
+        typer.secho(f"error: {exc}", err=True, fg="red")
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            typer.echo("aborted", err=True)
+            sys.exit(1)
+        raise

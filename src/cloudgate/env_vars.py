@@ -1,0 +1,41 @@
+"""Every environment variable cloudgate reads, one documented constant each.
+
+Service settings use the ``CLOUDGATE_`` prefix through pydantic-settings (``cloudgate.service.settings``);
+the names here are the ones other code refers to by name.
+"""
+
+from __future__ import annotations
+
+#: Port the service listens on; set by Cloud Run (container contract), default 8080.
+PORT = "PORT"
+
+#: ``name:argon2-hash`` entries, comma separated: users who may open the docs.
+DOCS_USERS = "CLOUDGATE_DOCS_USERS"
+#: A file of ``name:hash`` lines (a mounted secret), read in addition to ``CLOUDGATE_DOCS_USERS``.
+DOCS_USERS_FILE = "CLOUDGATE_DOCS_USERS_FILE"
+#: Where API keys live: ``sqlite:///path`` or ``file:///path.json``.
+KEYSTORE = "CLOUDGATE_KEYSTORE"
+#: How the caller's Google identity is read: ``cloud-run``, ``verify`` or ``off``.
+IDENTITY = "CLOUDGATE_IDENTITY"
+#: Accepted ID token audiences, comma separated.
+AUDIENCES = "CLOUDGATE_AUDIENCES"
+#: Where ``verify`` mode fetches signing keys.
+CERTS_URL = "CLOUDGATE_CERTS_URL"
+#: Emails allowed to call routes that require an allowed principal, comma separated.
+ALLOWED_PRINCIPALS = "CLOUDGATE_ALLOWED_PRINCIPALS"
+#: ``production`` (default) or ``development``; development allows placeholder secrets.
+ENVIRONMENT = "CLOUDGATE_ENV"
+#: Client-side: the API key ``cloudgate call`` sends.
+API_KEY = "CLOUDGATE_API_KEY"
+#: Folder of the dataset example service.
+DATA_DIR = "CLOUDGATE_DATA_DIR"
+
+#: google-auth: path of a credentials file.
+GOOGLE_APPLICATION_CREDENTIALS = "GOOGLE_APPLICATION_CREDENTIALS"
+#: google-auth: metadata server host (read at import) and IP (read per detection ping).
+GCE_METADATA_HOST = "GCE_METADATA_HOST"
+GCE_METADATA_IP = "GCE_METADATA_IP"
+#: gcloud: metadata server root.
+GCE_METADATA_ROOT = "GCE_METADATA_ROOT"
+#: gcloud: configuration folder.
+CLOUDSDK_CONFIG = "CLOUDSDK_CONFIG"

@@ -1,0 +1,112 @@
+"""Every error cloudgate raises, in one tree.
+
+::
+
+    CloudgateError                      base of everything below
+    ├── ConfigError (ValueError)        bad settings, bad files, bad arguments
+    ├── AuthError                       a request's credentials were refused
+    │   ├── MissingCredentialsError     nothing was presented (HTTP 401)
+    │   ├── InvalidCredentialsError     presented but wrong, expired, revoked, malformed (HTTP 401)
+    │   ├── ForbiddenError              valid, but not allowed here (HTTP 403)
+    │   └── ThrottledError              too many failures from this client (HTTP 429)
+    ├── KeyStoreError                   an API key store could not be read or written
+    ├── CredentialsError                a client could not get an ID token (``retryable`` says if trying again may help)
+    │   └── NoCredentialsError          no token source applied (lists what was tried)
+    ├── RequestError                    a call to a private service failed (``status``, ``hint``)
+    ├── DatasetError                    the example dataset API refused an input (``status``)
+    ├── EmulatorError                   the local emulator refused a request or could not start
+    └── DeployError                     a deploy step failed or its result did not check out
+
+Messages never contain a secret: not a password, an API key, a token or a private key.
+"""
+
+from __future__ import annotations
+
+
+class CloudgateError(Exception):
+    """Base class of every error cloudgate raises."""
+
+    #: Exit code the CLI uses when this error ends a command.
+    exit_code: int = 1
+
+
+class ConfigError(CloudgateError, ValueError):
+    """Settings, a file or an argument is wrong; the message says which and how to fix it."""
+
+    exit_code = 2
+
+
+class AuthError(CloudgateError):
+    """A request's credentials were refused. ``status`` is the HTTP status a route answers with."""
+
+    status: int = 401
+
+    def __init__(self, message: str, *, scheme: str | None = None) -> None:
+        super().__init__(message)
+        #: The authentication scheme to name in ``WWW-Authenticate`` (``Basic``, ``Bearer``, ``ApiKey``).
+        self.scheme = scheme
+
+
+class MissingCredentialsError(AuthError):
+    """No credentials were presented."""
+
+
+class InvalidCredentialsError(AuthError):
+    """Credentials were presented but are wrong, expired, revoked or malformed."""
+
+
+class ForbiddenError(AuthError):
+    """Credentials are valid but do not allow this request (scope, principal)."""
+
+    status = 403
+
+
+class ThrottledError(AuthError):
+    """Too many failed attempts from one client; ``retry_after`` is in seconds."""
+
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: int, scheme: str | None = None) -> None:
+        super().__init__(message, scheme=scheme)
+        self.retry_after = retry_after
+
+
+class KeyStoreError(CloudgateError):
+    """An API key store could not be read or written."""
+
+
+class CredentialsError(CloudgateError):
+    """A client could not obtain an ID token from a source that applied."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class NoCredentialsError(CredentialsError):
+    """No token source applied; the message lists every source tried."""
+
+
+class RequestError(CloudgateError):
+    """A call to a private service failed; ``hint`` says what to do about it."""
+
+    def __init__(self, message: str, *, status: int | None = None, hint: str | None = None) -> None:
+        super().__init__(message if hint is None else f"{message}\n  hint: {hint}")
+        self.status = status
+        self.hint = hint
+
+
+class DatasetError(CloudgateError):
+    """The dataset API refused an input; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, *, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class EmulatorError(CloudgateError):
+    """The local emulator refused a request or could not start."""
+
+
+class DeployError(CloudgateError):
+    """A deploy step failed, or its result did not check out when read back."""

@@ -1,0 +1,43 @@
+"""Google's constants: issuers, URLs, header names and limits that cloudgate must match.
+
+Sources are listed in ``shared/CLOUD_RUN.md``; each constant here names the fact it encodes.
+"""
+
+from __future__ import annotations
+
+#: Issuers of Google-signed ID tokens (``verify_oauth2_token`` accepts both spellings).
+ID_TOKEN_ISSUERS: frozenset[str] = frozenset({"https://accounts.google.com", "accounts.google.com"})
+#: The canonical issuer the emulator writes into the tokens it mints.
+ID_TOKEN_ISSUER = "https://accounts.google.com"
+
+#: Google's public keys for ID tokens, as ``{kid: x509 PEM}`` and as JWKS.
+OAUTH2_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
+OAUTH2_JWKS_URL = "https://www.googleapis.com/oauth2/v3/certs"
+
+#: The token endpoint, and the ``aud`` google-auth writes into every jwt-bearer assertion whatever ``token_uri`` is.
+TOKEN_URI = "https://oauth2.googleapis.com/token"
+JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+#: Cloud Run's IAM front end checks this header first; if absent, ``Authorization``.
+SERVERLESS_AUTH_HEADER = "X-Serverless-Authorization"
+#: What Cloud Run writes in place of the signature of the token it forwards to the container.
+SIGNATURE_REMOVED = "SIGNATURE_REMOVED_BY_GOOGLE"
+TRACE_CONTEXT_HEADER = "X-Cloud-Trace-Context"
+
+#: Metadata server: header both ways, default host, and the paths google-auth and gcloud use.
+METADATA_FLAVOR_HEADER = "Metadata-Flavor"
+METADATA_FLAVOR = "Google"
+METADATA_HOST = "metadata.google.internal"
+METADATA_IP = "169.254.169.254"
+
+#: Cloud Run's HTTP/1 limit on non-streamed responses and on requests.
+CLOUD_RUN_MAX_BYTES = 32 * 1024 * 1024
+#: Seconds between SIGTERM and SIGKILL when Cloud Run stops an instance.
+CLOUD_RUN_SHUTDOWN_GRACE_S = 10
+#: Default and maximum request timeout, seconds.
+CLOUD_RUN_DEFAULT_TIMEOUT_S = 300
+CLOUD_RUN_MAX_TIMEOUT_S = 3600
+#: The role a principal needs to call a private service.
+INVOKER_ROLE = "roles/run.invoker"
+#: Google ID tokens last one hour.
+ID_TOKEN_LIFETIME_S = 3600

@@ -1,0 +1,27 @@
+"""Who is calling: the typed result of authentication that routes receive."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The caller of a request, as established by the service's checks.
+
+    ``email`` is the Google identity (from the ID token), ``key_name``/``key_id``/``scopes`` come from the API key.
+    Either side may be absent, depending on what the route required.
+    """
+
+    email: str | None = None
+    key_id: str | None = None
+    key_name: str | None = None
+    scopes: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def name(self) -> str:
+        """A printable name for logs: the email, else the key name, else ``anonymous``."""
+        return self.email or (f"key:{self.key_name}" if self.key_name else "anonymous")
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes or "*" in self.scopes

@@ -1,0 +1,115 @@
+"""The service's settings, read from ``CLOUDGATE_*`` environment variables (pydantic-settings).
+
+No settings object exists at import time: ``get_settings()`` builds one on first use and caches it, and
+``create_app``/``protect`` take an explicit one (tests pass their own).
+
+Example::
+
+    CLOUDGATE_IDENTITY=verify CLOUDGATE_AUDIENCES=https://svc-abc-uc.a.run.app cloudgate serve app.main:app
+"""
+
+from __future__ import annotations
+
+import functools
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from cloudgate.google import CLOUD_RUN_MAX_BYTES, OAUTH2_CERTS_URL
+
+
+class IdentityMode(StrEnum):
+    """How the caller's Google identity is established."""
+
+    #: Behind Cloud Run's IAM check: the signature was stripped by Google; trust the claims, check aud/exp.
+    CLOUD_RUN = "cloud-run"
+    #: Full RS256 verification against the certs URL.
+    VERIFY = "verify"
+    #: Ignore Google identity entirely.
+    OFF = "off"
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.replace("\n", ",").split(",") if part.strip()]
+    return value
+
+
+class ServiceSettings(BaseSettings):
+    """Everything the service core reads from the environment (prefix ``CLOUDGATE_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="CLOUDGATE_", extra="ignore", frozen=True)
+
+    env: str = Field("production", description="`production` or `development`.")
+
+    # Docs behind HTTP Basic.
+    docs_users: SecretStr = Field(
+        SecretStr(""), description="`name:argon2-hash` entries, comma separated. Empty: docs disabled (404)."
+    )
+    docs_users_file: Path | None = Field(None, description="File of `name:hash` lines (a mounted secret).")
+    docs_realm: str = "API docs"
+    docs_cache_seconds: float = Field(60.0, ge=0, description="How long a verified Basic credential is remembered.")
+    docs_max_failures: int = Field(5, ge=1, description="Failed logins allowed per client per window.")
+    docs_failure_window_seconds: int = Field(60, ge=1)
+
+    # API keys.
+    keystore: str = Field(
+        "sqlite:///.cloudgate/keys.sqlite3", description="`sqlite:///path` or `file:///path.json`."
+    )
+    api_key_header: str = Field("X-API-Key", description="Header that carries the API key (never Authorization).")
+
+    # Google identity.
+    identity: IdentityMode = IdentityMode.CLOUD_RUN
+    audiences: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Accepted ID token audiences (the service URL, custom audiences)."
+    )
+    certs_url: str = OAUTH2_CERTS_URL
+    allowed_principals: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Emails allowed on routes that require an allowed principal."
+    )
+    clock_skew_seconds: int = Field(30, ge=0, le=300)
+    certs_refetch_cooldown_seconds: float = Field(30.0, ge=0)
+
+    # Limits.
+    max_body_bytes: int = Field(CLOUD_RUN_MAX_BYTES - 1, ge=0, description="Larger request bodies get 413.")
+    max_response_bytes: int = Field(
+        CLOUD_RUN_MAX_BYTES - 64 * 1024,
+        ge=0,
+        description="Larger non-streamed responses are refused (Cloud Run would send an empty 500).",
+    )
+    trust_forwarded_for: bool = Field(
+        True, description="Take the client address from X-Forwarded-For (Cloud Run sets it)."
+    )
+
+    # Logging.
+    log_level: str = "INFO"
+    log_format: str = Field("json", description="`json` (Cloud Logging) or `text`.")
+    project_id: str | None = Field(None, description="Google project id, for trace links in logs.")
+
+    @field_validator("audiences", "allowed_principals", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("api_key_header")
+    @classmethod
+    def _not_authorization(cls, value: str) -> str:
+        if value.strip().lower() in {"authorization", "x-serverless-authorization", ""}:
+            raise ValueError(
+                "the API key header must not be Authorization or X-Serverless-Authorization: "
+                "Cloud Run's IAM check reads those"
+            )
+        return value.strip()
+
+    @property
+    def is_development(self) -> bool:
+        return self.env.lower() in {"development", "dev"}
+
+
+@functools.cache
+def get_settings() -> ServiceSettings:
+    """The process-wide settings, read from the environment on first use."""
+    return ServiceSettings()

@@ -1,0 +1,25 @@
+"""Shared fixtures: a clean environment for every test (httpx ``clean_environ`` style)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+_STRIPPED_PREFIXES = ("GOOGLE_", "CLOUDSDK_", "GCE_", "CLOUDGATE_")
+
+
+@pytest.fixture(autouse=True)
+def clean_environ() -> Iterator[None]:
+    """Strip Google, gcloud, metadata and cloudgate variables so the machine's setup never leaks into a test."""
+    saved = dict(os.environ)
+    for name in list(os.environ):
+        if name.startswith(_STRIPPED_PREFIXES):
+            del os.environ[name]
+    # A throwaway gcloud config: tests never touch the machine's own.
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
