@@ -27,6 +27,10 @@ ALLOWED_PRINCIPALS = "CLOUDGATE_ALLOWED_PRINCIPALS"
 ENVIRONMENT = "CLOUDGATE_ENV"
 #: Client-side: the API key ``cloudgate call`` sends.
 API_KEY = "CLOUDGATE_API_KEY"
+#: Client-side: a service account to impersonate when minting ID tokens (Google's recommended path).
+IMPERSONATE_SERVICE_ACCOUNT = "CLOUDGATE_IMPERSONATE_SERVICE_ACCOUNT"
+#: Client-side: base URL of the IAM Credentials API (default ``https://iamcredentials.googleapis.com``).
+IAM_ENDPOINT = "CLOUDGATE_IAM_ENDPOINT"
 #: Folder of the dataset example service.
 DATA_DIR = "CLOUDGATE_DATA_DIR"
 
@@ -39,3 +43,5 @@ GCE_METADATA_IP = "GCE_METADATA_IP"
 GCE_METADATA_ROOT = "GCE_METADATA_ROOT"
 #: gcloud: configuration folder.
 CLOUDSDK_CONFIG = "CLOUDSDK_CONFIG"
+#: gcloud: the service account gcloud impersonates (property ``auth/impersonate_service_account``).
+CLOUDSDK_IMPERSONATE_SERVICE_ACCOUNT = "CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT"
