@@ -1,0 +1,205 @@
+"""Google's token-signing public keys, fetched from a certs URL and cached the way Google asks.
+
+Accepted formats (the same ones google-auth accepts, see ``shared/CLOUD_RUN.md``):
+
+- ``{kid: "-----BEGIN CERTIFICATE-----..."}``  Google's ``oauth2/v1/certs``
+- ``{kid: "-----BEGIN PUBLIC KEY-----..."}``
+- ``{"keys": [{"kty": "RSA", "kid": ..., "n": ..., "e": ...}]}``  JWKS, Google's ``oauth2/v3/certs``
+
+The key set is kept for ``Cache-Control: max-age`` seconds (5 minutes without one). Concurrent requests that
+need a fetch share one request (single flight). A ``kid`` missing from a fresh set triggers a refetch at most
+once per ``refetch_cooldown`` seconds, so a flood of made-up key ids cannot turn into a flood of fetches. A failed
+fetch never replaces good keys: the previous set, if any, stays in use and the fetch is retried after the cooldown.
+
+Example::
+
+    keys = SigningKeys("https://www.googleapis.com/oauth2/v1/certs", http=httpx.AsyncClient(), refetch_cooldown=30)
+    public_key = await keys.get(kid)      # raises InvalidCredentialsError (unknown kid, fetch failure)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from cloudgate.errors import InvalidCredentialsError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+logger = logging.getLogger(__name__)
+
+#: How long a key set is kept when the response has no ``max-age``.
+DEFAULT_MAX_AGE_S = 300.0
+#: A ceiling on ``max-age``: Google sends about six hours; a day is the most we ever trust a key set.
+MAX_MAX_AGE_S = 86_400.0
+_MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
+_NO_STORE = re.compile(r"(?:^|[,\s])(?:no-store|no-cache)(?:$|[,\s=])", re.IGNORECASE)
+
+
+class SigningKeysUnavailable(Exception):
+    """The certs URL could not be fetched or gave nothing usable (internal; callers see a 401)."""
+
+
+def cache_seconds(cache_control: str | None) -> float:
+    """Seconds to keep a response with this ``Cache-Control`` header (``no-store``/``no-cache``: 0)."""
+    if not cache_control:
+        return DEFAULT_MAX_AGE_S
+    if _NO_STORE.search(cache_control):
+        return 0.0
+    match = _MAX_AGE.search(cache_control)
+    if match is None:
+        return DEFAULT_MAX_AGE_S
+    return min(float(match.group(1)), MAX_MAX_AGE_S)
+
+
+def _load_pem(pem: str) -> RSAPublicKey | None:
+    from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+    data = pem.encode("ascii")
+    try:
+        key = (
+            x509.load_pem_x509_certificate(data).public_key()
+            if b"-----BEGIN CERTIFICATE-----" in data
+            else serialization.load_pem_public_key(data)
+        )
+    except UnsupportedAlgorithm as exc:
+        raise ValueError("unsupported key algorithm") from exc
+    return key if isinstance(key, RSAPublicKey) else None
+
+
+def _load_jwk(jwk: Mapping[str, Any]) -> RSAPublicKey | None:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+    from jwt.algorithms import RSAAlgorithm
+
+    if jwk.get("kty") != "RSA" or jwk.get("use", "sig") != "sig":
+        return None
+    from jwt import PyJWTError
+
+    try:
+        key = RSAAlgorithm.from_jwk(dict(jwk))
+    except PyJWTError as exc:
+        raise ValueError("invalid JWK") from exc
+    return key if isinstance(key, RSAPublicKey) else None
+
+
+def parse_key_set(document: object) -> dict[str, RSAPublicKey]:
+    """Turn a certs document (any accepted format) into ``{kid: RSA public key}``; unusable entries are skipped."""
+    if not isinstance(document, dict):
+        raise SigningKeysUnavailable("the certs document is not a JSON object")
+    entries: list[tuple[str, Callable[[], RSAPublicKey | None]]] = []
+    jwks = document.get("keys")
+    if isinstance(jwks, list):
+        for jwk in jwks:
+            if isinstance(jwk, dict) and isinstance(jwk.get("kid"), str):
+                entries.append((jwk["kid"], functools.partial(_load_jwk, jwk)))
+    else:
+        for kid, pem in document.items():
+            if isinstance(pem, str):
+                entries.append((kid, functools.partial(_load_pem, pem)))
+    keys: dict[str, RSAPublicKey] = {}
+    for kid, load in entries:
+        try:
+            key = load()
+        except (ValueError, TypeError, KeyError, UnicodeError) as exc:
+            logger.warning("skipping signing key %r: %s", kid, type(exc).__name__)
+            continue
+        if key is None:
+            logger.warning("skipping signing key %r: not an RSA signing key", kid)
+            continue
+        keys[kid] = key
+    if not keys:
+        raise SigningKeysUnavailable("the certs document holds no usable RSA key")
+    return keys
+
+
+class SigningKeys:
+    """The current key set of one certs URL: cached, fetched once for many callers, refetched on unknown kids."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        http: Callable[[], httpx.AsyncClient],
+        refetch_cooldown: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._url = url
+        self._http = http
+        self._cooldown = refetch_cooldown
+        self._clock = clock
+        self._keys: dict[str, RSAPublicKey] = {}
+        self._fresh_until = float("-inf")
+        self._last_attempt = float("-inf")
+        self._inflight: asyncio.Future[None] | None = None
+        #: How many fetches were started (for tests and metrics).
+        self.fetches = 0
+
+    async def get(self, kid: str) -> RSAPublicKey:
+        """The public key for ``kid``, fetching or refetching the set as needed.
+
+        Raises ``InvalidCredentialsError`` for an unknown key id or when the keys cannot be fetched.
+        """
+        now = self._clock()
+        key = self._keys.get(kid)
+        if now < self._fresh_until:
+            if key is not None:
+                return key
+            if now - self._last_attempt < self._cooldown:
+                raise _unknown_kid()
+        await self._refresh()
+        key = self._keys.get(kid)
+        if key is None:
+            raise _unknown_kid()
+        return key
+
+    async def _refresh(self) -> None:
+        if self._inflight is None:
+            self._inflight = asyncio.ensure_future(self._fetch())
+            self._inflight.add_done_callback(self._fetch_done)
+        # shield: one caller giving up (client disconnect) must not cancel the fetch the others wait for.
+        await asyncio.shield(self._inflight)
+
+    def _fetch_done(self, future: asyncio.Future[None]) -> None:
+        self._inflight = None
+        if not future.cancelled():
+            future.exception()  # retrieved here so asyncio never reports it as unhandled
+
+    async def _fetch(self) -> None:
+        self.fetches += 1
+        self._last_attempt = self._clock()
+        try:
+            response = await self._http().get(self._url, headers={"Accept": "application/json"})
+            if response.status_code != 200:
+                raise SigningKeysUnavailable(f"HTTP {response.status_code}")
+            keys = parse_key_set(response.json())
+        except (httpx.HTTPError, ValueError, SigningKeysUnavailable) as exc:
+            detail = str(exc) or type(exc).__name__
+            if self._keys:
+                # Keep the old keys (they were good an hour ago, Google overlaps rotations) and retry later.
+                self._fresh_until = self._last_attempt + self._cooldown
+                logger.warning(
+                    "could not refresh signing keys from %s (%s); keeping the previous set", self._url, detail
+                )
+                return
+            logger.error("could not fetch signing keys from %s: %s", self._url, detail)
+            raise InvalidCredentialsError(
+                "could not fetch signing keys to verify the ID token", scheme="Bearer"
+            ) from exc
+        self._keys = keys
+        self._fresh_until = self._last_attempt + cache_seconds(response.headers.get("cache-control"))
+        logger.info("fetched %d signing keys from %s", len(keys), self._url)
+
+
+def _unknown_kid() -> InvalidCredentialsError:
+    return InvalidCredentialsError("ID token is signed with an unknown key id", scheme="Bearer")

@@ -1,0 +1,252 @@
+"""The caller's Google identity, read from the ID token of a request.
+
+Two modes (``CLOUDGATE_IDENTITY``, see ``shared/CLOUD_RUN.md``):
+
+- ``cloud-run``: the service sits behind Cloud Run's IAM check, which verified the token and forwarded it with
+  its signature replaced by ``SIGNATURE_REMOVED_BY_GOOGLE``. The claims are trusted; ``aud`` (if audiences are
+  configured), ``exp`` and ``email_verified`` are still checked. A token that still carries a signature did not
+  come through that front end and is refused.
+- ``verify``: full RS256 verification with PyJWT against the keys at ``CLOUDGATE_CERTS_URL``: algorithm pinned to
+  RS256, ``iss`` one of Google's issuers, ``aud`` one of the configured audiences, ``exp``/``iat`` within
+  ``CLOUDGATE_CLOCK_SKEW_SECONDS``.
+
+Tokens that passed are remembered until they expire, keyed by their SHA-256 digest (never the raw token), so a
+repeat costs one hash and one dict lookup.
+
+Example::
+
+    checker = IdentityChecker(settings)
+    identity = await checker.check(bearer_token(request.headers["authorization"]))
+    identity.email, identity.audience
+    await checker.aclose()
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from cloudgate import env_vars
+from cloudgate.errors import ConfigError, InvalidCredentialsError
+from cloudgate.google import ID_TOKEN_ISSUERS, SIGNATURE_REMOVED
+from cloudgate.service.certs import SigningKeys
+from cloudgate.service.jwt_claims import UnverifiedJwt, parse_jwt
+from cloudgate.service.settings import IdentityMode, ServiceSettings
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+logger = logging.getLogger(__name__)
+
+#: How many verified tokens are remembered at most.
+TOKEN_CACHE_SIZE = 10_000
+_CERTS_TIMEOUT = httpx.Timeout(5.0)
+
+
+@dataclass(frozen=True, slots=True)
+class GoogleIdentity:
+    """Who the ID token says the caller is."""
+
+    email: str | None
+    subject: str
+    audience: str
+    expires_at: int
+
+
+def bearer_token(header_value: str) -> str | None:
+    """``"Bearer X"`` -> ``"X"`` (the scheme in any case); anything else -> ``None``."""
+    scheme, _, token = header_value.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or " " in token:
+        return None
+    return token
+
+
+def _refuse(message: str) -> InvalidCredentialsError:
+    return InvalidCredentialsError(message, scheme="Bearer")
+
+
+class TokenCache:
+    """Tokens that passed, by SHA-256 digest, until ``exp`` (plus skew). Bounded: the oldest entry goes first."""
+
+    def __init__(self, *, max_entries: int, skew: float, clock: Callable[[], float] = time.time) -> None:
+        self._entries: dict[bytes, GoogleIdentity] = {}
+        self._max = max_entries
+        self._skew = skew
+        self._clock = clock
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, digest: bytes) -> GoogleIdentity | None:
+        identity = self._entries.get(digest)
+        if identity is not None and self._clock() >= identity.expires_at + self._skew:
+            del self._entries[digest]
+            return None
+        return identity
+
+    def put(self, digest: bytes, identity: GoogleIdentity) -> None:
+        if digest not in self._entries and len(self._entries) >= self._max:
+            # Dicts keep insertion order: the first entry is the oldest, and with one-hour tokens the soonest to expire.
+            del self._entries[next(iter(self._entries))]
+        self._entries[digest] = identity
+
+
+class IdentityChecker:
+    """Checks ID tokens per the configured mode; one instance per app, shared by all requests."""
+
+    def __init__(self, settings: ServiceSettings, *, http: httpx.AsyncClient | None = None) -> None:
+        self._mode = settings.identity
+        self._audiences = tuple(settings.audiences)
+        self._skew = settings.clock_skew_seconds
+        if self._mode is IdentityMode.VERIFY:
+            if not self._audiences:
+                raise ConfigError(
+                    f"{env_vars.IDENTITY}=verify needs {env_vars.AUDIENCES}: the service URL and any custom audiences"
+                )
+            if not settings.certs_url.startswith(("https://", "http://")):
+                raise ConfigError(f"{env_vars.CERTS_URL} must be an http(s) URL")
+        self._http = http
+        self._owns_http = http is None
+        self._keys = SigningKeys(
+            settings.certs_url, http=self._client, refetch_cooldown=settings.certs_refetch_cooldown_seconds
+        )
+        self._cache = TokenCache(max_entries=TOKEN_CACHE_SIZE, skew=self._skew)
+
+    def _client(self) -> httpx.AsyncClient:
+        # Created on first fetch: an AsyncClient loads CA certificates, which cloud-run mode never needs.
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=_CERTS_TIMEOUT)
+        return self._http
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this checker created it."""
+        if self._owns_http and self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def check(self, token: str) -> GoogleIdentity:
+        """The identity in ``token``; raises ``InvalidCredentialsError`` saying what was wrong (never the token)."""
+        digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+        identity = self._cache.get(digest)
+        if identity is not None:
+            return identity
+        try:
+            if self._mode is IdentityMode.CLOUD_RUN:
+                identity = self._check_forwarded(parse_jwt(token))
+            elif self._mode is IdentityMode.VERIFY:
+                identity = await self._verify(token, parse_jwt(token))
+            else:
+                raise _refuse(f"Google identity is turned off on this service ({env_vars.IDENTITY}=off)")
+        except InvalidCredentialsError as exc:
+            logger.debug("ID token refused: %s", exc)
+            raise
+        self._cache.put(digest, identity)
+        return identity
+
+    def _check_forwarded(self, parsed: UnverifiedJwt) -> GoogleIdentity:
+        if parsed.signature != SIGNATURE_REMOVED:
+            raise _refuse(
+                "ID token was not forwarded by Cloud Run's IAM check (its signature is intact); "
+                f"to verify signed tokens in the service, use {env_vars.IDENTITY}=verify"
+            )
+        claims = parsed.claims
+        exp = claims.get("exp")
+        if isinstance(exp, bool) or not isinstance(exp, int | float):
+            raise _refuse("malformed ID token: no numeric exp claim")
+        if time.time() >= exp + self._skew:
+            raise _refuse("ID token has expired")
+        audiences = _audiences_of(claims)
+        if self._audiences:
+            audience = self._matching_audience(audiences)
+        elif audiences:
+            audience = audiences[0]  # Cloud Run already checked it against the service URL and custom audiences
+        else:
+            raise _refuse("malformed ID token: no aud claim")
+        return _identity(claims, audience, int(exp))
+
+    async def _verify(self, token: str, parsed: UnverifiedJwt) -> GoogleIdentity:
+        import jwt as pyjwt
+
+        if parsed.signature == SIGNATURE_REMOVED:
+            raise _refuse(
+                "ID token has no signature (Cloud Run removed it); it can only be trusted behind Cloud Run's IAM "
+                f"check, with {env_vars.IDENTITY}=cloud-run"
+            )
+        alg = parsed.header.get("alg")
+        if alg != "RS256":
+            raise _refuse(f"ID token algorithm {str(alg)[:20]!r} is not accepted (only RS256)")
+        kid = parsed.header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise _refuse("malformed ID token: no key id (kid) in the header")
+        key: RSAPublicKey = await self._keys.get(kid)
+        try:
+            claims: dict[str, Any] = pyjwt.decode(
+                token,
+                key,
+                algorithms=["RS256"],
+                audience=self._audiences,
+                issuer=ID_TOKEN_ISSUERS,
+                leeway=self._skew,
+                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+            )
+        except pyjwt.PyJWTError as exc:
+            raise _refuse(_describe(exc)) from None
+        return _identity(claims, self._matching_audience(_audiences_of(claims)), int(claims["exp"]))
+
+    def _matching_audience(self, audiences: list[str]) -> str:
+        for audience in audiences:
+            if audience in self._audiences:
+                return audience
+        shown = audiences[0][:200] if audiences else ""
+        raise _refuse(f"ID token has the wrong audience ({shown!r}); this service accepts its URL and custom audiences")
+
+
+def _audiences_of(claims: dict[str, Any]) -> list[str]:
+    aud = claims.get("aud")
+    if isinstance(aud, str):
+        return [aud]
+    if isinstance(aud, list):
+        return [item for item in aud if isinstance(item, str)]
+    return []
+
+
+def _identity(claims: dict[str, Any], audience: str, expires_at: int) -> GoogleIdentity:
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not subject:
+        raise _refuse("malformed ID token: no sub claim")
+    email = claims.get("email")
+    if email is not None:
+        if not isinstance(email, str):
+            raise _refuse("malformed ID token: email is not a string")
+        # Google sends a boolean; very old tokens sent the string "true".
+        if claims.get("email_verified") not in (True, "true"):
+            raise _refuse("ID token email is not verified")
+    return GoogleIdentity(email=email, subject=subject, audience=audience, expires_at=expires_at)
+
+
+def _describe(exc: Exception) -> str:
+    """A message for a PyJWT error that says what was wrong, in our words (PyJWT's never hold the token)."""
+    import jwt as pyjwt
+
+    if isinstance(exc, pyjwt.ExpiredSignatureError):
+        return "ID token has expired"
+    if isinstance(exc, pyjwt.ImmatureSignatureError):
+        return "ID token is not valid yet (issued in the future; check the clocks)"
+    if isinstance(exc, pyjwt.InvalidAudienceError):
+        return "ID token has the wrong audience; this service accepts its URL and custom audiences"
+    if isinstance(exc, pyjwt.InvalidIssuerError):
+        return "ID token was not issued by Google (wrong iss)"
+    if isinstance(exc, pyjwt.MissingRequiredClaimError):
+        return f"malformed ID token: no {exc.claim} claim"
+    if isinstance(exc, pyjwt.InvalidSignatureError):
+        return "ID token has a bad signature"
+    if isinstance(exc, pyjwt.InvalidAlgorithmError):
+        return "ID token algorithm is not accepted (only RS256)"
+    return f"malformed ID token ({type(exc).__name__})"
