@@ -254,9 +254,11 @@ async def test_fetch_failure_is_a_clear_401_logged_and_not_cached(
     server = CertsServer({"a": x509_pem(rsa_keys[0])})
     server.fail_with = failure
     keys = server.keys(FakeClock())
-    with caplog.at_level(logging.ERROR, logger="cloudgate.service.certs"):
-        with pytest.raises(InvalidCredentialsError, match="could not fetch signing keys") as info:
-            await keys.get("a")
+    with (
+        caplog.at_level(logging.ERROR, logger="cloudgate.service.certs"),
+        pytest.raises(InvalidCredentialsError, match="could not fetch signing keys") as info,
+    ):
+        await keys.get("a")
     assert info.value.status == 401 and info.value.scheme == "Bearer"
     assert any(CERTS_URL in record.getMessage() for record in caplog.records)
     server.fail_with = None
