@@ -56,9 +56,7 @@ class ServiceSettings(BaseSettings):
     docs_failure_window_seconds: int = Field(60, ge=1)
 
     # API keys.
-    keystore: str = Field(
-        "sqlite:///.cloudgate/keys.sqlite3", description="`sqlite:///path` or `file:///path.json`."
-    )
+    keystore: str = Field("sqlite:///.cloudgate/keys.sqlite3", description="`sqlite:///path` or `file:///path.json`.")
     api_key_header: str = Field("X-API-Key", description="Header that carries the API key (never Authorization).")
 
     # Google identity.

@@ -1,0 +1,23 @@
+"""What runs inside the Cloud Run container: ``protect(app)`` and the dependencies routes declare.
+
+Importing this package imports FastAPI and pydantic-settings but nothing of the emulator, deploy or client code.
+"""
+
+from cloudgate.service.app import protect
+from cloudgate.service.auth import require, require_google, require_key
+from cloudgate.service.deps import GoogleCaller, KeyCaller
+from cloudgate.service.principal import Principal
+from cloudgate.service.settings import IdentityMode, ServiceSettings, get_settings
+
+__all__ = [
+    "GoogleCaller",
+    "IdentityMode",
+    "KeyCaller",
+    "Principal",
+    "ServiceSettings",
+    "get_settings",
+    "protect",
+    "require",
+    "require_google",
+    "require_key",
+]

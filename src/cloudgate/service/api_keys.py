@@ -1,0 +1,161 @@
+"""API keys: their format, their hashes, and the store interface.
+
+A key reads ``cgk_<id>_<secret>``: the ``cgk_`` prefix makes a leaked key recognisable (secret scanners can match
+it), the 16-hex-digit id names the record so it can be revoked, and the secret is 32 random bytes. Keys are
+high-entropy, so a single SHA-256 is the right hash (a slow password hash would only add per-request cost);
+only that hash is stored.
+
+Example::
+
+    store = open_keystore("sqlite:///keys.sqlite3")
+    record, secret = store.create("etl", ["datasets:read"], expires_at=None)
+    print(secret)  # shown once
+    assert authenticate(store, secret).key_id == record.key_id
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from cloudgate.errors import ConfigError, InvalidCredentialsError
+
+KEY_PREFIX = "cgk"
+_ID_HEX_LEN = 16
+_SECRET_BYTES = 32
+_MAX_KEY_LEN = 200
+_SCOPE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789:._-*")
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """What a store keeps about one key: never the secret, only its SHA-256."""
+
+    key_id: str
+    name: str
+    scopes: frozenset[str]
+    secret_hash: str
+    created_at: datetime
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def state(self, now: datetime | None = None) -> str:
+        """``active``, ``expired`` or ``revoked``."""
+        now = now or datetime.now(UTC)
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= now:
+            return "expired"
+        return "active"
+
+
+class KeyStore(abc.ABC):
+    """Where key records live. SQLite and a JSON file implement it; Firestore can later."""
+
+    url: str
+
+    @abc.abstractmethod
+    def get(self, key_id: str) -> KeyRecord | None:
+        """The record with this id, or None."""
+
+    @abc.abstractmethod
+    def list(self) -> list[KeyRecord]:
+        """Every record, oldest first."""
+
+    @abc.abstractmethod
+    def add(self, record: KeyRecord) -> None:
+        """Store a new record (its id is fresh)."""
+
+    @abc.abstractmethod
+    def revoke(self, key_id: str, at: datetime) -> KeyRecord:
+        """Mark a key revoked; raises ``KeyStoreError`` if there is no such key."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release files and connections."""
+
+    def create(self, name: str, scopes: Sequence[str], expires_at: datetime | None = None) -> tuple[KeyRecord, str]:
+        """Make and store a new key; returns the record and the secret (show it once, never store it)."""
+        record, secret = new_key(name, scopes, expires_at)
+        self.add(record)
+        return record, secret
+
+
+def hash_secret(key: str) -> str:
+    """The stored form of a key: hex SHA-256 of the whole key string."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def validate_scopes(scopes: Iterable[str]) -> frozenset[str]:
+    """Scopes are short lowercase words like ``datasets:read``; ``*`` grants every scope."""
+    clean = set()
+    for scope in scopes:
+        scope = scope.strip()
+        if not scope or len(scope) > 64 or not set(scope) <= _SCOPE_CHARS:
+            raise ConfigError(
+                f"invalid scope {scope!r}: use lowercase letters, digits and : . _ - (e.g. datasets:read)"
+            )
+        clean.add(scope)
+    return frozenset(clean)
+
+
+def new_key(name: str, scopes: Sequence[str], expires_at: datetime | None) -> tuple[KeyRecord, str]:
+    """Make a fresh key: the record to store and the secret to show once."""
+    if not name.strip() or len(name) > 100:
+        raise ConfigError("a key name must be 1-100 characters")
+    if expires_at is not None and expires_at.tzinfo is None:
+        raise ConfigError("expiry must be timezone-aware")
+    key_id = secrets.token_hex(_ID_HEX_LEN // 2)
+    secret = f"{KEY_PREFIX}_{key_id}_{secrets.token_urlsafe(_SECRET_BYTES)}"
+    record = KeyRecord(
+        key_id=key_id,
+        name=name.strip(),
+        scopes=validate_scopes(scopes),
+        secret_hash=hash_secret(secret),
+        created_at=datetime.now(UTC).replace(microsecond=0),
+        expires_at=expires_at,
+    )
+    return record, secret
+
+
+def parse_key_id(key: str) -> str | None:
+    """The id inside a presented key, or None if it does not have the key format."""
+    if len(key) > _MAX_KEY_LEN:
+        return None
+    prefix, _, rest = key.partition("_")
+    key_id, sep, secret = rest.partition("_")
+    if prefix != KEY_PREFIX or not sep or not secret or len(key_id) != _ID_HEX_LEN:
+        return None
+    if not all(c in "0123456789abcdef" for c in key_id):
+        return None
+    return key_id
+
+
+def authenticate(store: KeyStore, presented: str, now: datetime | None = None) -> KeyRecord:
+    """The record of a presented key if it is valid, active and unexpired; else ``InvalidCredentialsError``."""
+    key_id = parse_key_id(presented)
+    record = store.get(key_id) if key_id else None
+    if record is None or not hmac.compare_digest(record.secret_hash, hash_secret(presented)):
+        raise InvalidCredentialsError("invalid API key", scheme="ApiKey")
+    state = record.state(now)
+    if state != "active":
+        raise InvalidCredentialsError(f"API key {record.key_id} is {state}", scheme="ApiKey")
+    return record
+
+
+def open_keystore(url: str) -> KeyStore:
+    """A store from its URL: ``sqlite:///path`` (read-write) or ``file:///path.json`` (hashes only, re-read on change)."""
+    if url.startswith("sqlite:///"):
+        from cloudgate.service.keystore_sqlite import SqliteKeyStore
+
+        return SqliteKeyStore(url)
+    if url.startswith("file:///") or url.startswith("file://"):
+        from cloudgate.service.keystore_file import FileKeyStore
+
+        return FileKeyStore(url)
+    raise ConfigError(f"unknown key store {url!r}: use sqlite:///path or file:///path.json")

@@ -1,0 +1,85 @@
+"""``protect(app)``: what turns any FastAPI app into a cloudgate service.
+
+Example::
+
+    from fastapi import FastAPI
+    from cloudgate.service import protect, KeyCaller
+
+    def create_app() -> FastAPI:
+        app = FastAPI(title="My API")
+
+        @app.get("/v1/whoami")
+        async def whoami(caller: KeyCaller) -> dict[str, str | None]:
+            return {"name": caller.name}
+
+        return protect(app)  # docs behind Basic, keys, identity, JSON logs, limits, /healthz
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute
+
+from cloudgate.errors import AuthError, DatasetError
+from cloudgate.service.auth import Authenticator
+from cloudgate.service.errors_http import handle_auth_error, handle_dataset_error, handle_http_exception
+from cloudgate.service.middleware import CloudgateMiddleware
+from cloudgate.service.openapi import install_openapi
+from cloudgate.service.settings import IdentityMode, ServiceSettings, get_settings
+
+logger = logging.getLogger(__name__)
+
+
+def _drop_public_docs(app: FastAPI) -> None:
+    """Remove FastAPI's own, unprotected docs routes; ``install_docs`` serves them behind Basic auth."""
+    public = {app.docs_url, app.redoc_url, app.openapi_url, app.swagger_ui_oauth2_redirect_url} - {None}
+    kept: list[BaseRoute] = [r for r in app.router.routes if getattr(r, "path", None) not in public]
+    app.router.routes[:] = kept
+    app.docs_url = app.redoc_url = app.openapi_url = None
+
+
+def protect(app: FastAPI, settings: ServiceSettings | None = None) -> FastAPI:
+    """Secure ``app`` in place and return it. Settings default to ``get_settings()`` (the environment)."""
+    from cloudgate.service.docs import install_docs
+
+    settings = settings or get_settings()
+    if getattr(app.state, "cloudgate_settings", None) is not None:
+        raise RuntimeError("protect() was already applied to this app")
+    app.state.cloudgate_settings = settings
+    authenticator = Authenticator(settings)
+    authenticator.check_config()
+    app.state.cloudgate_authenticator = authenticator
+    if settings.identity is IdentityMode.CLOUD_RUN and not settings.audiences:
+        logger.info("identity=cloud-run with no CLOUDGATE_AUDIENCES: relying on Cloud Run's own audience check")
+
+    _drop_public_docs(app)
+    app.add_exception_handler(AuthError, handle_auth_error)
+    app.add_exception_handler(DatasetError, handle_dataset_error)
+    app.add_exception_handler(HTTPException, handle_http_exception)
+
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.add_api_route("/healthz", healthz, methods=["GET"], include_in_schema=False)
+    install_docs(app, settings)
+    install_openapi(app, settings)
+    app.add_middleware(CloudgateMiddleware, settings=settings, authenticator=authenticator)
+
+    user_lifespan = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(application: Any) -> AsyncIterator[Any]:
+        async with user_lifespan(application) as state:
+            try:
+                yield state
+            finally:
+                await authenticator.aclose()
+
+    app.router.lifespan_context = lifespan
+    return app

@@ -1,0 +1,150 @@
+"""Authentication of API requests: API keys and the caller's Google identity, as FastAPI dependencies.
+
+The ASGI layer has already parsed the headers (``Credentials``); a route's one dependency turns them into a
+``Principal`` or raises an ``AuthError`` that ``protect()`` maps to 401/403 with the right ``WWW-Authenticate``.
+
+Example::
+
+    from typing import Annotated
+    from fastapi import Depends
+    from cloudgate.service import Principal, require_key
+
+    Reader = Annotated[Principal, Depends(require_key("datasets:read"))]
+
+    @app.get("/v1/things")
+    async def things(caller: Reader) -> list[str]: ...
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+
+from cloudgate.errors import ConfigError, ForbiddenError, InvalidCredentialsError, MissingCredentialsError
+from cloudgate.service.api_keys import KeyStore, authenticate, open_keystore
+from cloudgate.service.credentials import Credentials
+from cloudgate.service.middleware import AUTHENTICATOR_KEY, CREDENTIALS_KEY
+from cloudgate.service.principal import Principal
+from cloudgate.service.settings import IdentityMode, ServiceSettings
+
+if TYPE_CHECKING:
+    from cloudgate.service.identity import IdentityChecker
+
+Dependency = Callable[[Request], Awaitable[Principal]]
+
+
+class Authenticator:
+    """Checks a request's credentials against the key store and the identity settings."""
+
+    def __init__(self, settings: ServiceSettings, keystore: KeyStore | None = None) -> None:
+        self.settings = settings
+        self._keystore = keystore
+        self._identity: IdentityChecker | None = None
+        self._allowed = frozenset(p.lower() for p in settings.allowed_principals)
+
+    @property
+    def keystore(self) -> KeyStore:
+        if self._keystore is None:
+            self._keystore = open_keystore(self.settings.keystore)
+        return self._keystore
+
+    @property
+    def identity(self) -> IdentityChecker:
+        if self._identity is None:
+            from cloudgate.service.identity import IdentityChecker
+
+            self._identity = IdentityChecker(self.settings)
+        return self._identity
+
+    def check_config(self) -> None:
+        """Fail at start, not at the first request, on settings that cannot work."""
+        if self.settings.identity is not IdentityMode.OFF:
+            _ = self.identity
+        _ = self.keystore
+
+    async def aclose(self) -> None:
+        if self._identity is not None:
+            await self._identity.aclose()
+        if self._keystore is not None:
+            self._keystore.close()
+
+    async def authenticate(self, creds: Credentials, *, key: bool, scope: str | None, google: bool) -> Principal:
+        """The principal behind ``creds``; raises ``AuthError`` when a required part is missing or wrong."""
+        header = self.settings.api_key_header
+        record = None
+        if key:
+            if not creds.api_keys:
+                raise MissingCredentialsError(f"an API key is required in the {header} header", scheme="ApiKey")
+            if len(creds.api_keys) > 1:
+                raise InvalidCredentialsError(f"send exactly one {header} header", scheme="ApiKey")
+            record = authenticate(self.keystore, creds.api_keys[0])
+            if scope is not None and scope not in record.scopes and "*" not in record.scopes:
+                raise ForbiddenError(f"API key {record.key_id} lacks the scope {scope!r}")
+        email = await self._google_email(creds, required=google)
+        principal = Principal(
+            email=email,
+            key_id=record.key_id if record else None,
+            key_name=record.name if record else None,
+            scopes=record.scopes if record else frozenset(),
+        )
+        creds.principal = principal
+        return principal
+
+    async def _google_email(self, creds: Credentials, *, required: bool) -> str | None:
+        mode = self.settings.identity
+        if mode is IdentityMode.OFF:
+            if required:
+                raise ForbiddenError("this route needs the caller's Google identity, but CLOUDGATE_IDENTITY=off")
+            return None
+        if creds.bearer is None:
+            if required:
+                raise MissingCredentialsError(
+                    "a Google ID token is required (X-Serverless-Authorization or Authorization: Bearer)",
+                    scheme="Bearer",
+                )
+            return None
+        identity = await self.identity.check(creds.bearer)
+        email = identity.email
+        if required and self._allowed and not _in_allowed(email, self._allowed):
+            raise ForbiddenError(f"{email or identity.subject} is not an allowed principal")
+        return email
+
+
+def _in_allowed(email: str | None, allowed: frozenset[str]) -> bool:
+    if email is None:
+        return False
+    lowered = email.lower()
+    # Constant-time per entry; the list is short and configured, not attacker-controlled.
+    return any(hmac.compare_digest(lowered, candidate) for candidate in allowed)
+
+
+def _context(request: Request) -> tuple[Authenticator, Credentials]:
+    try:
+        return request.scope[AUTHENTICATOR_KEY], request.scope[CREDENTIALS_KEY]
+    except KeyError:
+        raise ConfigError("cloudgate dependencies need the app wrapped with cloudgate.service.protect(app)") from None
+
+
+def require(scope: str | None = None, *, key: bool = True, google: bool = False) -> Dependency:
+    """A dependency that requires an API key (holding ``scope`` if given) and/or a Google identity."""
+
+    async def dependency(request: Request) -> Principal:
+        authenticator, creds = _context(request)
+        return await authenticator.authenticate(creds, key=key, scope=scope, google=google)
+
+    # Read by the OpenAPI hook to document the security scheme without a per-request dependency.
+    dependency.__cloudgate__ = {"key": key, "scope": scope, "google": google}  # type: ignore[attr-defined]
+    return dependency
+
+
+def require_key(scope: str | None = None) -> Dependency:
+    """A valid API key, holding ``scope`` if given. The Google identity is added when a token is present."""
+    return require(scope, key=True, google=False)
+
+
+def require_google() -> Dependency:
+    """A Google identity, one of ``CLOUDGATE_ALLOWED_PRINCIPALS`` if that is set. No API key needed."""
+    return require(None, key=False, google=True)

@@ -1,0 +1,29 @@
+"""What a request presents, parsed once from its headers by the ASGI layer and read by the auth dependencies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cloudgate.service.principal import Principal
+
+
+@dataclass(slots=True)
+class Credentials:
+    """The credentials in one request's headers; ``principal`` is filled once a dependency has checked them."""
+
+    #: Every value of the API key header (more than one is refused, not guessed at).
+    api_keys: list[str] = field(default_factory=list)
+    #: The bearer token: from ``X-Serverless-Authorization`` if present, else ``Authorization: Bearer``.
+    bearer: str | None = None
+    #: The header the token came from, for error messages.
+    bearer_header: str | None = None
+    principal: Principal | None = None
+
+
+def bearer_from(value: str) -> str | None:
+    """``Bearer X`` -> ``X`` (scheme case-insensitive); anything else -> None."""
+    scheme, _, token = value.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return token
