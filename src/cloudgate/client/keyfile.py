@@ -16,6 +16,7 @@ from typing import Any
 from cloudgate.client.impersonation import CLOUD_PLATFORM_SCOPE, generate_id_token
 from cloudgate.client.tokens import IdToken
 from cloudgate.errors import ConfigError, CredentialsError
+from cloudgate.google import TOKEN_URI
 
 _SUPPORTED = "service_account, impersonated_service_account, authorized_user"
 
@@ -105,7 +106,15 @@ def _access_token(info: Mapping[str, Any], where: str) -> str:
         elif kind == "authorized_user":
             from google.oauth2 import credentials as user_credentials
 
-            credentials = user_credentials.Credentials.from_authorized_user_info(info)  # type: ignore[no-untyped-call]
+            # from_authorized_user_info always uses Google's token URI; honour the file's (the emulator's).
+            credentials = user_credentials.Credentials(  # type: ignore[no-untyped-call]
+                token=None,
+                refresh_token=info["refresh_token"],
+                client_id=info["client_id"],
+                client_secret=info["client_secret"],
+                token_uri=info.get("token_uri") or TOKEN_URI,
+                quota_project_id=info.get("quota_project_id"),
+            )
         else:
             raise ConfigError(f"{where}: cannot impersonate from credentials of type {kind!r}")
     except (ValueError, KeyError) as exc:

@@ -1,0 +1,52 @@
+"""Fixtures for the client's unit tests: a fake Google on a local port and credential files written per test."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .fake_google import FakeGoogle
+
+
+@pytest.fixture(scope="session")
+def fake_google() -> Iterator[FakeGoogle]:
+    """One fake token endpoint / IAM / metadata server for the session (keys are generated, never stored)."""
+    fake = FakeGoogle()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture(autouse=True)
+def _reset_fake(fake_google: FakeGoogle) -> None:
+    fake_google.issued.clear()
+    fake_google.lifetime = 3600
+    fake_google.delay = 0.0
+    fake_google.creators.clear()
+
+
+@pytest.fixture
+def write_json(tmp_path: Path) -> Callable[[str, dict[str, Any]], Path]:
+    """Write a credentials file into the test's folder (mode 600, as gcloud does)."""
+
+    def write(name: str, info: dict[str, Any]) -> Path:
+        path = tmp_path / name
+        path.write_text(json.dumps(info))
+        path.chmod(0o600)
+        return path
+
+    return write
+
+
+@pytest.fixture(autouse=True)
+def _no_gcloud_login(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """gcloud and google-auth see an empty configuration folder, never the machine's login."""
+    config = tmp_path / "gcloud-config"
+    config.mkdir()
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(config))
+    monkeypatch.setenv("CLOUDSDK_CORE_CHECK_GCE_METADATA", "false")
+    # Off Google Cloud: the metadata ping goes to a port where nothing listens.
+    monkeypatch.setenv("GCE_METADATA_IP", "127.0.0.1:9")
