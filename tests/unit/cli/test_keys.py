@@ -1,0 +1,68 @@
+"""``cloudgate keys``: through the real console script."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from cloudgate.service.api_keys import authenticate, open_keystore
+from tests.support import CLOUDGATE
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([CLOUDGATE, "keys", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_create_prints_only_the_secret_on_stdout(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    result = run("create", "etl", "--scope", "datasets:read", "--expires", "30d", "--keystore", url)
+    assert result.returncode == 0, result.stderr
+    secret = result.stdout.strip()
+    assert result.stdout.count("\n") == 1 and secret.startswith("cgk_")
+    assert secret not in result.stderr
+    record = authenticate(open_keystore(url), secret)
+    assert record.scopes == frozenset({"datasets:read"}) and record.expires_at is not None
+
+
+def test_list_json_shows_state_but_no_secret_or_hash(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    record, secret = open_keystore(url).create("etl", ["a:b"])
+    result = run("list", "--json", "--keystore", url)
+    rows = json.loads(result.stdout)
+    assert rows[0]["key_id"] == record.key_id and rows[0]["state"] == "active"
+    assert secret not in result.stdout and record.secret_hash not in result.stdout
+
+
+def test_revoke_by_pasting_the_whole_key(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    record, secret = open_keystore(url).create("etl", [])
+    result = run("revoke", secret, "--keystore", url)
+    assert result.returncode == 0, result.stderr
+    assert secret not in result.stderr
+    assert open_keystore(url).get(record.key_id).state() == "revoked"  # type: ignore[union-attr]
+
+
+def test_keystore_from_the_environment(tmp_path: Path) -> None:
+    url = f"file://{tmp_path / 'keys.json'}"
+    result = subprocess.run(
+        [CLOUDGATE, "keys", "create", "ci"],
+        capture_output=True,
+        text=True,
+        env={"CLOUDGATE_KEYSTORE": url, "PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert open_keystore(url).list()[0].name == "ci"
+
+
+def test_bad_expiry_is_a_clean_error_not_a_traceback(tmp_path: Path) -> None:
+    result = run("create", "etl", "--expires", "tomorrow-ish", "--keystore", f"sqlite:///{tmp_path / 'k.db'}")
+    assert result.returncode == 2
+    assert "cannot read expiry" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_revoking_an_unknown_key_is_a_clean_error(tmp_path: Path) -> None:
+    result = run("revoke", "0123456789abcdef", "--keystore", f"sqlite:///{tmp_path / 'k.db'}")
+    assert result.returncode == 1
+    assert "no API key" in result.stderr and "Traceback" not in result.stderr
