@@ -13,7 +13,8 @@ fetch never replaces good keys: the previous set, if any, stays in use and the f
 
 Example::
 
-    keys = SigningKeys("https://www.googleapis.com/oauth2/v1/certs", http=httpx.AsyncClient(), refetch_cooldown=30)
+    client = httpx.AsyncClient()
+    keys = SigningKeys("https://www.googleapis.com/oauth2/v1/certs", http=lambda: client, refetch_cooldown=30)
     public_key = await keys.get(kid)      # raises InvalidCredentialsError (unknown kid, fetch failure)
 """
 
@@ -27,11 +28,10 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from cloudgate.errors import InvalidCredentialsError
 
 if TYPE_CHECKING:
+    import httpx
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 logger = logging.getLogger(__name__)
@@ -176,6 +176,8 @@ class SigningKeys:
             future.exception()  # retrieved here so asyncio never reports it as unhandled
 
     async def _fetch(self) -> None:
+        import httpx
+
         self.fetches += 1
         self._last_attempt = self._clock()
         try:

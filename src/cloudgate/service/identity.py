@@ -30,8 +30,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from cloudgate import env_vars
 from cloudgate.errors import ConfigError, InvalidCredentialsError
 from cloudgate.google import ID_TOKEN_ISSUERS, SIGNATURE_REMOVED
@@ -40,13 +38,15 @@ from cloudgate.service.jwt_claims import UnverifiedJwt, parse_jwt
 from cloudgate.service.settings import IdentityMode, ServiceSettings
 
 if TYPE_CHECKING:
+    import httpx
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 logger = logging.getLogger(__name__)
 
 #: How many verified tokens are remembered at most.
 TOKEN_CACHE_SIZE = 10_000
-_CERTS_TIMEOUT = httpx.Timeout(5.0)
+#: Seconds allowed for one certs fetch (connect, read, write and pool each).
+_CERTS_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,9 +120,11 @@ class IdentityChecker:
         self._cache = TokenCache(max_entries=TOKEN_CACHE_SIZE, skew=self._skew)
 
     def _client(self) -> httpx.AsyncClient:
-        # Created on first fetch: an AsyncClient loads CA certificates, which cloud-run mode never needs.
+        # Created (and httpx imported) on first fetch: cloud-run mode never needs either, and cold start counts.
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=_CERTS_TIMEOUT)
+            import httpx
+
+            self._http = httpx.AsyncClient(timeout=_CERTS_TIMEOUT_S)
         return self._http
 
     async def aclose(self) -> None:

@@ -9,6 +9,8 @@ import hashlib
 import hmac
 import http.server
 import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -468,7 +470,15 @@ async def test_cloud_run_refuses_bad_claims(
     assert reason in await refusal(check, stripped(mint(signer, **overrides)))
 
 
-# the token cache and the header helper
+# the token cache, the header helper, cold start
+
+
+def test_importing_identity_loads_no_heavy_module() -> None:
+    """Cold start on Cloud Run: httpx, PyJWT, cryptography and google-auth load only when first needed."""
+    code = "import sys, cloudgate.service.identity; print(sorted(m for m in sys.modules if m.split('.')[0] in %r))"
+    heavy = ("httpx", "jwt", "cryptography", "google")
+    result = subprocess.run([sys.executable, "-c", code % (heavy,)], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
 
 
 def test_token_cache_forgets_a_token_at_its_expiry_plus_skew() -> None:
