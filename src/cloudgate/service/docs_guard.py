@@ -45,6 +45,7 @@ from starlette.responses import JSONResponse
 from cloudgate.errors import AuthError, InvalidCredentialsError, MissingCredentialsError, ThrottledError
 from cloudgate.service import passwords
 from cloudgate.service.client_ip import client_ip
+from cloudgate.service.errors_http import error_code
 from cloudgate.service.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
@@ -53,11 +54,6 @@ _SCHEME = "Basic"
 _MAX_HEADER_CHARS = 4096
 _MAX_CONCURRENT_VERIFICATIONS = 2
 _MAX_CACHED_CREDENTIALS = 256
-_ERROR_CODES: dict[type[AuthError], str] = {
-    MissingCredentialsError: "missing_credentials",
-    InvalidCredentialsError: "invalid_credentials",
-    ThrottledError: "throttled",
-}
 
 
 def parse_basic(header: str) -> tuple[str, str]:
@@ -92,8 +88,7 @@ def error_response(exc: AuthError, realm: str) -> JSONResponse:
     elif exc.status == 401:
         quoted = realm.replace("\\", "\\\\").replace('"', '\\"')
         headers["WWW-Authenticate"] = f'Basic realm="{quoted}", charset="UTF-8"'
-    code = next((c for cls, c in _ERROR_CODES.items() if isinstance(exc, cls)), "unauthorized")
-    return JSONResponse({"error": code, "detail": str(exc)}, status_code=exc.status, headers=headers)
+    return JSONResponse({"error": error_code(exc.status), "detail": str(exc)}, status_code=exc.status, headers=headers)
 
 
 class DocsGuard:

@@ -28,6 +28,8 @@ from cloudgate.service.settings import ServiceSettings
 # An argon2 PHC string contains commas itself (``m=65536,t=3,p=4``): these pieces continue the previous entry.
 _PARAMETER_CONTINUATION = re.compile(r"^[tp]=\d+")
 _ARGON2ID_PREFIX = "$argon2id$"
+_MIN_SALT_BYTES = 16
+_MIN_DIGEST_BYTES = 32
 _FIX_HINT = "make one with `cloudgate hash-password --user NAME`"
 
 
@@ -54,10 +56,11 @@ def is_argon2_hash(value: str) -> bool:
     if not value.startswith(_ARGON2ID_PREFIX):
         return False
     try:
-        argon2.extract_parameters(value)
+        parameters = argon2.extract_parameters(value)
     except argon2.exceptions.InvalidHashError:
         return False
-    return True
+    # What `hash_password` makes is 16-byte salt, 32-byte digest; anything much shorter is damaged or weak.
+    return parameters.salt_len >= _MIN_SALT_BYTES and parameters.hash_len >= _MIN_DIGEST_BYTES
 
 
 def dummy_hash_like(hash: str) -> str:
