@@ -41,6 +41,11 @@ def _malformed(what: str) -> InvalidCredentialsError:
     return InvalidCredentialsError(f"malformed ID token: {what}", scheme="Bearer")
 
 
+def _refuse_constant(name: str) -> object:
+    # Python's json accepts NaN and Infinity, which are not JSON and would break every time comparison.
+    raise ValueError(f"{name} is not JSON")
+
+
 def _decode_segment(segment: str, name: str) -> dict[str, Any]:
     raw = segment.encode("ascii").translate(_TO_STANDARD) + b"=" * (-len(segment) % 4)
     try:
@@ -48,7 +53,7 @@ def _decode_segment(segment: str, name: str) -> dict[str, Any]:
     except binascii.Error:
         raise _malformed(f"the {name} is not valid base64url") from None
     try:
-        value = json.loads(data)
+        value = json.loads(data, parse_constant=_refuse_constant)
     except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise _malformed(f"the {name} is not JSON") from None
     if not isinstance(value, dict):

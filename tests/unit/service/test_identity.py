@@ -259,6 +259,8 @@ async def test_verify_refuses_an_rs256_header_on_a_tampered_payload(
         (f"{b64(b'not json')}.{b64(b'{}')}.sig", "header is not JSON"),
         (f"{b64(b'{}')}.{b64(b'[1, 2]')}.sig", "payload is not a JSON object"),
         (f"{b64(bytes([0xFF, 0xFE]))}.{b64(b'{}')}.sig", "header is not JSON"),
+        ("e30." + b64(b'{"exp": Infinity}') + ".sig", "payload is not JSON"),
+        ("e30." + b64(b'{"exp": NaN}') + ".sig", "payload is not JSON"),
         ("a." * 9000 + "b", "longer than"),
     ],
 )
