@@ -1,0 +1,45 @@
+"""``Annotated`` aliases so the routes read like prose: who may call, and what the route works with.
+
+Scopes: ``datasets:read`` (list, rows, export), ``datasets:write`` (upload), ``datasets:admin`` (delete).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from app.catalog import Catalog
+from app.paging import CursorCodec
+from app.settings import DataSettings
+from cloudgate.service import Principal, require_key
+
+READ_SCOPE = "datasets:read"
+WRITE_SCOPE = "datasets:write"
+ADMIN_SCOPE = "datasets:admin"
+
+#: Any valid API key, whatever its scopes.
+Caller = Annotated[Principal, Depends(require_key())]
+Reader = Annotated[Principal, Depends(require_key(READ_SCOPE))]
+Writer = Annotated[Principal, Depends(require_key(WRITE_SCOPE))]
+Admin = Annotated[Principal, Depends(require_key(ADMIN_SCOPE))]
+
+
+def _catalog(request: Request) -> Catalog:
+    catalog: Catalog = request.app.state.catalog
+    return catalog
+
+
+def _data_settings(request: Request) -> DataSettings:
+    settings: DataSettings = request.app.state.data_settings
+    return settings
+
+
+def _cursor_codec(request: Request) -> CursorCodec:
+    codec: CursorCodec = request.app.state.cursor_codec
+    return codec
+
+
+CatalogDep = Annotated[Catalog, Depends(_catalog)]
+DataSettingsDep = Annotated[DataSettings, Depends(_data_settings)]
+CodecDep = Annotated[CursorCodec, Depends(_cursor_codec)]

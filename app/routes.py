@@ -1,0 +1,183 @@
+"""The dataset routes: list, describe, page through rows, export, upload, delete.
+
+Blocking work (DuckDB, file system) runs in worker threads, so the event loop never waits on a query. A
+non-streamed answer larger than the service's ``max_response_bytes`` is refused with a 422 that points to
+paging or ``/export`` (Cloud Run would turn it into an empty 500); exports stream, so any size is fine.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any, TypeVar
+
+import anyio
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from app.catalog import Dataset
+from app.deps import Admin, CatalogDep, CodecDep, DataSettingsDep, Reader, Writer
+from app.export import MEDIA_TYPES, Export, open_export
+from app.paging import fetch_page
+from app.query import parse_query
+from app.upload import receive_upload
+from cloudgate.errors import DatasetError
+
+router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
+
+_T = TypeVar("_T")
+Columns = Annotated[str | None, Query(description="Columns to return, comma separated (default: all).")]
+Filters = Annotated[
+    list[str],
+    Query(
+        alias="filter",
+        description="`column:op:value`, repeatable; op is eq, ne, lt, le, gt, ge, in (comma list), contains.",
+    ),
+]
+Order = Annotated[str | None, Query(description="Order keys, comma separated; `-col` is descending.")]
+
+
+async def _run(function: Callable[..., _T], *args: Any) -> _T:
+    return await anyio.to_thread.run_sync(function, *args)
+
+
+def describe(dataset: Dataset) -> dict[str, Any]:
+    return {
+        "name": dataset.name,
+        "rows": dataset.rows,
+        "format": dataset.source_format,
+        "version": dataset.version,
+        "columns": [{"name": c.name, "type": c.type} for c in dataset.columns],
+    }
+
+
+def capped(request: Request, body: bytes, headers: dict[str, str] | None = None, status: int = 200) -> Response:
+    """A JSON response, unless it would pass the response cap: then a 422 saying how to ask for less."""
+    cap = request.app.state.cloudgate_settings.max_response_bytes
+    if len(body) > cap:
+        raise DatasetError(
+            f"the response would be {len(body)} bytes, over the {cap}-byte limit for non-streamed responses: "
+            "ask for fewer rows (limit) or columns and follow the 'next' cursor, or stream the whole result "
+            "from /v1/datasets/{name}/export",
+            status=422,
+        )
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
+
+
+@router.get("", summary="List the datasets with their row counts and schemas")
+async def list_datasets(request: Request, caller: Reader, catalog: CatalogDep) -> Response:
+    datasets = await _run(catalog.list)
+    return capped(request, json.dumps({"datasets": [describe(d) for d in datasets]}).encode())
+
+
+@router.get("/{name}", summary="One dataset's row count and schema")
+async def get_dataset(request: Request, name: str, caller: Reader, catalog: CatalogDep) -> Response:
+    dataset = await _run(catalog.get, name)
+    return capped(request, json.dumps(describe(dataset)).encode())
+
+
+@router.get("/{name}/rows", summary="A page of rows; follow `next` (or the Link header) for the next page")
+async def rows(
+    request: Request,
+    name: str,
+    caller: Reader,
+    catalog: CatalogDep,
+    settings: DataSettingsDep,
+    codec: CodecDep,
+    columns: Columns = None,
+    filters: Filters = [],  # noqa: B006 - FastAPI copies defaults
+    order: Order = None,
+    limit: Annotated[int | None, Query(ge=1, description="Rows per page; clamped to the maximum (10000).")] = None,
+    cursor: Annotated[str | None, Query(description="The `next` value of the previous page.")] = None,
+) -> Response:
+    page_limit = min(limit or settings.default_page_limit, settings.max_page_limit)
+
+    def read() -> tuple[bytes, str | None]:
+        query = parse_query(catalog.get(name), columns=columns, filters=filters, order=order)
+        after = codec.decode(query, cursor) if cursor is not None else None
+        connection = catalog.cursor()
+        try:
+            query.check_values(connection)
+            texts, last = fetch_page(connection, query, after=after, limit=page_limit)
+        finally:
+            connection.close()
+        token = codec.encode(query, last) if last is not None else None
+        head = json.dumps({"dataset": name, "version": query.dataset.version, "limit": page_limit})[:-1]
+        body = f'{head}, "next": {json.dumps(token)}, "rows": [{",".join(texts)}]}}'
+        return body.encode(), token
+
+    body, token = await _run(read)
+    headers = {}
+    if token is not None:
+        link = request.url.include_query_params(cursor=token)
+        headers["Link"] = f'<{link.path}?{link.query}>; rel="next"'
+    return capped(request, body, headers)
+
+
+@router.get("/{name}/export", summary="The whole (filtered) result, streamed: ndjson, csv, parquet or arrow")
+async def export(
+    name: str,
+    caller: Reader,
+    catalog: CatalogDep,
+    settings: DataSettingsDep,
+    format: Annotated[str, Query(description=f"One of {', '.join(MEDIA_TYPES)}.")] = "ndjson",
+    columns: Columns = None,
+    filters: Filters = [],  # noqa: B006 - FastAPI copies defaults
+    order: Order = None,
+) -> StreamingResponse:
+    def start() -> Export:
+        query = parse_query(catalog.get(name), columns=columns, filters=filters, order=order)
+        return open_export(catalog.cursor(), query, format, batch_rows=settings.export_batch_rows)
+
+    opened = await _run(start)
+    extension = {"ndjson": "ndjson", "csv": "csv", "parquet": "parquet", "arrow": "arrows"}[format]
+    return StreamingResponse(
+        _stream(opened),
+        media_type=opened.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{name}.{extension}"'},
+    )
+
+
+async def _stream(opened: Export) -> AsyncIterator[bytes]:
+    chunks = opened.chunks()
+    try:
+        while (chunk := await anyio.to_thread.run_sync(next, chunks, None)) is not None:
+            yield chunk
+    finally:
+        chunks.close()
+        opened.close()
+
+
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "text/csv": {"schema": {"type": "string", "format": "binary"}},
+            "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
+
+@router.post(
+    "/{name}", status_code=201, summary="Upload CSV or Parquet as the request body", openapi_extra=_UPLOAD_BODY
+)
+async def upload(
+    request: Request,
+    name: str,
+    caller: Writer,
+    catalog: CatalogDep,
+    settings: DataSettingsDep,
+    format: Annotated[
+        str | None, Query(description="csv or parquet (default: from Content-Type or the bytes).")
+    ] = None,
+) -> Response:
+    dataset = await receive_upload(request, catalog, name, fmt=format, max_bytes=settings.max_upload_bytes)
+    return capped(request, json.dumps(describe(dataset)).encode(), status=201)
+
+
+@router.delete("/{name}", status_code=204, summary="Delete a dataset")
+async def delete(name: str, caller: Admin, catalog: CatalogDep) -> Response:
+    async with catalog.write_lock(name):
+        await _run(catalog.remove, name)
+    return Response(status_code=204)

@@ -1,0 +1,92 @@
+"""Uploads: the request body streamed to a temporary file, validated by DuckDB, then swapped in atomically.
+
+The body never sits in memory whole. It is written under ``<data dir>/.tmp`` (same filesystem, so the final
+``os.replace`` is atomic), read fully by DuckDB and rewritten as Parquet (that is the validation), and only
+then installed under the dataset's write lock. An upload that is too large, malformed, or cut off leaves the
+previous version of the dataset as it was, and its temporary files are removed.
+
+Example (what ``POST /v1/datasets/{name}`` does)::
+
+    dataset = await receive_upload(request, catalog, "sales", fmt=None, max_bytes=32 * 2**20)
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import anyio
+from starlette.requests import Request
+
+from app.catalog import Catalog, Dataset, check_name, convert_to_parquet
+from cloudgate.errors import DatasetError
+
+logger = logging.getLogger(__name__)
+
+#: Upload formats, and the media types that name them (anything else is sniffed: Parquet starts with ``PAR1``).
+FORMATS = ("csv", "parquet")
+_MEDIA_TYPES = {
+    "text/csv": "csv",
+    "application/csv": "csv",
+    "application/vnd.apache.parquet": "parquet",
+    "application/x-parquet": "parquet",
+}
+_PARQUET_MAGIC = b"PAR1"
+_WRITE_BUFFER = 1024 * 1024
+
+
+def _declared_format(request: Request, fmt: str | None) -> str | None:
+    """The format named by ``?format=`` or the Content-Type; ``None``: sniff the body."""
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise DatasetError(f"unknown upload format {fmt!r}; use one of {', '.join(FORMATS)}", status=400)
+        return fmt
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type.startswith("multipart/"):
+        raise DatasetError("send the file itself as the request body, not a multipart form", status=415)
+    if media_type in _MEDIA_TYPES:
+        return _MEDIA_TYPES[media_type]
+    return None
+
+
+async def receive_upload(request: Request, catalog: Catalog, name: str, *, fmt: str | None, max_bytes: int) -> Dataset:
+    """Store the request body as dataset ``name``; 413 past ``max_bytes``, 422 if DuckDB cannot read it."""
+    check_name(name)
+    declared = _declared_format(request, fmt)
+    token = uuid.uuid4().hex
+    raw = catalog.tmp_dir / f"{name}.{token}.upload"
+    converted = catalog.tmp_dir / f"{name}.{token}.parquet"
+    try:
+        size, head = 0, b""
+        async with await anyio.open_file(raw, "wb") as sink:
+            pending = bytearray()
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise DatasetError(f"the upload is larger than {max_bytes} bytes", status=413)
+                if len(head) < len(_PARQUET_MAGIC):
+                    head = (head + chunk)[: len(_PARQUET_MAGIC)]
+                pending += chunk
+                if len(pending) >= _WRITE_BUFFER:
+                    await sink.write(bytes(pending))
+                    pending.clear()
+            await sink.write(bytes(pending))
+        if size == 0:
+            raise DatasetError("the upload is empty: send a CSV or Parquet file as the request body", status=422)
+        kind = declared or ("parquet" if head.startswith(_PARQUET_MAGIC) else "csv")
+
+        def convert() -> None:
+            cursor = catalog.cursor()
+            try:
+                convert_to_parquet(cursor, raw, kind, converted, catalog.tmp_dir)
+            finally:
+                cursor.close()
+
+        await anyio.to_thread.run_sync(convert)
+        async with catalog.write_lock(name):
+            dataset = await anyio.to_thread.run_sync(catalog.install, name, converted)
+        logger.info("dataset %s uploaded: %d bytes of %s, %d rows", name, size, kind, dataset.rows)
+        return dataset
+    finally:
+        raw.unlink(missing_ok=True)
+        converted.unlink(missing_ok=True)
