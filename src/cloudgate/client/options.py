@@ -1,0 +1,53 @@
+"""What the sync and async clients share: the token provider, the auth flow, the retry policy, error handling."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from cloudgate.client.auth import DEFAULT_API_KEY_HEADER, IdTokenAuth
+from cloudgate.client.provider import TokenProvider
+from cloudgate.client.responses import request_error
+from cloudgate.client.retries import RetryPolicy
+from cloudgate.errors import RequestError
+from cloudgate.google import SERVERLESS_AUTH_HEADER
+
+#: Cloud Run's default request timeout; a call should not give up before the service does.
+DEFAULT_TIMEOUT_S = 300.0
+
+
+class ClientOptions:
+    """Configuration of a client to a private Cloud Run service (see :class:`cloudgate.client.Client`)."""
+
+    def __init__(
+        self,
+        *,
+        audience: str | None = None,
+        api_key: str | None = None,
+        credentials: Path | str | None = None,
+        impersonate: str | None = None,
+        tokens: TokenProvider | None = None,
+        auth_header: str = SERVERLESS_AUTH_HEADER,
+        api_key_header: str = DEFAULT_API_KEY_HEADER,
+        retry: RetryPolicy | None = None,
+        raise_for_status: bool = True,
+    ) -> None:
+        self.tokens = tokens or TokenProvider(credentials, impersonate=impersonate)
+        self.auth = IdTokenAuth(
+            self.tokens, audience=audience, api_key=api_key, header=auth_header, api_key_header=api_key_header
+        )
+        self.retry = retry or RetryPolicy()
+        self.raise_for_status = raise_for_status
+
+    def error_for(self, response: httpx.Response) -> RequestError:
+        """The error to raise for a failed ``response`` (read first if streamed)."""
+        return request_error(response, audience=self.auth.last_audience, token=self.auth.last_token)
+
+    @staticmethod
+    def network_error(method: str, url: httpx.URL, exc: httpx.TransportError) -> RequestError:
+        target = url.copy_with(query=None)
+        return RequestError(
+            f"{method} {target} failed: {type(exc).__name__}",
+            hint="check the URL and that the service (or `cloudgate dev`) is running",
+        )
