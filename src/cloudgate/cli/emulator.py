@@ -1,0 +1,228 @@
+"""``cloudgate emulator``: run Google's side on localhost and inspect or change its state.
+
+Examples::
+
+    cloudgate emulator accounts create ci
+    cloudgate emulator accounts key ci --out ci.json
+    cloudgate emulator services grant dev serviceAccount:ci@cloudgate-local.iam.gserviceaccount.com
+    cloudgate emulator run --service-port 8080 -- python -m cloudgate.emulator.echo
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+emulator = typer.Typer(help="Google's side on localhost: token endpoint, certs, metadata, Cloud Run front end.")
+accounts = typer.Typer(help="Service accounts and their key files.")
+users = typer.Typer(help="Users (gcloud application-default style credentials).")
+services = typer.Typer(help="Cloud Run services: URL, custom audiences, invoker bindings.")
+emulator.add_typer(accounts, name="accounts")
+emulator.add_typer(users, name="users")
+emulator.add_typer(services, name="services")
+
+_DEFAULT_URL = "http://127.0.0.1:8089"
+StateDir = typer.Option(Path(".cloudgate/emulator"), "--state-dir", help="The emulator's state folder.")
+EmulatorUrl = typer.Option(_DEFAULT_URL, "--emulator-url", help="Where the emulator answers (goes into key files).")
+
+
+def _store(state_dir: Path) -> Any:
+    from cloudgate.emulator.state import StateStore
+
+    return StateStore(state_dir)
+
+
+def _write_secret_file(path: Path, data: dict[str, Any]) -> None:
+    """Write a credentials file readable by its owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2)
+    os.chmod(path, 0o600)
+
+
+@emulator.command("run")
+def run(
+    command: list[str] = typer.Argument(None, help="The service command (after --); it must listen on $PORT."),
+    state_dir: Path = StateDir,
+    host: str = typer.Option("127.0.0.1", help="Interface to bind (keep 127.0.0.1: the admin API is local-only)."),
+    port: int = typer.Option(8089, help="Port of Google's endpoints (token, certs, IAM, metadata, admin)."),
+    service_name: str = typer.Option("dev", help="Name of the service behind the front end."),
+    service_port: int = typer.Option(8080, help="Port of the Cloud Run front end."),
+    upstream: str | None = typer.Option(None, help="Front an already running service at this URL instead."),
+    audience: list[str] = typer.Option([], help="Custom audience accepted besides the service URL."),
+    timeout: float = typer.Option(300, help="Request timeout in seconds (Cloud Run's default: 300)."),
+) -> None:
+    """Run the emulator; with a command or --upstream, also a Cloud Run front end for that service."""
+    import anyio
+
+    from cloudgate.emulator.runner import ProcessRunner
+    from cloudgate.emulator.server import ServiceSpec, serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    specs = []
+    if command or upstream:
+        specs.append(
+            ServiceSpec(
+                name=service_name,
+                port=service_port,
+                runner=ProcessRunner(command) if command else None,
+                upstream=upstream,
+                audiences=audience,
+                timeout_seconds=timeout,
+            )
+        )
+
+    def ready(ctx: Any) -> None:
+        typer.echo(f"emulator: {ctx.base_url} (token {ctx.token_url}, certs {ctx.certs_url})", err=True)
+        for spec in specs:
+            typer.echo(f"service {spec.name}: http://{host}:{spec.port}", err=True)
+
+    anyio.run(lambda: serve(state_dir, host=host, port=port, services=specs, on_ready=ready))
+
+
+@emulator.command("show")
+def show(state_dir: Path = StateDir) -> None:
+    """Print the state (accounts with public keys, users, services, bindings) as JSON."""
+    state = _store(state_dir).current().to_json()
+    state["users"] = sorted(state["users"])
+    typer.echo(json.dumps(state, indent=2, sort_keys=True))
+
+
+@emulator.command("settings")
+def settings(
+    state_dir: Path = StateDir,
+    token_lifetime: int | None = typer.Option(None, help="ID token lifetime in seconds (Google: 3600)."),
+    metadata_account: str | None = typer.Option(None, help="The account the metadata server runs as."),
+    project: str | None = typer.Option(None, help="The emulated project id."),
+) -> None:
+    """Change the emulator's settings (a running emulator picks them up)."""
+    from cloudgate.errors import EmulatorError
+
+    if token_lifetime is not None and not 1 <= token_lifetime <= 43200:
+        raise EmulatorError("--token-lifetime must be from 1 to 43200 seconds")
+    with _store(state_dir).edit() as state:
+        if token_lifetime is not None:
+            state.token_lifetime_seconds = token_lifetime
+        if project is not None:
+            state.project_id = project
+        if metadata_account is not None:
+            email = state.account_email(metadata_account)
+            state.account(email)
+            state.metadata_account = email
+    typer.echo("settings saved", err=True)
+
+
+@emulator.command("rotate-keys")
+def rotate_keys(state_dir: Path = StateDir) -> None:
+    """Make a new signing key (the previous one stays published); prints its kid."""
+    from cloudgate.emulator.keys import SigningKeys
+
+    typer.echo(SigningKeys(state_dir / "signing").rotate())
+
+
+@accounts.command("create")
+def accounts_create(account_id: str, state_dir: Path = StateDir) -> None:
+    """Create a service account (ID like `ci`); prints its email."""
+    from cloudgate.emulator.iam import create_account
+
+    typer.echo(create_account(_store(state_dir), account_id))
+
+
+@accounts.command("key")
+def accounts_key(
+    account: str,
+    out: Path = typer.Option(..., "--out", help="Where to write the key file (mode 0600)."),
+    state_dir: Path = StateDir,
+    emulator_url: str = EmulatorUrl,
+) -> None:
+    """Create a key for ACCOUNT and write its key file (type service_account, token_uri at the emulator)."""
+    from cloudgate.emulator.iam import create_key
+
+    key_file = create_key(_store(state_dir), account, token_uri=f"{emulator_url.rstrip('/')}/token")
+    _write_secret_file(out, key_file)
+    typer.echo(f"key {key_file['private_key_id']} written to {out}", err=True)
+
+
+@accounts.command("grant")
+def accounts_grant(
+    account: str,
+    member: str,
+    role: str = typer.Option("roles/iam.serviceAccountTokenCreator", help="Role to bind on the account."),
+    state_dir: Path = StateDir,
+) -> None:
+    """Let MEMBER (user:EMAIL, serviceAccount:EMAIL) act on ACCOUNT, e.g. impersonate it."""
+    from cloudgate.emulator.iam import grant_account_role
+
+    grant_account_role(_store(state_dir), account, role, member)
+    typer.echo(f"{member} has {role} on {account}", err=True)
+
+
+@users.command("create")
+def users_create(
+    email: str,
+    out: Path = typer.Option(..., "--out", help="Where to write the authorized_user file (mode 0600)."),
+    state_dir: Path = StateDir,
+    emulator_url: str = EmulatorUrl,
+) -> None:
+    """Create a user and write its authorized_user credentials (as `gcloud auth application-default login`)."""
+    from cloudgate.emulator.iam import create_user
+
+    _write_secret_file(out, create_user(_store(state_dir), email, token_uri=f"{emulator_url.rstrip('/')}/token"))
+    typer.echo(f"credentials of {email} written to {out}", err=True)
+
+
+@services.command("set")
+def services_set(
+    name: str,
+    url: str = typer.Option(..., help="The service URL (always an accepted audience)."),
+    audience: list[str] = typer.Option([], help="A custom audience (repeat for more)."),
+    timeout: float = typer.Option(300, help="Request timeout in seconds."),
+    state_dir: Path = StateDir,
+) -> None:
+    """Create or update a service."""
+    from cloudgate.emulator.iam import ensure_service
+
+    ensure_service(_store(state_dir), name, url=url, audiences=audience, timeout_seconds=timeout)
+
+
+@services.command("grant")
+def services_grant(
+    name: str,
+    member: str,
+    role: str = typer.Option("roles/run.invoker", help="Role to bind on the service."),
+    state_dir: Path = StateDir,
+) -> None:
+    """Bind MEMBER (serviceAccount:EMAIL, user:EMAIL, allUsers) to a role on service NAME."""
+    from cloudgate.emulator.iam import grant_service_role
+
+    grant_service_role(_store(state_dir), name, role, member)
+    typer.echo(f"{member} has {role} on {name}", err=True)
+
+
+@services.command("revoke")
+def services_revoke(
+    name: str,
+    member: str,
+    role: str = typer.Option("roles/run.invoker", help="Role to unbind."),
+    state_dir: Path = StateDir,
+) -> None:
+    """Remove MEMBER's binding to a role on service NAME."""
+    from cloudgate.emulator.iam import revoke_service_role
+
+    revoke_service_role(_store(state_dir), name, role, member)
+    typer.echo(f"{member} no longer has {role} on {name}", err=True)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(emulator, name="emulator")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(emulator())

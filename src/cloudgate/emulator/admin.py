@@ -1,0 +1,117 @@
+"""The emulator's admin API (local use only): state, counters, settings, key rotation, fault injection.
+
+Every route answers only clients on the loopback interface (403 otherwise); the emulator binds 127.0.0.1 anyway.
+
+- ``GET /admin/state``: accounts (public keys only), users (emails), services and bindings.
+- ``GET /admin/counters``, ``POST /admin/counters/reset``: tokens issued per account and per audience,
+  front-end requests forwarded and refused (by reason), token endpoint errors.
+- ``GET /admin/settings``, ``PUT /admin/settings`` ``{"token_lifetime_seconds": N}``: shorten ID token lifetime.
+- ``POST /admin/keys/rotate``: a new signing key (the previous one stays published); answers ``{"kid"}``.
+- ``GET /admin/faults``, ``POST /admin/faults`` ``{"count": N, "status": 503}``: the front end answers the next
+  N requests with that status before any other check.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from cloudgate.emulator.context import EmulatorContext
+from cloudgate.google import ID_TOKEN_LIFETIME_S
+
+
+def _is_loopback(request: Request) -> bool:
+    host = request.client.host if request.client else ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _error(status: int, detail: str) -> JSONResponse:
+    return JSONResponse({"error": "bad_request" if status == 400 else "forbidden", "detail": detail}, status)
+
+
+async def _json_object(request: Request) -> dict[str, Any] | None:
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def public_state(ctx: EmulatorContext) -> dict[str, Any]:
+    """The state without secrets' hashes: what ``GET /admin/state`` and ``cloudgate emulator show`` print."""
+    data = ctx.store.current().to_json()
+    data["users"] = sorted(data["users"])
+    data["signing_keys"] = sorted(ctx.keys.public_keys())
+    data["urls"] = {"token": ctx.token_url, "certs": ctx.certs_url, "jwks": ctx.jwks_url}
+    return data
+
+
+def admin_routes(ctx: EmulatorContext) -> list[Route]:
+    """The admin API's routes, each refusing non-loopback clients."""
+
+    def local_only(handler: Any) -> Any:
+        async def guarded(request: Request) -> Response:
+            if not _is_loopback(request):
+                return _error(403, "the admin API answers only local clients")
+            response: Response = await handler(request)
+            return response
+
+        return guarded
+
+    async def state(request: Request) -> Response:
+        return JSONResponse(public_state(ctx))
+
+    async def counters(request: Request) -> Response:
+        return JSONResponse(ctx.counters.snapshot())
+
+    async def reset_counters(request: Request) -> Response:
+        ctx.counters.reset()
+        return JSONResponse(ctx.counters.snapshot())
+
+    async def settings(request: Request) -> Response:
+        if request.method == "PUT":
+            body = await _json_object(request)
+            lifetime = (body or {}).get("token_lifetime_seconds")
+            if not isinstance(lifetime, int) or isinstance(lifetime, bool) or not 1 <= lifetime <= 43200:
+                return _error(400, "token_lifetime_seconds must be an integer from 1 to 43200")
+            with ctx.store.edit() as current:
+                current.token_lifetime_seconds = lifetime
+        current_state = ctx.store.current()
+        return JSONResponse(
+            {
+                "token_lifetime_seconds": current_state.token_lifetime_seconds,
+                "default_token_lifetime_seconds": ID_TOKEN_LIFETIME_S,
+            }
+        )
+
+    async def rotate(request: Request) -> Response:
+        return JSONResponse({"kid": ctx.keys.rotate()})
+
+    async def faults(request: Request) -> Response:
+        if request.method == "POST":
+            body = await _json_object(request)
+            count, status = (body or {}).get("count"), (body or {}).get("status", 503)
+            if not isinstance(count, int) or not isinstance(status, int):
+                return _error(400, 'send {"count": N, "status": 503}')
+            try:
+                ctx.faults.set(count, status)
+            except ValueError as exc:
+                return _error(400, str(exc))
+        return JSONResponse(ctx.faults.pending())
+
+    return [
+        Route("/admin/state", local_only(state), methods=["GET"]),
+        Route("/admin/counters", local_only(counters), methods=["GET"]),
+        Route("/admin/counters/reset", local_only(reset_counters), methods=["POST"]),
+        Route("/admin/settings", local_only(settings), methods=["GET", "PUT"]),
+        Route("/admin/keys/rotate", local_only(rotate), methods=["POST"]),
+        Route("/admin/faults", local_only(faults), methods=["GET", "POST"]),
+    ]

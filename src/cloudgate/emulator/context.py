@@ -1,0 +1,80 @@
+"""What every emulator endpoint shares: the state folder, the signing keys, the token issuer, counters, faults.
+
+One ``EmulatorContext`` is built per running emulator (``server.py``) and handed to each ASGI app it assembles.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cloudgate.emulator.counters import Counters
+from cloudgate.emulator.keys import SigningKeys
+from cloudgate.emulator.state import StateStore
+from cloudgate.emulator.tokens import TokenIssuer
+
+
+class Faults:
+    """Injected failures of the front end: "answer the next N requests with status S" (client retry tests)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._remaining = 0
+        self._status = 503
+
+    def set(self, count: int, status: int = 503) -> None:
+        if count < 0 or not 400 <= status <= 599:
+            raise ValueError("count must be >= 0 and status an HTTP error status (400-599)")
+        with self._lock:
+            self._remaining, self._status = count, status
+
+    def take(self) -> int | None:
+        """The status to fail this request with, or ``None`` when no fault is pending."""
+        with self._lock:
+            if self._remaining <= 0:
+                return None
+            self._remaining -= 1
+            return self._status
+
+    def pending(self) -> dict[str, int]:
+        with self._lock:
+            return {"count": self._remaining, "status": self._status}
+
+
+@dataclass
+class EmulatorContext:
+    """The shared parts of one emulator; ``base_url`` is where Google's endpoints answer."""
+
+    store: StateStore
+    keys: SigningKeys
+    issuer: TokenIssuer
+    base_url: str
+    counters: Counters = field(default_factory=Counters)
+    faults: Faults = field(default_factory=Faults)
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.base_url}/token"
+
+    @property
+    def certs_url(self) -> str:
+        return f"{self.base_url}/oauth2/v1/certs"
+
+    @property
+    def jwks_url(self) -> str:
+        return f"{self.base_url}/oauth2/v3/certs"
+
+    @classmethod
+    def open(cls, state_dir: Path, base_url: str) -> EmulatorContext:
+        """The context for a state folder (created if missing) serving at ``base_url``."""
+        store = StateStore(state_dir)
+        keys = SigningKeys(state_dir / "signing")
+        counters = Counters()
+        return cls(
+            store=store,
+            keys=keys,
+            issuer=TokenIssuer(store, keys, counters),
+            base_url=base_url.rstrip("/"),
+            counters=counters,
+        )

@@ -1,0 +1,274 @@
+"""The Cloud Run front end: the IAM check and HTTP rules Google applies before a request reaches the container.
+
+An ASGI app in front of the service process, doing what ``shared/CLOUD_RUN.md`` lists:
+
+- Reads the ID token from ``X-Serverless-Authorization`` (preferred) or ``Authorization``; accepted audiences are
+  the service URL plus custom audiences. No token or a bad one (forged, expired, wrong audience): ``401``; a valid
+  token whose principal lacks ``roles/run.invoker``: ``403``. The container never sees refused requests.
+  If ``allUsers`` holds the invoker role the service is public and nothing is checked.
+- Forwards the checked token with its signature replaced by ``SIGNATURE_REMOVED_BY_GOOGLE``; the other
+  header (e.g. ``Authorization: Basic`` for the docs) passes through unchanged.
+- Adds ``X-Cloud-Trace-Context``, ``traceparent``, ``X-Forwarded-For`` and ``X-Forwarded-Proto``.
+- A request over 32 MiB: ``413``. A non-streamed response over 32 MiB: an empty ``500``. The service's request
+  timeout: ``504``. The container not answering: ``503``. Everything else streams both ways without buffering.
+- Fault injection (admin API): the next N requests get a chosen status before any other check.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import httpx
+
+from cloudgate.emulator.context import EmulatorContext
+from cloudgate.emulator.tokens import IdTokenError
+from cloudgate.google import CLOUD_RUN_MAX_BYTES, INVOKER_ROLE, SIGNATURE_REMOVED
+
+logger = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+
+_HOP_BY_HOP = frozenset(
+    b"connection keep-alive proxy-authenticate proxy-authorization te trailer transfer-encoding upgrade".split()
+)
+_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
+_CLOUD_TRACE = re.compile(r"^([0-9a-f]{32})(/\d+)?(;o=[01])?$", re.IGNORECASE)
+_PUBLIC_MEMBERS = ("allUsers",)
+
+
+class _RequestTooLargeError(Exception):
+    """The request body grew past the limit while streaming."""
+
+
+def _page(status: int, title: str, message: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """An error page in the style of Google's front end (an HTML body, never any detail about the token)."""
+    body = (
+        f"<html><head><meta charset='utf-8'><title>{status} {title}</title></head>"
+        f"<body><h1>Error: {title}</h1><h2>{message}</h2></body></html>\n"
+    ).encode()
+    return status, [(b"content-type", b"text/html; charset=UTF-8")], body
+
+
+class CloudRunFrontend:
+    """ASGI app: Cloud Run's front end for one service (``service_name`` in the state) at ``upstream``."""
+
+    def __init__(
+        self, ctx: EmulatorContext, service_name: str, upstream: str, *, max_bytes: int = CLOUD_RUN_MAX_BYTES
+    ) -> None:
+        self.ctx = ctx
+        self.service_name = service_name
+        self.upstream = upstream.rstrip("/")
+        self.max_bytes = max_bytes
+        self._client: httpx.AsyncClient | None = None
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            # Concurrency 80 per instance by default on Cloud Run; leave headroom for keep-alive reuse.
+            limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
+            # No httpx timeout: the service's own request timeout (``move_on_after``) bounds every exchange.
+            self._client = httpx.AsyncClient(timeout=None, limits=limits, trust_env=False)  # noqa: S113
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":  # websockets are not emulated
+            await send({"type": "websocket.close", "code": 1003})
+            return
+        refusal = self._check(scope)
+        if refusal is not None:
+            reason, (status, headers, body) = refusal
+            self.ctx.counters.add("frontend_refused", reason)
+            logger.info("front end refused %s %s: %s (%d)", scope["method"], scope["path"], reason, status)
+            await _respond(send, status, headers, body)
+            return
+        state = self.ctx.store.current()
+        timeout = state.services[self.service_name].timeout_seconds
+        started = {"sent": False}
+        with anyio.move_on_after(timeout) as deadline:
+            await self._forward(scope, receive, send, started)
+        if deadline.cancelled_caught:
+            self.ctx.counters.add("frontend_refused", "timeout")
+            logger.warning("request %s %s exceeded the %ss timeout", scope["method"], scope["path"], timeout)
+            if not started["sent"]:
+                await _respond(send, *_page(504, "Gateway Timeout", "upstream request timeout"))
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # -- the IAM check ------------------------------------------------------------------------------------
+
+    def _check(self, scope: Scope) -> tuple[str, tuple[int, list[tuple[bytes, bytes]], bytes]] | None:
+        """``None`` to forward, or the refusal reason and the page to answer with. Rewrites the token header."""
+        fault = self.ctx.faults.take()
+        if fault is not None:
+            return "injected_fault", _page(fault, "Injected fault", "The emulator was told to fail this request.")
+        state = self.ctx.store.current()
+        service = state.services.get(self.service_name)
+        if service is None:
+            return "no_service", _page(404, "Not Found", "The requested URL was not found on this server.")
+        invokers = service.members(INVOKER_ROLE)
+        if any(member in invokers for member in _PUBLIC_MEMBERS):
+            return None
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        names = [name for name, _ in headers]
+        header = b"x-serverless-authorization" if b"x-serverless-authorization" in names else b"authorization"
+        value = next((v for n, v in headers if n == header), b"").decode("latin-1")
+        scheme, _, token = value.partition(" ")
+        token = token.strip()
+        unauthorized = _page(401, "Unauthorized", "Your client does not have permission to the requested URL.")
+        unauthorized[1].append((b"www-authenticate", b'Bearer error="invalid_token"'))
+        if scheme.lower() != "bearer" or not token:
+            return "missing_token", unauthorized
+        try:
+            claims = self.ctx.issuer.verify_id_token(token, service.accepted_audiences())
+        except IdTokenError as exc:
+            return exc.reason, unauthorized
+        member = _member(state, claims)
+        if member is None or (member not in invokers and "allAuthenticatedUsers" not in invokers):
+            return "not_invoker", _page(
+                403, "Forbidden", "Your client does not have permission to get the requested URL from this server."
+            )
+        head, payload, _ = token.split(".")
+        stripped = f"{scheme} {head}.{payload}.{SIGNATURE_REMOVED}".encode()
+        scope["headers"] = [(n, stripped if n == header else v) for n, v in headers]
+        return None
+
+    # -- forwarding ---------------------------------------------------------------------------------------
+
+    async def _forward(self, scope: Scope, receive: Any, send: Any, started: dict[str, bool]) -> None:
+        declared = _content_length(scope["headers"])
+        if declared is not None and declared > self.max_bytes:
+            self.ctx.counters.add("frontend_refused", "request_too_large")
+            await _respond(
+                send, *_page(413, "Request Entity Too Large", "Your client issued a request that was too large.")
+            )
+            return
+        has_body = declared is not None or any(n == b"transfer-encoding" for n, _ in scope["headers"])
+        content: AsyncIterator[bytes] | bytes = self._body(receive) if has_body else b""
+        path = scope.get("raw_path") or scope["path"].encode()
+        query = scope.get("query_string", b"")
+        url = self.upstream + path.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
+        request = httpx.Request(scope["method"], url, headers=self._upstream_headers(scope), content=content)
+        try:
+            response = await self._http().send(request, stream=True)
+        except _RequestTooLargeError:
+            self.ctx.counters.add("frontend_refused", "request_too_large")
+            await _respond(
+                send, *_page(413, "Request Entity Too Large", "Your client issued a request that was too large.")
+            )
+            return
+        except httpx.HTTPError as exc:
+            self.ctx.counters.add("frontend_refused", "upstream_unavailable")
+            logger.warning("the container did not answer: %s", type(exc).__name__)
+            await _respond(send, *_page(503, "Service Unavailable", "The service is not available."))
+            return
+        try:
+            length = _content_length(response.headers.raw)
+            if length is not None and length > self.max_bytes:
+                # Cloud Run's HTTP/1 limit: the caller gets an empty 500, the container never learns why.
+                self.ctx.counters.add("frontend_refused", "response_too_large")
+                logger.warning("response of %d bytes exceeds 32 MiB: answering an empty 500", length)
+                await _respond(send, 500, [], b"")
+                return
+            headers = [(n.lower(), v) for n, v in response.headers.raw if n.lower() not in _HOP_BY_HOP]
+            await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+            started["sent"] = True
+            self.ctx.counters.add("frontend_forwarded", str(response.status_code))
+            async for chunk in response.aiter_raw():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except httpx.HTTPError as exc:
+            logger.warning("the container broke off its response: %s", type(exc).__name__)
+            if not started["sent"]:
+                await _respond(send, *_page(503, "Service Unavailable", "The service is not available."))
+        finally:
+            with anyio.CancelScope(shield=True):  # close the upstream stream even when the timeout fired
+                await response.aclose()
+
+    async def _body(self, receive: Any) -> AsyncIterator[bytes]:
+        total = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise httpx.ReadError("client disconnected")
+            chunk = message.get("body", b"")
+            total += len(chunk)
+            if total > self.max_bytes:
+                raise _RequestTooLargeError
+            if chunk:
+                yield chunk
+            if not message.get("more_body", False):
+                return
+
+    def _upstream_headers(self, scope: Scope) -> list[tuple[bytes, bytes]]:
+        incoming: list[tuple[bytes, bytes]] = scope["headers"]
+        drop = _HOP_BY_HOP | {b"x-cloud-trace-context", b"traceparent", b"x-forwarded-for", b"x-forwarded-proto"}
+        headers = [(n, v) for n, v in incoming if n not in drop]
+        trace_id = _incoming_trace_id(incoming) or secrets.token_hex(16)
+        span = secrets.randbits(63) or 1
+        headers.append((b"x-cloud-trace-context", f"{trace_id}/{span};o=1".encode()))
+        headers.append((b"traceparent", f"00-{trace_id}-{span:016x}-01".encode()))
+        client = scope.get("client") or ("unknown", 0)
+        forwarded = [v for n, v in incoming if n == b"x-forwarded-for"]
+        chain = b", ".join([*forwarded, client[0].encode()])
+        headers.append((b"x-forwarded-for", chain))
+        headers.append((b"x-forwarded-proto", scope.get("scheme", "http").encode()))
+        return headers
+
+
+def _member(state: Any, claims: dict[str, Any]) -> str | None:
+    """The IAM member an ID token speaks for: by ``email`` when present, else by ``sub``."""
+    email = claims.get("email")
+    if isinstance(email, str):
+        return f"user:{email}" if email in state.users else f"serviceAccount:{email}"
+    sub = claims.get("sub")
+    for account_email, account in state.accounts.items():
+        if account.unique_id == sub:
+            return f"serviceAccount:{account_email}"
+    return None
+
+
+def _incoming_trace_id(headers: list[tuple[bytes, bytes]]) -> str | None:
+    for name, value in headers:
+        if name == b"traceparent" and (match := _TRACEPARENT.match(value.decode("latin-1").strip())):
+            return match.group(1)
+    for name, value in headers:
+        if name == b"x-cloud-trace-context" and (match := _CLOUD_TRACE.match(value.decode("latin-1").strip())):
+            return match.group(1).lower()
+    return None
+
+
+def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    for name, value in headers:
+        if name.lower() == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _respond(send: Any, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    headers = [*headers, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})

@@ -1,0 +1,188 @@
+"""Assembles the emulator and runs it: Google's endpoints on one port, a Cloud Run front end per service.
+
+``google_app(ctx)`` is the ASGI app of Google's side (token endpoint, certs, IAM Credentials, metadata server,
+admin API). ``serve(...)`` binds the ports (127.0.0.1 by default), starts each service's runner on an internal
+port, waits for everything to listen, calls ``on_ready``, and on SIGINT/SIGTERM stops cleanly: the front ends
+finish their in-flight requests while the services get SIGTERM (SIGKILL after 10 s), then Google's side stops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import uvicorn
+from starlette.applications import Starlette
+
+from cloudgate.emulator.admin import admin_routes
+from cloudgate.emulator.context import EmulatorContext
+from cloudgate.emulator.frontend import CloudRunFrontend
+from cloudgate.emulator.iam import ensure_service
+from cloudgate.emulator.iam_api import iam_routes
+from cloudgate.emulator.metadata import metadata_routes
+from cloudgate.emulator.runner import Runner
+from cloudgate.emulator.token_api import token_routes
+from cloudgate.errors import EmulatorError
+from cloudgate.google import CLOUD_RUN_DEFAULT_TIMEOUT_S, CLOUD_RUN_SHUTDOWN_GRACE_S
+
+logger = logging.getLogger(__name__)
+
+
+def google_app(ctx: EmulatorContext) -> Starlette:
+    """Google's endpoints for one emulator context, as one ASGI app."""
+    routes = [*token_routes(ctx), *iam_routes(ctx), *metadata_routes(ctx), *admin_routes(ctx)]
+    return Starlette(routes=routes)
+
+
+@dataclass
+class ServiceSpec:
+    """A service to front: where the front end listens, and either a runner or a running upstream URL."""
+
+    name: str
+    port: int
+    runner: Runner | None = None
+    upstream: str | None = None
+    audiences: list[str] = field(default_factory=list)
+    timeout_seconds: float = CLOUD_RUN_DEFAULT_TIMEOUT_S
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signals to ``serve``: several servers share one process here."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket, or ``EmulatorError`` naming the port when it is taken."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise EmulatorError(f"cannot listen on {host}:{port}: {exc.strerror} (use another port)") from exc
+    sock.set_inheritable(True)
+    return sock
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _uvicorn(app: Any, *, graceful: int) -> _Server:
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        server_header=False,
+        timeout_graceful_shutdown=graceful,
+        timeout_keep_alive=620,  # longer than any client pool's idle timeout, as Google's front end does
+    )
+    return _Server(config)
+
+
+async def serve(
+    state_dir: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8089,
+    services: list[ServiceSpec] | None = None,
+    on_ready: Callable[[EmulatorContext], None] | None = None,
+) -> None:
+    """Run the emulator until SIGINT/SIGTERM; ``on_ready`` is called once everything listens."""
+    services = services or []
+    google_socket = bind(host, port)
+    front_sockets = [bind(host, spec.port) for spec in services]
+    ctx = EmulatorContext.open(state_dir, f"http://{host}:{port}")
+    ctx.keys.current_kid  # noqa: B018 - create the first signing key now, not on the first request
+    runners = [spec.runner for spec in services if spec.runner is not None]
+    stop = anyio.Event()
+    try:
+        fronts: list[_Server] = []
+        for spec in services:
+            upstream = spec.upstream
+            if spec.runner is not None:
+                internal = _free_port()
+                spec.runner.start(internal)
+                await spec.runner.wait_ready(internal)
+                upstream = f"http://127.0.0.1:{internal}"
+            if upstream is None:
+                raise EmulatorError(f"service {spec.name!r} has neither a command nor an upstream URL")
+            ensure_service(
+                ctx.store,
+                spec.name,
+                url=f"http://{host}:{spec.port}",
+                audiences=spec.audiences,
+                timeout_seconds=spec.timeout_seconds,
+            )
+            frontend = CloudRunFrontend(ctx, spec.name, upstream)
+            fronts.append(_uvicorn(frontend, graceful=CLOUD_RUN_SHUTDOWN_GRACE_S + 5))
+        google = _uvicorn(google_app(ctx), graceful=5)
+        watcher = anyio.CancelScope()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(google.serve, [google_socket])
+            tg.start_soon(_watch_signals, watcher, stop, [google, *fronts])
+            async with anyio.create_task_group() as front_group:
+                for front, sock in zip(fronts, front_sockets, strict=True):
+                    front_group.start_soon(front.serve, [sock])
+                while not all(server.started for server in [google, *fronts]):
+                    if google.should_exit or any(f.should_exit for f in fronts):
+                        raise EmulatorError("the emulator could not start its servers")
+                    await anyio.sleep(0.02)
+                logger.info("emulator ready at %s", ctx.base_url)
+                if on_ready is not None:
+                    on_ready(ctx)
+                await _wait_for_stop(stop, runners)
+                # Cloud Run's order: stop routing new requests, SIGTERM the container, let in-flight ones finish.
+                for front in fronts:
+                    front.should_exit = True
+                for runner in runners:
+                    front_group.start_soon(_stop_runner, runner)
+            google.should_exit = True
+            watcher.cancel()
+    finally:
+        for runner in runners:
+            if runner.returncode is None:
+                await anyio.to_thread.run_sync(runner.stop)
+        for sock in [google_socket, *front_sockets]:
+            sock.close()
+
+
+async def _stop_runner(runner: Runner) -> None:
+    await anyio.to_thread.run_sync(runner.stop)
+
+
+async def _watch_signals(scope: anyio.CancelScope, stop: anyio.Event, servers: list[_Server]) -> None:
+    """The first SIGINT/SIGTERM stops gracefully; a second one stops without waiting for requests."""
+    with scope, anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            if stop.is_set():
+                logger.warning("second %s: not waiting for in-flight requests", signal.Signals(signum).name)
+                for server in servers:
+                    server.force_exit = True
+                continue
+            logger.info("received %s: stopping", signal.Signals(signum).name)
+            stop.set()
+
+
+async def _wait_for_stop(stop: anyio.Event, runners: list[Runner]) -> None:
+    """Until a stop signal, or until a service exits on its own (which is reported, never restarted)."""
+    while not stop.is_set():
+        for runner in runners:
+            if runner.returncode is not None:
+                logger.error("the service exited with status %s; stopping the emulator", runner.returncode)
+                return
+        with anyio.move_on_after(0.5):
+            await stop.wait()

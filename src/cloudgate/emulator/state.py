@@ -1,0 +1,197 @@
+"""The emulator's state: service accounts, users, services and IAM bindings, kept as JSON in one folder.
+
+Everything the emulator knows lives in ``<folder>/state.json`` (default ``.cloudgate/emulator``), so the CLI and a
+running emulator share it: the CLI edits the file, a running emulator notices the change (by modification time)
+and reloads it. Only public keys and hashes of secrets are stored here; private signing keys live beside it in
+``<folder>/signing/`` (mode 0600) and service-account private keys only in the key files handed to users.
+
+Example::
+
+    store = StateStore(Path(".cloudgate/emulator"))
+    with store.edit() as state:
+        state.accounts["ci@cloudgate-local.iam.gserviceaccount.com"] = Account(unique_id=new_unique_id())
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import secrets
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cloudgate.errors import EmulatorError
+from cloudgate.google import CLOUD_RUN_DEFAULT_TIMEOUT_S, ID_TOKEN_LIFETIME_S
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_STATE_DIR = Path(".cloudgate/emulator")
+DEFAULT_PROJECT_ID = "cloudgate-local"
+TOKEN_CREATOR_ROLE = "roles/iam.serviceAccountTokenCreator"  # noqa: S105 - a role name
+_STATE_FILE = "state.json"
+
+
+def new_unique_id() -> str:
+    """A 21-digit numeric id, the shape of a Google service account's ``sub`` / ``client_id``."""
+    return "1" + "".join(secrets.choice("0123456789") for _ in range(20))
+
+
+@dataclass
+class Account:
+    """A service account: its numeric id and the public halves of its keys (``kid -> PEM``)."""
+
+    unique_id: str
+    display_name: str = ""
+    keys: dict[str, str] = field(default_factory=dict)
+    disabled: bool = False
+
+
+@dataclass
+class User:
+    """A user (``gcloud auth application-default login`` style); only hashes of its secrets are kept."""
+
+    client_id: str
+    client_secret_sha256: str
+    refresh_token_sha256: str
+    unique_id: str = field(default_factory=new_unique_id)
+
+
+@dataclass
+class Service:
+    """A Cloud Run service as the front end sees it: URL, custom audiences, timeout, IAM bindings."""
+
+    url: str
+    audiences: list[str] = field(default_factory=list)
+    timeout_seconds: float = CLOUD_RUN_DEFAULT_TIMEOUT_S
+    bindings: dict[str, list[str]] = field(default_factory=dict)
+
+    def accepted_audiences(self) -> frozenset[str]:
+        """The service URL (always) plus its custom audiences."""
+        return frozenset([self.url, *self.audiences])
+
+    def members(self, role: str) -> list[str]:
+        return self.bindings.get(role, [])
+
+
+@dataclass
+class State:
+    """Everything the emulator knows; ``to_json``/``from_json`` round-trip it."""
+
+    project_id: str = DEFAULT_PROJECT_ID
+    project_number: str = "123456789012"
+    token_lifetime_seconds: int = ID_TOKEN_LIFETIME_S
+    metadata_account: str | None = None
+    accounts: dict[str, Account] = field(default_factory=dict)
+    users: dict[str, User] = field(default_factory=dict)
+    services: dict[str, Service] = field(default_factory=dict)
+    #: IAM bindings on service accounts: ``email -> role -> members`` (token creator for impersonation).
+    account_bindings: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+
+    def account_email(self, account_id: str) -> str:
+        """The full email of a service account given its short id (``ci``) or its email."""
+        if "@" in account_id:
+            return account_id
+        return f"{account_id}@{self.project_id}.iam.gserviceaccount.com"
+
+    def account(self, email: str) -> Account:
+        try:
+            return self.accounts[email]
+        except KeyError:
+            raise EmulatorError(f"no service account {email!r} in the emulator") from None
+
+    def service(self, name: str) -> Service:
+        try:
+            return self.services[name]
+        except KeyError:
+            raise EmulatorError(f"no service {name!r} in the emulator") from None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> State:
+        try:
+            return cls(
+                project_id=data.get("project_id", DEFAULT_PROJECT_ID),
+                project_number=data.get("project_number", "123456789012"),
+                token_lifetime_seconds=int(data.get("token_lifetime_seconds", ID_TOKEN_LIFETIME_S)),
+                metadata_account=data.get("metadata_account"),
+                accounts={k: Account(**v) for k, v in data.get("accounts", {}).items()},
+                users={k: User(**v) for k, v in data.get("users", {}).items()},
+                services={k: Service(**v) for k, v in data.get("services", {}).items()},
+                account_bindings=data.get("account_bindings", {}),
+            )
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise EmulatorError(f"the emulator state file is malformed: {exc}") from exc
+
+
+class StateStore:
+    """The state folder: reads ``state.json`` (reloading when it changed on disk) and writes it atomically."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._path = folder / _STATE_FILE
+        self._lock = threading.RLock()
+        self._state: State | None = None
+        self._stamp: tuple[int, int, int] = (-1, -1, -1)
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def current(self) -> State:
+        """The state as on disk now (cheap: one ``stat`` unless the file changed)."""
+        with self._lock:
+            stamp = self._file_stamp()
+            if self._state is None or stamp != self._stamp:
+                self._state = self._read()
+                self._stamp = stamp
+            return self._state
+
+    def _file_stamp(self) -> tuple[int, int, int]:
+        # Inode too: the CLI replaces the file atomically, which a coarse mtime alone could miss.
+        try:
+            st = self._path.stat()
+        except FileNotFoundError:
+            return (0, 0, 0)
+        return (st.st_mtime_ns, st.st_ino, st.st_size)
+
+    @contextlib.contextmanager
+    def edit(self) -> Iterator[State]:
+        """Change the state and write it back when the block ends without an error."""
+        with self._lock:
+            state = State.from_json(self.current().to_json())  # a copy: a failed edit changes nothing
+            yield state
+            self._write(state)
+
+    def _read(self) -> State:
+        if not self._path.exists():
+            return State()
+        try:
+            data = json.loads(self._path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise EmulatorError(f"cannot read the emulator state {self._path}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise EmulatorError(f"the emulator state {self._path} is not a JSON object")
+        return State.from_json(data)
+
+    def _write(self, state: State) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".state-", suffix=".json")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(state.to_json(), handle, indent=2, sort_keys=True)
+            os.replace(tmp, self._path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        self._state = state
+        self._stamp = self._file_stamp()
+        logger.debug("emulator state written to %s", self._path)

@@ -1,0 +1,212 @@
+"""Tokens as Google's authorization server makes them: checks jwt-bearer assertions, mints ID and access tokens.
+
+- An assertion (what google-auth and gcloud POST to ``token_uri``) must be an RS256 JWT signed by one of the
+  account's registered keys, ``iss`` the account's email, ``aud`` Google's token URI (google-auth hard-codes it)
+  or the emulator's own, short-lived and current. Anything else is ``invalid_grant``, as at Google.
+- ID tokens carry Google's claims (``iss``, ``aud``, ``azp``, ``sub``, ``email``, ``email_verified``, ``iat``,
+  ``exp``) and are signed by ``SigningKeys``; their lifetime is the state's ``token_lifetime_seconds`` (1 h).
+- Access tokens are opaque (``ya29.`` + random), remembered in memory by hash with their principal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from cloudgate.emulator.counters import Counters
+from cloudgate.emulator.iam import sha256_hex
+from cloudgate.emulator.keys import SigningKeys
+from cloudgate.emulator.state import StateStore
+from cloudgate.errors import EmulatorError
+from cloudgate.google import ID_TOKEN_ISSUER, ID_TOKEN_ISSUERS, TOKEN_URI
+
+#: Google refuses assertions valid for more than an hour; allow a little clock skew on top.
+_MAX_ASSERTION_LIFETIME_S = 3600
+_ASSERTION_LEEWAY_S = 60
+_ACCESS_TOKEN_LIFETIME_S = 3600
+
+
+class GrantError(EmulatorError):
+    """The token endpoint refuses a grant: ``error`` and ``description`` as Google words them."""
+
+    def __init__(self, error: str, description: str, *, status: int = 400) -> None:
+        super().__init__(f"{error}: {description}")
+        self.error = error
+        self.description = description
+        self.status = status
+
+
+class IdTokenError(EmulatorError):
+    """An ID token presented to the front end is not acceptable; ``reason`` is a counter label."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"ID token refused: {reason}")
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class AccessGrant:
+    """Who an access token speaks for (``serviceAccount:EMAIL`` or ``user:EMAIL``) and until when."""
+
+    member: str
+    expires_at: float
+
+
+class TokenIssuer:
+    """Checks grants and mints tokens against one state folder and one set of signing keys."""
+
+    def __init__(self, store: StateStore, keys: SigningKeys, counters: Counters) -> None:
+        self.store = store
+        self.keys = keys
+        self.counters = counters
+        self._access: dict[str, AccessGrant] = {}
+        self._lock = threading.Lock()
+
+    # -- grants ---------------------------------------------------------------------------------------------
+
+    def check_assertion(self, assertion: str, *, token_url: str) -> tuple[str, dict[str, Any]]:
+        """The account email and claims of a valid jwt-bearer assertion; ``GrantError`` otherwise."""
+        try:
+            header = jwt.get_unverified_header(assertion)
+            unverified = jwt.decode(assertion, options={"verify_signature": False})
+        except jwt.PyJWTError as exc:
+            raise GrantError("invalid_grant", "Invalid JWT: could not be decoded.") from exc
+        email = unverified.get("iss")
+        state = self.store.current()
+        account = state.accounts.get(email) if isinstance(email, str) else None
+        if account is None or account.disabled:
+            raise GrantError("invalid_grant", "Invalid grant: account not found")
+        kid = header.get("kid")
+        candidates = [account.keys[kid]] if kid in account.keys else [] if kid else list(account.keys.values())
+        for public in candidates:
+            try:
+                claims: dict[str, Any] = jwt.decode(
+                    assertion,
+                    public,
+                    algorithms=["RS256"],
+                    audience=[TOKEN_URI, token_url],
+                    leeway=_ASSERTION_LEEWAY_S,
+                    options={"require": ["iss", "aud", "iat", "exp"]},
+                )
+            except jwt.InvalidSignatureError:
+                continue
+            except (jwt.ExpiredSignatureError, jwt.ImmatureSignatureError, jwt.MissingRequiredClaimError) as exc:
+                raise GrantError("invalid_grant", _TIMEFRAME) from exc
+            except jwt.InvalidAudienceError as exc:
+                raise GrantError("invalid_grant", "Invalid JWT: audience is not the token endpoint.") from exc
+            except jwt.PyJWTError as exc:
+                raise GrantError("invalid_grant", "Invalid JWT Signature.") from exc
+            if int(claims["exp"]) - int(claims["iat"]) > _MAX_ASSERTION_LIFETIME_S:
+                raise GrantError("invalid_grant", _TIMEFRAME)
+            return email, claims  # type: ignore[return-value]
+        raise GrantError("invalid_grant", "Invalid JWT Signature.")
+
+    def check_refresh_token(self, client_id: str, client_secret: str, refresh_token: str) -> str:
+        """The email of the user whose refresh token and client credentials these are."""
+        state = self.store.current()
+        secret_hash, token_hash = sha256_hex(client_secret), sha256_hex(refresh_token)
+        client_known = False
+        for email, user in state.users.items():
+            if not hmac.compare_digest(user.client_id, client_id):
+                continue
+            client_known = True
+            if hmac.compare_digest(user.refresh_token_sha256, token_hash) and hmac.compare_digest(
+                user.client_secret_sha256, secret_hash
+            ):
+                return email
+        if not client_known:
+            raise GrantError("invalid_client", "The OAuth client was not found.", status=401)
+        raise GrantError("invalid_grant", "Bad Request")
+
+    # -- minting --------------------------------------------------------------------------------------------
+
+    def mint_id_token(self, email: str, audience: str, *, include_email: bool = True) -> str:
+        """An ID token for a service account or user ``email``, for ``audience``."""
+        state = self.store.current()
+        if email in state.accounts:
+            subject = state.accounts[email].unique_id
+        elif email in state.users:
+            subject = state.users[email].unique_id
+        else:
+            raise EmulatorError(f"no account {email!r}")
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": ID_TOKEN_ISSUER,
+            "aud": audience,
+            "azp": email if include_email else subject,
+            "sub": subject,
+            "iat": now,
+            "exp": now + state.token_lifetime_seconds,
+        }
+        if include_email:
+            claims.update(email=email, email_verified=True)
+        token = self.keys.sign(claims)
+        self.counters.add("id_tokens_by_account", email)
+        self.counters.add("id_tokens_by_audience", audience)
+        return token
+
+    def mint_access_token(self, member: str) -> tuple[str, int]:
+        """An opaque access token for ``member`` and its lifetime in seconds."""
+        token = "ya29." + secrets.token_urlsafe(48)
+        now = time.time()
+        with self._lock:
+            self._access = {k: v for k, v in self._access.items() if v.expires_at > now}
+            self._access[_digest(token)] = AccessGrant(member, now + _ACCESS_TOKEN_LIFETIME_S)
+        self.counters.add("access_tokens_by_principal", member)
+        return token, _ACCESS_TOKEN_LIFETIME_S
+
+    def access_grant(self, token: str) -> AccessGrant | None:
+        """Who a live access token speaks for, or ``None``."""
+        with self._lock:
+            grant = self._access.get(_digest(token))
+        if grant is None or grant.expires_at <= time.time():
+            return None
+        return grant
+
+    # -- checking ID tokens (the Cloud Run front end) ------------------------------------------------------
+
+    def verify_id_token(self, token: str, audiences: frozenset[str]) -> dict[str, Any]:
+        """The claims of an emulator-signed, current ID token for one of ``audiences``; ``IdTokenError`` if not."""
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+        except jwt.PyJWTError as exc:
+            raise IdTokenError("malformed_token") from exc
+        public = self.keys.public_keys().get(kid) if isinstance(kid, str) else None
+        if public is None:
+            raise IdTokenError("unknown_signing_key")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                public,
+                algorithms=["RS256"],
+                audience=list(audiences),
+                options={"require": ["iss", "aud", "exp", "iat", "sub"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise IdTokenError("expired_token") from exc
+        except jwt.InvalidAudienceError as exc:
+            raise IdTokenError("wrong_audience") from exc
+        except jwt.InvalidSignatureError as exc:
+            raise IdTokenError("bad_signature") from exc
+        except jwt.PyJWTError as exc:
+            raise IdTokenError("malformed_token") from exc
+        if claims.get("iss") not in ID_TOKEN_ISSUERS:
+            raise IdTokenError("wrong_issuer")
+        return claims
+
+
+_TIMEFRAME = (
+    "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. "
+    "Check your iat and exp values in the JWT claim."
+)
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
