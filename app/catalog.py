@@ -219,7 +219,10 @@ def convert_to_parquet(cursor: duckdb.DuckDBPyConnection, source: Path, fmt: str
     Reading every row is the validation: a malformed file raises a 422 whose message names no server path.
     ``target`` appears only complete (written beside it, then renamed).
     """
-    reader = "read_csv(?, header = true, strict_mode = true)" if fmt == "csv" else "read_parquet(?)"
+    # CSV is RFC 4180 with a header row. The dialect is fixed: left to guess, DuckDB's sniffer takes a ragged
+    # file for a headerless one that starts at a later line, or for one column of text.
+    csv = "read_csv(?, header = true, skip = 0, delim = ',', quote = '\"', escape = '\"', strict_mode = true)"
+    reader = csv if fmt == "csv" else "read_parquet(?)"
     partial = tmp_dir / f"{target.name}.{os.getpid()}.{threading.get_ident()}.partial"
     try:
         relation = cursor.sql(f"SELECT * FROM {reader}", params=[str(source)])  # noqa: S608 - fixed text
