@@ -64,5 +64,8 @@ def stop_process(proc: subprocess.Popen[bytes], *, timeout: float = 15.0) -> str
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    out = proc.stdout.read() if proc.stdout else b""
+    out = b""
+    if proc.stdout:
+        out = proc.stdout.read()
+        proc.stdout.close()
     return out.decode(errors="replace")

@@ -62,7 +62,15 @@ def test_authenticate_refuses_an_expired_key(store) -> None:
 
 @pytest.mark.parametrize(
     "presented",
-    ["", "cgk", "cgk_", "xyz_0123456789abcdef_secret", "cgk_0123456789ABCDEF_secret", "cgk_0123_secret", "cgk_" + "a" * 300],
+    [
+        "",
+        "cgk",
+        "cgk_",
+        "xyz_0123456789abcdef_secret",
+        "cgk_0123456789ABCDEF_secret",
+        "cgk_0123_secret",
+        "cgk_" + "a" * 300,
+    ],
 )
 def test_malformed_keys_have_no_id(presented: str) -> None:
     assert parse_key_id(presented) is None

@@ -130,7 +130,10 @@ async def test_serverless_header_wins_over_authorization(client: httpx.AsyncClie
     headers = {"X-Serverless-Authorization": f"Bearer {good}", "Authorization": "Basic ZG9jczpwdw=="}
     response = await client.get("/v1/internal", headers=headers)
     assert response.status_code == 200
-    bad_first = {"X-Serverless-Authorization": f"Bearer {stripped_token(aud='https://other')}", "Authorization": f"Bearer {good}"}
+    bad_first = {
+        "X-Serverless-Authorization": f"Bearer {stripped_token(aud='https://other')}",
+        "Authorization": f"Bearer {good}",
+    }
     assert (await client.get("/v1/internal", headers=bad_first)).status_code == 401
 
 
