@@ -62,7 +62,6 @@ class IdTokenAuth(httpx.Auth):
         response = yield self._apply(request, audience, token)
         if self._stale(response, token):
             self.tokens.invalidate(audience)
-            response.close()
             yield self._apply(request, audience, self.tokens.get(audience))
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
@@ -71,7 +70,6 @@ class IdTokenAuth(httpx.Auth):
         response = yield self._apply(request, audience, token)
         if self._stale(response, token):
             self.tokens.invalidate(audience)
-            await response.aclose()
             yield self._apply(request, audience, await self.tokens.aget(audience))
 
     def _apply(self, request: httpx.Request, audience: str, token: IdToken) -> httpx.Request:
