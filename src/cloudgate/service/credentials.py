@@ -20,10 +20,10 @@ class Credentials:
     principal: Principal | None = None
 
 
-def bearer_from(value: str) -> str | None:
-    """``Bearer X`` -> ``X`` (scheme case-insensitive); anything else -> None."""
-    scheme, _, token = value.strip().partition(" ")
+def bearer_token(header_value: str) -> str | None:
+    """``"Bearer X"`` -> ``"X"`` (the scheme in any case); anything else -> ``None``."""
+    scheme, _, token = header_value.strip().partition(" ")
     token = token.strip()
-    if scheme.lower() != "bearer" or not token:
+    if scheme.lower() != "bearer" or not token or " " in token:
         return None
     return token

@@ -34,6 +34,7 @@ from cloudgate import env_vars
 from cloudgate.errors import ConfigError, InvalidCredentialsError
 from cloudgate.google import ID_TOKEN_ISSUERS, SIGNATURE_REMOVED
 from cloudgate.service.certs import SigningKeys
+from cloudgate.service.credentials import bearer_token as bearer_token  # re-exported: one parser for both
 from cloudgate.service.jwt_claims import UnverifiedJwt, parse_jwt
 from cloudgate.service.settings import IdentityMode, ServiceSettings
 
@@ -57,15 +58,6 @@ class GoogleIdentity:
     subject: str
     audience: str
     expires_at: int
-
-
-def bearer_token(header_value: str) -> str | None:
-    """``"Bearer X"`` -> ``"X"`` (the scheme in any case); anything else -> ``None``."""
-    scheme, _, token = header_value.strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token or " " in token:
-        return None
-    return token
 
 
 def _refuse(message: str) -> InvalidCredentialsError:

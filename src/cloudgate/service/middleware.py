@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cloudgate.service.client_ip import client_ip
-from cloudgate.service.credentials import Credentials, bearer_from
+from cloudgate.service.credentials import Credentials, bearer_token
 from cloudgate.service.errors_http import error_body
 from cloudgate.service.logs import parse_trace, trace_context
 from cloudgate.service.settings import ServiceSettings
@@ -73,9 +73,9 @@ class CloudgateMiddleware:
                 referer = value.decode("latin-1")
         # Cloud Run checks X-Serverless-Authorization when present and ignores Authorization then (CLOUD_RUN.md).
         if serverless is not None:
-            creds.bearer, creds.bearer_header = bearer_from(serverless), "X-Serverless-Authorization"
+            creds.bearer, creds.bearer_header = bearer_token(serverless), "X-Serverless-Authorization"
         elif authorization is not None:
-            creds.bearer = bearer_from(authorization)
+            creds.bearer = bearer_token(authorization)
             creds.bearer_header = "Authorization" if creds.bearer else None
         scope[CREDENTIALS_KEY] = creds
         scope[AUTHENTICATOR_KEY] = self.authenticator

@@ -27,7 +27,8 @@ from jwt.algorithms import RSAAlgorithm
 
 from cloudgate.errors import ConfigError, InvalidCredentialsError
 from cloudgate.google import ID_TOKEN_ISSUER, SIGNATURE_REMOVED
-from cloudgate.service.identity import GoogleIdentity, IdentityChecker, TokenCache, bearer_token
+from cloudgate.service.credentials import bearer_token
+from cloudgate.service.identity import GoogleIdentity, IdentityChecker, TokenCache
 from cloudgate.service.settings import IdentityMode, ServiceSettings
 
 AUDIENCE = "https://svc-abc-uc.a.run.app"
