@@ -41,7 +41,7 @@ def test_authenticate_returns_the_record_of_a_valid_key(store) -> None:
 
 
 def test_authenticate_refuses_a_wrong_secret_with_a_known_id(store) -> None:
-    record, secret = store.create("etl", [])
+    _record, secret = store.create("etl", [])
     forged = secret[:-4] + ("AAAA" if not secret.endswith("AAAA") else "BBBB")
     with pytest.raises(InvalidCredentialsError, match="invalid API key"):
         authenticate(store, forged)
