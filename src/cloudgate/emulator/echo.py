@@ -4,7 +4,8 @@ Run it as a container would be run: ``PORT=9000 python -m cloudgate.emulator.ech
 unless ``HOST`` says otherwise). Routes:
 
 - ``/echo`` (any method): ``{"method", "path", "query", "headers", "body_bytes"}``, headers as received.
-- ``/big?bytes=N``: N bytes with a ``Content-Length`` (not streamed). ``/stream?bytes=N``: N bytes, chunked.
+- ``/big?bytes=N``: N bytes with a ``Content-Length`` (not streamed).
+- ``/stream?bytes=N[&chunk=C][&interval=S]``: N bytes, chunked, C bytes per chunk, S seconds between chunks.
 - ``/slow?seconds=S``: answers after S seconds (timeouts, graceful shutdown). ``/healthz``: ``ok``.
 """
 
@@ -55,13 +56,20 @@ async def big(request: Request) -> Response:
 
 async def stream(request: Request) -> Response:
     remaining = _size(request, "bytes", 0)
+    chunk_size = max(1, min(_size(request, "chunk", _CHUNK), _CHUNK))
+    try:
+        interval = min(max(float(request.query_params.get("interval", "0")), 0.0), 10.0)
+    except ValueError:
+        interval = 0.0
 
     async def chunks() -> AsyncIterator[bytes]:
         left = remaining
         while left > 0:
-            size = min(_CHUNK, left)
+            size = min(chunk_size, left)
             left -= size
             yield b"x" * size
+            if interval and left:
+                await anyio.sleep(interval)
 
     return StreamingResponse(chunks(), media_type="application/octet-stream")
 

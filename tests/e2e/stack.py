@@ -1,0 +1,193 @@
+"""Running stacks for end-to-end tests: the emulator with a front end, as real processes on free ports.
+
+- ``EmulatorStack.start(folder)``: ``cloudgate emulator run`` fronting the echo service
+  (``cloudgate.emulator.echo``), with an invoker account, an outsider account (no role), a user with
+  token-creator on the invoker (authorized_user file), and the metadata server running as the invoker.
+- ``DevStack.start(folder)``: ``cloudgate dev`` (the example service in Cloud Run mode), read from its
+  ``session.json``.
+
+Both expose the service ``url``, ``emulator_url``, key file paths and admin helpers (counters, faults,
+token lifetime). Fixtures ``emulator_stack`` and ``dev_stack`` live in ``tests/e2e/conftest.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from cloudgate.emulator import iam
+from cloudgate.emulator.state import StateStore
+from cloudgate.google import INVOKER_ROLE
+from tests.support import CLOUDGATE, ROOT, free_port, stop_process, wait_for_port
+
+_STRIPPED = ("GOOGLE_", "CLOUDSDK_", "GCE_", "CLOUDGATE_")
+SERVICE = "dev"
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment without the machine's Google/gcloud/cloudgate settings, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_STRIPPED)}
+    env.update(extra)
+    return env
+
+
+def _start(argv: list[str], *, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        argv,
+        env=env or clean_env(),
+        cwd=str(ROOT),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+@dataclass
+class _Admin:
+    """Helpers over the emulator's admin API."""
+
+    emulator_url: str
+
+    def counters(self) -> dict[str, Any]:
+        result: dict[str, Any] = httpx.get(f"{self.emulator_url}/admin/counters").raise_for_status().json()
+        return result
+
+    def counter(self, name: str, label: str) -> int:
+        return int(self.counters()[name].get(label, 0))
+
+    def fail_next(self, count: int, status: int = 503) -> None:
+        httpx.post(f"{self.emulator_url}/admin/faults", json={"count": count, "status": status}).raise_for_status()
+
+    def set_token_lifetime(self, seconds: int) -> None:
+        httpx.put(
+            f"{self.emulator_url}/admin/settings", json={"token_lifetime_seconds": seconds}
+        ).raise_for_status()
+
+    def rotate_keys(self) -> str:
+        return str(httpx.post(f"{self.emulator_url}/admin/keys/rotate").raise_for_status().json()["kid"])
+
+
+@dataclass
+class EmulatorStack(_Admin):
+    """The emulator and a front end in front of the echo service, in one process group."""
+
+    url: str = ""
+    state_dir: Path = Path()
+    invoker_key: Path = Path()
+    outsider_key: Path = Path()
+    user_credentials: Path = Path()
+    invoker_email: str = ""
+    outsider_email: str = ""
+    user_email: str = "developer@example.com"
+    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def certs_url(self) -> str:
+        return f"{self.emulator_url}/oauth2/v1/certs"
+
+    @property
+    def jwks_url(self) -> str:
+        return f"{self.emulator_url}/oauth2/v3/certs"
+
+    @property
+    def store(self) -> StateStore:
+        return StateStore(self.state_dir)
+
+    @classmethod
+    def start(cls, folder: Path, *, timeout_seconds: float = 300) -> EmulatorStack:
+        folder.mkdir(parents=True, exist_ok=True)
+        emulator_port, service_port = free_port(), free_port()
+        stack = cls(
+            emulator_url=f"http://127.0.0.1:{emulator_port}",
+            url=f"http://127.0.0.1:{service_port}",
+            state_dir=folder / "state",
+            invoker_key=folder / "invoker.json",
+            outsider_key=folder / "outsider.json",
+            user_credentials=folder / "user.json",
+        )
+        store, token_uri = stack.store, f"{stack.emulator_url}/token"
+        stack.invoker_email = iam.create_account(store, "invoker-sa")
+        stack.outsider_email = iam.create_account(store, "outsider-sa")
+        for email, path in ((stack.invoker_email, stack.invoker_key), (stack.outsider_email, stack.outsider_key)):
+            path.write_text(json.dumps(iam.create_key(store, email, token_uri=token_uri)))
+        stack.user_credentials.write_text(json.dumps(iam.create_user(store, stack.user_email, token_uri=token_uri)))
+        iam.grant_token_creator(store, stack.invoker_email, f"user:{stack.user_email}")
+        iam.ensure_service(store, SERVICE, url=stack.url, timeout_seconds=timeout_seconds)
+        iam.grant_service_role(store, SERVICE, INVOKER_ROLE, f"serviceAccount:{stack.invoker_email}")
+        with store.edit() as state:
+            state.metadata_account = stack.invoker_email
+        argv = [
+            CLOUDGATE, "emulator", "run", "--state-dir", str(stack.state_dir),
+            "--port", str(emulator_port), "--service-port", str(service_port), "--service-name", SERVICE,
+            "--timeout", str(timeout_seconds), "--", sys.executable, "-m", "cloudgate.emulator.echo",
+        ]  # fmt: skip
+        stack.proc = _start(argv)
+        wait_for_port(emulator_port, proc=stack.proc)
+        wait_for_port(service_port, proc=stack.proc)
+        return stack
+
+    def set_timeout(self, seconds: float) -> None:
+        """Change the service's request timeout; the running front end reads it on the next request."""
+        with self.store.edit() as state:
+            state.services[SERVICE].timeout_seconds = seconds
+
+    def stop(self) -> str:
+        return stop_process(self.proc, timeout=20) if self.proc else ""
+
+
+@dataclass
+class DevStack(_Admin):
+    """``cloudgate dev`` as a real process, described by its ``session.json``."""
+
+    url: str = ""
+    session: dict[str, Any] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def invoker_key(self) -> Path:
+        return Path(self.session["invoker_key_file"])
+
+    @property
+    def outsider_key(self) -> Path:
+        return Path(self.session["outsider_key_file"])
+
+    @property
+    def api_key(self) -> str:
+        return str(self.session["api_key"])
+
+    @property
+    def docs_user(self) -> str:
+        return str(self.session["docs_user"])
+
+    @property
+    def docs_password(self) -> str:
+        return str(self.session["docs_password"])
+
+    @classmethod
+    def start(cls, folder: Path, *, timeout: float = 60.0) -> DevStack:
+        port, emulator_port = free_port(), free_port()
+        argv = [
+            CLOUDGATE, "dev", "--port", str(port), "--emulator-port", str(emulator_port),
+            "--state-dir", str(folder), "--data-dir", str(folder / "data"),
+        ]  # fmt: skip
+        proc = _start(argv)
+        session_file = folder / "session.json"
+        deadline = time.monotonic() + timeout
+        while not session_file.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                output = stop_process(proc)
+                raise RuntimeError(f"cloudgate dev did not become ready:\n{output}")
+            time.sleep(0.1)
+        session = json.loads(session_file.read_text())
+        return cls(emulator_url=session["emulator_url"], url=session["url"], session=session, proc=proc)
+
+    def stop(self) -> str:
+        return stop_process(self.proc, timeout=20) if self.proc else ""
