@@ -1,0 +1,159 @@
+"""A local reverse proxy to a private Cloud Run service, so a browser can use it (``cloudgate proxy``).
+
+Every request gets a valid ID token in ``X-Serverless-Authorization`` (cached, refreshed before expiry) and
+goes upstream with the browser's own headers, ``Authorization`` (Basic for the docs) and ``Origin`` included:
+``gcloud run services proxy`` leaves out the token on requests that carry ``Origin``, which breaks module
+scripts and "Try it out" (pedrodcsjostrom/adk-invoice-workshop#52). ``Host`` is not forwarded (Google's
+front end routes on it). Responses stream back as they arrive; redirects to the upstream are rewritten to
+the proxy. Nothing here logs a header, so no token reaches a log line.
+
+Example::
+
+    app = ProxyApp("https://svc-abc-uc.a.run.app", tokens=TokenProvider())
+    uvicorn.run(app, host="127.0.0.1", port=8081)
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+
+from cloudgate.client.auth import IdTokenAuth
+from cloudgate.client.provider import TokenProvider
+from cloudgate.errors import CloudgateError
+from cloudgate.google import CLOUD_RUN_MAX_BYTES, SERVERLESS_AUTH_HEADER
+
+logger = logging.getLogger(__name__)
+
+#: Hop-by-hop headers (RFC 9110 7.6.1) and ``Host``: they describe one connection, not the request.
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+    }
+)
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+
+
+class ProxyApp:
+    """An ASGI app forwarding every HTTP request to ``upstream`` with an ID token added."""
+
+    def __init__(
+        self,
+        upstream: str,
+        *,
+        tokens: TokenProvider,
+        audience: str | None = None,
+        api_key: str | None = None,
+        auth_header: str = SERVERLESS_AUTH_HEADER,
+        timeout: float = 300.0,
+    ) -> None:
+        self.upstream = httpx.URL(upstream.rstrip("/"))
+        self.auth = IdTokenAuth(tokens, audience=audience, api_key=api_key, header=auth_header)
+        self._timeout = timeout
+        self._client: httpx.AsyncClient | None = None
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http":
+            await self._forward(scope, receive, send)
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self._client is not None:
+                    await self._client.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            # No redirects followed (the browser does that), no environment proxies for a local hop.
+            self._client = httpx.AsyncClient(auth=self.auth, timeout=self._timeout, follow_redirects=False)
+        return self._client
+
+    async def _forward(self, scope: Scope, receive: Any, send: Any) -> None:
+        body = await _read_body(receive)
+        if body is None:
+            await _plain(send, 413, "request body over 32 MiB (Cloud Run's limit)")
+            return
+        path = scope.get("raw_path") or scope["path"].encode()
+        query = scope.get("query_string", b"")
+        url = self.upstream.copy_with(
+            raw_path=self.upstream.raw_path.rstrip(b"/") + path + (b"?" + query if query else b"")
+        )
+        headers = [(k, v) for k, v in scope["headers"] if k.decode("latin-1").lower() not in _HOP_BY_HOP]
+        request = self.client.build_request(scope["method"], url, headers=headers, content=body)
+        try:
+            response = await self.client.send(request, stream=True)
+        except CloudgateError as exc:
+            logger.warning("proxy could not get an ID token: %s", exc)
+            await _plain(send, 502, f"cloudgate proxy: no ID token: {exc}")
+            return
+        except httpx.HTTPError as exc:
+            logger.warning("proxy could not reach %s: %s", self.upstream, type(exc).__name__)
+            await _plain(send, 502, f"cloudgate proxy: upstream unreachable ({type(exc).__name__})")
+            return
+        try:
+            await send(
+                {"type": "http.response.start", "status": response.status_code, "headers": self._headers(response)}
+            )
+            async for chunk in response.aiter_raw():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            await response.aclose()
+
+    def _headers(self, response: httpx.Response) -> list[tuple[bytes, bytes]]:
+        out: list[tuple[bytes, bytes]] = []
+        upstream = str(self.upstream)
+        for name, value in response.headers.raw:
+            lower = name.decode("latin-1").lower()
+            if lower in _HOP_BY_HOP and lower != "content-length":
+                continue
+            if lower == "location" and value.decode("latin-1").startswith(upstream):
+                value = value[len(upstream) :] or b"/"
+            out.append((name, value))
+        return out
+
+
+async def _read_body(receive: Any) -> bytes | None:
+    """The whole request body (needed to replay it with a new token), or ``None`` if over Cloud Run's limit."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message: Message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > CLOUD_RUN_MAX_BYTES:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def _plain(send: Any, status: int, text: str) -> None:
+    body = text.encode()
+    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
