@@ -67,9 +67,7 @@ class _Admin:
         httpx.post(f"{self.emulator_url}/admin/faults", json={"count": count, "status": status}).raise_for_status()
 
     def set_token_lifetime(self, seconds: int) -> None:
-        httpx.put(
-            f"{self.emulator_url}/admin/settings", json={"token_lifetime_seconds": seconds}
-        ).raise_for_status()
+        httpx.put(f"{self.emulator_url}/admin/settings", json={"token_lifetime_seconds": seconds}).raise_for_status()
 
     def rotate_keys(self) -> str:
         return str(httpx.post(f"{self.emulator_url}/admin/keys/rotate").raise_for_status().json()["kid"])

@@ -66,6 +66,7 @@ def run(
     from cloudgate.emulator.server import ServiceSpec, serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per proxied request is noise
     specs = []
     if command or upstream:
         specs.append(
