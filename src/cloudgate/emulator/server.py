@@ -152,6 +152,9 @@ async def serve(
                     front_group.start_soon(_stop_runner, runner)
             google.should_exit = True
             watcher.cancel()
+        if not stop.is_set():
+            died = next((r.returncode for r in runners if r.returncode is not None), None)
+            raise EmulatorError(f"the service exited on its own (status {died}); it is not restarted")
     finally:
         for runner in runners:
             if runner.returncode is None:
