@@ -170,13 +170,13 @@ class DevStack(_Admin):
         return str(self.session["docs_password"])
 
     @classmethod
-    def start(cls, folder: Path, *, timeout: float = 60.0) -> DevStack:
+    def start(cls, folder: Path, *, timeout: float = 60.0, sample_rows: int = 1000) -> DevStack:
         port, emulator_port = free_port(), free_port()
         argv = [
             CLOUDGATE, "dev", "--port", str(port), "--emulator-port", str(emulator_port),
             "--state-dir", str(folder), "--data-dir", str(folder / "data"),
         ]  # fmt: skip
-        proc = _start(argv)
+        proc = _start(argv, env=clean_env(CLOUDGATE_SAMPLE_ROWS=str(sample_rows)))
         session_file = folder / "session.json"
         deadline = time.monotonic() + timeout
         while not session_file.exists():

@@ -1,0 +1,221 @@
+"""``cloudgate dev`` (``make run``): the example service as a private Cloud Run service, on this machine.
+
+Starts the emulator (Google's endpoints on ``--emulator-port``), runs the service with ``cloudgate serve`` in
+Cloud Run mode (identity ``cloud-run``, as in production) on an internal port, and puts the Cloud Run front end
+on ``--port``. It prepares, under ``--state-dir`` (default ``.cloudgate/dev``, git-ignored, mode 0700):
+a service account with ``roles/run.invoker`` and one without (key files), a user allowed to impersonate the
+invoker, a docs user with a fresh password and a fresh API key; it prints how to call the service and writes
+``session.json`` (mode 0600) for scripts and tests. Ctrl-C or SIGTERM stops everything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from cloudgate import env_vars
+
+_SERVICE = "dev"
+_DEV_SCOPES = ["datasets:read", "datasets:write", "datasets:admin"]
+_USER = "developer@example.com"
+
+
+def _write_private(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON atomically, readable by the owner only (the files hold secrets)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def _key_file(store: Any, account: str, path: Path, token_uri: str) -> None:
+    """Reuse a key file that still works; otherwise drop its key and write a new one."""
+    from cloudgate.emulator import iam
+
+    email = store.current().account_email(account)
+    if path.exists():
+        with contextlib.suppress(ValueError, OSError, KeyError):
+            old = json.loads(path.read_text())
+            registered = old["private_key_id"] in store.current().account(email).keys
+            if registered and old["token_uri"] == token_uri:
+                return
+            if registered:
+                iam.delete_key(store, email, old["private_key_id"])
+    _write_private(path, iam.create_key(store, email, token_uri=token_uri))
+
+
+def _prepare(state_dir: Path, url: str, emulator_url: str) -> dict[str, Any]:
+    """Accounts, keys, user, bindings, docs user and API key; returns the session (with its secrets)."""
+    from cloudgate.emulator import iam
+    from cloudgate.emulator.state import StateStore
+    from cloudgate.google import INVOKER_ROLE
+    from cloudgate.service.api_keys import open_keystore
+    from cloudgate.service.passwords import hash_password
+
+    store = StateStore(state_dir / "emulator")
+    token_uri = f"{emulator_url}/token"
+    invoker = iam.create_account(store, "dev-invoker", display_name="cloudgate dev: may invoke")
+    outsider = iam.create_account(store, "dev-outsider", display_name="cloudgate dev: no role")
+    paths = {"invoker": state_dir / "invoker-key.json", "outsider": state_dir / "outsider-key.json"}
+    _key_file(store, invoker, paths["invoker"], token_uri)
+    _key_file(store, outsider, paths["outsider"], token_uri)
+    user_file = state_dir / "user-credentials.json"
+    _write_private(user_file, iam.create_user(store, _USER, token_uri=token_uri))
+    iam.grant_token_creator(store, invoker, f"user:{_USER}")
+    iam.ensure_service(store, _SERVICE, url=url)
+    with store.edit() as state:  # exactly one invoker: the dev-invoker account
+        state.services[_SERVICE].bindings[INVOKER_ROLE] = [f"serviceAccount:{invoker}"]
+        state.metadata_account = invoker
+
+    keystore_url = f"sqlite:///{(state_dir / 'keys.sqlite3').resolve()}"
+    keystore = open_keystore(keystore_url)
+    with contextlib.suppress(ValueError, OSError, KeyError):  # a run that crashed left its session behind
+        _revoke(keystore_url, json.loads((state_dir / "session.json").read_text())["api_key_id"])
+    record, api_key = keystore.create("dev", _DEV_SCOPES)
+    keystore.close()
+    password = secrets.token_urlsafe(15)
+    return {
+        "url": url,
+        "emulator_url": emulator_url,
+        "certs_url": f"{emulator_url}/oauth2/v1/certs",
+        "token_uri": token_uri,
+        "service": _SERVICE,
+        "docs_url": f"{url}/docs",
+        "docs_user": "dev",
+        "docs_password": password,
+        "docs_users_entry": f"dev:{hash_password(password)}",
+        "api_key": api_key,
+        "api_key_id": record.key_id,
+        "keystore": keystore_url,
+        "invoker_email": invoker,
+        "outsider_email": outsider,
+        "invoker_key_file": str(paths["invoker"].resolve()),
+        "outsider_key_file": str(paths["outsider"].resolve()),
+        "user_email": _USER,
+        "user_credentials_file": str(user_file.resolve()),
+        "emulator_state_dir": str(store.folder.resolve()),
+    }
+
+
+def _revoke(keystore_url: str, key_id: str) -> None:
+    import datetime
+
+    from cloudgate.service.api_keys import open_keystore
+
+    keystore = open_keystore(keystore_url)
+    try:
+        if (record := keystore.get(key_id)) is not None and record.revoked_at is None:
+            keystore.revoke(key_id, datetime.datetime.now(datetime.UTC))
+    finally:
+        keystore.close()
+
+
+def _serve_command(app: str) -> list[str]:
+    script = Path(sys.executable).parent / "cloudgate"
+    if script.exists():
+        return [str(script), "serve", app]
+    found = shutil.which("cloudgate")
+    if found:
+        return [found, "serve", app]
+    return [sys.executable, "-c", "from cloudgate.cli.main import main; main()", "serve", app]
+
+
+def _banner(session: dict[str, Any]) -> str:
+    url, key = session["url"], session["invoker_key_file"]
+    snippet = (
+        "import google.auth.transport.requests, httpx\n"
+        "from google.oauth2 import service_account\n"
+        f'creds = service_account.IDTokenCredentials.from_service_account_file("{key}", target_audience="{url}")\n'
+        "creds.refresh(google.auth.transport.requests.Request())\n"
+        f'headers = {{"X-Serverless-Authorization": f"Bearer {{creds.token}}", "X-API-Key": "{session["api_key"]}"}}\n'
+        f'print(httpx.get("{url}/v1/whoami", headers=headers).json())'
+    )
+    cloudgate = "cloudgate" if shutil.which("cloudgate") else _serve_command("")[0]
+    curl = (
+        f'curl -H "X-Serverless-Authorization: Bearer $({cloudgate} token {url} --credentials {key})" '
+        f'-H "X-API-Key: {session["api_key"]}" {url}/v1/whoami'
+    )
+    return "\n".join(
+        [
+            "",
+            f"cloudgate dev: a private Cloud Run service at {url}  (emulated Google: {session['emulator_url']})",
+            f"  invoker key file:  {key}",
+            f"  no-role key file:  {session['outsider_key_file']}",
+            f"  API key:           {session['api_key']}",
+            f"  docs:              {cloudgate} proxy {url} --credentials {key} --port 8081",
+            f"                     then open http://127.0.0.1:8081/docs  (user dev, password {session['docs_password']})",
+            "",
+            f"Python ({sys.executable}):",
+            *("  " + line for line in snippet.splitlines()),
+            "",
+            "curl:",
+            "  " + curl,
+            "",
+            f"Session details: {session['session_file']}   Stop: Ctrl-C",
+            "",
+        ]
+    )
+
+
+def dev(
+    port: int = typer.Option(8080, help="Port of the service URL (the Cloud Run front end)."),
+    emulator_port: int = typer.Option(8089, help="Port of the emulated Google endpoints."),
+    state_dir: Path = typer.Option(Path(".cloudgate/dev"), help="Folder for keys, state and session.json."),
+    data_dir: Path = typer.Option(Path("data"), envvar=env_vars.DATA_DIR, help="The dataset service's folder."),
+    app: str = typer.Option("app.main:create_app", help="The service (module:attribute) to run."),
+) -> None:
+    """Run the example service as a private Cloud Run service on this machine (what `make run` does)."""
+    import anyio
+
+    from cloudgate.emulator.runner import ProcessRunner
+    from cloudgate.emulator.server import ServiceSpec, bind, serve
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    for taken in (port, emulator_port):  # fail before preparing anything if a port is taken
+        bind("127.0.0.1", taken).close()
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(state_dir, 0o700)
+    url, emulator_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{emulator_port}"
+    session = _prepare(state_dir, url, emulator_url)
+    session_file = state_dir / "session.json"
+    session["session_file"] = str(session_file.resolve())
+    env = {
+        env_vars.ENVIRONMENT: "development",
+        env_vars.IDENTITY: "cloud-run",
+        env_vars.AUDIENCES: url,
+        env_vars.DOCS_USERS: session.pop("docs_users_entry"),
+        env_vars.KEYSTORE: session["keystore"],
+        env_vars.DATA_DIR: str(data_dir.resolve()),
+        env_vars.CERTS_URL: session["certs_url"],
+        "HOST": "127.0.0.1",
+    }
+    runner = ProcessRunner(_serve_command(app), env=env)
+
+    def ready(ctx: Any) -> None:
+        _write_private(session_file, session)
+        typer.echo(_banner(session), err=True)
+
+    spec = ServiceSpec(name=_SERVICE, port=port, runner=runner)
+    try:
+        anyio.run(lambda: serve(state_dir / "emulator", port=emulator_port, services=[spec], on_ready=ready))
+    finally:
+        # The session ends here: its API key stops working and its file goes (the key files stay for next time).
+        _revoke(session["keystore"], session["api_key_id"])
+        with contextlib.suppress(FileNotFoundError):
+            session_file.unlink()
+
+
+def register(root: typer.Typer) -> None:
+    root.command("dev")(dev)

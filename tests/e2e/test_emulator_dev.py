@@ -1,0 +1,88 @@
+"""``cloudgate dev``: the example service as a private Cloud Run service, driven through its session file."""
+
+from __future__ import annotations
+
+import json
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import google.auth.transport.requests
+import httpx
+import pytest
+from google.oauth2 import service_account
+
+from cloudgate.cli.dev import _banner
+from cloudgate.service.api_keys import open_keystore
+from tests.e2e.stack import DevStack, clean_env
+
+pytestmark = pytest.mark.e2e
+
+
+def _headers(stack: DevStack, key_file: Path) -> dict[str, str]:
+    creds = service_account.IDTokenCredentials.from_service_account_file(str(key_file), target_audience=stack.url)
+    creds.refresh(google.auth.transport.requests.Request())
+    return {"X-Serverless-Authorization": f"Bearer {creds.token}", "X-API-Key": stack.api_key}
+
+
+def test_invoker_with_api_key_reaches_whoami(dev_stack: DevStack) -> None:
+    """The invoker's ID token plus the session's API key: 200, and the service sees both identities."""
+    response = httpx.get(f"{dev_stack.url}/v1/whoami", headers=_headers(dev_stack, dev_stack.invoker_key))
+    assert response.status_code == 200
+    body = response.json()
+    assert body["email"] == dev_stack.session["invoker_email"]
+    assert body["scopes"] == ["datasets:admin", "datasets:read", "datasets:write"]
+
+
+def test_non_invoker_and_no_token_are_refused(dev_stack: DevStack) -> None:
+    """The account without roles/run.invoker gets 403; no token gets 401, before the service sees it."""
+    outsider = httpx.get(f"{dev_stack.url}/v1/whoami", headers=_headers(dev_stack, dev_stack.outsider_key))
+    assert outsider.status_code == 403
+    anonymous = httpx.get(f"{dev_stack.url}/v1/whoami", headers={"X-API-Key": dev_stack.api_key})
+    assert anonymous.status_code == 401
+
+
+def test_docs_open_with_token_and_basic_login(dev_stack: DevStack) -> None:
+    """The docs need the ID token (IAM) and the docs user's Basic login (the app), side by side."""
+    headers = _headers(dev_stack, dev_stack.invoker_key)
+    del headers["X-API-Key"]
+    docs = httpx.get(f"{dev_stack.url}/docs", headers=headers, auth=(dev_stack.docs_user, dev_stack.docs_password))
+    assert docs.status_code == 200
+    assert httpx.get(f"{dev_stack.url}/docs", headers=headers).status_code == 401
+
+
+def test_session_file_is_private_and_complete(dev_stack: DevStack) -> None:
+    """session.json is mode 0600 and names the URL, docs login, API key and key files that exist."""
+    path = Path(dev_stack.session["session_file"])
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    session = json.loads(path.read_text())
+    for name in ("url", "emulator_url", "docs_user", "docs_password", "api_key", "invoker_key_file"):
+        assert session[name]
+    assert Path(session["invoker_key_file"]).exists() and Path(session["outsider_key_file"]).exists()
+
+
+def test_printed_python_snippet_works(dev_stack: DevStack) -> None:
+    """The Python snippet of the banner, run as pasted, prints whoami for the invoker."""
+    banner = _banner(dev_stack.session)
+    lines = banner.split("Python (")[1].split("\ncurl:")[0].splitlines()[1:]
+    snippet = "\n".join(line.removeprefix("  ") for line in lines if line.strip())
+    done = subprocess.run(
+        [sys.executable, "-c", snippet], env=clean_env(), capture_output=True, text=True, timeout=60, check=True
+    )
+    assert dev_stack.session["invoker_email"] in done.stdout
+
+
+def test_stop_revokes_the_session(tmp_path: Path) -> None:
+    """SIGTERM stops cloudgate dev cleanly, removes session.json and revokes its API key."""
+    stack = DevStack.start(tmp_path)
+    session_file = Path(stack.session["session_file"])
+    output = stack.stop()
+    assert stack.proc is not None and stack.proc.returncode == 0, output
+    assert not session_file.exists()
+    assert "Traceback" not in output
+    keystore = open_keystore(stack.session["keystore"])
+    record = keystore.get(stack.session["api_key_id"])
+    keystore.close()
+    assert record is not None and record.revoked_at is not None
