@@ -23,7 +23,7 @@ import logging
 import os
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,7 @@ class Dataset:
     """A dataset as it is right now: where queries read it, its version, schema and row count."""
 
     name: str
-    #: The Parquet file queries read (for a CSV dataset, its converted copy).
+    #: The file in the data folder; in a ``Pinned`` dataset, the path that reads exactly the pinned version.
     path: Path
     #: Changes whenever the file is replaced; paging cursors carry it.
     version: str
@@ -79,6 +79,33 @@ def check_name(name: str) -> str:
     return name
 
 
+_PROC_FD = Path("/proc/self/fd")
+
+
+def _fd_path(fd: int, fallback: Path) -> Path:
+    """A path that opens the same file as ``fd`` even after the name was replaced (Linux), else ``fallback``."""
+    return _PROC_FD / str(fd) if _PROC_FD.is_dir() else fallback
+
+
+class Pinned:
+    """A dataset held open for the length of one query; close it (or use ``with``) when the query is done."""
+
+    def __init__(self, dataset: Dataset, fd: int) -> None:
+        self.dataset = dataset
+        self._fd: int | None = fd
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> Pinned:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def _version(stat: os.stat_result) -> str:
     identity = f"{stat.st_dev}:{stat.st_ino}:{stat.st_mtime_ns}:{stat.st_size}".encode()
     return hashlib.sha256(identity).hexdigest()[:16]
@@ -93,7 +120,13 @@ class Catalog:
         self._cache_dir = self.directory / ".cache"
         for folder in (self.directory, self.tmp_dir, self._cache_dir):
             folder.mkdir(parents=True, exist_ok=True)
-        config: dict[str, Any] = {"temp_directory": str(self.tmp_dir / "duckdb")}
+        # DuckDB's file cache is keyed by path and checked by modification time, which a replacement within
+        # the same timestamp tick passes: a query would mix cached blocks of the old file with the new one.
+        # (The same holds for /proc/self/fd paths, which name a different file each time; see ``pin``.)
+        config: dict[str, Any] = {
+            "temp_directory": str(self.tmp_dir / "duckdb"),
+            "enable_external_file_cache": False,
+        }
         if settings.duckdb_memory_limit:
             config["memory_limit"] = settings.duckdb_memory_limit
         if settings.duckdb_threads:
@@ -135,46 +168,69 @@ class Catalog:
         return datasets
 
     def get(self, name: str) -> Dataset:
-        """The dataset called ``name`` (blocking: call it from a worker thread)."""
+        """The dataset called ``name``, for its description (blocking: call it from a worker thread)."""
+        with self.pin(name) as pinned:
+            return pinned.dataset
+
+    def pin(self, name: str) -> Pinned:
+        """The dataset called ``name``, held open for one query: ``pinned.dataset.path`` reads this version only.
+
+        DuckDB opens a file more than once per query (footer at bind, data at execution); by path, a replacement
+        in between would mix two versions. ``/proc/self/fd/N`` names the open file itself. (Elsewhere than
+        Linux the plain path is used, and that small window remains.)
+        """
         check_name(name)
         for suffix in _SUFFIXES:
             source = self.directory / f"{name}{suffix}"
             try:
-                stat = source.stat()
+                fd = os.open(source, os.O_RDONLY)
             except FileNotFoundError:
                 continue
-            return self._describe(name, source, _version(stat))
+            try:
+                version = _version(os.fstat(fd))
+                if suffix == ".csv":
+                    converted = self._converted(source, _fd_path(fd, source), version)
+                    os.close(fd)
+                    fd = os.open(converted, os.O_RDONLY)
+                    source_path = converted
+                else:
+                    source_path = source
+                read_path = _fd_path(fd, source_path)
+                dataset = self._describe(name, source, version, read_path)
+                return Pinned(replace(dataset, path=read_path), fd)
+            except BaseException:
+                os.close(fd)
+                raise
         raise DatasetError(f"no dataset named {name!r}", status=404)
 
-    def _describe(self, name: str, source: Path, version: str) -> Dataset:
+    def _describe(self, name: str, source: Path, version: str, read_path: Path) -> Dataset:
         key = (source, version)
         with self._known_guard:
             known = self._known.get(key)
         if known is not None:
             return known
-        path = source if source.suffix == ".parquet" else self._converted(source, version)
         cursor = self.cursor()
         try:
-            relation = cursor.sql("SELECT * FROM read_parquet(?)", params=[str(path)])
+            relation = cursor.sql("SELECT * FROM read_parquet(?)", params=[str(read_path)])
             columns = tuple(Column(n, str(t)) for n, t in zip(relation.columns, relation.types, strict=True))
-            counted = cursor.sql("SELECT count(*) FROM read_parquet(?)", params=[str(path)]).fetchall()
+            counted = cursor.sql("SELECT count(*) FROM read_parquet(?)", params=[str(read_path)]).fetchall()
         except duckdb.Error as exc:
             raise DatasetError(f"dataset {name!r} cannot be read: {first_line(exc)}", status=422) from exc
         finally:
             cursor.close()
-        dataset = Dataset(name, path, version, columns, int(counted[0][0]), source.suffix[1:])
+        dataset = Dataset(name, source, version, columns, int(counted[0][0]), source.suffix[1:])
         with self._known_guard:
             self._known = {k: v for k, v in self._known.items() if k[0] != source}
             self._known[key] = dataset
         return dataset
 
-    def _converted(self, source: Path, version: str) -> Path:
-        """The Parquet copy of a CSV file, made on first use."""
+    def _converted(self, source: Path, read_path: Path, version: str) -> Path:
+        """The Parquet copy of a CSV file (read from ``read_path``), made on first use of each version."""
         target = self._cache_dir / f"{source.stem}-{version}.parquet"
         if not target.exists():
             cursor = self.cursor()
             try:
-                convert_to_parquet(cursor, source, "csv", target, self.tmp_dir)
+                convert_to_parquet(cursor, read_path, "csv", target, self.tmp_dir)
             finally:
                 cursor.close()
             for stale in self._cache_dir.glob(f"{source.stem}-*.parquet"):
@@ -186,7 +242,7 @@ class Catalog:
         """Make ``parquet`` (a validated file in ``tmp_dir``) the dataset ``name``, atomically.
 
         Call under ``write_lock(name)``. A CSV of the same name is removed afterwards: Parquet takes precedence,
-        so readers never see a moment without the dataset.
+        so readers never see a moment without the dataset; readers that pinned the old file keep reading it.
         """
         target = self.directory / f"{check_name(name)}.parquet"
         os.replace(parquet, target)

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from app.catalog import first_line
+from app.catalog import Pinned, first_line
 from app.query import Query
 from cloudgate.errors import DatasetError
 
@@ -58,8 +58,11 @@ class _Chunks(io.RawIOBase):
 class Export:
     """An open export: the DuckDB reader and the encoder for one format. ``chunks()`` encodes batch by batch."""
 
-    def __init__(self, cursor: duckdb.DuckDBPyConnection, reader: pa.RecordBatchReader, fmt: str) -> None:
+    def __init__(
+        self, cursor: duckdb.DuckDBPyConnection, reader: pa.RecordBatchReader, fmt: str, pinned: Pinned
+    ) -> None:
         self._cursor = cursor
+        self._pinned = pinned
         self._reader = reader
         self.format = fmt
         self.media_type = MEDIA_TYPES[fmt]
@@ -78,6 +81,7 @@ class Export:
             self._closed = True
             self._reader.close()
             self._cursor.close()
+            self._pinned.close()
 
     def _ndjson(self) -> Iterator[bytes]:
         # DuckDB already wrote each row as JSON text ending in "\n": a batch's data buffer is the chunk.
@@ -124,9 +128,17 @@ def _drain(reader: pa.RecordBatchReader, write: Any, sink: _Chunks) -> Iterator[
             yield chunk
 
 
-def open_export(cursor: duckdb.DuckDBPyConnection, query: Query, fmt: str, *, batch_rows: int) -> Export:
-    """Start the query (blocking); errors surface here, before any byte is sent. Takes ownership of ``cursor``."""
+def open_export(
+    cursor: duckdb.DuckDBPyConnection, query: Query, fmt: str, *, batch_rows: int, pinned: Pinned
+) -> Export:
+    """Start the query (blocking); errors surface here, before any byte is sent.
+
+    Takes ownership of ``cursor`` and ``pinned`` (the dataset version ``query`` reads): both are closed with the
+    export, or here if the query cannot start.
+    """
     if fmt not in MEDIA_TYPES:
+        cursor.close()
+        pinned.close()
         raise DatasetError(f"unknown export format {fmt!r}; use one of {', '.join(MEDIA_TYPES)}", status=400)
     source, params = query.source()
     where, where_params = query.where()
@@ -136,10 +148,10 @@ def open_export(cursor: duckdb.DuckDBPyConnection, query: Query, fmt: str, *, ba
     try:
         query.check_values(cursor)
         reader = cursor.sql(sql, params=[*params, *where_params]).to_arrow_reader(batch_rows)
-    except duckdb.Error as exc:
+    except BaseException as exc:
         cursor.close()
-        raise DatasetError(f"the query failed: {first_line(exc)}", status=400) from exc
-    except BaseException:
-        cursor.close()
+        pinned.close()
+        if isinstance(exc, duckdb.Error):
+            raise DatasetError(f"the query failed: {first_line(exc)}", status=400) from exc
         raise
-    return Export(cursor, reader, fmt)
+    return Export(cursor, reader, fmt, pinned)

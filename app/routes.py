@@ -93,14 +93,15 @@ async def rows(
     page_limit = min(limit or settings.default_page_limit, settings.max_page_limit)
 
     def read() -> tuple[bytes, str | None]:
-        query = parse_query(catalog.get(name), columns=columns, filters=filters, order=order)
-        after = codec.decode(query, cursor) if cursor is not None else None
-        connection = catalog.cursor()
-        try:
-            query.check_values(connection)
-            texts, last = fetch_page(connection, query, after=after, limit=page_limit)
-        finally:
-            connection.close()
+        with catalog.pin(name) as pinned:
+            query = parse_query(pinned.dataset, columns=columns, filters=filters, order=order)
+            after = codec.decode(query, cursor) if cursor is not None else None
+            connection = catalog.cursor()
+            try:
+                query.check_values(connection)
+                texts, last = fetch_page(connection, query, after=after, limit=page_limit)
+            finally:
+                connection.close()
         token = codec.encode(query, last) if last is not None else None
         head = json.dumps({"dataset": name, "version": query.dataset.version, "limit": page_limit})[:-1]
         body = f'{head}, "next": {json.dumps(token)}, "rows": [{",".join(texts)}]}}'
@@ -126,8 +127,13 @@ async def export(
     order: Order = None,
 ) -> StreamingResponse:
     def start() -> Export:
-        query = parse_query(catalog.get(name), columns=columns, filters=filters, order=order)
-        return open_export(catalog.cursor(), query, format, batch_rows=settings.export_batch_rows)
+        pinned = catalog.pin(name)
+        try:
+            query = parse_query(pinned.dataset, columns=columns, filters=filters, order=order)
+        except BaseException:
+            pinned.close()
+            raise
+        return open_export(catalog.cursor(), query, format, batch_rows=settings.export_batch_rows, pinned=pinned)
 
     opened = await _run(start)
     extension = {"ndjson": "ndjson", "csv": "csv", "parquet": "parquet", "arrow": "arrows"}[format]
