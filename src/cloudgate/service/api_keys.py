@@ -18,6 +18,7 @@ from __future__ import annotations
 import abc
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ KEY_PREFIX = "cgk"
 _ID_HEX_LEN = 16
 _SECRET_BYTES = 32
 _MAX_KEY_LEN = 200
+_KEY_SHAPE = re.compile(rf"{KEY_PREFIX}_([0-9a-f]{{{_ID_HEX_LEN}}})_[A-Za-z0-9_\-]+")
 _SCOPE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789:._-*")
 
 
@@ -125,15 +127,8 @@ def new_key(name: str, scopes: Sequence[str], expires_at: datetime | None) -> tu
 
 def parse_key_id(key: str) -> str | None:
     """The id inside a presented key, or None if it does not have the key format."""
-    if len(key) > _MAX_KEY_LEN:
-        return None
-    prefix, _, rest = key.partition("_")
-    key_id, sep, secret = rest.partition("_")
-    if prefix != KEY_PREFIX or not sep or not secret or len(key_id) != _ID_HEX_LEN:
-        return None
-    if not all(c in "0123456789abcdef" for c in key_id):
-        return None
-    return key_id
+    match = _KEY_SHAPE.fullmatch(key) if len(key) <= _MAX_KEY_LEN else None
+    return match.group(1) if match else None
 
 
 def authenticate(store: KeyStore, presented: str, now: datetime | None = None) -> KeyRecord:

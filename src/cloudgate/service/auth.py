@@ -26,6 +26,7 @@ from starlette.requests import Request
 from cloudgate.errors import ConfigError, ForbiddenError, InvalidCredentialsError, MissingCredentialsError
 from cloudgate.service.api_keys import KeyStore, authenticate, open_keystore
 from cloudgate.service.credentials import Credentials
+from cloudgate.service.keystore_cache import CachedKeyStore
 from cloudgate.service.middleware import AUTHENTICATOR_KEY, CREDENTIALS_KEY
 from cloudgate.service.principal import Principal
 from cloudgate.service.settings import IdentityMode, ServiceSettings
@@ -48,7 +49,9 @@ class Authenticator:
     @property
     def keystore(self) -> KeyStore:
         if self._keystore is None:
-            self._keystore = open_keystore(self.settings.keystore)
+            store = open_keystore(self.settings.keystore)
+            ttl = self.settings.key_cache_seconds
+            self._keystore = CachedKeyStore(store, ttl) if ttl > 0 else store
         return self._keystore
 
     @property

@@ -57,6 +57,9 @@ class ServiceSettings(BaseSettings):
 
     # API keys.
     keystore: str = Field("sqlite:///.cloudgate/keys.sqlite3", description="`sqlite:///path` or `file:///path.json`.")
+    key_cache_seconds: float = Field(
+        2.0, ge=0, description="How long key records are cached in memory; a revocation takes effect within this."
+    )
     api_key_header: str = Field("X-API-Key", description="Header that carries the API key (never Authorization).")
 
     # Google identity.

@@ -1,0 +1,59 @@
+"""The app the auth benchmark serves: the same trivial payload behind no auth, cloudgate's auth, and the naive way."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from typing import Annotated, Any
+
+import jwt
+from fastapi import Depends, FastAPI, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from cloudgate.service import KeyCaller, protect, require
+from cloudgate.service.api_keys import authenticate, open_keystore
+from cloudgate.service.principal import Principal
+
+KeyAndGoogle = Annotated[Principal, Depends(require(key=True, google=True))]
+
+
+def _naive_dependencies() -> tuple[Any, Any]:
+    """The tutorial way: one FastAPI security dependency per scheme, a fresh RS256 verify on every call."""
+    store = open_keystore(os.environ["CLOUDGATE_KEYSTORE"])
+    with urllib.request.urlopen(os.environ["CLOUDGATE_CERTS_URL"]) as response:
+        public_keys = json.load(response)
+    audience = os.environ["CLOUDGATE_AUDIENCES"]
+
+    def api_key(value: str = Security(APIKeyHeader(name="X-API-Key"))) -> str:
+        return authenticate(store, value).name
+
+    def google(creds: HTTPAuthorizationCredentials = Security(HTTPBearer())) -> str:
+        kid = jwt.get_unverified_header(creds.credentials)["kid"]
+        claims = jwt.decode(creds.credentials, public_keys[kid], algorithms=["RS256"], audience=audience)
+        return str(claims["email"])
+
+    return api_key, google
+
+
+def create_app() -> FastAPI:
+    app = FastAPI()
+    naive_key, naive_google = _naive_dependencies()
+
+    @app.get("/open")
+    async def open_route() -> dict[str, Any]:
+        return {"email": None, "key_name": None, "scopes": []}
+
+    @app.get("/v1/whoami")
+    async def whoami(caller: KeyCaller) -> dict[str, Any]:
+        return {"email": caller.email, "key_name": caller.key_name, "scopes": sorted(caller.scopes)}
+
+    @app.get("/v1/whoami-google")
+    async def whoami_google(caller: KeyAndGoogle) -> dict[str, Any]:
+        return {"email": caller.email, "key_name": caller.key_name, "scopes": sorted(caller.scopes)}
+
+    @app.get("/naive/whoami")
+    def naive(key_name: str = Depends(naive_key), email: str = Depends(naive_google)) -> dict[str, Any]:
+        return {"email": email, "key_name": key_name, "scopes": []}
+
+    return protect(app)
