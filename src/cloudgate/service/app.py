@@ -24,7 +24,6 @@ from typing import Any
 
 from fastapi import FastAPI
 from starlette.exceptions import HTTPException
-from starlette.routing import BaseRoute
 
 from cloudgate.errors import AuthError, DatasetError
 from cloudgate.service.auth import Authenticator
@@ -34,14 +33,6 @@ from cloudgate.service.openapi import install_openapi
 from cloudgate.service.settings import IdentityMode, ServiceSettings, get_settings
 
 logger = logging.getLogger(__name__)
-
-
-def _drop_public_docs(app: FastAPI) -> None:
-    """Remove FastAPI's own, unprotected docs routes; ``install_docs`` serves them behind Basic auth."""
-    public = {app.docs_url, app.redoc_url, app.openapi_url, app.swagger_ui_oauth2_redirect_url} - {None}
-    kept: list[BaseRoute] = [r for r in app.router.routes if getattr(r, "path", None) not in public]
-    app.router.routes[:] = kept
-    app.docs_url = app.redoc_url = app.openapi_url = None
 
 
 def protect(app: FastAPI, settings: ServiceSettings | None = None) -> FastAPI:
@@ -58,7 +49,6 @@ def protect(app: FastAPI, settings: ServiceSettings | None = None) -> FastAPI:
     if settings.identity is IdentityMode.CLOUD_RUN and not settings.audiences:
         logger.info("identity=cloud-run with no CLOUDGATE_AUDIENCES: relying on Cloud Run's own audience check")
 
-    _drop_public_docs(app)
     app.add_exception_handler(AuthError, handle_auth_error)
     app.add_exception_handler(DatasetError, handle_dataset_error)
     app.add_exception_handler(HTTPException, handle_http_exception)
@@ -67,7 +57,7 @@ def protect(app: FastAPI, settings: ServiceSettings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     app.add_api_route("/healthz", healthz, methods=["GET"], include_in_schema=False)
-    install_docs(app, settings)
+    install_docs(app, settings)  # also removes FastAPI's own, unprotected docs routes
     install_openapi(app, settings)
     app.add_middleware(CloudgateMiddleware, settings=settings, authenticator=authenticator)
 
