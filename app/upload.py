@@ -16,7 +16,7 @@ import logging
 import uuid
 
 import anyio
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from app.catalog import Catalog, Dataset, check_name, convert_to_parquet
 from cloudgate.errors import DatasetError
@@ -60,16 +60,20 @@ async def receive_upload(request: Request, catalog: Catalog, name: str, *, fmt: 
         size, head = 0, b""
         async with await anyio.open_file(raw, "wb") as sink:
             pending = bytearray()
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > max_bytes:
-                    raise DatasetError(f"the upload is larger than {max_bytes} bytes", status=413)
-                if len(head) < len(_PARQUET_MAGIC):
-                    head = (head + chunk)[: len(_PARQUET_MAGIC)]
-                pending += chunk
-                if len(pending) >= _WRITE_BUFFER:
-                    await sink.write(bytes(pending))
-                    pending.clear()
+            try:
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise DatasetError(f"the upload is larger than {max_bytes} bytes", status=413)
+                    if len(head) < len(_PARQUET_MAGIC):
+                        head = (head + chunk)[: len(_PARQUET_MAGIC)]
+                    pending += chunk
+                    if len(pending) >= _WRITE_BUFFER:
+                        await sink.write(bytes(pending))
+                        pending.clear()
+            except ClientDisconnect as exc:
+                logger.info("upload of dataset %s cut off after %d bytes; nothing changed", name, size)
+                raise DatasetError("the upload was cut off before its end; nothing changed", status=400) from exc
             await sink.write(bytes(pending))
         if size == 0:
             raise DatasetError("the upload is empty: send a CSV or Parquet file as the request body", status=422)
