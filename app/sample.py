@@ -32,7 +32,6 @@ SELECT
     round(((h // 13) % 1000000) / 100.0, 2)::DOUBLE AS amount,
     'item ' || ((h // 3) % 9973)::VARCHAR AS note
 FROM base
-ORDER BY i
 """
 
 

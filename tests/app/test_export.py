@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import httpx
 import pyarrow as pa
@@ -11,6 +12,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
+from app.catalog import Catalog
+from app.sample import ensure_sample
+from app.settings import DataSettings
 
 from tests.app.conftest import SAMPLE_ROWS
 
@@ -97,3 +101,18 @@ async def test_a_bad_export_request_is_a_400_before_any_byte_streams(
     response = await client.get("/v1/datasets/sample/export", params=params)
     assert response.status_code == 400
     assert fragment in response.json()["detail"]
+
+
+def test_the_sample_is_the_same_every_time_it_is_generated(tmp_path: Path) -> None:
+    tables = []
+    for run in ("a", "b"):
+        catalog = Catalog(DataSettings(data_dir=tmp_path / run))
+        try:
+            assert ensure_sample(catalog, "sample", 5_000)
+            assert not ensure_sample(catalog, "sample", 5_000)  # already there: left alone
+        finally:
+            catalog.close()
+        tables.append(pq.read_table(tmp_path / run / "sample.parquet"))
+    assert tables[0].equals(tables[1])
+    assert tables[0].column("id").to_pylist() == list(range(1, 5_001))
+    assert set(tables[0].column("category").to_pylist()) == {"alpha", "beta", "gamma", "delta", "epsilon"}
