@@ -17,7 +17,7 @@ system-deps:
 	@bash scripts/system-deps.sh
 
 run: $(STAMP)
-	$(BIN)/cloudgate dev
+	$(BIN)/cloudgate dev $(ARGS)
 
 test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q
@@ -29,6 +29,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests app bench
 	$(BIN)/ruff format --check src
 	$(BIN)/mypy
+	$(BIN)/mypy --strict app
 
 bench: $(STAMP)
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

@@ -25,17 +25,17 @@ Writer = Annotated[Principal, Depends(require_key(WRITE_SCOPE))]
 Admin = Annotated[Principal, Depends(require_key(ADMIN_SCOPE))]
 
 
-def _catalog(request: Request) -> Catalog:
+async def _catalog(request: Request) -> Catalog:
     catalog: Catalog = request.app.state.catalog
     return catalog
 
 
-def _data_settings(request: Request) -> DataSettings:
+async def _data_settings(request: Request) -> DataSettings:
     settings: DataSettings = request.app.state.data_settings
     return settings
 
 
-def _cursor_codec(request: Request) -> CursorCodec:
+async def _cursor_codec(request: Request) -> CursorCodec:
     codec: CursorCodec = request.app.state.cursor_codec
     return codec
 
