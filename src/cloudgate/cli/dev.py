@@ -176,10 +176,8 @@ def dev(
     app: str = typer.Option("app.main:create_app", help="The service (module:attribute) to run."),
 ) -> None:
     """Run the example service as a private Cloud Run service on this machine (what `make run` does)."""
-    import anyio
-
     from cloudgate.emulator.runner import ProcessRunner
-    from cloudgate.emulator.server import ServiceSpec, bind, serve
+    from cloudgate.emulator.server import ServiceSpec, bind, run
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -209,7 +207,7 @@ def dev(
 
     spec = ServiceSpec(name=_SERVICE, port=port, runner=runner)
     try:
-        anyio.run(lambda: serve(state_dir / "emulator", port=emulator_port, services=[spec], on_ready=ready))
+        run(state_dir / "emulator", port=emulator_port, services=[spec], on_ready=ready)
     finally:
         # The session ends here: its API key stops working and its file goes (the key files stay for next time).
         _revoke(session["keystore"], session["api_key_id"])

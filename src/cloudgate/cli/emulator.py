@@ -60,10 +60,9 @@ def run(
     timeout: float = typer.Option(300, help="Request timeout in seconds (Cloud Run's default: 300)."),
 ) -> None:
     """Run the emulator; with a command or --upstream, also a Cloud Run front end for that service."""
-    import anyio
-
     from cloudgate.emulator.runner import ProcessRunner
-    from cloudgate.emulator.server import ServiceSpec, serve
+    from cloudgate.emulator.server import ServiceSpec
+    from cloudgate.emulator.server import run as run_emulator
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per proxied request is noise
@@ -85,7 +84,7 @@ def run(
         for spec in specs:
             typer.echo(f"service {spec.name}: http://{host}:{spec.port}", err=True)
 
-    anyio.run(lambda: serve(state_dir, host=host, port=port, services=specs, on_ready=ready))
+    run_emulator(state_dir, host=host, port=port, services=specs, on_ready=ready)
 
 
 @emulator.command("show")
