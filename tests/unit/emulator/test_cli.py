@@ -1,0 +1,51 @@
+"""``cloudgate emulator`` commands: secrets go to files (0600), messages to stderr, errors are clean."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from cloudgate.cli.main import app
+
+runner = CliRunner()
+
+
+def _run(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, ["emulator", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_key_file_is_written_private_and_not_printed(tmp_path: Path) -> None:
+    """accounts key writes a service_account file with mode 0600 and prints no private key."""
+    state = ["--state-dir", str(tmp_path / "s")]
+    code, out, _ = _run("accounts", "create", "cli-test-sa", *state)
+    assert code == 0 and out.strip() == "cli-test-sa@cloudgate-local.iam.gserviceaccount.com"
+    key = tmp_path / "k.json"
+    code, out, err = _run("accounts", "key", "cli-test-sa", "--out", str(key), *state)
+    assert code == 0 and "PRIVATE KEY" not in out + err
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    info = json.loads(key.read_text())
+    assert info["type"] == "service_account" and info["token_uri"] == "http://127.0.0.1:8089/token"
+
+
+def test_grant_and_show_round_trip(tmp_path: Path) -> None:
+    """services set + grant are visible in `emulator show`."""
+    state = ["--state-dir", str(tmp_path)]
+    assert (
+        _run("services", "set", "svc", "--url", "http://127.0.0.1:9", "--audience", "https://a.example", *state)[0] == 0
+    )
+    assert _run("services", "grant", "svc", "allUsers", *state)[0] == 0
+    shown = json.loads(_run("show", *state)[1])
+    assert shown["services"]["svc"]["bindings"] == {"roles/run.invoker": ["allUsers"]}
+    assert shown["services"]["svc"]["audiences"] == ["https://a.example"]
+
+
+def test_unknown_account_is_a_clean_error(tmp_path: Path) -> None:
+    """Keying an account that does not exist ends with EmulatorError (main prints it, exit 1)."""
+    result = runner.invoke(app, ["emulator", "accounts", "key", "ghost-sa", "--out", str(tmp_path / "k"),
+                                 "--state-dir", str(tmp_path)])  # fmt: skip
+    assert result.exit_code == 1
+    assert "no service account" in str(result.exception)
