@@ -136,6 +136,13 @@ def test_serverless_header_wins_and_authorization_passes_through(client: httpx.C
     assert refused.status_code == 401
 
 
+def test_two_checked_headers_are_refused(emulator_stack: EmulatorStack, client: httpx.Client, token: str) -> None:
+    """Two X-Serverless-Authorization headers get 401: a second, unverified token never reaches the app."""
+    forged = _forged(token)
+    headers = [("X-Serverless-Authorization", f"Bearer {token}"), ("X-Serverless-Authorization", f"Bearer {forged}")]
+    assert client.get("/echo", headers=headers).status_code == 401
+
+
 @pytest.mark.parametrize("header", ["X-Serverless-Authorization", "Authorization"])
 def test_container_sees_token_with_signature_removed(client: httpx.Client, token: str, header: str) -> None:
     """The checked token is forwarded with its signature replaced by SIGNATURE_REMOVED_BY_GOOGLE."""

@@ -137,6 +137,9 @@ class CloudRunFrontend:
         token = token.strip()
         unauthorized = _page(401, "Unauthorized", "Your client does not have permission to the requested URL.")
         unauthorized[1].append((b"www-authenticate", b'Bearer error="invalid_token"'))
+        if names.count(header) > 1:
+            # Two tokens: checking one and forwarding the other unverified would let a caller smuggle claims.
+            return "malformed_token", unauthorized
         if scheme.lower() != "bearer" or not token:
             return "missing_token", unauthorized
         try:
