@@ -187,7 +187,7 @@ class CloudRunFrontend:
             return
         try:
             length = _content_length(response.headers.raw)
-            if length is not None and length > self.max_bytes:
+            if length is not None and length > self.max_bytes and scope["method"] != "HEAD":
                 # Cloud Run's HTTP/1 limit: the caller gets an empty 500, the container never learns why.
                 self.ctx.counters.add("frontend_refused", "response_too_large")
                 logger.warning("response of %d bytes exceeds 32 MiB: answering an empty 500", length)

@@ -43,9 +43,11 @@ def _grant_error(ctx: EmulatorContext, exc: GrantError) -> JSONResponse:
 
 
 async def _read_form(request: Request) -> dict[str, str]:
-    body = await request.body()
-    if len(body) > _MAX_FORM_BYTES:
-        raise GrantError("invalid_request", "Request body too large.")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > _MAX_FORM_BYTES:
+            raise GrantError("invalid_request", "Request body too large.")
     try:
         parsed = parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
     except UnicodeDecodeError as exc:
