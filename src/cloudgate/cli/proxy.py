@@ -57,7 +57,10 @@ def proxy(
     app = ProxyApp(url, tokens=provider, audience=aud, api_key=api_key)
     typer.echo(f"proxying {url} on http://{host}:{port} (try http://{host}:{port}/docs)", err=True)
     # Access logs show method, path and status only: never headers, so never a token.
-    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False, server_header=False)
+    # The upstream's Date and Server headers pass through; uvicorn adds none of its own.
+    uvicorn.run(
+        app, host=host, port=port, log_level="info", proxy_headers=False, server_header=False, date_header=False
+    )
 
 
 def register(root: typer.Typer) -> None:
