@@ -100,3 +100,14 @@ def test_the_proxy_refuses_a_public_address_without_allow_remote(emulator_stack:
         check=False,
     )
     assert done.returncode == 2 and "--allow-remote" in done.stderr
+
+
+def test_the_proxy_adds_no_headers_of_its_own(proxy: RunningProxy, emulator_stack: EmulatorStack) -> None:
+    """Date and Server come from upstream only: the proxy's uvicorn adds neither."""
+    from cloudgate.client import Client
+
+    through = httpx.get(f"{proxy.url}/healthz")
+    with Client(emulator_stack.url, credentials=emulator_stack.invoker_key) as client:
+        direct = client.get("/healthz")
+    for name in ("date", "server"):
+        assert len(through.headers.get_list(name)) == len(direct.headers.get_list(name))
