@@ -39,3 +39,21 @@ def test_gcloud_print_identity_token_with_emulator_key(emulator_stack: EmulatorS
     assert claims["email"] == emulator_stack.invoker_email
     response = httpx.get(f"{emulator_stack.url}/echo", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200
+
+
+def test_gcloud_on_metadata_server_prints_identity_token(emulator_stack: EmulatorStack, tmp_path: Path) -> None:
+    """With GCE_METADATA_ROOT/IP at the emulator, gcloud runs as the metadata account, as on Cloud Run."""
+    host = emulator_stack.emulator_url.removeprefix("http://")
+    env = clean_env(CLOUDSDK_CONFIG=str(tmp_path / "gcloud"), GCE_METADATA_ROOT=host, GCE_METADATA_IP=host)
+    done = subprocess.run(
+        ["gcloud", "auth", "print-identity-token", f"--audiences={emulator_stack.url}"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    claims = id_token.verify_token(
+        done.stdout.strip(),
+        google.auth.transport.requests.Request(),
+        audience=emulator_stack.url,
+        certs_url=emulator_stack.certs_url,
+    )
+    assert claims["email"] == emulator_stack.invoker_email
