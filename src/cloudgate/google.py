@@ -8,14 +8,14 @@ from __future__ import annotations
 #: Issuers of Google-signed ID tokens (``verify_oauth2_token`` accepts both spellings).
 ID_TOKEN_ISSUERS: frozenset[str] = frozenset({"https://accounts.google.com", "accounts.google.com"})
 #: The canonical issuer the emulator writes into the tokens it mints.
-ID_TOKEN_ISSUER = "https://accounts.google.com"
+ID_TOKEN_ISSUER = "https://accounts.google.com"  # noqa: S105 - a URL, not a secret
 
 #: Google's public keys for ID tokens, as ``{kid: x509 PEM}`` and as JWKS.
 OAUTH2_CERTS_URL = "https://www.googleapis.com/oauth2/v1/certs"
 OAUTH2_JWKS_URL = "https://www.googleapis.com/oauth2/v3/certs"
 
 #: The token endpoint, and the ``aud`` google-auth writes into every jwt-bearer assertion whatever ``token_uri`` is.
-TOKEN_URI = "https://oauth2.googleapis.com/token"
+TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL, not a secret
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
 #: Cloud Run's IAM front end checks this header first; if absent, ``Authorization``.

@@ -1,0 +1,68 @@
+"""Writes docs/cli.md from the CLI's own ``--help`` output; ``--check`` fails when the file has drifted.
+
+Usage: ``python scripts/cli_reference.py [--check]`` (``make docs`` writes it; a test runs the check).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import typer.main
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET = ROOT / "docs" / "cli.md"
+_ENV = {**os.environ, "COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb", "_TYPER_FORCE_DISABLE_TERMINAL": "1"}
+
+
+def _commands() -> list[list[str]]:
+    from cloudgate.cli.main import app
+
+    root = typer.main.get_command(app)
+    found: list[list[str]] = [[]]
+
+    def walk(command: click.Command, path: list[str]) -> None:
+        if isinstance(command, click.Group):
+            for name in sorted(command.commands):
+                sub = command.commands[name]
+                found.append([*path, name])
+                walk(sub, [*path, name])
+
+    walk(root, [])
+    return found
+
+
+def render() -> str:
+    cloudgate = str(Path(sys.executable).parent / "cloudgate")
+    parts = [
+        "# cloudgate command reference",
+        "",
+        "Generated from `cloudgate ... --help` by `scripts/cli_reference.py`; `make docs` refreshes it and a test",
+        "fails when it drifts from the code.",
+        "",
+    ]
+    for path in _commands():
+        out = subprocess.run([cloudgate, *path, "--help"], capture_output=True, text=True, env=_ENV, check=True)
+        lines = [line.rstrip() for line in out.stdout.strip("\n").splitlines()]
+        parts += [f"## `{' '.join(['cloudgate', *path])}`"]
+        parts += ["", "```text", *lines, "```", ""]
+    return "\n".join(parts)
+
+
+def main() -> int:
+    text = render()
+    if "--check" in sys.argv:
+        if not TARGET.exists() or TARGET.read_text() != text:
+            print("docs/cli.md is out of date: run `make docs`", file=sys.stderr)
+            return 1
+        return 0
+    TARGET.write_text(text)
+    print(f"wrote {TARGET.relative_to(ROOT)}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
