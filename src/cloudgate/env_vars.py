@@ -25,6 +25,10 @@ CERTS_URL = "CLOUDGATE_CERTS_URL"
 ALLOWED_PRINCIPALS = "CLOUDGATE_ALLOWED_PRINCIPALS"
 #: ``production`` (default) or ``development``; development allows placeholder secrets.
 ENVIRONMENT = "CLOUDGATE_ENV"
+#: ``json`` (Cloud Logging, the default) or ``text``: the format of ``cloudgate serve``'s log lines.
+LOG_FORMAT = "CLOUDGATE_LOG_FORMAT"
+#: Log level of ``cloudgate serve`` (``info`` by default).
+LOG_LEVEL = "CLOUDGATE_LOG_LEVEL"
 #: Client-side: the API key ``cloudgate call`` sends.
 API_KEY = "CLOUDGATE_API_KEY"
 #: Client-side: a service account to impersonate when minting ID tokens (Google's recommended path).

@@ -38,8 +38,8 @@ def serve(
     dev: bool = typer.Option(
         False, "--dev", help="Development: generate a docs password and an API key, print them once, identity off."
     ),
-    log_format: str = typer.Option("json", "--log-format", envvar="CLOUDGATE_LOG_FORMAT", help="json or text."),
-    log_level: str = typer.Option("info", "--log-level", envvar="CLOUDGATE_LOG_LEVEL"),
+    log_format: str = typer.Option("json", "--log-format", envvar=env_vars.LOG_FORMAT, help="json or text."),
+    log_level: str = typer.Option("info", "--log-level", envvar=env_vars.LOG_LEVEL),
     app_dir: Path = typer.Option(Path("."), "--app-dir", help="Folder to import APP from."),
 ) -> None:
     """Serve APP on HOST:PORT as Cloud Run would run it.

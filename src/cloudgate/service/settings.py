@@ -86,8 +86,6 @@ class ServiceSettings(BaseSettings):
     )
 
     # Logging.
-    log_level: str = "INFO"
-    log_format: str = Field("json", description="`json` (Cloud Logging) or `text`.")
     project_id: str | None = Field(None, description="Google project id, for trace links in logs.")
 
     @field_validator("audiences", "allowed_principals", mode="before")
