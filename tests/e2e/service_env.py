@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
-import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.keys import certs_http_server, new_rsa_key, public_pem
 from tests.support import CLOUDGATE, free_port, start_process, stop_process, wait_for_port
 
 AUDIENCE = "https://example-svc-abc123-uc.a.run.app"
@@ -30,11 +27,7 @@ class SigningKey:
 
     @property
     def public_pem(self) -> str:
-        return (
-            self.private.public_key()
-            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-            .decode()
-        )
+        return public_pem(self.private)
 
     def sign(self, **overrides: Any) -> str:
         now = int(time.time())
@@ -52,33 +45,14 @@ class SigningKey:
 
 
 def new_signing_key(kid: str) -> SigningKey:
-    return SigningKey(kid, rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    return SigningKey(kid, new_rsa_key())
 
 
 @contextmanager
 def certs_server(keys: list[SigningKey]) -> Iterator[str]:
     """Serves ``{kid: public key PEM}`` like Google's certs endpoint; yields its URL."""
-    body = json.dumps({k.kid: k.public_pem for k in keys}).encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Cache-Control", "public, max-age=3600")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/oauth2/v1/certs"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with certs_http_server({k.kid: k.public_pem for k in keys}, cache_control="public, max-age=3600") as url:
+        yield url
 
 
 @dataclass

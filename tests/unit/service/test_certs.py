@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime
 import json
 import logging
 from collections.abc import Callable
@@ -11,10 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
 from jwt.algorithms import RSAAlgorithm
 
 from cloudgate.errors import InvalidCredentialsError
@@ -25,6 +22,7 @@ from cloudgate.service.certs import (
     cache_seconds,
     parse_key_set,
 )
+from tests.keys import public_pem, x509_pem
 
 CERTS_URL = "http://certs.test/oauth2/v1/certs"
 
@@ -33,30 +31,6 @@ CERTS_URL = "http://certs.test/oauth2/v1/certs"
 def rsa_keys() -> list[rsa.RSAPrivateKey]:
     """Two RSA keys, generated once for this module (never committed)."""
     return [rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(2)]
-
-
-def x509_pem(key: rsa.RSAPrivateKey) -> str:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test-signer")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
-
-
-def public_pem(key: rsa.RSAPrivateKey) -> str:
-    return (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
 
 
 def jwk(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import datetime
 import hashlib
 import hmac
-import http.server
 import json
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -19,10 +16,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from jwt.algorithms import RSAAlgorithm
 
 from cloudgate.errors import ConfigError, InvalidCredentialsError
@@ -30,6 +24,7 @@ from cloudgate.google import ID_TOKEN_ISSUER, SIGNATURE_REMOVED
 from cloudgate.service.credentials import bearer_token
 from cloudgate.service.identity import GoogleIdentity, IdentityChecker, TokenCache
 from cloudgate.service.settings import IdentityMode, ServiceSettings
+from tests.keys import certs_http_server, public_pem, x509_pem
 
 AUDIENCE = "https://svc-abc-uc.a.run.app"
 CERTS_URL = "http://certs.test/oauth2/v1/certs"
@@ -50,30 +45,6 @@ def forger() -> rsa.RSAPrivateKey:
 
 def b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def public_pem(key: rsa.RSAPrivateKey) -> str:
-    return (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-
-
-def x509_pem(key: rsa.RSAPrivateKey) -> str:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test-signer")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
 def claims(**overrides: Any) -> dict[str, Any]:
@@ -374,28 +345,8 @@ async def test_certs_fetch_failure_is_a_401_that_says_so(signer: rsa.RSAPrivateK
 @pytest.fixture
 def real_certs_server(signer: rsa.RSAPrivateKey) -> Iterator[str]:
     """A real HTTP server on 127.0.0.1 serving the certs document."""
-    body = json.dumps({"k1": public_pem(signer)}).encode()
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Cache-Control", "public, max-age=600")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/oauth2/v1/certs"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with certs_http_server({"k1": public_pem(signer)}) as url:
+        yield url
 
 
 @pytest.mark.anyio
