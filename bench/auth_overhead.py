@@ -67,7 +67,7 @@ def main() -> None:
             "CLOUDGATE_AUDIENCES": AUDIENCE,
             "CLOUDGATE_LOG_LEVEL": "warning",
         }
-        with serve("bench.auth_app:create_app", env) as served:
+        with serve("bench._auth_app:create_app", env) as served:
             for path, headers in routes.values():
                 response = httpx.get(served.url + path, headers=headers)
                 response.raise_for_status()

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the test suite drives for real (Chromium for the docs-through-proxy test).
+# Installs the Debian packages the test suite drives for real (Chromium for the docs-through-proxy test),
+# plus any command named as an argument whose package has the same name (`make bench` asks for wrk).
 # Idempotent: does nothing when they are present. Needs root (or sudo) the first time.
 set -euo pipefail
 need=()
-command -v chromium >/dev/null 2>&1 || need+=(chromium)
+for command in chromium "$@"; do
+  command -v "$command" >/dev/null 2>&1 || need+=("$command")
+done
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 echo "installing system packages: ${need[*]}" >&2
 SUDO=""
