@@ -59,24 +59,16 @@ for _name in _COMMAND_MODULES:
 
 
 def main() -> None:
-    """Run the CLI; a ``CloudgateError`` becomes a one-line message and its exit code, never a traceback."""
+    """Run the CLI; a ``CloudgateError`` becomes a one-line message and its exit code, never a traceback.
+
+    Click's standalone mode prints usage errors (unknown option, missing argument) as ``Usage: ... Error: ...``
+    with exit code 2, and Ctrl-C/Ctrl-D as ``Aborted!``; only cloudgate's own errors reach the handler here.
+    """
     try:
-        app(standalone_mode=False)
+        app(standalone_mode=True)
     except CloudgateError as exc:
         typer.secho(f"error: {exc}", err=True, fg="red")
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
-    except SystemExit:
-        raise
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            typer.echo("aborted", err=True)
-            sys.exit(1)
-        raise

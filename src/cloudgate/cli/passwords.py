@@ -50,7 +50,14 @@ def hash_password_command(
     allow_short: Annotated[
         bool, typer.Option("--allow-short", help=f"Accept a password shorter than {MIN_LENGTH} characters.")
     ] = False,
+    # Declared only to refuse it with a clear message (click's own would echo the password back).
+    argv_password: Annotated[list[str] | None, typer.Argument(hidden=True, show_default=False)] = None,
 ) -> None:
+    if argv_password:
+        raise ConfigError(
+            "never put a password on the command line (it lands in shell history and `ps`): "
+            "type it at the prompt or pipe it on stdin"
+        )
     if user is not None:
         _check_user(user)
     password = _read_password()

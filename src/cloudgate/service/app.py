@@ -3,6 +3,7 @@
 Example::
 
     from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
     from cloudgate.service import protect, KeyCaller
 
     def create_app() -> FastAPI:
@@ -23,11 +24,17 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from cloudgate.errors import AuthError, DatasetError
 from cloudgate.service.auth import Authenticator
-from cloudgate.service.errors_http import handle_auth_error, handle_dataset_error, handle_http_exception
+from cloudgate.service.errors_http import (
+    handle_auth_error,
+    handle_dataset_error,
+    handle_http_exception,
+    handle_validation_error,
+)
 from cloudgate.service.middleware import CloudgateMiddleware
 from cloudgate.service.openapi import install_openapi
 from cloudgate.service.settings import IdentityMode, ServiceSettings, get_settings
@@ -52,6 +59,7 @@ def protect(app: FastAPI, settings: ServiceSettings | None = None) -> FastAPI:
     app.add_exception_handler(AuthError, handle_auth_error)
     app.add_exception_handler(DatasetError, handle_dataset_error)
     app.add_exception_handler(HTTPException, handle_http_exception)
+    app.add_exception_handler(RequestValidationError, handle_validation_error)
 
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}

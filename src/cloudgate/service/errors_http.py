@@ -75,3 +75,20 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
     return error_response(exc.status_code, detail, dict(exc.headers or {}))
+
+
+async def handle_validation_error(request: Request, exc: Exception) -> Response:
+    """FastAPI's 422 in the common shape: ``detail`` says what was wrong in words, ``errors`` lists each problem.
+
+    The submitted values (pydantic's ``input``) are left out: they can be large, or something the caller did not
+    mean to have echoed.
+    """
+    from fastapi.exceptions import RequestValidationError
+
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": list(error.get("loc", ())), "msg": str(error.get("msg", "")), "type": str(error.get("type", ""))}
+        for error in exc.errors()
+    ]
+    detail = "; ".join(f"{'.'.join(str(part) for part in e['loc'])}: {e['msg']}" for e in errors) or "invalid request"
+    return JSONResponse({"error": error_code(422), "detail": detail, "errors": errors}, status_code=422)

@@ -6,8 +6,10 @@ finds them in the routes once, when the schema is first built, and adds the matc
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import fastapi.routing
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
@@ -26,6 +28,21 @@ def _requirements(dependant: Dependant) -> list[dict[str, Any]]:
             found.append(marker)
         found.extend(_requirements(sub))
     return found
+
+
+def _api_routes(app: FastAPI) -> Iterator[Any]:
+    """Every API route with its effective path, including those of routers added with ``include_router``.
+
+    FastAPI 0.16x keeps included routers as lazy entries of ``app.routes`` and resolves them with
+    ``iter_route_contexts`` (what its own schema generation uses); older versions list plain ``APIRoute`` objects.
+    """
+    iter_contexts = getattr(fastapi.routing, "iter_route_contexts", None)
+    if iter_contexts is None:
+        yield from (route for route in app.routes if isinstance(route, APIRoute))
+        return
+    for context in iter_contexts(app.routes):
+        if isinstance(context.original_route, APIRoute):
+            yield context
 
 
 def install_openapi(app: FastAPI, settings: ServiceSettings) -> None:
@@ -49,10 +66,9 @@ def install_openapi(app: FastAPI, settings: ServiceSettings) -> None:
             "bearerFormat": "JWT",
             "description": "A Google-signed ID token; Cloud Run's IAM front end checks it before the service sees it.",
         }
-        for route in app.routes:
-            if not isinstance(route, APIRoute):
-                continue
-            markers = _requirements(route.dependant)
+        for route in _api_routes(app):
+            dependant = getattr(route, "dependant", None)
+            markers = _requirements(dependant) if dependant is not None else []
             if not markers:
                 continue
             requirement: dict[str, list[str]] = {}

@@ -196,3 +196,21 @@ async def test_openapi_declares_the_key_scheme_and_scopes(tmp_path: Path) -> Non
     assert operation["security"] == [{"ApiKeyAuth": []}]
     assert "things:write" in operation["description"]
     assert "security" not in schema["paths"]["/open"]["get"]
+
+
+@pytest.mark.anyio
+async def test_openapi_documents_routes_of_included_routers(tmp_path: Path) -> None:
+    from fastapi import APIRouter
+
+    router = APIRouter(prefix="/v2/items")
+
+    @router.get("")
+    async def items(caller: Annotated[Principal, Depends(require_key("items:read"))]) -> list[str]:
+        return []
+
+    app = FastAPI()
+    app.include_router(router)
+    schema = protect(app, ServiceSettings(keystore=f"sqlite:///{tmp_path / 'k.db'}", identity="off")).openapi()
+    operation = schema["paths"]["/v2/items"]["get"]
+    assert operation["security"] == [{"ApiKeyAuth": []}]
+    assert "items:read" in operation["description"]

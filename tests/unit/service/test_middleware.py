@@ -136,3 +136,16 @@ async def test_access_log_is_cloud_logging_json_with_trace_and_principal(
     assert line["httpRequest"]["requestUrl"] == "/v1/whoami"
     assert line["logging.googleapis.com/trace"] == "projects/proj/traces/0123456789abcdef0123456789abcdef"
     assert secret not in json.dumps(line) and "abc" not in line["httpRequest"]["requestUrl"]
+
+
+@pytest.mark.anyio
+async def test_validation_errors_use_the_common_error_shape(client: httpx.AsyncClient) -> None:
+    response = await client.get("/big", params={"n": "lots"})
+    assert response.status_code == 422
+    body = response.json()
+    assert body["error"] == "unprocessable"
+    assert body["detail"].startswith("query.n: ")
+    assert body["errors"] == [
+        {"loc": ["query", "n"], "msg": body["detail"].removeprefix("query.n: "), "type": "int_parsing"}
+    ]
+    assert "lots" not in response.text

@@ -1,0 +1,51 @@
+"""The command line's own errors: usage mistakes get click's message and exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from tests.support import CLOUDGATE
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["call", "http://127.0.0.1:9/v1/whoami", "--credential", "x"], "No such option: --credential"),
+        (["tokn", "http://127.0.0.1:9"], "No such command 'tokn'"),
+        (["token"], "Missing argument"),
+        (["dev", "--port", "abc"], "Invalid value for '--port'"),
+        (["keys", "create"], "Missing argument"),
+    ],
+)
+def test_usage_mistakes_are_explained_without_a_traceback(argv: list[str], message: str) -> None:
+    result = subprocess.run([CLOUDGATE, *argv], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "extra-password-argument" not in result.stderr
+
+
+def test_no_arguments_prints_help_without_a_traceback() -> None:
+    result = subprocess.run([CLOUDGATE], capture_output=True, text=True, timeout=60)
+    assert "Usage: cloudgate" in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_version() -> None:
+    result = subprocess.run([CLOUDGATE, "--version"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.startswith("cloudgate ")
+
+
+def test_a_password_on_the_command_line_is_refused_without_echoing_it() -> None:
+    result = subprocess.run(
+        [CLOUDGATE, "hash-password", "--user", "alice", "hunter2-on-argv"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 2
+    assert "never put a password on the command line" in result.stderr
+    assert "hunter2-on-argv" not in result.stderr + result.stdout
