@@ -153,6 +153,7 @@ def _banner(session: dict[str, Any]) -> str:
             f"  invoker key file:  {key}",
             f"  no-role key file:  {session['outsider_key_file']}",
             f"  API key:           {session['api_key']}",
+            f"  more keys:         {cloudgate} keys create NAME --scope datasets:read --keystore {session['keystore']}",
             f"  docs:              {cloudgate} proxy {url} --credentials {key} --port 8081",
             f"                     then open http://127.0.0.1:8081/docs  (user dev, password {session['docs_password']})",
             "",

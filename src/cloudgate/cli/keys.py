@@ -99,7 +99,11 @@ def list_keys(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table("id", "name", "scopes", "state", "created", "expires")
+    if not rows:
+        typer.echo(f"no keys in {keystore} (another store? --keystore or CLOUDGATE_KEYSTORE)", err=True)
+        return
+    table = Table("id", "name", "scopes", "state", "created", "expires", title=keystore)
+    table.columns[0].no_wrap = True  # `revoke` needs the whole id
     for row in rows:
         table.add_row(
             str(row["key_id"]),
@@ -124,10 +128,14 @@ def revoke(
     key_id = parse_key_id(key_id) or key_id
     store = open_keystore(keystore)
     try:
+        before = store.get(key_id)
         record = store.revoke(key_id, datetime.now(UTC))
     finally:
         store.close()
-    typer.echo(f"revoked key {record.key_id} ({record.name!r})", err=True)
+    if before is not None and before.revoked_at is not None:
+        typer.echo(f"key {record.key_id} ({record.name!r}) was already revoked at {before.revoked_at}", err=True)
+    else:
+        typer.echo(f"revoked key {record.key_id} ({record.name!r}) in {keystore}", err=True)
 
 
 def register(root: typer.Typer) -> None:
