@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 from pathlib import Path
 
 import typer
 
 from cloudgate import env_vars
+from cloudgate.errors import ConfigError
 
 _DEV_SCOPES = ("datasets:read", "datasets:write", "datasets:admin")
 
 
-def _dev_setup(state_dir: Path) -> None:
+def _check_port_free(host: str, port: int) -> None:
+    """Fail before any set-up (and before printing credentials) when the port is taken."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror} (choose another with --port)") from None
+
+
+def _dev_setup(state_dir: Path, url: str) -> None:
     """Development only: a fresh docs password and API key, printed once; never used in production settings."""
     from cloudgate.service.api_keys import open_keystore
     from cloudgate.service.passwords import hash_password
@@ -27,13 +39,19 @@ def _dev_setup(state_dir: Path) -> None:
     _, api_key = store.create("dev", list(_DEV_SCOPES))
     store.close()
     typer.secho("development mode: credentials below are printed once and work only for this run", err=True, bold=True)
-    typer.echo(f"  docs:    user dev, password {password}", err=True)
+    typer.echo(f"  service: {url}  (Google identity off; for the full Cloud Run setup use `cloudgate dev`)", err=True)
+    typer.echo(f"  docs:    {url}/docs  user dev, password {password}", err=True)
     typer.echo(f"  API key: {api_key}", err=True)
 
 
 def serve(
     app: str = typer.Argument("app.main:create_app", help="module:attribute of an ASGI app or app factory."),
-    host: str = typer.Option("0.0.0.0", "--host", envvar="HOST", help="Interface to listen on."),  # noqa: S104 - Cloud Run's contract
+    host: str | None = typer.Option(
+        None,
+        "--host",
+        envvar="HOST",
+        help="Interface to listen on. Default: 0.0.0.0 (Cloud Run), 127.0.0.1 with --dev.",
+    ),
     port: int = typer.Option(8080, "--port", envvar=env_vars.PORT, help="Port to listen on (Cloud Run sets $PORT)."),
     dev: bool = typer.Option(
         False, "--dev", help="Development: generate a docs password and an API key, print them once, identity off."
@@ -49,8 +67,11 @@ def serve(
     from cloudgate.service.logs import configure_logging
     from cloudgate.service.server import load_app, run
 
+    # Cloud Run's contract is 0.0.0.0:$PORT; a development run with printed credentials stays on loopback.
+    host = host or ("127.0.0.1" if dev else "0.0.0.0")  # noqa: S104
+    _check_port_free(host, port)
     if dev:
-        _dev_setup(Path(".cloudgate/serve-dev"))
+        _dev_setup(Path(".cloudgate/serve-dev"), f"http://{host}:{port}")
     configure_logging(log_level, log_format)
     run(load_app(app, app_dir.resolve()), host=host, port=port, log_level=log_level)
 
