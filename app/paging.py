@@ -124,7 +124,13 @@ def fetch_page(
         f"SELECT {query.json_object()}::VARCHAR{keys}, {ROW_ID} FROM {source} "  # noqa: S608 - see module doc
         f"WHERE {where} ORDER BY {query.order_by()} LIMIT ?"
     )
-    rows = cursor.sql(sql, params=[*params, limit + 1]).fetchall()
+    try:
+        rows = cursor.sql(sql, params=[*params, limit + 1]).fetchall()
+    except duckdb.ConversionException as exc:
+        if after is None:
+            raise
+        # An unsigned cursor can be edited: a position that does not cast to its column's type is the caller's fault.
+        raise DatasetError("invalid cursor: use the 'next' value of a previous page as it is", status=400) from exc
     more = len(rows) > limit
     rows = rows[:limit]
     last = Position(tuple(rows[-1][1:-1]), int(rows[-1][-1])) if more and rows else None

@@ -73,11 +73,6 @@ def test_secrets_sent_in_headers_and_bodies_never_reach_logs_or_answers(logged: 
     assert len(_lines(output)) >= len(answers)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="service/middleware.py:_log puts path, User-Agent and Referer into httpRequest unredacted; "
-    "logs.CloudLoggingFormatter only redacts 'message', so a key in the URL path or User-Agent is logged in clear",
-)
 def test_a_key_in_the_path_or_user_agent_is_masked_in_logs(secrets: Secrets, tmp_path: Path) -> None:
     """Attack (careless client): the key pasted into the URL path, User-Agent or Referer. The README promises
     'anything shaped like one is masked' in log lines. Secure: the key appears nowhere in the output."""

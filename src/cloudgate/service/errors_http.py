@@ -18,6 +18,7 @@ _CODES = {
     415: "unsupported_media_type",
     422: "unprocessable",
     429: "too_many_requests",
+    431: "headers_too_large",
     500: "internal",
     504: "timeout",
 }

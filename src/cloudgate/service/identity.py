@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -152,7 +153,8 @@ class IdentityChecker:
             )
         claims = parsed.claims
         exp = claims.get("exp")
-        if isinstance(exp, bool) or not isinstance(exp, int | float):
+        # A JSON number like 1e400 parses as infinity, which int() cannot take.
+        if isinstance(exp, bool) or not isinstance(exp, int | float) or not math.isfinite(exp):
             raise _refuse("malformed ID token: no numeric exp claim")
         if time.time() >= exp + self._skew:
             raise _refuse("ID token has expired")

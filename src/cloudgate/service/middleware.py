@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cloudgate.service.client_ip import client_ip
 from cloudgate.service.credentials import Credentials, bearer_token
 from cloudgate.service.errors_http import error_body
-from cloudgate.service.logs import parse_trace, trace_context
+from cloudgate.service.logs import parse_trace, redact, trace_context
 from cloudgate.service.settings import ServiceSettings
 
 logger = logging.getLogger("cloudgate.access")
@@ -54,7 +54,9 @@ class CloudgateMiddleware:
         serverless = authorization = cloud_trace = traceparent = user_agent = referer = None
         content_length: int | None = None
         key_header = self._key_header
+        header_bytes = 0
         for name, value in scope["headers"]:
+            header_bytes += len(name) + len(value)
             if name == key_header:
                 creds.api_keys.append(value.decode("latin-1"))
             elif name == b"x-serverless-authorization":
@@ -119,7 +121,14 @@ class CloudgateMiddleware:
             await send(message)
 
         try:
-            if content_length is not None and (content_length < 0 or content_length > limit):
+            if header_bytes > settings.max_header_bytes:
+                # httptools sets no limit of its own; on Cloud Run, Google's front end would have refused them.
+                status = 431
+                started_response = True
+                sent = await _send_error(
+                    send, 431, f"request headers are larger than {settings.max_header_bytes} bytes"
+                )
+            elif content_length is not None and (content_length < 0 or content_length > limit):
                 status = 400 if content_length < 0 else 413
                 detail = (
                     "invalid Content-Length" if content_length < 0 else f"request body is larger than {limit} bytes"
@@ -157,7 +166,7 @@ class CloudgateMiddleware:
         http_request = {
             "requestMethod": scope["method"],
             # Only the path: query strings can carry things the caller did not mean to log.
-            "requestUrl": path,
+            "requestUrl": redact(path),
             "status": status,
             "responseSize": str(size),
             "remoteIp": client_ip(scope, self.settings.trust_forwarded_for),
@@ -165,16 +174,16 @@ class CloudgateMiddleware:
             "protocol": f"HTTP/{scope.get('http_version', '1.1')}",
         }
         if user_agent:
-            http_request["userAgent"] = user_agent[:200]
+            http_request["userAgent"] = redact(user_agent[:200])
         if referer:
-            http_request["referer"] = referer.split("?", 1)[0][:200]
+            http_request["referer"] = redact(referer.split("?", 1)[0][:200])
         principal = creds.principal.name if creds.principal else None
         token = trace_context.set(trace)
         try:
             logger.info(
                 "%s %s%s %d",
                 scope["method"],
-                path,
+                http_request["requestUrl"],
                 " (query omitted)" if query else "",
                 status,
                 extra={"httpRequest": http_request, "principal": principal},

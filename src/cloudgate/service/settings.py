@@ -76,6 +76,7 @@ class ServiceSettings(BaseSettings):
 
     # Limits.
     max_body_bytes: int = Field(CLOUD_RUN_MAX_BYTES - 1, ge=0, description="Larger request bodies get 413.")
+    max_header_bytes: int = Field(64 * 1024, ge=1024, description="Larger request headers (all together) get 431.")
     max_response_bytes: int = Field(
         CLOUD_RUN_MAX_BYTES - 64 * 1024,
         ge=0,
