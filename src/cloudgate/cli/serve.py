@@ -34,6 +34,8 @@ def _dev_setup(state_dir: Path, url: str) -> None:
     os.environ[env_vars.ENVIRONMENT] = "development"
     os.environ[env_vars.DOCS_USERS] = f"dev:{hash_password(password)}"
     os.environ.setdefault(env_vars.IDENTITY, "off")
+    # Reached directly, with no front end appending the real peer: a client could pick its own address.
+    os.environ.setdefault("CLOUDGATE_TRUST_FORWARDED_FOR", "false")
     os.environ.setdefault(env_vars.KEYSTORE, f"sqlite:///{state_dir / 'keys.sqlite3'}")
     store = open_keystore(os.environ[env_vars.KEYSTORE])
     _, api_key = store.create("dev", list(_DEV_SCOPES))
