@@ -55,6 +55,8 @@ def id_token_from_file(path: Path, audience: str, *, impersonate: str | None, la
             )
         token = _access_token(info, where)
         return generate_id_token(token, impersonate, audience, source=f"{label} -> impersonation")
+    if kind is None:
+        raise ConfigError(f'{where} has no "type" field: is it a Google credentials file? (supported: {_SUPPORTED})')
     raise ConfigError(f"{where} has type {kind!r}; supported: {_SUPPORTED}")
 
 

@@ -8,7 +8,7 @@ import httpx
 
 from cloudgate.client.auth import DEFAULT_API_KEY_HEADER, IdTokenAuth
 from cloudgate.client.provider import TokenProvider
-from cloudgate.client.responses import request_error
+from cloudgate.client.responses import request_error, transport_error
 from cloudgate.client.retries import RetryPolicy
 from cloudgate.errors import RequestError
 from cloudgate.google import SERVERLESS_AUTH_HEADER
@@ -46,8 +46,5 @@ class ClientOptions:
 
     @staticmethod
     def network_error(method: str, url: httpx.URL, exc: httpx.TransportError) -> RequestError:
-        target = url.copy_with(query=None)
-        return RequestError(
-            f"{method} {target} failed: {type(exc).__name__}",
-            hint="check the URL and that the service (or `cloudgate dev`) is running",
-        )
+        """The error for a request that got no response (connection refused, TLS, DNS, timeouts)."""
+        return transport_error(method, url, exc)

@@ -3,11 +3,13 @@
 Two parties can refuse a call: Cloud Run's IAM front end (before the container sees it; 401 for a token it
 does not accept, often a wrong audience, 403 for a principal without ``roles/run.invoker``) and the service
 itself (its JSON bodies are ``{"error": code, "detail": message}``: a missing, expired or revoked API key,
-a missing scope). The hint depends on which one answered.
+a missing scope). The hint depends on which one answered. A request that got no response at all
+(``transport_error``) says what went wrong with the connection.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -16,6 +18,16 @@ from cloudgate.client.tokens import IdToken
 from cloudgate.errors import RequestError
 
 _MAX_DETAIL = 300
+_SCOPE = re.compile(r"lacks the scope '([^']+)'")
+_LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+#: What a ``ConnectError``'s text says (OS and TLS library wording) -> what it means to the user.
+_CONNECT_FAILURES = (
+    (("refused",), "connection refused"),
+    (("ssl", "tls", "certificate"), "TLS handshake failed"),
+    (("name or service not known", "nodename nor servname", "name resolution", "getaddrinfo", "no address"),
+     "name not resolved"),
+    (("unreachable", "no route"), "network unreachable"),
+)  # fmt: skip
 
 
 def service_error(response: httpx.Response) -> tuple[str, str] | None:
@@ -38,19 +50,15 @@ def request_error(response: httpx.Response, *, audience: str | None, token: IdTo
     if from_service is not None:
         code, detail = from_service
         return RequestError(f"{what}: {detail}", status=status, hint=_service_hint(status, code, detail))
-    who = _principal(token)
     if status == 401:
         return RequestError(
             f"{what}: Cloud Run did not accept the ID token",
             status=status,
-            hint=(
-                f"the token was for audience {audience!r} ({who}). Cloud Run accepts the service's own URL and its "
-                "custom audiences: if you call it through another name, pass --audience with the run.app URL"
-            ),
+            hint=_audience_hint(request.url, audience, token),
         )
     if status == 403:
         return RequestError(
-            f"{what}: {who} may not invoke this service",
+            f"{what}: {_principal(token)} may not invoke this service",
             status=status,
             hint=(
                 "grant it roles/run.invoker: `gcloud run services add-iam-policy-binding SERVICE "
@@ -60,15 +68,63 @@ def request_error(response: httpx.Response, *, audience: str | None, token: IdTo
     return RequestError(f"{what}{_text_detail(response)}", status=status, hint=_status_hint(response))
 
 
+def transport_error(method: str, url: httpx.URL, exc: httpx.TransportError) -> RequestError:
+    """The error for a request that got no response: what failed, on which URL, and what to check."""
+    target = url.copy_with(query=None)
+    if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
+        message = f"could not connect to {target} ({transport_failure(exc)})"
+    else:
+        message = f"{method} {target} failed: {transport_failure(exc)}"
+    return RequestError(message, hint="check the URL and that the service (or `cloudgate dev`) is running")
+
+
+def transport_failure(exc: httpx.HTTPError) -> str:
+    """A few words on why a connection or exchange failed, e.g. ``connection refused``."""
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "timed out"
+    if isinstance(exc, httpx.ConnectError):
+        text = str(exc).lower()
+        for needles, meaning in _CONNECT_FAILURES:
+            if any(needle in text for needle in needles):
+                return meaning
+        return "ConnectError"
+    if isinstance(exc, httpx.TimeoutException):
+        return f"no answer in time ({type(exc).__name__})"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "the server closed the connection or answered invalid HTTP"
+    return type(exc).__name__
+
+
 def _principal(token: IdToken | None) -> str:
     if token is None:
         return "no token was sent"
     who = token.email or "the caller"
-    return f"{who}, from {token.source}" if token.source else who
+    return f"{who} (from {token.source})" if token.source else who
+
+
+def _audience_hint(url: httpx.URL, audience: str | None, token: IdToken | None) -> str:
+    sent = f"the token of {_principal(token)} was for audience {audience!r}" if token else _principal(token)
+    if url.host in _LOCAL_HOSTS:
+        # Locally (the emulator, `cloudgate dev`) there is no run.app URL: the name in the URL is what must match.
+        return (
+            f"{sent}; it must match the service URL exactly as the service knows it (http://127.0.0.1:8080 and "
+            "http://localhost:8080 are different audiences): call the service by that URL, or pass --audience with it"
+        )
+    return (
+        f"{sent}. Cloud Run accepts the service's own URL and its custom audiences: if you call it through "
+        "another name, pass --audience with the run.app URL"
+    )
 
 
 def _service_hint(status: int, code: str, detail: str) -> str | None:
     text = f"{code} {detail}".lower()
+    if status == 403 and (scope := _SCOPE.search(detail)):
+        # Checked before the API-key wording below: this detail names the key too, but the key itself is fine.
+        needed = scope.group(1)
+        return (
+            f"the API key lacks the scope {needed!r}: create a key with it "
+            f"(`cloudgate keys create NAME --scope {needed}`)"
+        )
     if "api key" in text or "api_key" in text or "apikey" in text:
         if "expired" in text or "revoked" in text:
             return "the API key has expired or was revoked: create a new one (`cloudgate keys create`)"

@@ -56,6 +56,13 @@ def test_a_missing_key_file_is_a_config_error(tmp_path: Path) -> None:
         KeyFileSource(tmp_path / "nope.json").fetch(AUD)
 
 
+def test_a_file_without_a_type_asks_if_it_is_a_credentials_file(write_json: WriteJson) -> None:
+    """A JSON file with no "type" says so (not "has type None") and asks whether it is a Google credentials file."""
+    with pytest.raises(ConfigError, match='has no "type" field: is it a Google credentials file') as caught:
+        KeyFileSource(write_json("some.json", {"name": "not credentials"})).fetch(AUD)
+    assert "None" not in str(caught.value)
+
+
 def test_a_broken_key_file_never_shows_its_contents(write_json: WriteJson) -> None:
     path = write_json("key.json", {"type": "service_account", "private_key": "-----BEGIN PRIVATE KEY-----xyz"})
     with pytest.raises(ConfigError, match="not a valid service-account key") as caught:
