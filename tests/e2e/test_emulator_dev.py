@@ -86,3 +86,25 @@ def test_stop_revokes_the_session(tmp_path: Path) -> None:
     record = keystore.get(stack.session["api_key_id"])
     keystore.close()
     assert record is not None and record.revoked_at is not None
+
+
+@pytest.mark.parametrize("which", ["--port", "--emulator-port"])
+def test_a_taken_port_names_the_flag_that_moves_it(tmp_path: Path, which: str) -> None:
+    """Before anything is prepared: one line naming the port and the option, no traceback, nothing written."""
+    import socket
+
+    from tests.support import CLOUDGATE, free_port
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        ports = {"--port": str(free_port()), "--emulator-port": str(free_port()), which: str(port)}
+        argv = [CLOUDGATE, "dev", *(item for pair in ports.items() for item in pair), "--state-dir", str(tmp_path)]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=clean_env(), check=False)
+    assert done.returncode != 0
+    assert (
+        f"cannot listen on 127.0.0.1:{port}: Address already in use (choose another port with {which})" in done.stderr
+    )
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "session.json").exists()

@@ -270,3 +270,24 @@ def test_id_tokens_are_counted_per_account_and_audience(emulator_stack: Emulator
     _token(emulator_stack, audience=audience)
     assert emulator_stack.counter("id_tokens_by_audience", audience) == 2
     assert emulator_stack.counter("id_tokens_by_account", emulator_stack.invoker_email) == before + 2
+
+
+def test_exactly_one_date_header_reaches_the_client(client: httpx.Client, token: str) -> None:
+    """The container's Date passes through and the front end adds none; its own refusals carry one."""
+    assert len(client.get("/echo", headers=_bearer(token)).headers.get_list("date")) == 1
+    assert len(client.get("/echo").headers.get_list("date")) == 1
+
+
+def test_asterisk_form_options_is_a_400(emulator_stack: EmulatorStack, token: str) -> None:
+    """'OPTIONS * HTTP/1.1' names no resource to forward: a 400 page, not a 500 with a traceback."""
+    import socket
+
+    port = int(emulator_stack.url.rsplit(":", 1)[1])
+    request = f"OPTIONS * HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request.encode())
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:40]
+    assert emulator_stack.counter("frontend_refused", "bad_request_target") >= 1

@@ -181,12 +181,6 @@ def test_oversize_non_streamed_response_becomes_an_empty_500(emulator: EmulatorS
     assert big.content == b""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="emulator/server.py:_uvicorn leaves uvicorn's proxy_headers on, so a local caller's X-Forwarded-For "
-    "replaces the peer address; the front end then appends that forged value and the service's per-client docs "
-    "throttle (rightmost X-Forwarded-For) is keyed on an attacker-chosen address",
-)
 def test_front_end_appends_the_real_peer_not_a_forged_one(emulator: EmulatorStack) -> None:
     """Attack: send X-Forwarded-For: 6.6.6.6 through the front end. Cloud Run appends the address it saw, so the
     rightmost entry (what the service trusts) must be the real peer (127.0.0.1). Secure: rightmost == 127.0.0.1."""
@@ -199,11 +193,6 @@ def test_front_end_appends_the_real_peer_not_a_forged_one(emulator: EmulatorStac
     assert chain.rsplit(",", 1)[-1].strip() == "127.0.0.1"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the XFF forgery above lets a caller rotate addresses through the front end and bypass the docs "
-    "login throttle (docs_guard: 5 failures per client), getting unlimited argon2 guesses",
-)
 def test_docs_throttle_cannot_be_bypassed_through_the_front_end(dev: DevStack) -> None:
     """Attack: 7 wrong docs logins through the front end, each with a different X-Forwarded-For. Secure: the
     throttle still applies (a 429 among them), since the front end appends the real peer address."""
@@ -219,11 +208,6 @@ def test_docs_throttle_cannot_be_bypassed_through_the_front_end(dev: DevStack) -
     assert 429 in codes, codes
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="frontend.py:_forward builds the upstream URL by string concatenation; 'OPTIONS * HTTP/1.1' (asterisk "
-    "form) yields 'http://127.0.0.1:PORT*', httpx.InvalidURL escapes the handler: 500 with a traceback in the log",
-)
 def test_asterisk_form_request_is_a_clean_4xx(emulator: EmulatorStack) -> None:
     """Attack: 'OPTIONS * HTTP/1.1' with a valid token. Secure: a 4xx (or the container's answer), never 500."""
     token = id_token(emulator.invoker_key, emulator.url)

@@ -182,8 +182,8 @@ def dev(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    for taken in (port, emulator_port):  # fail before preparing anything if a port is taken
-        bind("127.0.0.1", taken).close()
+    for taken, flag in ((port, "--port"), (emulator_port, "--emulator-port")):
+        bind("127.0.0.1", taken, flag=flag).close()  # fail before preparing anything if a port is taken
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(state_dir, 0o700)
     url, emulator_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{emulator_port}"

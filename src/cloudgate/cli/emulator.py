@@ -61,8 +61,12 @@ def run(
 ) -> None:
     """Run the emulator; with a command or --upstream, also a Cloud Run front end for that service."""
     from cloudgate.emulator.runner import ProcessRunner
-    from cloudgate.emulator.server import ServiceSpec
+    from cloudgate.emulator.server import ServiceSpec, bind
     from cloudgate.emulator.server import run as run_emulator
+
+    checks = [(port, "--port"), *([(service_port, "--service-port")] if command or upstream else [])]
+    for taken, flag in checks:
+        bind(host, taken, flag=flag).close()  # a taken port fails here, naming the option that moves it
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per proxied request is noise

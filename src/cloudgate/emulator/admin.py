@@ -1,6 +1,12 @@
 """The emulator's admin API (local use only): state, counters, settings, key rotation, fault injection.
 
-Every route answers only clients on the loopback interface (403 otherwise); the emulator binds 127.0.0.1 anyway.
+Every route answers only clients on the loopback interface (403 otherwise, also for a request a relay forwards
+for a non-loopback ``X-Forwarded-For``/``Forwarded`` client); the emulator binds 127.0.0.1 anyway.
+A local client can still be a web page in the developer's browser, so (besides the ``Host`` check every Google
+endpoint gets, ``hosts.py``) a request with an ``Origin`` other than the emulator's own, or marked
+``Sec-Fetch-Site: cross-site``/``same-site``, is refused (403), and a body must be sent as
+``Content-Type: application/json`` (415 otherwise): a cross-site page can send a text/plain POST without a
+CORS preflight, but never one with that type. Bodyless POSTs (``keys/rotate``, ``counters/reset``) need no type.
 
 - ``GET /admin/state``: accounts (public keys only), users (emails), services and bindings.
 - ``GET /admin/counters``, ``POST /admin/counters/reset``: tokens issued per account and per audience,
@@ -15,6 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from typing import Any
 
 from starlette.requests import Request
@@ -26,15 +33,50 @@ from cloudgate.google import ID_TOKEN_LIFETIME_S
 
 
 def _is_loopback(request: Request) -> bool:
-    host = request.client.host if request.client else ""
+    """The peer is on loopback, and so is every client a relay says it forwards for.
+
+    uvicorn runs without ``proxy_headers`` (the peer address is the real one), so a local relay's
+    ``X-Forwarded-For: 8.8.8.8`` would otherwise pass as local; a request forwarded for anyone else is refused.
+    """
+    peer = request.client.host if request.client else ""
+    forwarded = [hop for value in request.headers.getlist("x-forwarded-for") for hop in value.split(",")]
+    for value in request.headers.getlist("forwarded"):
+        forwarded += [
+            part.split("=", 1)[1] for part in re.split(r"[;,]", value) if part.strip().lower().startswith("for=")
+        ]
+    return all(_loopback_address(host) for host in [peer, *forwarded])
+
+
+def _loopback_address(host: str) -> bool:
+    host = host.strip().strip('"')
+    if host.startswith("["):  # Forwarded: for="[::1]:4711"
+        host = host[1 : host.find("]")]
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
 
 
+_ERROR_CODES = {400: "bad_request", 403: "forbidden", 415: "unsupported_media_type"}
+
+
 def _error(status: int, detail: str) -> JSONResponse:
-    return JSONResponse({"error": "bad_request" if status == 400 else "forbidden", "detail": detail}, status)
+    return JSONResponse({"error": _ERROR_CODES[status], "detail": detail}, status)
+
+
+def _cross_site_refusal(request: Request) -> JSONResponse | None:
+    """403 for what a web page on another origin sends; 415 for a body that is not declared JSON."""
+    origin = request.headers.get("origin")
+    own = f"{request.url.scheme}://{request.headers.get('host', '')}".lower()
+    if origin is not None and origin.lower() != own:
+        return _error(403, "the admin API refuses requests from web pages on other origins")
+    if request.headers.get("sec-fetch-site", "").lower() in ("cross-site", "same-site"):
+        return _error(403, "the admin API refuses cross-site requests")
+    has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if request.method in ("POST", "PUT") and has_body and media_type != "application/json":
+        return _error(415, "send the body as Content-Type: application/json")
+    return None
 
 
 async def _json_object(request: Request) -> dict[str, Any] | None:
@@ -55,12 +97,15 @@ def public_state(ctx: EmulatorContext) -> dict[str, Any]:
 
 
 def admin_routes(ctx: EmulatorContext) -> list[Route]:
-    """The admin API's routes, each refusing non-loopback clients."""
+    """The admin API's routes, each refusing non-loopback clients and cross-site requests."""
 
     def local_only(handler: Any) -> Any:
         async def guarded(request: Request) -> Response:
             if not _is_loopback(request):
                 return _error(403, "the admin API answers only local clients")
+            refusal = _cross_site_refusal(request)
+            if refusal is not None:
+                return refusal
             response: Response = await handler(request)
             return response
 

@@ -107,6 +107,7 @@ def main() -> None:
         port=int(os.environ.get("PORT", "8080")),
         log_level="warning",
         access_log=False,
+        proxy_headers=False,  # show the headers exactly as the front end sent them, peer address included
     )
 
 

@@ -12,10 +12,12 @@ An ASGI app in front of the service process, doing what ``shared/CLOUD_RUN.md`` 
 - A request over 32 MiB: ``413``. A non-streamed response over 32 MiB: an empty ``500``. The service's request
   timeout: ``504``. The container not answering: ``503``. Everything else streams both ways without buffering.
 - Fault injection (admin API): the next N requests get a chosen status before any other check.
+- A request target that is not a path (``OPTIONS *``): ``400``, as nothing upstream could be asked for it.
 """
 
 from __future__ import annotations
 
+import email.utils
 import logging
 import re
 import secrets
@@ -87,7 +89,7 @@ class CloudRunFrontend:
         if scope["type"] != "http":  # websockets are not emulated
             await send({"type": "websocket.close", "code": 1003})
             return
-        refusal = self._check(scope)
+        refusal = _target_refusal(scope) or self._check(scope)
         if refusal is not None:
             reason, (status, headers, body) = refusal
             self.ctx.counters.add("frontend_refused", reason)
@@ -239,6 +241,17 @@ class CloudRunFrontend:
         return headers
 
 
+def _target_refusal(scope: Scope) -> tuple[str, tuple[int, list[tuple[bytes, bytes]], bytes]] | None:
+    """A 400 for a request target that is not origin-form: ``OPTIONS *`` names no resource to forward.
+
+    The upstream URL is the service's origin plus the path, so ``*`` would make ``http://127.0.0.1:PORT*``.
+    """
+    path: bytes = scope.get("raw_path") or scope["path"].encode()
+    if path.startswith(b"/"):
+        return None
+    return "bad_request_target", _page(400, "Bad Request", "Your client has issued a malformed or illegal request.")
+
+
 def _member(state: Any, claims: dict[str, Any]) -> str | None:
     """The IAM member an ID token speaks for: by ``email`` when present, else by ``sub``."""
     email = claims.get("email")
@@ -272,6 +285,8 @@ def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
 
 
 async def _respond(send: Any, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
-    headers = [*headers, (b"content-length", str(len(body)).encode())]
+    # The front end's uvicorn adds no Date (forwarded answers keep the container's), so its own pages carry one.
+    date = email.utils.formatdate(usegmt=True).encode()
+    headers = [*headers, (b"date", date), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})

@@ -1,7 +1,7 @@
 """Assembles the emulator and runs it: Google's endpoints on one port, a Cloud Run front end per service.
 
 ``google_app(ctx)`` is the ASGI app of Google's side (token endpoint, certs, IAM Credentials, metadata server,
-admin API). ``serve(...)`` binds the ports (127.0.0.1 by default), starts each service's runner on an internal
+admin API), answering only requests whose ``Host`` is a local name (``hosts.py``: no DNS rebinding). ``serve(...)`` binds the ports (127.0.0.1 by default), starts each service's runner on an internal
 port, waits for everything to listen, calls ``on_ready``, and on SIGINT/SIGTERM stops cleanly: the front ends
 finish their in-flight requests while the services get SIGTERM (SIGKILL after 10 s), then Google's side stops.
 """
@@ -17,14 +17,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import uvicorn
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 
 from cloudgate.emulator.admin import admin_routes
 from cloudgate.emulator.context import EmulatorContext
 from cloudgate.emulator.frontend import CloudRunFrontend
+from cloudgate.emulator.hosts import LocalHostGuard
 from cloudgate.emulator.iam import ensure_service
 from cloudgate.emulator.iam_api import iam_routes
 from cloudgate.emulator.metadata import metadata_routes
@@ -35,11 +38,16 @@ from cloudgate.google import CLOUD_RUN_DEFAULT_TIMEOUT_S, CLOUD_RUN_SHUTDOWN_GRA
 
 logger = logging.getLogger(__name__)
 
+_WILDCARDS = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 - names to leave out, not addresses to bind
+
 
 def google_app(ctx: EmulatorContext) -> Starlette:
-    """Google's endpoints for one emulator context, as one ASGI app."""
+    """Google's endpoints for one emulator context, as one ASGI app (loopback names and its own host only)."""
     routes = [*token_routes(ctx), *iam_routes(ctx), *metadata_routes(ctx), *admin_routes(ctx)]
-    return Starlette(routes=routes)
+    own = urlsplit(ctx.base_url).hostname or ""
+    # A wildcard bind address is no name a client would send; only a concrete one is added.
+    extra = [] if own in _WILDCARDS else [own]
+    return Starlette(routes=routes, middleware=[Middleware(LocalHostGuard, extra_names=extra)])
 
 
 @dataclass
@@ -62,8 +70,8 @@ class _Server(uvicorn.Server):
         yield
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """A listening socket, or ``EmulatorError`` naming the port when it is taken."""
+def bind(host: str, port: int, *, flag: str | None = None) -> socket.socket:
+    """A listening socket, or ``EmulatorError`` naming the port (and the option that moves it) when it is taken."""
     # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only when proto says TCP, and
     # without it every small response waits for a delayed ACK (~40 ms per request).
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -72,7 +80,8 @@ def bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise EmulatorError(f"cannot listen on {host}:{port}: {exc.strerror} (use another port)") from exc
+        fix = f"choose another port with {flag}" if flag else "use another port"
+        raise EmulatorError(f"cannot listen on {host}:{port}: {exc.strerror} ({fix})") from exc
     sock.set_inheritable(True)
     return sock
 
@@ -83,13 +92,22 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _uvicorn(app: Any, *, graceful: int) -> _Server:
+def _uvicorn(app: Any, *, graceful: int, date_header: bool = True) -> _Server:
+    """A quiet uvicorn server for one of the emulator's apps.
+
+    ``proxy_headers=False``: uvicorn would otherwise let a local caller's ``X-Forwarded-For`` replace the peer
+    address, and the front end would append that forged value where Cloud Run appends the address it saw.
+    ``date_header=False`` for the front end: the container's ``Date`` passes through, and a second one from
+    the front end's own uvicorn would make two.
+    """
     config = uvicorn.Config(
         app,
         log_level="warning",
         access_log=False,
         lifespan="on",
+        proxy_headers=False,
         server_header=False,
+        date_header=date_header,
         timeout_graceful_shutdown=graceful,
         timeout_keep_alive=620,  # longer than any client pool's idle timeout, as Google's front end does
     )
@@ -139,7 +157,7 @@ async def serve(
                 timeout_seconds=spec.timeout_seconds,
             )
             frontend = CloudRunFrontend(ctx, spec.name, upstream)
-            fronts.append(_uvicorn(frontend, graceful=CLOUD_RUN_SHUTDOWN_GRACE_S + 5))
+            fronts.append(_uvicorn(frontend, graceful=CLOUD_RUN_SHUTDOWN_GRACE_S + 5, date_header=False))
         google = _uvicorn(google_app(ctx), graceful=5)
         watcher = anyio.CancelScope()
         async with anyio.create_task_group() as tg:

@@ -74,3 +74,79 @@ async def test_metadata_project_values(google: httpx.AsyncClient) -> None:
     numeric = await google.get("/computeMetadata/v1/project/numeric-project-id", headers=_FLAVOR)
     assert numeric.text.isdigit()
     assert (await google.get("/computeMetadata/v1/nothing/here", headers=_FLAVOR)).status_code == 404
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:8089", "localhost:8089", "[::1]:8089", "LOCALHOST", "emulator.test"])
+async def test_local_host_names_are_served(google: httpx.AsyncClient, host: str) -> None:
+    """Loopback names (any port) and the emulator's own host, as google-auth and gcloud send them."""
+    response = await google.get("/oauth2/v1/certs", headers={"Host": host})
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/admin/state"), ("GET", "/computeMetadata/v1/project/project-id"), ("POST", "/token"), ("GET", "/")],
+)
+async def test_foreign_host_names_are_refused(google: httpx.AsyncClient, method: str, path: str) -> None:
+    """DNS rebinding: a page under attacker.example that resolves to 127.0.0.1 gets 403 from every endpoint."""
+    for host in ("attacker.example:8089", "127.0.0.1.attacker.example", "localhost.evil"):
+        response = await google.request(method, path, headers={"Host": host, **_FLAVOR})
+        assert response.status_code == 403, (host, path)
+        assert "eyJ" not in response.text
+
+
+async def test_admin_bodies_must_be_json(ctx: EmulatorContext, google: httpx.AsyncClient) -> None:
+    """A text/plain POST (no CORS preflight needed) is 415 and changes nothing; JSON works."""
+    body = b'{"count": 2, "status": 503}'
+    refused = await google.post("/admin/faults", content=body, headers={"Content-Type": "text/plain"})
+    assert refused.status_code == 415
+    assert ctx.faults.pending()["count"] == 0
+    accepted = await google.post("/admin/faults", content=body, headers={"Content-Type": "application/json"})
+    assert accepted.status_code == 200 and ctx.faults.pending()["count"] == 2
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "https://evil.example"},
+        {"Origin": "null"},
+        {"Origin": "http://127.0.0.1:3000"},  # another local dev server's page
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site"},
+    ],
+)
+async def test_admin_refuses_requests_from_other_web_pages(
+    ctx: EmulatorContext, google: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    """Even with a JSON body and for bodyless POSTs: a foreign Origin or a cross-site fetch gets 403."""
+    kid = ctx.keys.current_kid
+    assert (await google.post("/admin/faults", json={"count": 1}, headers=headers)).status_code == 403
+    assert (await google.post("/admin/keys/rotate", headers=headers)).status_code == 403
+    assert ctx.faults.pending()["count"] == 0 and ctx.keys.current_kid == kid
+
+
+async def test_admin_accepts_its_own_origin_and_bodyless_posts(google: httpx.AsyncClient) -> None:
+    """Same-origin requests and curl-style POSTs without a body (key rotation) keep working."""
+    own = {"Origin": BASE_URL, "Sec-Fetch-Site": "same-origin"}
+    assert (await google.get("/admin/state", headers=own)).status_code == 200
+    assert (await google.post("/admin/keys/rotate")).status_code == 200
+
+
+async def test_admin_refuses_clients_forwarded_for_others(ctx: EmulatorContext) -> None:
+    """A loopback relay that forwards a remote client (X-Forwarded-For, Forwarded) is not a local client."""
+    transport = httpx.ASGITransport(app=google_app(ctx), client=("127.0.0.1", 4567))
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as relay:
+        for header in ({"X-Forwarded-For": "8.8.8.8"}, {"X-Forwarded-For": "127.0.0.1, 10.0.0.1"}):
+            assert (await relay.get("/admin/state", headers=header)).status_code == 403
+        assert (await relay.get("/admin/state", headers={"Forwarded": 'for="[2001:db8::1]"'})).status_code == 403
+        assert (await relay.get("/admin/state", headers={"X-Forwarded-For": "127.0.0.1"})).status_code == 200
+
+
+def test_uvicorn_trusts_no_forwarded_headers() -> None:
+    """uvicorn must not replace the peer with X-Forwarded-For (the front end appends the real peer, as Cloud Run
+    does); the front end's server adds no Date of its own (the container's passes through)."""
+    from cloudgate.emulator.server import _uvicorn
+
+    google, front = _uvicorn(object(), graceful=1), _uvicorn(object(), graceful=1, date_header=False)
+    assert google.config.proxy_headers is False and front.config.proxy_headers is False
+    assert google.config.date_header is True and front.config.date_header is False
