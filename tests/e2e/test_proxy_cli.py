@@ -3,6 +3,7 @@ included), the browser's own headers kept, streamed responses, loopback only, an
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -65,7 +66,7 @@ def test_the_host_header_is_the_services_not_the_proxys(proxy: RunningProxy, emu
 
 
 def test_post_bodies_pass_through(proxy: RunningProxy) -> None:
-    response = httpx.post(f"{proxy.url}/echo", content=b"z" * 100_000, headers={"Origin": "http://127.0.0.1"})
+    response = httpx.post(f"{proxy.url}/echo", content=b"z" * 100_000, headers={"Origin": proxy.url})
     assert response.json()["body_bytes"] == 100_000 and response.json()["method"] == "POST"
 
 
@@ -111,3 +112,52 @@ def test_the_proxy_adds_no_headers_of_its_own(proxy: RunningProxy, emulator_stac
         direct = client.get("/healthz")
     for name in ("date", "server"):
         assert len(through.headers.get_list(name)) == len(direct.headers.get_list(name))
+    assert len(through.headers.get_list("date")) == 1
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site", "Content-Type": "text/plain"},
+        {"Origin": "null"},
+        {"Origin": "http://127.0.0.1:1"},  # another local server's page
+        {"Sec-Fetch-Site": "cross-site"},  # a link or form on another site (no Origin on a GET navigation)
+        {"Host": "attacker.example:8081"},  # DNS rebinding
+        {"Host": "127.0.0.1:1"},
+    ],
+)
+def test_requests_from_other_sites_or_hosts_get_403_and_no_identity(
+    proxy: RunningProxy, emulator_stack: EmulatorStack, headers: dict[str, str]
+) -> None:
+    """Nothing is forwarded (the front end counts nothing) and the answer is a short plain-text 403."""
+    before = emulator_stack.counters()["frontend_forwarded"]
+    response = httpx.post(f"{proxy.url}/echo", content=b"a,b\n", headers=headers)
+    assert response.status_code == 403
+    assert response.headers["content-type"].startswith("text/plain")
+    assert response.text.startswith("cloudgate proxy: refused") and len(response.text) < 200
+    assert emulator_stack.counters()["frontend_forwarded"] == before
+
+
+def test_loopback_names_and_the_own_origin_are_served(proxy: RunningProxy) -> None:
+    port = proxy.url.rsplit(":", 1)[1]
+    for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}"):
+        origin = f"http://{host}"
+        headers = {"Host": host, "Origin": origin, "Sec-Fetch-Site": "same-origin"}
+        response = httpx.get(f"{proxy.url}/echo", headers=headers)
+        assert response.status_code == 200, host
+        assert response.json()["headers"]["x-serverless-authorization"][0].endswith("SIGNATURE_REMOVED_BY_GOOGLE")
+
+
+def test_a_taken_port_is_a_one_line_error_naming_the_flag(emulator_stack: EmulatorStack) -> None:
+    """Checked before credentials and before the "proxying" banner: exit 2, no uvicorn Errno 98 traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        argv = [CLOUDGATE, "proxy", emulator_stack.url, "--port", str(port)]
+        argv += ["--credentials", str(emulator_stack.invoker_key)]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30, env=clean_env(), check=False)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"error: cannot listen on 127.0.0.1:{port}: Address already in use (choose another port with --port)"
+    ]

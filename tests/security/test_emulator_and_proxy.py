@@ -59,11 +59,6 @@ def test_metadata_needs_the_flavor_header(emulator: EmulatorStack) -> None:
 
 
 @pytest.mark.e2e
-@pytest.mark.xfail(
-    strict=True,
-    reason="emulator/admin.py: state-changing admin routes accept a cross-site 'simple' POST (text/plain body, "
-    "any Origin) -- a web page the developer visits can inject faults, rotate keys or reset counters (CSRF)",
-)
 def test_admin_refuses_cross_site_simple_posts(emulator: EmulatorStack) -> None:
     """Attack: a page on https://evil.example does fetch('http://127.0.0.1:8089/admin/faults', {method: 'POST',
     mode: 'no-cors', body: '{"count":1,"status":418}'}): a text/plain POST needs no CORS preflight.
@@ -81,11 +76,6 @@ def test_admin_refuses_cross_site_simple_posts(emulator: EmulatorStack) -> None:
 
 
 @pytest.mark.e2e
-@pytest.mark.xfail(
-    strict=True,
-    reason="emulator (admin and metadata server) answers any Host header: a DNS-rebinding page (Host: "
-    "attacker.example resolving to 127.0.0.1) can read /admin/state and mint ID tokens from /computeMetadata",
-)
 def test_emulator_refuses_foreign_host_headers(emulator: EmulatorStack) -> None:
     """Attack: DNS rebinding -- the browser talks to 127.0.0.1 but sends Host: attacker.example (same origin for the
     page, so it may add Metadata-Flavor and read answers). Secure: 4xx for a Host that is not a local name."""
@@ -158,12 +148,6 @@ def test_proxy_keeps_requests_on_the_upstream_host(proxy: RunningProxy) -> None:
 
 
 @pytest.mark.e2e
-@pytest.mark.xfail(
-    strict=True,
-    reason="client/proxy.py adds the caller's ID token and API key to cross-site requests (any Origin): a web page "
-    "the developer visits can POST/upload through http://127.0.0.1:8081 as the developer (CSRF); gcloud's proxy "
-    "withholds the token when Origin is foreign",
-)
 def test_proxy_does_not_lend_identity_to_other_origins(proxy: RunningProxy) -> None:
     """Attack: a page on https://evil.example sends a no-cors text/plain POST to the local proxy. Secure: the
     request is refused, or forwarded without the ID token and API key."""
@@ -181,11 +165,6 @@ def test_proxy_does_not_lend_identity_to_other_origins(proxy: RunningProxy) -> N
 
 
 @pytest.mark.e2e
-@pytest.mark.xfail(
-    strict=True,
-    reason="client/proxy.py does not check the Host header: after DNS rebinding (attacker.example -> 127.0.0.1) a "
-    "web page can read the private service through the proxy with the developer's token and API key",
-)
 def test_proxy_refuses_foreign_host_headers(proxy: RunningProxy) -> None:
     """Attack: DNS rebinding -- same-origin requests to the proxy carrying Host: attacker.example:8081.
     Secure: 4xx (only 127.0.0.1/localhost/[::1] hosts are served)."""

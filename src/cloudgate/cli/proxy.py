@@ -6,6 +6,7 @@ works. Binds to 127.0.0.1 unless told otherwise: anyone who can reach the port c
 
 from __future__ import annotations
 
+import socket
 from typing import Annotated
 
 import typer
@@ -23,7 +24,8 @@ from cloudgate.errors import ConfigError
 _HELP = """Serve a private Cloud Run service on localhost with your identity, for a browser.
 
 Every request gets a fresh ID token (X-Serverless-Authorization); the browser's own headers, Basic login
-and Origin included, pass through. Example:
+included, pass through. Requests from other web sites (a foreign Origin, Sec-Fetch-Site: cross-site) and
+requests naming another Host (DNS rebinding) are refused with 403. Example:
 
     cloudgate proxy https://svc-abc-uc.a.run.app --port 8081
 
@@ -51,16 +53,36 @@ def proxy(
 
     if host not in _LOOPBACK and not allow_remote:
         raise ConfigError(f"--host {host} exposes your identity to the network; add --allow-remote if you mean it")
-    aud = audience_of(url, audience)
-    provider = make_provider(credentials, impersonate)
-    provider.get(aud)  # fail now, with the sources' message, rather than on the first browser request
-    app = ProxyApp(url, tokens=provider, audience=aud, api_key=api_key)
-    typer.echo(f"proxying {url} on http://{host}:{port} (try http://{host}:{port}/docs)", err=True)
-    # Access logs show method, path and status only: never headers, so never a token.
-    # The upstream's Date and Server headers pass through; uvicorn adds none of its own.
-    uvicorn.run(
-        app, host=host, port=port, log_level="info", proxy_headers=False, server_header=False, date_header=False
-    )
+    sock = _listen(host, port)  # a taken port fails here, before any credential is touched
+    try:
+        aud = audience_of(url, audience)
+        provider = make_provider(credentials, impersonate)
+        provider.get(aud)  # fail now, with the sources' message, rather than on the first browser request
+        app = ProxyApp(url, tokens=provider, audience=aud, api_key=api_key, port=port, host=host)
+        shown = f"[{host}]" if ":" in host else host
+        typer.echo(f"proxying {url} on http://{shown}:{port} (try http://{shown}:{port}/docs)", err=True)
+        # Access logs show method, path and status only: never headers, so never a token. No proxy_headers: the
+        # peer is who it is. The upstream's Date and Server headers pass through; uvicorn adds none of its own.
+        config = uvicorn.Config(
+            app, log_level="info", proxy_headers=False, server_header=False, date_header=False, host=host, port=port
+        )
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The proxy's listening socket, or a ``ConfigError`` naming --port when it cannot be had."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror} (choose another port with --port)") from exc
+    return sock
 
 
 def register(root: typer.Typer) -> None:

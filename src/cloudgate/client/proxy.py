@@ -1,20 +1,31 @@
 """A local reverse proxy to a private Cloud Run service, so a browser can use it (``cloudgate proxy``).
 
 Every request gets a valid ID token in ``X-Serverless-Authorization`` (cached, refreshed before expiry) and
-goes upstream with the browser's own headers, ``Authorization`` (Basic for the docs) and ``Origin`` included:
-``gcloud run services proxy`` leaves out the token on requests that carry ``Origin``, which breaks module
-scripts and "Try it out" (pedrodcsjostrom/adk-invoice-workshop#52). ``Host`` is not forwarded (Google's
-front end routes on it). Responses stream back as they arrive; redirects to the upstream are rewritten to
-the proxy. Nothing here logs a header, so no token reaches a log line.
+goes upstream with the browser's own headers, ``Authorization`` (Basic for the docs) and ``Origin`` included.
+``Host`` is not forwarded (Google's front end routes on it). Responses stream back as they arrive; redirects
+to the upstream are rewritten to the proxy. Nothing here logs a header, so no token reaches a log line.
+
+The proxy lends your identity to whoever can make a request to it, and a web page in your browser can. So it
+answers 403, adds nothing and forwards nothing when:
+
+- ``Host`` is not the proxy's own address (``127.0.0.1``, ``localhost`` or ``[::1]`` with its port, or the
+  ``host`` it was bound to): after DNS rebinding a hostile page reaches 127.0.0.1 under its own name;
+- ``Origin`` is present and is not the proxy's own origin, or ``Sec-Fetch-Site`` says ``cross-site``: a page
+  on another site may send "simple" requests (a form POST, a no-cors fetch) without asking.
+
+Same-origin requests keep working: the proxied docs page's module scripts and Swagger's "Try it out" send
+``Origin`` set to the proxy's own origin (``gcloud run services proxy`` drops the token for any ``Origin``,
+which breaks them: pedrodcsjostrom/adk-invoice-workshop#52).
 
 Example::
 
-    app = ProxyApp("https://svc-abc-uc.a.run.app", tokens=TokenProvider())
-    uvicorn.run(app, host="127.0.0.1", port=8081)
+    app = ProxyApp("https://svc-abc-uc.a.run.app", tokens=TokenProvider(), port=8081)
+    uvicorn.run(app, host="127.0.0.1", port=8081, proxy_headers=False, date_header=False)
 """
 
 from __future__ import annotations
 
+import email.utils
 import logging
 from typing import Any
 
@@ -22,6 +33,7 @@ import httpx
 
 from cloudgate.client.auth import IdTokenAuth
 from cloudgate.client.provider import TokenProvider
+from cloudgate.client.responses import transport_failure
 from cloudgate.errors import CloudgateError
 from cloudgate.google import CLOUD_RUN_MAX_BYTES, SERVERLESS_AUTH_HEADER
 
@@ -46,6 +58,17 @@ _HOP_BY_HOP = frozenset(
 Scope = dict[str, Any]
 Message = dict[str, Any]
 
+#: Names that always mean this machine, as they appear in a ``Host`` header.
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
+def local_authorities(port: int, host: str = "127.0.0.1") -> frozenset[str]:
+    """The ``host:port`` values a request to a proxy listening on ``host:port`` may carry in ``Host``."""
+    names = {*_LOOPBACK_HOSTS}
+    if host not in ("0.0.0.0", "::", ""):  # noqa: S104 - a wildcard is no name a browser sends
+        names.add(f"[{host}]" if ":" in host else host)
+    return frozenset(f"{name.lower()}:{port}" for name in names)
+
 
 class ProxyApp:
     """An ASGI app forwarding every HTTP request to ``upstream`` with an ID token added."""
@@ -59,8 +82,13 @@ class ProxyApp:
         api_key: str | None = None,
         auth_header: str = SERVERLESS_AUTH_HEADER,
         timeout: float = 300.0,
+        port: int = 8081,
+        host: str = "127.0.0.1",
     ) -> None:
         self.upstream = httpx.URL(upstream.rstrip("/"))
+        #: ``Host`` values served (where the proxy listens), and the origins of pages it serves itself.
+        self.authorities = local_authorities(port, host)
+        self.origins = frozenset(f"http://{authority}" for authority in self.authorities)
         self.auth = IdTokenAuth(tokens, audience=audience, api_key=api_key, header=auth_header)
         self._timeout = timeout
         self._client: httpx.AsyncClient | None = None
@@ -89,7 +117,28 @@ class ProxyApp:
             self._client = httpx.AsyncClient(auth=self.auth, timeout=self._timeout, follow_redirects=False)
         return self._client
 
+    def refusal(self, scope: Scope) -> str | None:
+        """Why a request may not borrow the caller's identity (``None``: it may), judged on its headers."""
+        values: dict[bytes, list[str]] = {}
+        for name, value in scope["headers"]:
+            values.setdefault(name.lower(), []).append(value.decode("latin-1").strip().lower())
+        hosts = values.get(b"host", [])
+        if len(hosts) != 1 or hosts[0] not in self.authorities:
+            return f"Host {', '.join(hosts) or '(none)'} is not this proxy's address"
+        foreign = [origin for origin in values.get(b"origin", []) if origin not in self.origins]
+        if foreign:
+            return f"Origin {foreign[0]} is not this proxy's origin"
+        if "cross-site" in values.get(b"sec-fetch-site", []):
+            return "a cross-site request"
+        return None
+
     async def _forward(self, scope: Scope, receive: Any, send: Any) -> None:
+        refused = self.refusal(scope)
+        if refused is not None:
+            # The reason holds only the request's Host/Origin, never a credential.
+            logger.warning("proxy refused %s %s: %s", scope["method"], scope["path"], refused)
+            await _plain(send, 403, f"cloudgate proxy: refused ({refused}); open it as {min(self.origins)}\n")
+            return
         body = await _read_body(receive)
         if body is None:
             await _plain(send, 413, "request body over 32 MiB (Cloud Run's limit)")
@@ -108,8 +157,9 @@ class ProxyApp:
             await _plain(send, 502, f"cloudgate proxy: no ID token: {exc}")
             return
         except httpx.HTTPError as exc:
-            logger.warning("proxy could not reach %s: %s", self.upstream, type(exc).__name__)
-            await _plain(send, 502, f"cloudgate proxy: upstream unreachable ({type(exc).__name__})")
+            reason = transport_failure(exc)
+            logger.warning("proxy could not reach %s: %s", self.upstream, reason)
+            await _plain(send, 502, f"cloudgate proxy: {self.upstream} unreachable ({reason})")
             return
         try:
             await send(
@@ -154,6 +204,11 @@ async def _read_body(receive: Any) -> bytes | None:
 
 async def _plain(send: Any, status: int, text: str) -> None:
     body = text.encode()
-    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
+    # uvicorn runs with date_header=False (the upstream's Date passes through), so the proxy's own answers add one.
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+        (b"date", email.utils.formatdate(usegmt=True).encode()),
+    ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
