@@ -314,3 +314,29 @@ def proxy(emulator: EmulatorStack) -> Iterator[RunningProxy]:
         output = drain.stop()
     assert PROXY_API_KEY not in output
     assert "eyJ" not in output
+
+
+@contextmanager
+def recording_server() -> Iterator[tuple[int, list[str]]]:
+    """Another local host an attack tries to reach: yields its port and the paths it was sent (should stay empty)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    hits: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1], hits
+    finally:
+        server.shutdown()
+        server.server_close()

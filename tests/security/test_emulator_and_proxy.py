@@ -11,7 +11,7 @@ import pytest
 from cloudgate.emulator.admin import admin_routes
 from cloudgate.emulator.context import EmulatorContext
 from tests.e2e.stack import EmulatorStack, clean_env
-from tests.security.conftest import PROXY_API_KEY, RunningProxy
+from tests.security.conftest import PROXY_API_KEY, RunningProxy, recording_server
 from tests.support import CLOUDGATE, free_port
 
 ADMIN = ["/admin/state", "/admin/counters", "/admin/settings", "/admin/faults"]
@@ -115,25 +115,9 @@ def test_proxy_keeps_requests_on_the_upstream_host(proxy: RunningProxy) -> None:
     """Attack: request targets such as '//other-host/x' or absolute-form to make the proxy send the token and API
     key to another host. Secure: the request goes to the upstream service (or is refused), never elsewhere."""
     import socket
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    hits: list[str] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            hits.append(self.path)
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    other = server.server_address[1]
     port = int(proxy.url.rsplit(":", 1)[1])
-    try:
+    with recording_server() as (other, hits):
         for target in (f"//127.0.0.1:{other}/x", f"http://127.0.0.1:{other}/x", f"@127.0.0.1:{other}/x"):
             with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
                 sock.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
@@ -141,9 +125,6 @@ def test_proxy_keeps_requests_on_the_upstream_host(proxy: RunningProxy) -> None:
                 while chunk := sock.recv(65536):
                     data += chunk
             assert data.startswith(b"HTTP/1.1 "), data[:40]
-    finally:
-        server.shutdown()
-        server.server_close()
     assert hits == []
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from cloudgate.google import SIGNATURE_REMOVED
 from tests.e2e.stack import DevStack, EmulatorStack
-from tests.security.conftest import basic, claims, emulator_kid, forged, id_token, unsigned_jwt
+from tests.security.conftest import basic, claims, emulator_kid, forged, id_token, recording_server, unsigned_jwt
 
 pytestmark = pytest.mark.e2e
 
@@ -221,24 +221,8 @@ def test_asterisk_form_request_is_a_clean_4xx(emulator: EmulatorStack) -> None:
 def test_request_target_tricks_do_not_reach_other_hosts(emulator: EmulatorStack) -> None:
     """Attack: absolute-form and '//host' request targets to make the front end forward elsewhere (SSRF).
     Secure: the container (echo) answers or 4xx; nothing is sent to the other port."""
-    hits: list[str] = []
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            hits.append(self.path)
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    other = server.server_address[1]
     token = id_token(emulator.invoker_key, emulator.url)
-    try:
+    with recording_server() as (other, hits):
         for target in (f"@127.0.0.1:{other}/x", f"//127.0.0.1:{other}/x", f"http://127.0.0.1:{other}/x"):
             request = (
                 f"GET {target} HTTP/1.1\r\nHost: x\r\nX-Serverless-Authorization: Bearer {token}\r\n"
@@ -246,7 +230,4 @@ def test_request_target_tricks_do_not_reach_other_hosts(emulator: EmulatorStack)
             ).encode()
             answer = _raw(_port(emulator.url), request)
             assert answer.startswith((b"HTTP/1.1 4", b"HTTP/1.1 2")), answer[:40]
-    finally:
-        server.shutdown()
-        server.server_close()
     assert hits == []
