@@ -6,7 +6,7 @@ local setup. Every route needs an API key (``X-API-Key``) with the scope it name
 Example::
 
     from cloudgate.service import ServiceSettings
-    app = create_app(ServiceSettings(env="development", keystore="sqlite:///keys.sqlite3"))
+    app = create_app(ServiceSettings(keystore="sqlite:///keys.sqlite3"))
 """
 
 from __future__ import annotations

@@ -23,8 +23,6 @@ AUDIENCES = "CLOUDGATE_AUDIENCES"
 CERTS_URL = "CLOUDGATE_CERTS_URL"
 #: Emails allowed to call routes that require an allowed principal, comma separated.
 ALLOWED_PRINCIPALS = "CLOUDGATE_ALLOWED_PRINCIPALS"
-#: ``production`` (default) or ``development``; development allows placeholder secrets.
-ENVIRONMENT = "CLOUDGATE_ENV"
 #: ``json`` (Cloud Logging, the default) or ``text``: the format of ``cloudgate serve``'s log lines.
 LOG_FORMAT = "CLOUDGATE_LOG_FORMAT"
 #: Log level of ``cloudgate serve`` (``info`` by default).

@@ -55,7 +55,7 @@ def make_app(keystore_url: str, data_dir: Path) -> AppFactory:
     def build(service: dict[str, Any] | None = None, **data: Any) -> FastAPI:
         data.setdefault("sample_rows", SAMPLE_ROWS)
         data.setdefault("data_dir", data_dir)
-        settings = ServiceSettings(env="development", keystore=keystore_url, **(service or {}))
+        settings = ServiceSettings(keystore=keystore_url, **(service or {}))
         return create_app(settings, DataSettings(**data))
 
     return build

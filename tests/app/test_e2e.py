@@ -54,7 +54,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     port = free_port()
     env = {
         "PORT": str(port),
-        "CLOUDGATE_ENV": "development",
         "CLOUDGATE_KEYSTORE": keystore,
         "CLOUDGATE_DATA_DIR": str(root / "data"),
         "CLOUDGATE_LOG_LEVEL": "warning",  # nobody reads the pipe while the tests run

@@ -191,7 +191,6 @@ def dev(
     session_file = state_dir / "session.json"
     session["session_file"] = str(session_file.resolve())
     env = {
-        env_vars.ENVIRONMENT: "development",
         env_vars.IDENTITY: "cloud-run",
         env_vars.AUDIENCES: url,
         env_vars.DOCS_USERS: session.pop("docs_users_entry"),

@@ -31,7 +31,6 @@ def _dev_setup(state_dir: Path, url: str) -> None:
     from cloudgate.service.passwords import hash_password
 
     password = secrets.token_urlsafe(15)
-    os.environ[env_vars.ENVIRONMENT] = "development"
     os.environ[env_vars.DOCS_USERS] = f"dev:{hash_password(password)}"
     os.environ.setdefault(env_vars.IDENTITY, "off")
     # Reached directly, with no front end appending the real peer: a client could pick its own address.

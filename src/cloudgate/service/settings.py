@@ -43,7 +43,6 @@ class ServiceSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CLOUDGATE_", extra="ignore", frozen=True)
 
-    env: str = Field("production", description="`production` or `development`.")
 
     # Docs behind HTTP Basic.
     docs_users: SecretStr = Field(
@@ -104,9 +103,6 @@ class ServiceSettings(BaseSettings):
             )
         return value.strip()
 
-    @property
-    def is_development(self) -> bool:
-        return self.env.lower() in {"development", "dev"}
 
 
 @functools.cache
