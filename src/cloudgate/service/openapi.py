@@ -17,6 +17,8 @@ from fastapi.routing import APIRoute
 from cloudgate.service.settings import ServiceSettings
 
 _KEY_SCHEME = "ApiKeyAuth"
+_ERROR_SCHEMA = "CloudgateError"
+_ERROR_REF = {"$ref": f"#/components/schemas/{_ERROR_SCHEMA}"}
 _GOOGLE_SCHEME = "GoogleIdToken"
 
 
@@ -45,6 +47,15 @@ def _api_routes(app: FastAPI) -> Iterator[Any]:
             yield context
 
 
+def _document_refusals(operation: dict[str, Any], scopes: list[str]) -> None:
+    """The answers a protected route can give before its code runs, in the common error shape."""
+    body = {"content": {"application/json": {"schema": _ERROR_REF}}}
+    responses = operation.setdefault("responses", {})
+    responses.setdefault("401", {"description": "Missing, invalid, expired or revoked credentials", **body})
+    forbidden = f"The API key lacks the scope ({', '.join(scopes)})" if scopes else "The caller is not allowed here"
+    responses.setdefault("403", {"description": forbidden, **body})
+
+
 def install_openapi(app: FastAPI, settings: ServiceSettings) -> None:
     """Wrap ``app.openapi`` to add the API key and Google ID token schemes to the routes that need them."""
     original = app.openapi
@@ -66,6 +77,15 @@ def install_openapi(app: FastAPI, settings: ServiceSettings) -> None:
             "bearerFormat": "JWT",
             "description": "A Google-signed ID token; Cloud Run's IAM front end checks it before the service sees it.",
         }
+        schema["components"].setdefault("schemas", {})[_ERROR_SCHEMA] = {
+            "type": "object",
+            "title": "Error",
+            "required": ["error", "detail"],
+            "properties": {
+                "error": {"type": "string", "description": "A short code, e.g. `unauthenticated`, `forbidden`."},
+                "detail": {"type": "string", "description": "What was wrong, in words."},
+            },
+        }
         for route in _api_routes(app):
             dependant = getattr(route, "dependant", None)
             markers = _requirements(dependant) if dependant is not None else []
@@ -82,6 +102,7 @@ def install_openapi(app: FastAPI, settings: ServiceSettings) -> None:
                 if operation is None:
                     continue
                 operation["security"] = [requirement]
+                _document_refusals(operation, scopes)
                 if scopes:
                     note = "Requires API key scope: " + ", ".join(f"`{s}`" for s in scopes) + "."
                     operation["description"] = (operation.get("description", "") + "\n\n" + note).strip()

@@ -214,3 +214,13 @@ async def test_openapi_documents_routes_of_included_routers(tmp_path: Path) -> N
     operation = schema["paths"]["/v2/items"]["get"]
     assert operation["security"] == [{"ApiKeyAuth": []}]
     assert "items:read" in operation["description"]
+
+
+@pytest.mark.anyio
+async def test_openapi_documents_the_refusals_of_protected_routes(tmp_path: Path) -> None:
+    schema = build_app(ServiceSettings(keystore=f"sqlite:///{tmp_path / 'k.db'}", identity="off")).openapi()
+    responses = schema["paths"]["/v1/things"]["post"]["responses"]
+    assert responses["401"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/CloudgateError"}
+    assert "things:write" in responses["403"]["description"]
+    assert schema["components"]["schemas"]["CloudgateError"]["required"] == ["error", "detail"]
+    assert "401" not in schema["paths"]["/open"]["get"]["responses"]
