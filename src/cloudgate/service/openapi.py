@@ -86,6 +86,18 @@ def install_openapi(app: FastAPI, settings: ServiceSettings) -> None:
                 "detail": {"type": "string", "description": "What was wrong, in words."},
             },
         }
+        if "HTTPValidationError" in schema["components"]["schemas"]:
+            # FastAPI documents its own 422 body; protect() answers it in the common shape (errors_http).
+            schema["components"]["schemas"]["HTTPValidationError"] = {
+                "type": "object",
+                "title": "HTTPValidationError",
+                "required": ["error", "detail", "errors"],
+                "properties": {
+                    "error": {"type": "string", "const": "unprocessable"},
+                    "detail": {"type": "string", "description": "Every problem, in words."},
+                    "errors": {"type": "array", "items": {"$ref": "#/components/schemas/ValidationError"}},
+                },
+            }
         for route in _api_routes(app):
             dependant = getattr(route, "dependant", None)
             markers = _requirements(dependant) if dependant is not None else []

@@ -224,3 +224,15 @@ async def test_openapi_documents_the_refusals_of_protected_routes(tmp_path: Path
     assert "things:write" in responses["403"]["description"]
     assert schema["components"]["schemas"]["CloudgateError"]["required"] == ["error", "detail"]
     assert "401" not in schema["paths"]["/open"]["get"]["responses"]
+
+
+@pytest.mark.anyio
+async def test_openapi_describes_422_bodies_as_they_are_sent(tmp_path: Path) -> None:
+    app = FastAPI()
+
+    @app.get("/items")
+    async def items(limit: int) -> list[int]:
+        return []
+
+    schema = protect(app, ServiceSettings(keystore=f"sqlite:///{tmp_path / 'k.db'}", identity="off")).openapi()
+    assert schema["components"]["schemas"]["HTTPValidationError"]["required"] == ["error", "detail", "errors"]
