@@ -43,7 +43,6 @@ class ServiceSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CLOUDGATE_", extra="ignore", frozen=True)
 
-
     # Docs behind HTTP Basic.
     docs_users: SecretStr = Field(
         SecretStr(""), description="`name:argon2-hash` entries, comma separated. Empty: docs disabled (404)."
@@ -102,7 +101,6 @@ class ServiceSettings(BaseSettings):
                 "Cloud Run's IAM check reads those"
             )
         return value.strip()
-
 
 
 @functools.cache
