@@ -64,10 +64,20 @@ def test_a_file_without_a_type_asks_if_it_is_a_credentials_file(write_json: Writ
 
 
 def test_a_broken_key_file_never_shows_its_contents(write_json: WriteJson) -> None:
-    path = write_json("key.json", {"type": "service_account", "private_key": "-----BEGIN PRIVATE KEY-----xyz"})
+    """A key file missing its other fields is refused without quoting its (real, freshly generated) private key."""
+    from cryptography.hazmat.primitives import serialization
+
+    from tests.keys import new_rsa_key
+
+    pem = (
+        new_rsa_key()
+        .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        .decode()
+    )
+    path = write_json("key.json", {"type": "service_account", "private_key": pem})
     with pytest.raises(ConfigError, match="not a valid service-account key") as caught:
         KeyFileSource(path).fetch(AUD)
-    assert "xyz" not in str(caught.value)
+    assert pem.splitlines()[1] not in str(caught.value)
 
 
 def test_google_application_credentials_is_used_when_set(
