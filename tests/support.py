@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -69,3 +70,36 @@ def stop_process(proc: subprocess.Popen[bytes], *, timeout: float = 15.0) -> str
         out = proc.stdout.read()
         proc.stdout.close()
     return out.decode(errors="replace")
+
+
+class Drain:
+    """Reads a process's output as it comes (a full pipe would block the server's logging) and keeps it."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+        self._chunks: list[bytes] = []
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in iter(self.proc.stdout.readline, b""):
+            self._chunks.append(line)
+
+    @property
+    def output(self) -> str:
+        return b"".join(self._chunks).decode(errors="replace")
+
+    def stop(self, timeout: float = 15.0) -> str:
+        """SIGTERM, wait (SIGKILL the group if it hangs), then everything the process printed."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self._thread.join(timeout=5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        return self.output

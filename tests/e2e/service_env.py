@@ -14,7 +14,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.keys import certs_http_server, new_rsa_key, public_pem
-from tests.support import CLOUDGATE, free_port, start_process, stop_process, wait_for_port
+from tests.support import CLOUDGATE, Drain, free_port, start_process, wait_for_port
 
 AUDIENCE = "https://example-svc-abc123-uc.a.run.app"
 ISSUER = "https://accounts.google.com"
@@ -57,24 +57,29 @@ def certs_server(keys: list[SigningKey]) -> Iterator[str]:
 
 @dataclass
 class Served:
+    """A running ``cloudgate serve``; its output is read as it comes (a full pipe would stall the server's logging)."""
+
     url: str
     port: int
     proc: subprocess.Popen[bytes]
-    output: str = ""
+    drain: Drain
+
+    @property
+    def output(self) -> str:
+        return self.drain.output
 
     def stop(self) -> str:
-        self.output = stop_process(self.proc)
-        return self.output
+        return self.drain.stop()
 
 
 @contextmanager
 def serve(app_ref: str, env: Mapping[str, str], cwd: Path | None = None) -> Iterator[Served]:
+    """``cloudgate serve APP`` on a free port until the block ends."""
     port = free_port()
     proc = start_process([CLOUDGATE, "serve", app_ref], env={**env, "PORT": str(port)}, cwd=cwd)
-    served = Served(f"http://127.0.0.1:{port}", port, proc)
+    served = Served(f"http://127.0.0.1:{port}", port, proc, Drain(proc))
     try:
         wait_for_port(port, proc=proc, timeout=60)
         yield served
     finally:
-        if proc.poll() is None or not served.output:
-            served.stop()
+        served.stop()

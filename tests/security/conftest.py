@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,9 +24,9 @@ import pytest
 
 from cloudgate.service.api_keys import open_keystore
 from cloudgate.service.passwords import hash_password
-from tests.e2e.service_env import AUDIENCE, SigningKey, new_signing_key
+from tests.e2e.service_env import AUDIENCE, Served, SigningKey, new_signing_key, serve
 from tests.e2e.stack import DevStack, EmulatorStack, clean_env
-from tests.support import CLOUDGATE, free_port, start_process, wait_for_port
+from tests.support import CLOUDGATE, Drain, free_port, wait_for_port
 
 DOCS_USER = "docs"
 DOCS_PASSWORD = "correct horse battery staple"
@@ -63,63 +61,6 @@ def claims(**overrides: Any) -> dict[str, Any]:
     }
     base.update(overrides)
     return base
-
-
-class Drain:
-    """Reads a process's output as it comes (a full pipe would block the server's logging) and keeps it."""
-
-    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
-        self.proc = proc
-        self._chunks: list[bytes] = []
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in iter(self.proc.stdout.readline, b""):
-            self._chunks.append(line)
-
-    @property
-    def output(self) -> str:
-        return b"".join(self._chunks).decode(errors="replace")
-
-    def stop(self, timeout: float = 15.0) -> str:
-        """SIGTERM, wait (SIGKILL the group if it hangs), then everything the process printed."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self._thread.join(timeout=5)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        return self.output
-
-
-@dataclass
-class Served:
-    url: str
-    port: int
-    drain: Drain
-
-    @property
-    def output(self) -> str:
-        return self.drain.output
-
-
-@contextmanager
-def serve(app_ref: str, env: Mapping[str, str]) -> Iterator[Served]:
-    """``cloudgate serve APP`` on a free port, its output drained and kept."""
-    port = free_port()
-    proc = start_process([CLOUDGATE, "serve", app_ref], env={**env, "PORT": str(port)})
-    drain = Drain(proc)
-    try:
-        wait_for_port(port, proc=proc, timeout=60)
-        yield Served(f"http://127.0.0.1:{port}", port, drain)
-    finally:
-        drain.stop()
 
 
 @dataclass
