@@ -20,6 +20,22 @@ AUDIENCE = "https://example-svc-abc123-uc.a.run.app"
 ISSUER = "https://accounts.google.com"
 
 
+def claims(**overrides: Any) -> dict[str, Any]:
+    """Google ID token claims for a caller of the test service, valid for an hour from now."""
+    now = int(time.time())
+    base: dict[str, Any] = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": "111",
+        "email": "caller@proj.iam.gserviceaccount.com",
+        "email_verified": True,
+        "iat": now,
+        "exp": now + 3600,
+    }
+    base.update(overrides)
+    return base
+
+
 @dataclass
 class SigningKey:
     kid: str
@@ -30,18 +46,7 @@ class SigningKey:
         return public_pem(self.private)
 
     def sign(self, **overrides: Any) -> str:
-        now = int(time.time())
-        claims = {
-            "iss": ISSUER,
-            "aud": AUDIENCE,
-            "sub": "111",
-            "email": "caller@proj.iam.gserviceaccount.com",
-            "email_verified": True,
-            "iat": now,
-            "exp": now + 3600,
-        }
-        claims.update(overrides)
-        return jwt.encode(claims, self.private, algorithm="RS256", headers={"kid": self.kid})
+        return jwt.encode(claims(**overrides), self.private, algorithm="RS256", headers={"kid": self.kid})
 
 
 def new_signing_key(kid: str) -> SigningKey:

@@ -10,7 +10,6 @@ import base64
 import json
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ import pytest
 
 from cloudgate.service.api_keys import open_keystore
 from cloudgate.service.passwords import hash_password
-from tests.e2e.service_env import AUDIENCE, Served, SigningKey, new_signing_key, serve
+from tests.e2e.service_env import AUDIENCE, Served, SigningKey, claims, new_signing_key, serve
 from tests.e2e.stack import DevStack, EmulatorStack, clean_env
 from tests.support import CLOUDGATE, Drain, free_port, wait_for_port
 
@@ -46,21 +45,6 @@ def unsigned_jwt(claims: dict[str, Any], header: dict[str, Any] | None = None, s
     head = b64url(json.dumps(header or {"alg": "RS256", "kid": KID, "typ": "JWT"}).encode())
     body = b64url(json.dumps(claims).encode())
     return f"{head}.{body}.{signature}"
-
-
-def claims(**overrides: Any) -> dict[str, Any]:
-    now = int(time.time())
-    base: dict[str, Any] = {
-        "iss": "https://accounts.google.com",
-        "aud": AUDIENCE,
-        "sub": "111",
-        "email": "caller@proj.iam.gserviceaccount.com",
-        "email_verified": True,
-        "iat": now,
-        "exp": now + 3600,
-    }
-    base.update(overrides)
-    return base
 
 
 @dataclass
