@@ -14,13 +14,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Unpack
 
 import anyio
 import httpx
 
 from cloudgate.client.download import CHUNK_SIZE, open_target, progress_bar, wants_progress
-from cloudgate.client.options import DEFAULT_TIMEOUT_S, ClientOptions
+from cloudgate.client.options import DEFAULT_TIMEOUT_S, ClientKeywords, ClientOptions
 from cloudgate.client.paging import next_url, page_items
 
 
@@ -34,7 +34,7 @@ class AsyncClient:
         timeout: float = DEFAULT_TIMEOUT_S,
         headers: dict[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
-        **options: Any,
+        **options: Unpack[ClientKeywords],
     ) -> None:
         self.options = ClientOptions(**options)
         self.tokens = self.options.tokens

@@ -17,12 +17,12 @@ import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Unpack
 
 import httpx
 
 from cloudgate.client.download import CHUNK_SIZE, open_target, progress_bar, wants_progress
-from cloudgate.client.options import DEFAULT_TIMEOUT_S, ClientOptions
+from cloudgate.client.options import DEFAULT_TIMEOUT_S, ClientKeywords, ClientOptions
 from cloudgate.client.paging import next_url, page_items
 
 
@@ -37,7 +37,7 @@ class Client:
         timeout: float = DEFAULT_TIMEOUT_S,
         headers: dict[str, str] | None = None,
         transport: httpx.BaseTransport | None = None,
-        **options: Any,
+        **options: Unpack[ClientKeywords],
     ) -> None:
         self.options = ClientOptions(**options)
         self.tokens = self.options.tokens

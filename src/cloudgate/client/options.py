@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypedDict
 
 import httpx
 
@@ -15,6 +16,20 @@ from cloudgate.google import SERVERLESS_AUTH_HEADER
 
 #: Cloud Run's default request timeout; a call should not give up before the service does.
 DEFAULT_TIMEOUT_S = 300.0
+
+
+class ClientKeywords(TypedDict, total=False):
+    """The keyword arguments both clients take (typed, so editors and mypy check the names callers use)."""
+
+    audience: str | None
+    api_key: str | None
+    credentials: Path | str | None
+    impersonate: str | None
+    tokens: TokenProvider | None
+    auth_header: str
+    api_key_header: str
+    retry: RetryPolicy | None
+    raise_for_status: bool
 
 
 class ClientOptions:
