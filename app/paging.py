@@ -59,7 +59,8 @@ class CursorCodec:
             state = json.loads(payload)
         except (binascii.Error, ValueError) as exc:
             raise DatasetError("invalid cursor: use the 'next' value of a previous page as it is", status=400) from exc
-        if self._secret and not hmac.compare_digest(signature, self._sign(payload)):
+        # Bytes: compare_digest refuses str with non-ASCII characters, and the signature comes from the URL.
+        if self._secret and not hmac.compare_digest(signature.encode(), self._sign(payload).encode()):
             raise DatasetError("invalid cursor: its signature does not match", status=400)
         if not _well_formed(state, len(query.order)):
             raise DatasetError("invalid cursor: use the 'next' value of a previous page as it is", status=400)

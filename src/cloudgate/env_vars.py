@@ -8,6 +8,10 @@ from __future__ import annotations
 
 #: Port the service listens on; set by Cloud Run (container contract), default 8080.
 PORT = "PORT"
+#: Interface ``cloudgate serve`` listens on (default 0.0.0.0, the container contract; 127.0.0.1 with ``--dev``).
+HOST = "CLOUDGATE_HOST"
+#: Whether the client address comes from the last ``X-Forwarded-For`` hop (true behind Cloud Run's front end).
+TRUST_FORWARDED_FOR = "CLOUDGATE_TRUST_FORWARDED_FOR"
 
 #: ``name:argon2-hash`` entries, comma separated: users who may open the docs.
 DOCS_USERS = "CLOUDGATE_DOCS_USERS"

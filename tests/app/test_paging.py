@@ -89,6 +89,9 @@ async def test_signed_cursors_refuse_an_edited_position(make_app: AppFactory, ke
         response = await client.get("/v1/datasets/sample/rows", params={"limit": 1, "cursor": forged})
         assert response.status_code == 400
         assert "signature" in response.json()["detail"]
+        non_ascii = token.split(".")[0] + ".é"
+        response = await client.get("/v1/datasets/sample/rows", params={"limit": 1, "cursor": non_ascii})
+        assert response.status_code == 400
 
 
 @pytest.fixture

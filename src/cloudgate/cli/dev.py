@@ -199,7 +199,7 @@ def dev(
         env_vars.CERTS_URL: session["certs_url"],
         # Cloud Logging's JSON lines are for machines; a person at a terminal gets readable lines instead.
         env_vars.LOG_FORMAT: os.environ.get(env_vars.LOG_FORMAT, "text" if sys.stderr.isatty() else "json"),
-        "HOST": "127.0.0.1",
+        env_vars.HOST: "127.0.0.1",
     }
     runner = ProcessRunner(_serve_command(app), env=env)
 

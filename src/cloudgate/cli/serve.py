@@ -34,7 +34,7 @@ def _dev_setup(state_dir: Path, url: str) -> None:
     os.environ[env_vars.DOCS_USERS] = f"dev:{hash_password(password)}"
     os.environ.setdefault(env_vars.IDENTITY, "off")
     # Reached directly, with no front end appending the real peer: a client could pick its own address.
-    os.environ.setdefault("CLOUDGATE_TRUST_FORWARDED_FOR", "false")
+    os.environ.setdefault(env_vars.TRUST_FORWARDED_FOR, "false")
     os.environ.setdefault(env_vars.KEYSTORE, f"sqlite:///{state_dir / 'keys.sqlite3'}")
     store = open_keystore(os.environ[env_vars.KEYSTORE])
     _, api_key = store.create("dev", list(_DEV_SCOPES))
@@ -50,7 +50,7 @@ def serve(
     host: str | None = typer.Option(
         None,
         "--host",
-        envvar="HOST",
+        envvar=env_vars.HOST,
         help="Interface to listen on. Default: 0.0.0.0 (Cloud Run), 127.0.0.1 with --dev.",
     ),
     port: int = typer.Option(8080, "--port", envvar=env_vars.PORT, help="Port to listen on (Cloud Run sets $PORT)."),

@@ -15,8 +15,6 @@ class Credentials:
     api_keys: list[str] = field(default_factory=list)
     #: The bearer token: from ``X-Serverless-Authorization`` if present, else ``Authorization: Bearer``.
     bearer: str | None = None
-    #: The header the token came from, for error messages.
-    bearer_header: str | None = None
     principal: Principal | None = None
 
 

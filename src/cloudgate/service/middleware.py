@@ -75,10 +75,9 @@ class CloudgateMiddleware:
                 referer = value.decode("latin-1")
         # Cloud Run checks X-Serverless-Authorization when present and ignores Authorization then (CLOUD_RUN.md).
         if serverless is not None:
-            creds.bearer, creds.bearer_header = bearer_token(serverless), "X-Serverless-Authorization"
+            creds.bearer = bearer_token(serverless)
         elif authorization is not None:
             creds.bearer = bearer_token(authorization)
-            creds.bearer_header = "Authorization" if creds.bearer else None
         scope[CREDENTIALS_KEY] = creds
         scope[AUTHENTICATOR_KEY] = self.authenticator
 

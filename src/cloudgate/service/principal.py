@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+def grants(scopes: frozenset[str], scope: str) -> bool:
+    """Whether a key holding ``scopes`` may do what ``scope`` names (``*`` grants every scope)."""
+    return scope in scopes or "*" in scopes
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     """The caller of a request, as established by the service's checks.
@@ -24,4 +29,5 @@ class Principal:
         return self.email or (f"key:{self.key_name}" if self.key_name else "anonymous")
 
     def has_scope(self, scope: str) -> bool:
-        return scope in self.scopes or "*" in self.scopes
+        """Whether the caller's API key grants ``scope`` (``*`` grants every scope)."""
+        return grants(self.scopes, scope)

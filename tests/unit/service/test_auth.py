@@ -236,3 +236,10 @@ async def test_openapi_describes_422_bodies_as_they_are_sent(tmp_path: Path) -> 
 
     schema = protect(app, ServiceSettings(keystore=f"sqlite:///{tmp_path / 'k.db'}", identity="off")).openapi()
     assert schema["components"]["schemas"]["HTTPValidationError"]["required"] == ["error", "detail", "errors"]
+
+
+@pytest.mark.anyio
+async def test_a_non_ascii_email_is_compared_not_crashed_on(client: httpx.AsyncClient) -> None:
+    token = stripped_token(aud=AUD, email="é@proj.iam.gserviceaccount.com")
+    response = await client.get("/v1/internal", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 403
