@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cloudgate.service.api_keys import open_keystore
 from tests.support import CLOUDGATE, ROOT, free_port, start_process, stop_process, wait_for_port
 
 pytestmark = pytest.mark.e2e
@@ -17,7 +18,12 @@ pytestmark = pytest.mark.e2e
 
 def test_dev_mode_listens_on_loopback_and_its_printed_key_works(tmp_path: Path) -> None:
     port = free_port()
-    env = {"CLOUDGATE_DATA_DIR": str(tmp_path / "data"), "CLOUDGATE_SAMPLE_ROWS": "100"}
+    real_store = f"sqlite:///{tmp_path / 'real-keys.sqlite3'}"
+    env = {
+        "CLOUDGATE_DATA_DIR": str(tmp_path / "data"),
+        "CLOUDGATE_SAMPLE_ROWS": "100",
+        "CLOUDGATE_KEYSTORE": real_store,
+    }
     proc = start_process(
         [CLOUDGATE, "serve", "--dev", "--port", str(port), "--app-dir", str(ROOT)], env=env, cwd=tmp_path
     )
@@ -37,6 +43,10 @@ def test_dev_mode_listens_on_loopback_and_its_printed_key_works(tmp_path: Path) 
     finally:
         later_output = stop_process(proc)
     assert key not in later_output  # printed once, never logged
+    # The run's key went to the dev folder's own store (not the one in the environment) and died with the run.
+    assert not (tmp_path / "real-keys.sqlite3").exists()
+    records = open_keystore(f"sqlite:///{tmp_path / '.cloudgate' / 'serve-dev' / 'keys.sqlite3'}").list()
+    assert [r.state() for r in records] == ["revoked"]
 
 
 def test_a_taken_port_fails_before_any_credentials_are_made(tmp_path: Path) -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -25,8 +28,14 @@ def _check_port_free(host: str, port: int) -> None:
             raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror} (choose another with --port)") from None
 
 
-def _dev_setup(state_dir: Path, url: str) -> None:
-    """Development only: a fresh docs password and API key, printed once; never used in production settings."""
+def _dev_setup(state_dir: Path, url: str) -> tuple[str, str]:
+    """Development only: a fresh docs password and API key, printed once; returns the key store and the key's id.
+
+    The key lives in the dev folder's own store (never the one ``CLOUDGATE_KEYSTORE`` names, which may be real),
+    and keys of earlier runs there are revoked first, in case one of them did not get to shut down cleanly.
+    """
+    from datetime import UTC, datetime
+
     from cloudgate.service.api_keys import open_keystore
     from cloudgate.service.passwords import hash_password
 
@@ -35,14 +44,50 @@ def _dev_setup(state_dir: Path, url: str) -> None:
     os.environ.setdefault(env_vars.IDENTITY, "off")
     # Reached directly, with no front end appending the real peer: a client could pick its own address.
     os.environ.setdefault(env_vars.TRUST_FORWARDED_FOR, "false")
-    os.environ.setdefault(env_vars.KEYSTORE, f"sqlite:///{state_dir / 'keys.sqlite3'}")
-    store = open_keystore(os.environ[env_vars.KEYSTORE])
-    _, api_key = store.create("dev", list(_DEV_SCOPES))
-    store.close()
+    if os.environ.get(env_vars.KEYSTORE):
+        typer.echo(f"--dev ignores {env_vars.KEYSTORE}: this run's key goes to {state_dir}", err=True)
+    keystore = f"sqlite:///{state_dir / 'keys.sqlite3'}"
+    os.environ[env_vars.KEYSTORE] = keystore
+    store = open_keystore(keystore)
+    try:
+        for record in store.list():
+            if record.state() == "active":
+                store.revoke(record.key_id, datetime.now(UTC))
+        record, api_key = store.create("dev", list(_DEV_SCOPES))
+    finally:
+        store.close()
     typer.secho("development mode: credentials below are printed once and work only for this run", err=True, bold=True)
     typer.echo(f"  service: {url}  (Google identity off; for the full Cloud Run setup use `cloudgate dev`)", err=True)
     typer.echo(f"  docs:    {url}/docs  user dev, password {password}", err=True)
     typer.echo(f"  API key: {api_key}", err=True)
+    return keystore, record.key_id
+
+
+def _revoke_on_shutdown(app: Any, keystore: str, key_id: str) -> None:
+    """Revoke the run's key when the app shuts down (inside the lifespan: uvicorn ends the process by re-raising
+    SIGTERM once it is done, so code after ``run()`` would never execute)."""
+    router = getattr(app, "router", None)
+    if router is None or not hasattr(router, "lifespan_context"):
+        return  # not a Starlette app: the next --dev run revokes the key instead
+    inner = router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(application: Any) -> AsyncIterator[Any]:
+        async with inner(application) as state:
+            try:
+                yield state
+            finally:
+                from datetime import UTC, datetime
+
+                from cloudgate.service.api_keys import open_keystore
+
+                store = open_keystore(keystore)
+                try:
+                    store.revoke(key_id, datetime.now(UTC))
+                finally:
+                    store.close()
+
+    router.lifespan_context = lifespan
 
 
 def serve(
@@ -71,10 +116,12 @@ def serve(
     # Cloud Run's contract is 0.0.0.0:$PORT; a development run with printed credentials stays on loopback.
     host = host or ("127.0.0.1" if dev else "0.0.0.0")  # noqa: S104
     _check_port_free(host, port)
-    if dev:
-        _dev_setup(Path(".cloudgate/serve-dev"), f"http://{host}:{port}")
+    dev_key = _dev_setup(Path(".cloudgate/serve-dev"), f"http://{host}:{port}") if dev else None
     configure_logging(log_level, log_format)
-    run(load_app(app, app_dir.resolve()), host=host, port=port, log_level=log_level)
+    application = load_app(app, app_dir.resolve())
+    if dev_key is not None:
+        _revoke_on_shutdown(application, *dev_key)
+    run(application, host=host, port=port, log_level=log_level)
 
 
 def register(root: typer.Typer) -> None:
