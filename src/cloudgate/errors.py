@@ -9,6 +9,7 @@
     │   ├── InvalidCredentialsError     presented but wrong, expired, revoked, malformed (HTTP 401)
     │   ├── ForbiddenError              valid, but not allowed here (HTTP 403)
     │   └── ThrottledError              too many failures from this client (HTTP 429)
+    ├── UnavailableError                the service cannot check credentials right now (HTTP 503)
     ├── KeyStoreError                   an API key store could not be read or written
     ├── CredentialsError                a client could not get an ID token (``retryable`` says if trying again may help)
     │   └── NoCredentialsError          no token source applied (lists what was tried)
@@ -68,6 +69,19 @@ class ThrottledError(AuthError):
 
     def __init__(self, message: str, *, retry_after: int, scheme: str | None = None) -> None:
         super().__init__(message, scheme=scheme)
+        self.retry_after = retry_after
+
+
+class UnavailableError(CloudgateError):
+    """Something the service checks credentials against (signing keys, the key store) cannot be reached now.
+
+    Not the caller's fault, so not a 401: the service answers 503 with ``Retry-After``.
+    """
+
+    status = 503
+
+    def __init__(self, message: str, *, retry_after: int = 5) -> None:
+        super().__init__(message)
         self.retry_after = retry_after
 
 

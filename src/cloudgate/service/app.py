@@ -27,12 +27,13 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
-from cloudgate.errors import AuthError, DatasetError
+from cloudgate.errors import AuthError, DatasetError, KeyStoreError, UnavailableError
 from cloudgate.service.auth import Authenticator
 from cloudgate.service.errors_http import (
     handle_auth_error,
     handle_dataset_error,
     handle_http_exception,
+    handle_unavailable,
     handle_validation_error,
 )
 from cloudgate.service.middleware import CloudgateMiddleware
@@ -58,6 +59,8 @@ def protect(app: FastAPI, settings: ServiceSettings | None = None) -> FastAPI:
 
     app.add_exception_handler(AuthError, handle_auth_error)
     app.add_exception_handler(DatasetError, handle_dataset_error)
+    app.add_exception_handler(UnavailableError, handle_unavailable)
+    app.add_exception_handler(KeyStoreError, handle_unavailable)
     app.add_exception_handler(HTTPException, handle_http_exception)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
 

@@ -10,6 +10,8 @@ The key set is kept for ``Cache-Control: max-age`` seconds (5 minutes without on
 need a fetch share one request (single flight). A ``kid`` missing from a fresh set triggers a refetch at most
 once per ``refetch_cooldown`` seconds, so a flood of made-up key ids cannot turn into a flood of fetches. A failed
 fetch never replaces good keys: the previous set, if any, stays in use and the fetch is retried after the cooldown.
+With no keys at all, requests get ``UnavailableError`` (503, not the caller's fault) without a fetch each, until
+a retry a few seconds later.
 
 Example::
 
@@ -23,18 +25,22 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 import re
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from cloudgate.errors import InvalidCredentialsError
+from cloudgate.errors import InvalidCredentialsError, UnavailableError
 
 if TYPE_CHECKING:
     import httpx
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 logger = logging.getLogger(__name__)
+
+#: With no keys at all, how long a failed fetch is trusted before the next try (capped by the cooldown).
+_FAILED_RETRY_S = 5.0
 
 #: How long a key set is kept when the response has no ``max-age``.
 DEFAULT_MAX_AGE_S = 300.0
@@ -141,6 +147,8 @@ class SigningKeys:
         self._keys: dict[str, RSAPublicKey] = {}
         self._fresh_until = float("-inf")
         self._last_attempt = float("-inf")
+        #: With no keys yet, a failed fetch is not retried before this (an outage must not cost a fetch a request).
+        self._failed_until = float("-inf")
         self._inflight: asyncio.Future[None] | None = None
         #: How many fetches were started (for tests and metrics).
         self.fetches = 0
@@ -148,9 +156,12 @@ class SigningKeys:
     async def get(self, kid: str) -> RSAPublicKey:
         """The public key for ``kid``, fetching or refetching the set as needed.
 
-        Raises ``InvalidCredentialsError`` for an unknown key id or when the keys cannot be fetched.
+        Raises ``InvalidCredentialsError`` for an unknown key id, ``UnavailableError`` when there are no keys and
+        they cannot be fetched.
         """
         now = self._clock()
+        if not self._keys and now < self._failed_until:
+            raise _unavailable(self._failed_until - now)
         key = self._keys.get(kid)
         if now < self._fresh_until:
             if key is not None:
@@ -195,12 +206,18 @@ class SigningKeys:
                 )
                 return
             logger.error("could not fetch signing keys from %s: %s", self._url, detail)
-            raise InvalidCredentialsError(
-                "could not fetch signing keys to verify the ID token", scheme="Bearer"
-            ) from exc
+            self._failed_until = self._last_attempt + min(self._cooldown, _FAILED_RETRY_S)
+            raise _unavailable(self._failed_until - self._last_attempt) from exc
         self._keys = keys
         self._fresh_until = self._last_attempt + cache_seconds(response.headers.get("cache-control"))
         logger.info("fetched %d signing keys from %s", len(keys), self._url)
+
+
+def _unavailable(retry_after: float) -> UnavailableError:
+    return UnavailableError(
+        "the service cannot verify ID tokens right now: its signing keys could not be fetched",
+        retry_after=max(1, math.ceil(retry_after)),
+    )
 
 
 def _unknown_kid() -> InvalidCredentialsError:

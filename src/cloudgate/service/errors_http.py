@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from cloudgate.errors import AuthError, DatasetError, ThrottledError
+from cloudgate.errors import AuthError, DatasetError, KeyStoreError, ThrottledError, UnavailableError
+
+logger = logging.getLogger(__name__)
 
 _CODES = {
     400: "bad_request",
@@ -20,6 +24,7 @@ _CODES = {
     429: "too_many_requests",
     431: "headers_too_large",
     500: "internal",
+    503: "unavailable",
     504: "timeout",
 }
 
@@ -93,3 +98,13 @@ async def handle_validation_error(request: Request, exc: Exception) -> Response:
     ]
     detail = "; ".join(f"{'.'.join(str(part) for part in e['loc'])}: {e['msg']}" for e in errors) or "invalid request"
     return JSONResponse({"error": error_code(422), "detail": detail, "errors": errors}, status_code=422)
+
+
+async def handle_unavailable(request: Request, exc: Exception) -> Response:
+    """A dependency of the credential checks is down: 503 with ``Retry-After``, logged once, no traceback."""
+    if isinstance(exc, KeyStoreError):
+        # The store's message names its path and cause: for the log, not for the caller.
+        logger.error("API key store unavailable: %s", exc)
+        exc = UnavailableError("the service cannot check API keys right now")
+    assert isinstance(exc, UnavailableError)
+    return error_response(503, str(exc), {"Retry-After": str(exc.retry_after)})

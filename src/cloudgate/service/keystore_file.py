@@ -11,6 +11,7 @@ so rotation and revocation work without a redeploy). The CLI can write it locall
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 import threading
@@ -21,6 +22,8 @@ from typing import Any
 
 from cloudgate.errors import KeyStoreError
 from cloudgate.service.api_keys import KeyRecord, KeyStore, validate_scopes
+
+logger = logging.getLogger(__name__)
 
 #: How often, at most, the file's modification time is looked at (a stat per request would be wasteful).
 _RECHECK_SECONDS = 1.0
@@ -68,6 +71,7 @@ class FileKeyStore(KeyStore):
         self._records: dict[str, KeyRecord] = {}
         self._signature: tuple[int, int] | None = None
         self._checked_at = float("-inf")
+        self._loaded = False
 
     def _load(self) -> dict[str, KeyRecord]:
         now = time.monotonic()
@@ -84,8 +88,20 @@ class FileKeyStore(KeyStore):
                 raise KeyStoreError(f"cannot read key file {self.path}: {exc}") from exc
             signature = (st.st_mtime_ns, st.st_size)
             if signature != self._signature:
-                self._records = self._read()
                 self._signature = signature
+                try:
+                    self._records = self._read()
+                except KeyStoreError:
+                    if self._loaded:
+                        # A bad new version (say, a truncated secret) must not lock every caller out: keep the
+                        # last good keys until the file changes again.
+                        logger.error(
+                            "key file %s could not be read; keeping the previous API keys until it changes", self.path
+                        )
+                        return self._records
+                    self._signature = None
+                    raise
+                self._loaded = True
             return self._records
 
     def _read(self) -> dict[str, KeyRecord]:

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import RSAAlgorithm
 
-from cloudgate.errors import InvalidCredentialsError
+from cloudgate.errors import InvalidCredentialsError, UnavailableError
 from cloudgate.service.certs import (
     DEFAULT_MAX_AGE_S,
     SigningKeys,
@@ -222,21 +222,28 @@ def _refusals() -> list[Callable[[], httpx.Response]]:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("failure", _refusals(), ids=["http-500", "not-json", "no-keys", "connect-error"])
-async def test_fetch_failure_is_a_clear_401_logged_and_not_cached(
+async def test_fetch_failure_is_a_503_logged_then_retried_after_a_pause(
     rsa_keys: list[rsa.RSAPrivateKey], failure: Callable[[], httpx.Response], caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Not the caller's fault (503, not 401); an outage costs one fetch per pause, not one per request."""
     server = CertsServer({"a": x509_pem(rsa_keys[0])})
     server.fail_with = failure
-    keys = server.keys(FakeClock())
+    clock = FakeClock()
+    keys = server.keys(clock, cooldown=30)
     with (
         caplog.at_level(logging.ERROR, logger="cloudgate.service.certs"),
-        pytest.raises(InvalidCredentialsError, match="could not fetch signing keys") as info,
+        pytest.raises(UnavailableError, match="could not be fetched") as info,
     ):
         await keys.get("a")
-    assert info.value.status == 401 and info.value.scheme == "Bearer"
+    assert info.value.status == 503 and info.value.retry_after == 5
     assert any(CERTS_URL in record.getMessage() for record in caplog.records)
     server.fail_with = None
-    assert same_key(await keys.get("a"), rsa_keys[0])  # the next request tries again and succeeds
+    for _ in range(10):
+        with pytest.raises(UnavailableError):
+            await keys.get("a")
+    assert server.requests == 1
+    clock.now += 5
+    assert same_key(await keys.get("a"), rsa_keys[0])  # the next try after the pause succeeds
 
 
 @pytest.mark.anyio
@@ -267,6 +274,6 @@ async def test_failure_to_fetch_never_logs_the_document(
     server = CertsServer({})
     server.fail_with = lambda: httpx.Response(200, text=body)
     keys = server.keys(FakeClock())
-    with caplog.at_level(logging.DEBUG), pytest.raises(InvalidCredentialsError):
+    with caplog.at_level(logging.DEBUG), pytest.raises(UnavailableError):
         await keys.get("a")
     assert "do-not-echo" not in caplog.text

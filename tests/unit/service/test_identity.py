@@ -19,7 +19,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from cloudgate.errors import ConfigError, InvalidCredentialsError
+from cloudgate.errors import ConfigError, InvalidCredentialsError, UnavailableError
 from cloudgate.google import ID_TOKEN_ISSUER, SIGNATURE_REMOVED
 from cloudgate.service.credentials import bearer_token
 from cloudgate.service.identity import GoogleIdentity, IdentityChecker, TokenCache
@@ -334,12 +334,14 @@ def test_verify_mode_without_audiences_is_a_config_error() -> None:
 
 
 @pytest.mark.anyio
-async def test_certs_fetch_failure_is_a_401_that_says_so(signer: rsa.RSAPrivateKey) -> None:
+async def test_certs_fetch_failure_is_a_503_that_says_so(signer: rsa.RSAPrivateKey) -> None:
     def down(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused")
 
     check = IdentityChecker(settings(IdentityMode.VERIFY), http=httpx.AsyncClient(transport=httpx.MockTransport(down)))
-    assert "could not fetch signing keys" in await refusal(check, mint(signer))
+    with pytest.raises(UnavailableError, match="signing keys could not be fetched") as info:
+        await check.check(mint(signer))
+    assert info.value.status == 503
 
 
 @pytest.fixture

@@ -76,3 +76,21 @@ def test_corrupt_key_file_is_a_clear_error_without_its_content(tmp_path: Path) -
 
 def test_missing_key_file_means_no_keys(tmp_path: Path) -> None:
     assert open_keystore(f"file://{tmp_path / 'absent.json'}").get("0123456789abcdef") is None
+
+
+def test_a_bad_new_key_file_keeps_the_previous_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A truncated secret version must not lock every caller out: the last good keys stay until the file changes."""
+    monkeypatch.setattr(keystore_file, "_RECHECK_SECONDS", 0.0)
+    path = tmp_path / "keys.json"
+    _, secret = open_keystore(f"file://{path}").create("etl", [])
+    service_view = open_keystore(f"file://{path}")
+    assert authenticate(service_view, secret).name == "etl"
+    path.write_text('{"keys": [')
+    assert authenticate(service_view, secret).name == "etl"
+
+
+def test_a_bad_key_file_at_start_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "keys.json"
+    path.write_text('{"keys": [')
+    with pytest.raises(KeyStoreError):
+        open_keystore(f"file://{path}").get("0123456789abcdef")

@@ -149,3 +149,15 @@ async def test_validation_errors_use_the_common_error_shape(client: httpx.AsyncC
         {"loc": ["query", "n"], "msg": body["detail"].removeprefix("query.n: "), "type": "int_parsing"}
     ]
     assert "lots" not in response.text
+
+
+@pytest.mark.anyio
+async def test_an_unreadable_key_store_is_a_503_that_names_no_path(tmp_path: Path) -> None:
+    broken = tmp_path / "keys.json"
+    broken.write_text("{not json")
+    app = build_app(ServiceSettings(keystore=f"file://{broken}", identity="off"))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://svc") as client:
+        response = await client.get("/v1/whoami", headers={"X-API-Key": "cgk_0123456789abcdef_" + "s" * 43})
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert response.json() == {"error": "unavailable", "detail": "the service cannot check API keys right now"}
