@@ -40,6 +40,9 @@ IAM_ENDPOINT = "CLOUDGATE_IAM_ENDPOINT"
 #: Folder of the dataset example service.
 DATA_DIR = "CLOUDGATE_DATA_DIR"
 
+#: Set by Cloud Run in every container: the service's name (so code can tell it runs there).
+K_SERVICE = "K_SERVICE"
+
 #: google-auth: path of a credentials file.
 GOOGLE_APPLICATION_CREDENTIALS = "GOOGLE_APPLICATION_CREDENTIALS"
 #: google-auth: metadata server host (read at import) and IP (read per detection ping).

@@ -143,12 +143,12 @@ def authenticate(store: KeyStore, presented: str, now: datetime | None = None) -
     return record
 
 
-def open_keystore(url: str) -> KeyStore:
+def open_keystore(url: str, *, create: bool = True) -> KeyStore:
     """A store from its URL: ``sqlite:///path`` (read-write) or ``file:///path.json`` (hashes only, re-read on change)."""
     if url.startswith("sqlite:///"):
         from cloudgate.service.keystore_sqlite import SqliteKeyStore
 
-        return SqliteKeyStore(url)
+        return SqliteKeyStore(url, create=create)
     if url.startswith("file:///") or url.startswith("file://"):
         from cloudgate.service.keystore_file import FileKeyStore
 

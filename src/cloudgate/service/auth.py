@@ -17,11 +17,15 @@ Example::
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
+from cloudgate import env_vars
 from cloudgate.errors import ConfigError, ForbiddenError, InvalidCredentialsError, MissingCredentialsError
 from cloudgate.service.api_keys import KeyStore, authenticate, open_keystore
 from cloudgate.service.credentials import Credentials
@@ -32,6 +36,8 @@ from cloudgate.service.settings import IdentityMode, ServiceSettings
 
 if TYPE_CHECKING:
     from cloudgate.service.identity import IdentityChecker
+
+logger = logging.getLogger(__name__)
 
 Dependency = Callable[[Request], Awaitable[Principal]]
 
@@ -48,7 +54,7 @@ class Authenticator:
     @property
     def keystore(self) -> KeyStore:
         if self._keystore is None:
-            store = open_keystore(self.settings.keystore)
+            store = open_keystore(self.settings.keystore, create=False)
             ttl = self.settings.key_cache_seconds
             self._keystore = CachedKeyStore(store, ttl) if ttl > 0 else store
         return self._keystore
@@ -62,10 +68,18 @@ class Authenticator:
         return self._identity
 
     def check_config(self) -> None:
-        """Fail at start, not at the first request, on settings that cannot work."""
+        """Fail at start, not at the first request, on settings that cannot work; warn about ones that may not."""
         if self.settings.identity is not IdentityMode.OFF:
             _ = self.identity
         _ = self.keystore
+        url = self.settings.keystore
+        if url.startswith("sqlite:") and os.environ.get(env_vars.K_SERVICE):
+            logger.warning(
+                "CLOUDGATE_KEYSTORE is an SQLite file, but on Cloud Run each instance has its own in-memory "
+                "filesystem: keys created elsewhere are not there. Use file:///path.json on a Secret Manager volume"
+            )
+        elif url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+            logger.warning("no API key store at %s yet: requests with an API key get 503 until keys are created", url)
 
     async def aclose(self) -> None:
         if self._identity is not None:

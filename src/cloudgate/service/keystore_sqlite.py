@@ -54,14 +54,18 @@ def _record(row: tuple[str, str, str, str, str, str | None, str | None]) -> KeyR
 class SqliteKeyStore(KeyStore):
     """``sqlite:///relative/path`` or ``sqlite:////absolute/path``; the folder is created if needed."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
         self.path = Path(url.removeprefix("sqlite:///"))
+        #: The CLI creates stores; the service only opens existing ones (a typo must not become an empty store).
+        self.may_create = create
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
 
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
+            if not self.may_create and not self.path.exists():
+                raise KeyStoreError(f"no key store at {self.path} (create keys with `cloudgate keys create`)")
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 conn = sqlite3.connect(self.path, check_same_thread=False, timeout=5.0, isolation_level=None)

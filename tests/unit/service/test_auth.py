@@ -243,3 +243,27 @@ async def test_a_non_ascii_email_is_compared_not_crashed_on(client: httpx.AsyncC
     token = stripped_token(aud=AUD, email="é@proj.iam.gserviceaccount.com")
     response = await client.get("/v1/internal", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 403
+
+
+@pytest.mark.anyio
+async def test_the_service_never_creates_a_missing_key_store(tmp_path: Path) -> None:
+    """A mistyped CLOUDGATE_KEYSTORE must not silently become an empty store: 503, and no file appears."""
+    missing = tmp_path / "typo" / "keys.sqlite3"
+    app = build_app(ServiceSettings(keystore=f"sqlite:///{missing}", identity="off"))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://svc") as client:
+        response = await client.get("/v1/whoami", headers={"X-API-Key": "cgk_0123456789abcdef_" + "s" * 43})
+    assert response.status_code == 503
+    assert not missing.exists() and not missing.parent.exists()
+
+
+def test_an_sqlite_store_on_cloud_run_is_warned_about(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    monkeypatch.setenv("K_SERVICE", "my-service")
+    store = f"sqlite:///{tmp_path / 'k.db'}"
+    open_keystore(store).close()
+    with caplog.at_level(logging.WARNING, logger="cloudgate.service.auth"):
+        build_app(ServiceSettings(keystore=store, identity="off"))
+    assert "Secret Manager volume" in caplog.text
