@@ -69,9 +69,25 @@ def test_revoking_through_the_cache_takes_effect_at_once(counting: CountingStore
     assert cache.get(record.key_id).state() == "revoked"  # type: ignore[union-attr]
 
 
-def test_the_cache_is_bounded(counting: CountingStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(keystore_cache, "_MAX_ENTRIES", 5)
+def test_a_flood_of_made_up_ids_is_bounded_and_never_evicts_real_keys(
+    counting: CountingStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(keystore_cache, "_MAX_UNKNOWN", 5)
+    record, _ = counting.inner.create("etl", [])
     cache = CachedKeyStore(counting, ttl=60)  # type: ignore[arg-type]
-    for i in range(12):
-        cache.get(f"{i:016x}")
-    assert len(cache._entries) <= 5
+    cache.get(record.key_id)
+    for i in range(50):
+        assert cache.get(f"{i:016x}") is None
+    assert len(cache._unknown) == 5
+    before = counting.gets
+    assert cache.get(record.key_id) == record
+    assert counting.gets == before  # still cached
+
+
+def test_known_keys_drop_the_oldest_first_when_full(counting: CountingStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(keystore_cache, "_MAX_ENTRIES", 2)
+    records = [counting.inner.create(f"k{i}", [])[0] for i in range(3)]
+    cache = CachedKeyStore(counting, ttl=60)  # type: ignore[arg-type]
+    for record in records:
+        cache.get(record.key_id)
+    assert list(cache._entries) == [records[1].key_id, records[2].key_id]
