@@ -37,7 +37,7 @@ from cloudgate.service.errors_http import (
     handle_validation_error,
 )
 from cloudgate.service.middleware import CloudgateMiddleware
-from cloudgate.service.openapi import install_openapi
+from cloudgate.service.openapi import install_openapi, remove_open_docs_routes
 from cloudgate.service.settings import IdentityMode, ServiceSettings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -45,8 +45,6 @@ logger = logging.getLogger(__name__)
 
 def protect(app: FastAPI, settings: ServiceSettings | None = None) -> FastAPI:
     """Secure ``app`` in place and return it. Settings default to ``get_settings()`` (the environment)."""
-    from cloudgate.service.docs import install_docs
-
     settings = settings or get_settings()
     if getattr(app.state, "cloudgate_settings", None) is not None:
         raise RuntimeError("protect() was already applied to this app")
@@ -68,7 +66,12 @@ def protect(app: FastAPI, settings: ServiceSettings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     app.add_api_route("/healthz", healthz, methods=["GET"], include_in_schema=False)
-    install_docs(app, settings)  # also removes FastAPI's own, unprotected docs routes
+    if settings.docs_users.get_secret_value().strip() or settings.docs_users_file is not None:
+        from cloudgate.service.docs import install_docs  # argon2, limits and the assets: only when docs are on
+
+        install_docs(app, settings)  # also removes FastAPI's own, unprotected docs routes
+    else:
+        remove_open_docs_routes(app)  # docs off, the secure default: nothing to serve (404)
     install_openapi(app, settings)
     app.add_middleware(CloudgateMiddleware, settings=settings, authenticator=authenticator)
 

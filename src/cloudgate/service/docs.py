@@ -33,6 +33,7 @@ from starlette.routing import BaseRoute
 
 from cloudgate.errors import AuthError
 from cloudgate.service.docs_guard import DocsGuard, error_response
+from cloudgate.service.openapi import remove_open_docs_routes
 from cloudgate.service.passwords import load_docs_users
 from cloudgate.service.settings import ServiceSettings
 
@@ -127,17 +128,6 @@ def _guarded_route_class(guard: DocsGuard) -> type[APIRoute]:
     return _DocsRoute
 
 
-def _remove_open_docs_routes(app: FastAPI) -> None:
-    """Drop the docs routes FastAPI added by itself at creation: they would answer without any check."""
-    paths = {app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url} - {None}
-    if app.openapi_url or app.docs_url or app.redoc_url:
-        kept = [route for route in app.router.routes if getattr(route, "path", None) not in paths]
-        if len(kept) != len(app.router.routes):
-            logger.info("replacing FastAPI's unprotected docs routes with the guarded ones")
-        app.router.routes[:] = kept
-    app.openapi_url = app.docs_url = app.redoc_url = None
-
-
 def _handlers(app: FastAPI) -> dict[str, Callable[..., Awaitable[Response]]]:
     async def swagger_ui(request: Request) -> Response:
         root = _root(request)
@@ -210,7 +200,7 @@ def install_docs(app: FastAPI, settings: ServiceSettings) -> None:
         ConfigError: the docs users setting or file is malformed (see ``load_docs_users``).
     """
     users = load_docs_users(settings)
-    _remove_open_docs_routes(app)
+    remove_open_docs_routes(app)
     if not users:
         logger.info("docs disabled: no docs users configured")
         return

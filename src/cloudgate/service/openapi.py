@@ -6,6 +6,7 @@ finds them in the routes once, when the schema is first built, and adds the matc
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +16,8 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 from cloudgate.service.settings import ServiceSettings
+
+logger = logging.getLogger(__name__)
 
 _KEY_SCHEME = "ApiKeyAuth"
 _ERROR_SCHEMA = "CloudgateError"
@@ -54,6 +57,17 @@ def _document_refusals(operation: dict[str, Any], scopes: list[str]) -> None:
     responses.setdefault("401", {"description": "Missing, invalid, expired or revoked credentials", **body})
     forbidden = f"The API key lacks the scope ({', '.join(scopes)})" if scopes else "The caller is not allowed here"
     responses.setdefault("403", {"description": forbidden, **body})
+
+
+def remove_open_docs_routes(app: FastAPI) -> None:
+    """Drop the docs routes FastAPI added by itself at creation: they would answer without any check."""
+    paths = {app.openapi_url, app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url} - {None}
+    if app.openapi_url or app.docs_url or app.redoc_url:
+        kept = [route for route in app.router.routes if getattr(route, "path", None) not in paths]
+        if len(kept) != len(app.router.routes):
+            logger.info("replacing FastAPI's unprotected docs routes with the guarded ones")
+        app.router.routes[:] = kept
+    app.openapi_url = app.docs_url = app.redoc_url = None
 
 
 def install_openapi(app: FastAPI, settings: ServiceSettings) -> None:
