@@ -127,9 +127,20 @@ def load_docs_users(settings: ServiceSettings) -> dict[str, str]:
         path = settings.docs_users_file
         located += [(f"{DOCS_USERS_FILE} {path} line {number}", line) for number, line in _read_file(path)]
     users: dict[str, str] = {}
+    cost: tuple[int, int, int] | None = None
     for where, text in located:
         name, value = _parse_entry(text, where)
         if name in users:
             raise ConfigError(f"{where}: the user {name!r} is configured twice")
+        # An unknown name is checked against one dummy hash; if users' costs differed, timing would tell which
+        # names exist. So every hash must have the same cost (what `cloudgate hash-password` makes).
+        parameters = argon2.extract_parameters(value)
+        entry_cost = (parameters.time_cost, parameters.memory_cost, parameters.parallelism)
+        if cost is not None and entry_cost != cost:
+            raise ConfigError(
+                f"{where}: this hash's argon2 cost differs from the other users' (an unknown user name would then "
+                "be told apart by timing): hash every docs password with `cloudgate hash-password`"
+            )
+        cost = entry_cost
         users[name] = value
     return users

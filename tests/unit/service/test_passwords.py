@@ -126,3 +126,20 @@ def test_dummy_hash_costs_the_same_as_the_hash_it_imitates(alice_hash: str) -> N
     assert dummy != alice_hash
     assert argon2.extract_parameters(dummy) == argon2.extract_parameters(alice_hash)
     assert not verify_password("alice's long password", dummy)
+
+
+def test_docs_users_with_different_argon2_costs_are_refused() -> None:
+    """Unknown users are checked against one dummy hash: mixed costs would let timing reveal which names exist."""
+    import argon2
+
+    from cloudgate.service.passwords import load_docs_users
+    from cloudgate.service.settings import ServiceSettings
+
+    cheap = argon2.PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
+    dearer = argon2.PasswordHasher(time_cost=2, memory_cost=8 * 1024, parallelism=1)
+    same = f"a:{cheap.hash('password-one-long')},b:{cheap.hash('password-two-long')}"
+    assert set(load_docs_users(ServiceSettings(docs_users=same))) == {"a", "b"}
+    mixed = f"a:{cheap.hash('password-one-long')},b:{dearer.hash('password-two-long')}"
+    with pytest.raises(ConfigError, match="argon2 cost differs") as info:
+        load_docs_users(ServiceSettings(docs_users=mixed))
+    assert "$argon2" not in str(info.value)
