@@ -1,6 +1,6 @@
 """The example service's entry point: ``create_app()`` builds the dataset API and secures it with ``protect``.
 
-Run it with ``cloudgate serve app.main:create_app`` (what the Dockerfile does), or ``make run`` for the whole
+Run it with ``cloudgate serve app.main:create_app`` (what the container runs), or ``make run`` for the whole
 local setup. Every route needs an API key (``X-API-Key``) with the scope it names; see ``app.deps``.
 
 Example::

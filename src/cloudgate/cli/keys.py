@@ -121,7 +121,7 @@ def revoke(
     key_id: str = typer.Argument(..., help="The key's id (the 16 hex digits after cgk_)."),
     keystore: str = _KEYSTORE_OPTION,
 ) -> None:
-    """Revoke a key: the service refuses it from its next request on."""
+    """Revoke a key: a running service refuses it within CLOUDGATE_KEY_CACHE_SECONDS (2 s by default)."""
     from cloudgate.service.api_keys import open_keystore, parse_key_id
 
     # Accept a whole key too, so a leaked key can be revoked by pasting it; only its id is used.

@@ -3,7 +3,6 @@
 Example::
 
     from fastapi import FastAPI
-from fastapi.exceptions import RequestValidationError
     from cloudgate.service import protect, KeyCaller
 
     def create_app() -> FastAPI:
