@@ -10,6 +10,9 @@ from tests.support import ROOT
 
 def test_cli_reference_matches_the_help_texts() -> None:
     result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "cli_reference.py"), "--check"], capture_output=True, text=True, timeout=120
+        [sys.executable, str(ROOT / "scripts" / "cli_reference.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
