@@ -36,7 +36,7 @@ class AsyncClient:
         transport: httpx.AsyncBaseTransport | None = None,
         **options: Unpack[ClientKeywords],
     ) -> None:
-        self.options = ClientOptions(**options)
+        self.options = ClientOptions(base_url=base_url, **options)
         self.tokens = self.options.tokens
         self.http = httpx.AsyncClient(
             base_url=base_url, auth=self.options.auth, timeout=timeout, headers=headers, transport=transport

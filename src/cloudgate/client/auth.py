@@ -1,9 +1,15 @@
-"""The httpx auth flow that adds a Google ID token and an API key to every request.
+"""The httpx auth flow that adds a Google ID token and an API key to the requests for one service.
 
 The ID token goes in ``X-Serverless-Authorization`` by default: Cloud Run's IAM front end checks that header
 first, which leaves ``Authorization`` to the app's own scheme (HTTP Basic on the docs). The audience is the
 configured one or the origin of the request URL (the service URL). If the service answers 401 with a token
 that has been in use for a while, the token is fetched again and the request retried once.
+
+Credentials go to one origin only (scheme, host and port): ``origin`` when given (the clients pass their base
+URL), otherwise the origin of the first request. A request to any other origin (a ``next`` link, a redirect,
+an absolute URL the caller passed by mistake) goes out without the token and without the API key: a service
+that names another host must not be able to collect the caller's identity or key, and with a fixed audience
+the token would be one the real service accepts.
 
 Example::
 
@@ -13,6 +19,7 @@ Example::
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import AsyncGenerator, Generator
 
@@ -35,8 +42,21 @@ def audience_for(url: httpx.URL) -> str:
     return f"{url.scheme}://{url.host}{port}"
 
 
+def same_origin(a: httpx.URL, b: httpx.URL) -> bool:
+    """Whether two URLs share scheme, host and port (an omitted default port counts as given)."""
+    return audience_for(a) == audience_for(b)
+
+
 class IdTokenAuth(httpx.Auth):
-    """Adds ``<header>: Bearer <ID token>`` and the API key; retries once with a new token on 401."""
+    """Adds ``<header>: Bearer <ID token>`` and the API key; retries once with a new token on 401.
+
+    Only requests to ``origin`` (a URL; its scheme, host and port count) get credentials. Without ``origin``
+    the first request's origin is taken, so one instance serves one service; requests elsewhere go bare.
+
+    Use it with ``follow_redirects=False`` (httpx's default, and what the cloudgate clients and proxy do): httpx
+    follows redirects inside one run of the auth flow, copying these headers to the redirect target (it drops
+    only ``Authorization`` across origins), so no auth flow can keep them from another origin there.
+    """
 
     def __init__(
         self,
@@ -46,6 +66,7 @@ class IdTokenAuth(httpx.Auth):
         api_key: str | None = None,
         header: str = SERVERLESS_AUTH_HEADER,
         api_key_header: str = DEFAULT_API_KEY_HEADER,
+        origin: str | None = None,
     ) -> None:
         self.tokens = tokens
         self.audience = audience
@@ -55,8 +76,25 @@ class IdTokenAuth(httpx.Auth):
         #: The last token used (for error hints: its audience, source and email).
         self.last_token: IdToken | None = None
         self.last_audience: str | None = None
+        self._origin = httpx.URL(origin) if origin else None
+        self._origin_lock = threading.Lock()
+
+    @property
+    def origin(self) -> str | None:
+        """The origin credentials go to (``scheme://host[:port]``), or ``None`` until the first request."""
+        return audience_for(self._origin) if self._origin is not None else None
+
+    def allows(self, url: httpx.URL) -> bool:
+        """Whether a request to ``url`` may carry the credentials; the first call pins the origin if unset."""
+        with self._origin_lock:
+            if self._origin is None:
+                self._origin = url
+            return same_origin(self._origin, url)
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if not self.allows(request.url):
+            yield request
+            return
         audience = self.audience or audience_for(request.url)
         token = self.tokens.get(audience)
         response = yield self._apply(request, audience, token)
@@ -65,6 +103,9 @@ class IdTokenAuth(httpx.Auth):
             yield self._apply(request, audience, self.tokens.get(audience))
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        if not self.allows(request.url):
+            yield request
+            return
         audience = self.audience or audience_for(request.url)
         token = await self.tokens.aget(audience)
         response = yield self._apply(request, audience, token)

@@ -28,7 +28,10 @@ from cloudgate.client.paging import next_url, page_items
 
 class Client:
     """A synchronous client; keyword arguments are those of :class:`ClientOptions`, plus httpx's ``timeout``,
-    ``headers`` and ``transport``. The audience defaults to the origin of each request URL."""
+    ``headers`` and ``transport``. The audience defaults to the origin of each request URL.
+
+    The ID token and API key go only to the origin of ``base_url`` (without one, of the first request); requests
+    to other origins go without them, and ``paginate`` refuses a next page on another origin."""
 
     def __init__(
         self,
@@ -39,7 +42,7 @@ class Client:
         transport: httpx.BaseTransport | None = None,
         **options: Unpack[ClientKeywords],
     ) -> None:
-        self.options = ClientOptions(**options)
+        self.options = ClientOptions(base_url=base_url, **options)
         self.tokens = self.options.tokens
         self.http = httpx.Client(
             base_url=base_url, auth=self.options.auth, timeout=timeout, headers=headers, transport=transport

@@ -38,6 +38,7 @@ class ClientOptions:
     def __init__(
         self,
         *,
+        base_url: str = "",
         audience: str | None = None,
         api_key: str | None = None,
         credentials: Path | str | None = None,
@@ -49,8 +50,14 @@ class ClientOptions:
         raise_for_status: bool = True,
     ) -> None:
         self.tokens = tokens or TokenProvider(credentials, impersonate=impersonate)
+        # Credentials only for the base URL's origin (or, without one, the first request's): see ``auth``.
         self.auth = IdTokenAuth(
-            self.tokens, audience=audience, api_key=api_key, header=auth_header, api_key_header=api_key_header
+            self.tokens,
+            audience=audience,
+            api_key=api_key,
+            header=auth_header,
+            api_key_header=api_key_header,
+            origin=base_url or None,
         )
         self.retry = retry or RetryPolicy()
         self.raise_for_status = raise_for_status

@@ -89,7 +89,9 @@ class ProxyApp:
         #: ``Host`` values served (where the proxy listens), and the origins of pages it serves itself.
         self.authorities = local_authorities(port, host)
         self.origins = frozenset(f"http://{authority}" for authority in self.authorities)
-        self.auth = IdTokenAuth(tokens, audience=audience, api_key=api_key, header=auth_header)
+        self.auth = IdTokenAuth(
+            tokens, audience=audience, api_key=api_key, header=auth_header, origin=str(self.upstream)
+        )
         self._timeout = timeout
         self._client: httpx.AsyncClient | None = None
 

@@ -28,6 +28,7 @@ import anyio
 import httpx
 
 from cloudgate.emulator.context import EmulatorContext
+from cloudgate.emulator.state import State
 from cloudgate.emulator.tokens import IdTokenError
 from cloudgate.google import CLOUD_RUN_MAX_BYTES, INVOKER_ROLE, SIGNATURE_REMOVED
 
@@ -89,14 +90,16 @@ class CloudRunFrontend:
         if scope["type"] != "http":  # websockets are not emulated
             await send({"type": "websocket.close", "code": 1003})
             return
-        refusal = _target_refusal(scope) or self._check(scope)
+        # One look at the state per request (a stat; re-read only when the CLI changed it), shared by the check
+        # and the timeout: IAM changes made by the CLI still apply to the very next request.
+        state = self.ctx.store.current()
+        refusal = _target_refusal(scope) or self._check(scope, state)
         if refusal is not None:
             reason, (status, headers, body) = refusal
             self.ctx.counters.add("frontend_refused", reason)
             logger.info("front end refused %s %s: %s (%d)", scope["method"], scope["path"], reason, status)
             await _respond(send, status, headers, body)
             return
-        state = self.ctx.store.current()
         timeout = state.services[self.service_name].timeout_seconds
         started = {"sent": False}
         with anyio.move_on_after(timeout) as deadline:
@@ -119,12 +122,15 @@ class CloudRunFrontend:
 
     # -- the IAM check ------------------------------------------------------------------------------------
 
-    def _check(self, scope: Scope) -> tuple[str, tuple[int, list[tuple[bytes, bytes]], bytes]] | None:
-        """``None`` to forward, or the refusal reason and the page to answer with. Rewrites the token header."""
+    def _check(self, scope: Scope, state: State) -> tuple[str, tuple[int, list[tuple[bytes, bytes]], bytes]] | None:
+        """``None`` to forward, or the refusal reason and the page to answer with. Rewrites the token header.
+
+        Runs on the event loop, so it must stay cheap: the token check is a cache lookup after a token's first
+        use (``TokenIssuer.verify_id_token``), and the signing keys are not read from disk per request.
+        """
         fault = self.ctx.faults.take()
         if fault is not None:
             return "injected_fault", _page(fault, "Injected fault", "The emulator was told to fail this request.")
-        state = self.ctx.store.current()
         service = state.services.get(self.service_name)
         if service is None:
             return "no_service", _page(404, "Not Found", "The requested URL was not found on this server.")
@@ -252,7 +258,7 @@ def _target_refusal(scope: Scope) -> tuple[str, tuple[int, list[tuple[bytes, byt
     return "bad_request_target", _page(400, "Bad Request", "Your client has issued a malformed or illegal request.")
 
 
-def _member(state: Any, claims: dict[str, Any]) -> str | None:
+def _member(state: State, claims: dict[str, Any]) -> str | None:
     """The IAM member an ID token speaks for: by ``email`` when present, else by ``sub``."""
     email = claims.get("email")
     if isinstance(email, str):

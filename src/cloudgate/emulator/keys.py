@@ -17,9 +17,12 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import math
 import os
 import secrets
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -74,34 +77,76 @@ def _self_signed_cert(kid: str, key: rsa.RSAPrivateKey) -> str:
 
 
 class SigningKeys:
-    """The emulator's ID-token signing keys, newest last, persisted in one folder."""
+    """The emulator's ID-token signing keys, newest last, persisted in one folder.
 
-    def __init__(self, folder: Path) -> None:
+    The front end checks a token on every request, so the folder is not read per call: the loaded keys are
+    trusted for ``rescan_seconds`` (1 s), after which one listing of the folder (key files are written once
+    and named ``SERIAL-KID.pem``, so the names say everything) shows whether another process, such as
+    ``cloudgate emulator rotate-keys``, changed them. ``rotate()`` in this process reloads at once, and two
+    cases look again at once, with one ``stat`` of the folder: signing (so a token never carries a key the
+    CLI just retired) and a token whose ``kid`` is unknown (so a key rotated by the CLI is honoured at once).
+    """
+
+    def __init__(self, folder: Path, *, rescan_seconds: float = 1.0, clock: Callable[[], float] = time.monotonic):
         self.folder = folder
         self._lock = threading.RLock()
         self._keys: list[tuple[str, rsa.RSAPrivateKey]] = []
+        self._public: dict[str, rsa.RSAPublicKey] = {}
         self._certs: dict[str, str] = {}
-        self._stamp: tuple[int, ...] = ()
+        self._names: tuple[str, ...] = ()
+        self._folder_stamp: tuple[int, int] | None = None
+        self._rescan_seconds = rescan_seconds
+        self._clock = clock
+        self._checked_at = -math.inf
+
+    def _refresh(self, *, now: bool = False) -> None:
+        """Keep the loaded keys current: a folder listing at most every ``rescan_seconds``; ``now`` to look
+        at once, which costs one ``stat`` of the folder when nothing changed."""
+        if self._keys and not now and self._clock() - self._checked_at < self._rescan_seconds:
+            return
+        with self._lock:
+            if self._keys and now and self._stat_folder() == self._folder_stamp:
+                return
+            self._load()
+
+    def _stat_folder(self) -> tuple[int, int] | None:
+        # Creating or removing a key file changes the folder's mtime/ctime; None when the folder is gone.
+        try:
+            st = os.stat(self.folder)
+        except FileNotFoundError:
+            return None
+        return (st.st_mtime_ns, st.st_ctime_ns)
+
+    def _list(self) -> list[str]:
+        try:
+            return sorted(name for name in os.listdir(self.folder) if name.endswith(".pem"))
+        except FileNotFoundError:
+            return []
 
     def _load(self) -> None:
-        """(Re)read the folder if it changed; create the first key if there is none."""
-        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        stamp = tuple(sorted(p.stat().st_mtime_ns for p in self.folder.glob("*.pem")))
-        if self._keys and stamp == self._stamp:
-            return
-        files = sorted(self.folder.glob("*.pem"), key=lambda p: p.name)
-        if not files:
+        """(Re)read the folder if its key files changed; create the folder and the first key if there is none."""
+        self._checked_at = self._clock()
+        # The stamp is taken before listing: a change made while listing then shows on the next look.
+        self._folder_stamp = self._stat_folder()
+        names = self._list()
+        if not names:
+            self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             self._write_new_key()
-            files = sorted(self.folder.glob("*.pem"), key=lambda p: p.name)
+            self._folder_stamp = self._stat_folder()
+            names = self._list()
+        if self._keys and tuple(names) == self._names:
+            return
         keys: list[tuple[str, rsa.RSAPrivateKey]] = []
-        for path in files:
+        for name in names:
+            path = self.folder / name
             loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
             if not isinstance(loaded, rsa.RSAPrivateKey):
                 raise ValueError(f"{path} is not an RSA key")
             keys.append((path.stem.split("-", 1)[1], loaded))
         self._keys = keys
+        self._public = {kid: key.public_key() for kid, key in keys}
         self._certs = {kid: _self_signed_cert(kid, key) for kid, key in keys}
-        self._stamp = tuple(sorted(p.stat().st_mtime_ns for p in self.folder.glob("*.pem")))
+        self._names = tuple(names)
 
     def _write_new_key(self) -> str:
         kid = new_key_id()
@@ -116,38 +161,46 @@ class SigningKeys:
         return kid
 
     def rotate(self) -> str:
-        """Make a new current key, keep the previous one published, drop older ones; returns the new kid."""
+        """Make a new current key, keep the previous one published, drop older ones; returns the new kid.
+
+        The new key is loaded before this returns, so this process signs with it and accepts it at once.
+        """
         with self._lock:
-            self._load()
+            self._refresh(now=True)
             kid = self._write_new_key()
-            self._keys = []
             self._load()
         logger.info("emulator signing key rotated; new kid %s", kid)
         return kid
 
     @property
     def current_kid(self) -> str:
-        with self._lock:
-            self._load()
-            return self._keys[-1][0]
+        self._refresh(now=True)
+        return self._keys[-1][0]
 
     def public_keys(self) -> dict[str, rsa.RSAPublicKey]:
-        with self._lock:
-            self._load()
-            return {kid: key.public_key() for kid, key in self._keys}
+        self._refresh()
+        return dict(self._public)
+
+    def public_key(self, kid: str) -> rsa.RSAPublicKey | None:
+        """The published key ``kid``, or ``None``. An unknown kid makes the folder be looked at again at once."""
+        self._refresh()
+        public = self._public.get(kid)
+        if public is None:
+            self._refresh(now=True)
+            public = self._public.get(kid)
+        return public
 
     def sign(self, claims: dict[str, Any]) -> str:
         """An RS256 JWT of ``claims``, with the current key's ``kid`` in the header."""
         with self._lock:
-            self._load()
+            self._refresh(now=True)
             kid, key = self._keys[-1]
         return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid, "typ": "JWT"})
 
     def certs(self) -> dict[str, str]:
         """``{kid: x509 PEM}``, the shape of ``https://www.googleapis.com/oauth2/v1/certs``."""
-        with self._lock:
-            self._load()
-            return dict(self._certs)
+        self._refresh()
+        return dict(self._certs)
 
     def jwks(self) -> dict[str, list[dict[str, Any]]]:
         """JWKS, the shape of ``https://www.googleapis.com/oauth2/v3/certs``."""

@@ -31,6 +31,8 @@ from cloudgate.google import ID_TOKEN_ISSUER, ID_TOKEN_ISSUERS, TOKEN_URI
 _MAX_ASSERTION_LIFETIME_S = 3600
 _ASSERTION_LEEWAY_S = 60
 _ACCESS_TOKEN_LIFETIME_S = 3600
+#: How many verified ID tokens the front end remembers at most (as the service's own cache does).
+VERIFIED_CACHE_SIZE = 10_000
 
 
 class GrantError(EmulatorError):
@@ -51,6 +53,16 @@ class IdTokenError(EmulatorError):
         self.reason = reason
 
 
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    """An ID token whose signature, issuer and claims checked out: enough to accept it again without RSA."""
+
+    claims: dict[str, Any]
+    kid: str
+    audiences: frozenset[str]
+    expires_at: float
+
+
 @dataclass(frozen=True)
 class AccessGrant:
     """Who an access token speaks for (``serviceAccount:EMAIL`` or ``user:EMAIL``) and until when."""
@@ -68,6 +80,9 @@ class TokenIssuer:
         self.counters = counters
         self._access: dict[str, AccessGrant] = {}
         self._lock = threading.Lock()
+        #: Verified ID tokens by SHA-256 of the token, oldest first (dicts keep insertion order).
+        self._verified: dict[bytes, _Verified] = {}
+        self._verified_lock = threading.Lock()
 
     # -- grants ---------------------------------------------------------------------------------------------
 
@@ -173,12 +188,53 @@ class TokenIssuer:
     # -- checking ID tokens (the Cloud Run front end) ------------------------------------------------------
 
     def verify_id_token(self, token: str, audiences: frozenset[str]) -> dict[str, Any]:
-        """The claims of an emulator-signed, current ID token for one of ``audiences``; ``IdTokenError`` if not."""
+        """The claims of an emulator-signed, current ID token for one of ``audiences``; ``IdTokenError`` if not.
+
+        The front end asks this on every request, and a client sends the same token for up to an hour, so a
+        token that passed is remembered (by its SHA-256, until ``exp``) and accepted again without the RSA
+        check. What can change meanwhile is checked on every call: expiry, the service's audiences, and that
+        the signing key is still published (a key dropped by rotation takes its tokens with it).
+        """
+        digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+        with self._verified_lock:
+            known = self._verified.get(digest)
+        if known is not None:
+            if time.time() >= known.expires_at:
+                self._forget(digest)
+                raise IdTokenError("expired_token")
+            if self.keys.public_key(known.kid) is not None:
+                if not known.audiences & audiences:
+                    raise IdTokenError("wrong_audience")
+                return dict(known.claims)
+            self._forget(digest)  # its key was rotated out: the full check below refuses it
+        claims, kid = self._verify_signed(token, audiences)
+        aud = claims["aud"]
+        remembered = _Verified(
+            claims=dict(claims),
+            kid=kid,
+            audiences=frozenset([aud] if isinstance(aud, str) else aud),
+            expires_at=float(claims["exp"]),
+        )
+        with self._verified_lock:
+            if digest not in self._verified and len(self._verified) >= VERIFIED_CACHE_SIZE:
+                # The oldest entry is, with one lifetime for all tokens, the soonest to expire.
+                del self._verified[next(iter(self._verified))]
+            self._verified[digest] = remembered
+        return claims
+
+    def _forget(self, digest: bytes) -> None:
+        with self._verified_lock:
+            self._verified.pop(digest, None)
+
+    def _verify_signed(self, token: str, audiences: frozenset[str]) -> tuple[dict[str, Any], str]:
+        """The full check (RS256 signature included): the claims and the signing key's id."""
         try:
             kid = jwt.get_unverified_header(token).get("kid")
         except jwt.PyJWTError as exc:
             raise IdTokenError("malformed_token") from exc
-        public = self.keys.public_keys().get(kid) if isinstance(kid, str) else None
+        if not isinstance(kid, str):
+            raise IdTokenError("unknown_signing_key")
+        public = self.keys.public_key(kid)
         if public is None:
             raise IdTokenError("unknown_signing_key")
         try:
@@ -199,7 +255,7 @@ class TokenIssuer:
             raise IdTokenError("malformed_token") from exc
         if claims.get("iss") not in ID_TOKEN_ISSUERS:
             raise IdTokenError("wrong_issuer")
-        return claims
+        return claims, kid
 
 
 _TIMEFRAME = (

@@ -93,6 +93,20 @@ def service(local_service: LocalService) -> LocalService:
     return local_service
 
 
+@pytest.fixture(scope="session")
+def other_local_service() -> Iterator[LocalService]:
+    service = LocalService()
+    yield service
+    service.close()
+
+
+@pytest.fixture
+def other_service(other_local_service: LocalService) -> LocalService:
+    """A second service on another port: another origin, standing in for a host that collects credentials."""
+    other_local_service.reset()
+    return other_local_service
+
+
 @pytest.fixture
 def signer() -> LocalTokens:
     return LocalTokens()

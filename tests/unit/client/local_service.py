@@ -1,7 +1,9 @@
 """A small Starlette app served by a real uvicorn in a thread, standing in for a service behind Cloud Run.
 
 It records the headers it receives, fails on demand (``fail_next`` statuses, ``Retry-After``), pages through
-30 numbers in pages of 10 (``Link`` header or ``next`` cursor) and streams bodies of any size.
+30 numbers in pages of 10 (``Link`` header or ``next`` cursor) and streams bodies of any size. ``/away`` answers
+one page whose next page (in the body or a ``Link`` header) is ``Behaviour.away``, and ``/redirect`` redirects
+there: a service pointing its callers at another origin.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class Behaviour:
     refuse_token: str | None = None
     calls: int = 0
     seen: list[dict[str, str]] = field(default_factory=list)
+    away: str = ""
 
 
 def build_app(state: Behaviour) -> Starlette:
@@ -51,6 +54,17 @@ def build_app(state: Behaviour) -> Starlette:
         if request.query_params.get("style") == "link" and nxt:
             headers["Link"] = f'<{request.url.path}?style=link&cursor={nxt}>; rel="next"'
         return JSONResponse({"rows": rows, "next": None if headers else nxt}, headers=headers)
+
+    async def away(request: Request) -> Response:
+        state.calls += 1
+        state.seen.append(dict(request.headers))
+        if request.query_params.get("style") == "link":
+            return JSONResponse({"rows": [1]}, headers={"Link": f'<{state.away}>; rel="next"'})
+        return JSONResponse({"rows": [1], "next": state.away})
+
+    async def redirect(request: Request) -> Response:
+        state.calls += 1
+        return Response(status_code=302, headers={"Location": state.away})
 
     async def blob(request: Request) -> Response:
         size = int(request.query_params["size"])
@@ -76,6 +90,8 @@ def build_app(state: Behaviour) -> Starlette:
         routes=[
             Route("/echo", echo, methods=["GET", "POST", "PUT", "DELETE"]),
             Route("/pages", pages),
+            Route("/away", away),
+            Route("/redirect", redirect),
             Route("/blob", blob),
             Route("/refuse/{kind}", refuse),
         ]
