@@ -129,7 +129,8 @@ class TokenIssuer:
         secret_hash, token_hash = sha256_hex(client_secret), sha256_hex(refresh_token)
         client_known = False
         for email, user in state.users.items():
-            if not hmac.compare_digest(user.client_id, client_id):
+            # Bytes: compare_digest refuses str with non-ASCII characters, and client_id comes from the request.
+            if not hmac.compare_digest(user.client_id.encode(), client_id.encode()):
                 continue
             client_known = True
             if hmac.compare_digest(user.refresh_token_sha256, token_hash) and hmac.compare_digest(
