@@ -94,6 +94,8 @@ async def test_refresh_token_grant(ctx: EmulatorContext, google: httpx.AsyncClie
     assert wrong.status_code == 400 and wrong.json()["error"] == "invalid_grant"
     unknown = await _grant(google, grant_type="refresh_token", **{**form, "client_id": "other"})
     assert unknown.status_code == 401 and unknown.json()["error"] == "invalid_client"
+    non_ascii = await _grant(google, grant_type="refresh_token", **{**form, "client_id": "clïent"})
+    assert non_ascii.status_code == 401 and non_ascii.json()["error"] == "invalid_client"
 
 
 async def test_token_errors_are_counted(ctx: EmulatorContext, google: httpx.AsyncClient) -> None:
