@@ -26,7 +26,7 @@ import httpx
 from cloudgate.emulator import iam
 from cloudgate.emulator.state import StateStore
 from cloudgate.google import INVOKER_ROLE
-from tests.support import CLOUDGATE, ROOT, free_port, stop_process, wait_for_port
+from tests.support import CLOUDGATE, ROOT, Drain, free_port, stop_process, wait_for_port
 
 _STRIPPED = ("GOOGLE_", "CLOUDSDK_", "GCE_", "CLOUDGATE_")
 SERVICE = "dev"
@@ -86,6 +86,8 @@ class EmulatorStack(_Admin):
     outsider_email: str = ""
     user_email: str = "developer@example.com"
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    #: Reads the output as it comes: a full pipe would stall the process's logging after a few hundred requests.
+    drain: Drain | None = field(default=None, repr=False)
 
     @property
     def certs_url(self) -> str:
@@ -130,6 +132,7 @@ class EmulatorStack(_Admin):
         stack.proc = _start(argv)
         wait_for_port(emulator_port, proc=stack.proc)
         wait_for_port(service_port, proc=stack.proc)
+        stack.drain = Drain(stack.proc)
         return stack
 
     def set_timeout(self, seconds: float) -> None:
@@ -138,6 +141,9 @@ class EmulatorStack(_Admin):
             state.services[SERVICE].timeout_seconds = seconds
 
     def stop(self) -> str:
+        """SIGTERM (SIGKILL if it hangs) and everything the process printed."""
+        if self.drain is not None:
+            return self.drain.stop(timeout=20)
         return stop_process(self.proc, timeout=20) if self.proc else ""
 
 
@@ -148,6 +154,8 @@ class DevStack(_Admin):
     url: str = ""
     session: dict[str, Any] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    #: Reads the output as it comes: a full pipe would stall the process's logging after a few hundred requests.
+    drain: Drain | None = field(default=None, repr=False)
 
     @property
     def invoker_key(self) -> Path:
@@ -185,7 +193,12 @@ class DevStack(_Admin):
                 raise RuntimeError(f"cloudgate dev did not become ready:\n{output}")
             time.sleep(0.1)
         session = json.loads(session_file.read_text())
-        return cls(emulator_url=session["emulator_url"], url=session["url"], session=session, proc=proc)
+        stack = cls(emulator_url=session["emulator_url"], url=session["url"], session=session, proc=proc)
+        stack.drain = Drain(proc)
+        return stack
 
     def stop(self) -> str:
+        """SIGTERM (SIGKILL if it hangs) and everything the process printed."""
+        if self.drain is not None:
+            return self.drain.stop(timeout=20)
         return stop_process(self.proc, timeout=20) if self.proc else ""

@@ -169,24 +169,20 @@ def verify_service(secrets: Secrets, certs: CertsServer) -> Iterator[Served]:
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorStack]:
     """The emulator with a Cloud Run front end over the echo service (shows what the container receives)."""
     stack = EmulatorStack.start(tmp_path_factory.mktemp("sec-emulator"))
-    assert stack.proc is not None
-    drain = Drain(stack.proc)
     try:
         yield stack
     finally:
-        drain.stop(timeout=20)
+        stack.stop()
 
 
 @pytest.fixture(scope="session")
 def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
     """``cloudgate dev``: the example service in cloud-run mode behind the emulator's front end."""
     stack = DevStack.start(tmp_path_factory.mktemp("sec-dev"))
-    assert stack.proc is not None
-    drain = Drain(stack.proc)
     try:
         yield stack
     finally:
-        drain.stop(timeout=20)
+        stack.stop()
 
 
 def id_token(key_file: Path, audience: str) -> str:
