@@ -273,3 +273,29 @@ def test_sigterm_lets_an_in_flight_request_finish(env: Env) -> None:
     # uvicorn re-raises the signal once its graceful shutdown is done, so the exit status says SIGTERM.
     assert served.proc.returncode in (0, -signal.SIGTERM)
     assert "Finished server process" in served.output
+
+
+def test_access_log_line_carries_the_trace_and_the_principal(cloud_run: Served, env: Env) -> None:
+    trace_id = "105445aa7843bc8bf206b12000100000"
+    headers = {"X-API-Key": env.reader, "X-Cloud-Trace-Context": f"{trace_id}/1;o=1"}
+    assert httpx.get(cloud_run.url + "/v1/whoami", headers=headers).status_code == 200
+    deadline = time.monotonic() + 5
+    lines: list[dict[str, object]] = []
+    while time.monotonic() < deadline and not lines:
+        lines = [
+            json.loads(line)
+            for line in cloud_run.output.splitlines()
+            if line.startswith("{") and trace_id in line and '"httpRequest"' in line
+        ]
+        time.sleep(0.05)
+    assert lines, cloud_run.output[-2000:]
+    assert lines[0]["logging.googleapis.com/trace"] == trace_id
+    assert lines[0]["principal"] == "key:reader"
+    assert lines[0]["severity"] == "INFO"
+
+
+def test_serve_listens_on_all_interfaces_as_cloud_run_requires(cloud_run: Served) -> None:
+    import subprocess
+
+    listening = subprocess.run(["ss", "-ltnH", f"sport = :{cloud_run.port}"], capture_output=True, text=True).stdout
+    assert [line.split()[3] for line in listening.splitlines()] == [f"0.0.0.0:{cloud_run.port}"]

@@ -82,7 +82,9 @@ class CloudLoggingFormatter(logging.Formatter):
             value = record.__dict__.get(key)
             if value is not None:
                 entry[key] = value
-        trace = trace_context.get()
+        # The access log passes its request's trace along (``extra={"trace": ...}``), so the line keeps it even when
+        # a handler formats it later, outside the request; other lines inside a request get it from the context.
+        trace = record.__dict__.get("trace") or trace_context.get()
         if trace:
             entry.update(trace)
         return json.dumps(entry, default=str)

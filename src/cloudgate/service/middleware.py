@@ -142,9 +142,9 @@ class CloudgateMiddleware:
                 status = 500
                 sent = await _send_error(send, 500, "internal error")
         finally:
-            trace_context.reset(token)
             if scope["path"] not in _QUIET_PATHS or status >= 400:
                 self._log(scope, status, sent, started, creds, user_agent, referer, trace)
+            trace_context.reset(token)
 
     def _log(
         self,
@@ -177,18 +177,14 @@ class CloudgateMiddleware:
         if referer:
             http_request["referer"] = redact(referer.split("?", 1)[0][:200])
         principal = creds.principal.name if creds.principal else None
-        token = trace_context.set(trace)
-        try:
-            logger.info(
-                "%s %s%s %d",
-                scope["method"],
-                http_request["requestUrl"],
-                " (query omitted)" if query else "",
-                status,
-                extra={"httpRequest": http_request, "principal": principal},
-            )
-        finally:
-            trace_context.reset(token)
+        logger.info(
+            "%s %s%s %d",
+            scope["method"],
+            http_request["requestUrl"],
+            " (query omitted)" if query else "",
+            status,
+            extra={"httpRequest": http_request, "principal": principal, "trace": trace},
+        )
 
 
 def _content_length(message: Message) -> int | None:
