@@ -40,12 +40,12 @@ from limits import RateLimitItemPerSecond
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import Response
 
 from cloudgate.errors import AuthError, InvalidCredentialsError, MissingCredentialsError, ThrottledError
 from cloudgate.service import passwords
 from cloudgate.service.client_ip import client_ip
-from cloudgate.service.errors_http import error_code
+from cloudgate.service.errors_http import auth_error_response
 from cloudgate.service.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
@@ -80,15 +80,11 @@ def parse_basic(header: str) -> tuple[str, str]:
     return user, password
 
 
-def error_response(exc: AuthError, realm: str) -> JSONResponse:
+def error_response(exc: AuthError, realm: str) -> Response:
     """The JSON answer to a refused docs request: ``{"error", "detail"}`` plus the right headers."""
-    headers = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
-    if isinstance(exc, ThrottledError):
-        headers["Retry-After"] = str(exc.retry_after)
-    elif exc.status == 401:
-        quoted = realm.replace("\\", "\\\\").replace('"', '\\"')
-        headers["WWW-Authenticate"] = f'Basic realm="{quoted}", charset="UTF-8"'
-    return JSONResponse({"error": error_code(exc.status), "detail": str(exc)}, status_code=exc.status, headers=headers)
+    response = auth_error_response(exc, realm, api_key_header="")
+    response.headers.update({"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+    return response
 
 
 class DocsGuard:

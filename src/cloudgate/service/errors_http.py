@@ -47,7 +47,8 @@ def error_body(status: int, detail: str) -> bytes:
 def www_authenticate(scheme: str | None, realm: str, api_key_header: str) -> dict[str, str]:
     """The ``WWW-Authenticate`` header naming the scheme a 401 expects."""
     if scheme == "Basic":
-        return {"WWW-Authenticate": f'Basic realm="{realm}", charset="UTF-8"'}
+        quoted = realm.replace("\\", "\\\\").replace('"', '\\"')
+        return {"WWW-Authenticate": f'Basic realm="{quoted}", charset="UTF-8"'}
     if scheme == "Bearer":
         return {"WWW-Authenticate": 'Bearer realm="google-id-token"'}
     if scheme == "ApiKey":
