@@ -56,8 +56,8 @@ def start_process(
     )
 
 
-def stop_process(proc: subprocess.Popen[bytes], *, timeout: float = 15.0) -> str:
-    """SIGTERM, wait, SIGKILL if needed; returns everything the process printed."""
+def _terminate(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM, then SIGKILL to the whole process group if it has not exited within ``timeout``."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -65,6 +65,11 @@ def stop_process(proc: subprocess.Popen[bytes], *, timeout: float = 15.0) -> str
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def stop_process(proc: subprocess.Popen[bytes], *, timeout: float = 15.0) -> str:
+    """SIGTERM, wait, SIGKILL if needed; returns everything the process printed."""
+    _terminate(proc, timeout)
     out = b""
     if proc.stdout:
         out = proc.stdout.read()
@@ -92,13 +97,7 @@ class Drain:
 
     def stop(self, timeout: float = 15.0) -> str:
         """SIGTERM, wait (SIGKILL the group if it hangs), then everything the process printed."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        _terminate(self.proc, timeout)
         self._thread.join(timeout=5)
         if self.proc.stdout is not None:
             self.proc.stdout.close()
