@@ -10,6 +10,10 @@ from __future__ import annotations
 PORT = "PORT"
 #: Interface ``cloudgate serve`` listens on (default 0.0.0.0, the container contract; 127.0.0.1 with ``--dev``).
 HOST = "CLOUDGATE_HOST"
+#: The app ``cloudgate serve`` runs (``module:attribute``) when none is named: what the image's ``CMD`` serves.
+APP = "CLOUDGATE_APP"
+#: The folder ``cloudgate serve`` imports the app from (default: the current folder; ``/srv`` in the image).
+APP_DIR = "CLOUDGATE_APP_DIR"
 #: Whether the client address comes from the last ``X-Forwarded-For`` hop (true behind Cloud Run's front end).
 TRUST_FORWARDED_FOR = "CLOUDGATE_TRUST_FORWARDED_FOR"
 
@@ -42,6 +46,9 @@ DATA_DIR = "CLOUDGATE_DATA_DIR"
 
 #: Set by Cloud Run in every container: the service's name (so code can tell it runs there).
 K_SERVICE = "K_SERVICE"
+#: Set by Cloud Run in every container: the revision's name and the configuration's (the service's) name.
+K_REVISION = "K_REVISION"
+K_CONFIGURATION = "K_CONFIGURATION"
 
 #: google-auth: path of a credentials file.
 GOOGLE_APPLICATION_CREDENTIALS = "GOOGLE_APPLICATION_CREDENTIALS"
