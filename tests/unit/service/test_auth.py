@@ -170,7 +170,7 @@ async def test_expired_forwarded_token_is_401(client: httpx.AsyncClient) -> None
 @pytest.mark.anyio
 async def test_routes_without_dependencies_stay_open(client: httpx.AsyncClient) -> None:
     assert (await client.get("/open")).json() == {"open": True}
-    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    assert (await client.get("/health")).json() == {"status": "ok"}
 
 
 @pytest.mark.anyio
