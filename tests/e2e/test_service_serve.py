@@ -243,8 +243,8 @@ def test_verify_mode_refuses_bad_tokens(verify: Served, env: Env, kind: str) -> 
     assert token not in response.text
 
 
-def test_healthz_is_open(cloud_run: Served) -> None:
-    assert httpx.get(cloud_run.url + "/healthz").json() == {"status": "ok"}
+def test_health_is_open(cloud_run: Served) -> None:
+    assert httpx.get(cloud_run.url + "/health").json() == {"status": "ok"}
 
 
 def test_oversized_body_is_413(env: Env) -> None:

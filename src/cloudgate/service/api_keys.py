@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from cloudgate import codes
 from cloudgate.errors import ConfigError, InvalidCredentialsError
 
 KEY_PREFIX = "cgk"
@@ -139,7 +140,8 @@ def authenticate(store: KeyStore, presented: str, now: datetime | None = None) -
         raise InvalidCredentialsError("invalid API key", scheme="ApiKey")
     state = record.state(now)
     if state != "active":
-        raise InvalidCredentialsError(f"API key {record.key_id} is {state}", scheme="ApiKey")
+        reason = codes.API_KEY_REVOKED if state == "revoked" else codes.API_KEY_EXPIRED
+        raise InvalidCredentialsError(f"API key {record.key_id} is {state}", scheme="ApiKey", reason=reason)
     return record
 
 

@@ -18,6 +18,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from cloudgate import codes
 from cloudgate.google import CLOUD_RUN_MAX_BYTES, OAUTH2_CERTS_URL
 
 
@@ -65,7 +66,9 @@ class ServiceSettings(BaseSettings):
     key_cache_seconds: float = Field(
         2.0, ge=0, description="How long key records are cached in memory; a revocation takes effect within this."
     )
-    api_key_header: str = Field("X-API-Key", description="Header that carries the API key (never Authorization).")
+    api_key_header: str = Field(
+        codes.API_KEY_HEADER, description="Header that carries the API key (never Authorization)."
+    )
 
     # Google identity.
     identity: IdentityMode = IdentityMode.CLOUD_RUN
