@@ -60,7 +60,7 @@ def _prepare(state_dir: Path, url: str, emulator_url: str) -> dict[str, Any]:
     from cloudgate.emulator import iam
     from cloudgate.emulator.state import StateStore
     from cloudgate.google import INVOKER_ROLE
-    from cloudgate.service.api_keys import open_keystore
+    from cloudgate.service.keys import open_keystore
     from cloudgate.service.passwords import hash_password
 
     store = StateStore(state_dir / "emulator")
@@ -111,7 +111,7 @@ def _prepare(state_dir: Path, url: str, emulator_url: str) -> dict[str, Any]:
 def _revoke(keystore_url: str, key_id: str) -> None:
     import datetime
 
-    from cloudgate.service.api_keys import open_keystore
+    from cloudgate.service.keys import open_keystore
 
     keystore = open_keystore(keystore_url)
     try:

@@ -27,9 +27,9 @@ from starlette.requests import Request
 
 from cloudgate import codes, env_vars
 from cloudgate.errors import ConfigError, ForbiddenError, InvalidCredentialsError, MissingCredentialsError
-from cloudgate.service.api_keys import KeyStore, authenticate, open_keystore
 from cloudgate.service.credentials import Credentials
-from cloudgate.service.keystore_cache import CachedKeyStore
+from cloudgate.service.keys import KeyStore, authenticate, open_keystore
+from cloudgate.service.keys.cache import CachedKeyStore
 from cloudgate.service.middleware import AUTHENTICATOR_KEY, CREDENTIALS_KEY
 from cloudgate.service.principal import Principal, grants
 from cloudgate.service.settings import IdentityMode, ServiceSettings

@@ -12,7 +12,7 @@ import pytest
 from fastapi import Depends, FastAPI
 
 from cloudgate.service import GoogleCaller, KeyCaller, Principal, ServiceSettings, protect, require_key
-from cloudgate.service.api_keys import open_keystore
+from cloudgate.service.keys import open_keystore
 
 from .helpers import stripped_token
 
