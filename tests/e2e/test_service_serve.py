@@ -16,7 +16,7 @@ import jwt
 import pytest
 
 from cloudgate.google import SIGNATURE_REMOVED
-from cloudgate.service.api_keys import open_keystore
+from cloudgate.service.keys import open_keystore
 from cloudgate.service.passwords import hash_password
 from tests.e2e.service_env import AUDIENCE, Served, SigningKey, certs_server, new_signing_key, serve
 

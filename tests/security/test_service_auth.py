@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from cloudgate.google import SIGNATURE_REMOVED
-from cloudgate.service.api_keys import open_keystore
+from cloudgate.service.keys import open_keystore
 from tests.e2e.service_env import AUDIENCE
 from tests.security.conftest import DOCS_PASSWORD, DOCS_USER, Secrets, Served, basic, claims, unsigned_jwt
 
