@@ -112,7 +112,7 @@ def test_a_streamed_export_over_32_mib_in_constant_memory(big_stack: DevStack, t
 def test_an_expired_api_key_says_to_create_a_new_one(big_stack: DevStack) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from cloudgate.service.api_keys import open_keystore
+    from cloudgate.service.keys import open_keystore
 
     expires = datetime.now(UTC) + timedelta(seconds=1)
     _, secret = open_keystore(big_stack.session["keystore"]).create("short-lived", ["datasets:read"], expires)

@@ -107,9 +107,9 @@ def test_the_proxy_adds_no_headers_of_its_own(proxy: RunningProxy, emulator_stac
     """Date and Server come from upstream only: the proxy's uvicorn adds neither."""
     from cloudgate.client import Client
 
-    through = httpx.get(f"{proxy.url}/healthz")
+    through = httpx.get(f"{proxy.url}/health")
     with Client(emulator_stack.url, credentials=emulator_stack.invoker_key) as client:
-        direct = client.get("/healthz")
+        direct = client.get("/health")
     for name in ("date", "server"):
         assert len(through.headers.get_list(name)) == len(direct.headers.get_list(name))
     assert len(through.headers.get_list("date")) == 1

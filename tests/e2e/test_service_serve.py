@@ -16,7 +16,7 @@ import jwt
 import pytest
 
 from cloudgate.google import SIGNATURE_REMOVED
-from cloudgate.service.api_keys import open_keystore
+from cloudgate.service.keys import open_keystore
 from cloudgate.service.passwords import hash_password
 from tests.e2e.service_env import AUDIENCE, Served, SigningKey, certs_server, new_signing_key, serve
 
@@ -243,8 +243,8 @@ def test_verify_mode_refuses_bad_tokens(verify: Served, env: Env, kind: str) -> 
     assert token not in response.text
 
 
-def test_healthz_is_open(cloud_run: Served) -> None:
-    assert httpx.get(cloud_run.url + "/healthz").json() == {"status": "ok"}
+def test_health_is_open(cloud_run: Served) -> None:
+    assert httpx.get(cloud_run.url + "/health").json() == {"status": "ok"}
 
 
 def test_oversized_body_is_413(env: Env) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 import jwt
 import pytest
 
-from cloudgate.service.api_keys import open_keystore
+from cloudgate.service.keys import open_keystore
 from cloudgate.service.passwords import hash_password
 from tests.e2e.service_env import AUDIENCE, Served, SigningKey, claims, new_signing_key, serve
 from tests.e2e.stack import DevStack, EmulatorStack, clean_env

@@ -6,7 +6,7 @@ unless ``HOST`` says otherwise). Routes:
 - ``/echo`` (any method): ``{"method", "path", "query", "headers", "body_bytes"}``, headers as received.
 - ``/big?bytes=N``: N bytes with a ``Content-Length`` (not streamed).
 - ``/stream?bytes=N[&chunk=C][&interval=S]``: N bytes, chunked, C bytes per chunk, S seconds between chunks.
-- ``/slow?seconds=S``: answers after S seconds (timeouts, graceful shutdown). ``/healthz``: ``ok``.
+- ``/slow?seconds=S``: answers after S seconds (timeouts, graceful shutdown). ``/health``: ``ok``.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ async def slow(request: Request) -> Response:
     return PlainTextResponse(f"slept {seconds:g}s")
 
 
-async def healthz(request: Request) -> Response:
+async def health(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
@@ -93,7 +93,7 @@ app = Starlette(
         Route("/big", big),
         Route("/stream", stream),
         Route("/slow", slow),
-        Route("/healthz", healthz),
+        Route("/health", health),
     ]
 )
 
