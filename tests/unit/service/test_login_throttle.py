@@ -21,7 +21,7 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 
 from cloudgate.errors import ConfigError
 from cloudgate.service import KeyCaller, ServiceSettings, protect
-from cloudgate.service.api_keys import open_keystore
+from cloudgate.service.keys import open_keystore
 from cloudgate.service.login_throttle import LoginThrottle
 from tests.redis_server import RedisServer
 
