@@ -42,6 +42,9 @@ def run(app: Any, *, host: str, port: int, log_level: str = "info") -> None:
     """Serve ``app`` with uvicorn until SIGTERM/SIGINT (the caller has configured logging)."""
     import uvicorn
 
+    from cloudgate.service.exposure import warn_public_identity_routes
+
+    warn_public_identity_routes(app, host)
     config = uvicorn.Config(
         app,
         host=host,
