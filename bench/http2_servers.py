@@ -38,7 +38,7 @@ from tests.e2e.service_env import AUDIENCE, certs_server, new_signing_key
 from tests.support import ROOT, Drain, free_port, start_process, wait_for_port
 
 from bench.auth_overhead import wrk
-from cloudgate.service.api_keys import open_keystore
+from cloudgate.service.keys import open_keystore
 
 SERVERS = ("uvicorn", "granian", "hypercorn")
 H2C = ("granian", "hypercorn")

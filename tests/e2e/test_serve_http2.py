@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cloudgate.service.api_keys import open_keystore
+from cloudgate.service.keys import open_keystore
 from tests.e2e.service_env import Served, serve
 
 pytestmark = pytest.mark.e2e
