@@ -110,7 +110,7 @@ def serve(
         "--http2",
         envvar=env_vars.HTTP2,
         help="Answer cleartext HTTP/2 (h2c) as well as HTTP/1, for `gcloud run deploy --use-http2`: request bodies "
-        "may exceed 32 MiB. Uses granian (pip install 'cloudgate[http2]').",
+        "may exceed 32 MiB. Uses granian (pip install 'cloudgate\\[http2]').",
     ),
 ) -> None:
     """Serve APP on HOST:PORT as Cloud Run would run it.
