@@ -14,13 +14,17 @@ import functools
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from cloudgate import codes, env_vars
 from cloudgate.google import CLOUD_RUN_MAX_BYTES, OAUTH2_CERTS_URL
+
+#: The default body limit of a service served over HTTP/2 (``CLOUDGATE_HTTP2``): Cloud Run sets no request size
+#: limit on HTTP/2 end to end, but a body written to the in-memory filesystem still costs the instance memory.
+HTTP2_MAX_BODY_BYTES = 512 * 1024 * 1024
 
 
 class IdentityMode(StrEnum):
@@ -38,6 +42,10 @@ def _split_csv(value: object) -> object:
     if isinstance(value, str):
         return [part.strip() for part in value.replace("\n", ",").split(",") if part.strip()]
     return value
+
+
+def _truthy(value: object) -> bool:
+    return value is True or (isinstance(value, str) and value.strip().lower() in {"1", "t", "true", "y", "yes", "on"})
 
 
 class ServiceSettings(BaseSettings):
@@ -84,7 +92,14 @@ class ServiceSettings(BaseSettings):
     certs_refetch_cooldown_seconds: float = Field(30.0, ge=0)
 
     # Limits.
-    max_body_bytes: int = Field(CLOUD_RUN_MAX_BYTES - 1, ge=0, description="Larger request bodies get 413.")
+    http2: bool = Field(
+        False, description="Served over h2c (`cloudgate serve --http2`): request bodies may exceed Cloud Run's 32 MiB."
+    )
+    max_body_bytes: int = Field(
+        CLOUD_RUN_MAX_BYTES - 1,
+        ge=0,
+        description="Larger request bodies get 413. Default: 32 MiB - 1 (Cloud Run's HTTP/1 cap), 512 MiB with `http2`.",
+    )
     max_header_bytes: int = Field(64 * 1024, ge=1024, description="Larger request headers (all together) get 431.")
     max_response_bytes: int = Field(
         CLOUD_RUN_MAX_BYTES - 64 * 1024,
@@ -109,6 +124,14 @@ class ServiceSettings(BaseSettings):
         if self.trust_forwarded_for == "auto":
             return bool(os.environ.get(env_vars.K_SERVICE))
         return self.trust_forwarded_for
+
+    @model_validator(mode="before")
+    @classmethod
+    def _http2_body_limit(cls, data: Any) -> Any:
+        # Only the default moves: an explicit CLOUDGATE_MAX_BODY_BYTES is kept whatever the protocol.
+        if isinstance(data, dict) and "max_body_bytes" not in data and _truthy(data.get("http2")):
+            return {**data, "max_body_bytes": HTTP2_MAX_BODY_BYTES}
+        return data
 
     @field_validator("audiences", "allowed_principals", mode="before")
     @classmethod

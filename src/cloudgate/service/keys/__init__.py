@@ -16,7 +16,7 @@ Example::
 
 from __future__ import annotations
 
-from cloudgate.errors import ConfigError
+from cloudgate.errors import ConfigError as _ConfigError
 from cloudgate.service.keys.store import (
     KEY_PREFIX,
     KeyRecord,
@@ -51,4 +51,4 @@ def open_keystore(url: str, *, create: bool = True) -> KeyStore:
         from cloudgate.service.keys.file import FileKeyStore
 
         return FileKeyStore(url)
-    raise ConfigError(f"unknown key store {url!r}: use sqlite:///path or file:///path.json")
+    raise _ConfigError(f"unknown key store {url!r}: use sqlite:///path or file:///path.json")
