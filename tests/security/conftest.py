@@ -87,7 +87,7 @@ def make_secrets(root: Path) -> Secrets:
     for role, scopes in roles.items():
         record, key = store.create(role, scopes)
         secrets.keys[role], secrets.key_ids[role] = key, record.key_id
-    record, key = store.create("expired", ["datasets:read"], datetime.now(UTC) + timedelta(milliseconds=200))
+    record, key = store.create("expired", ["datasets:read"], datetime.now(UTC) - timedelta(seconds=1))
     secrets.keys["expired"], secrets.key_ids["expired"] = key, record.key_id
     store.revoke(secrets.key_ids["revoked"], datetime.now(UTC))
     store.close()

@@ -16,7 +16,7 @@ Example::
 
 from __future__ import annotations
 
-from cloudgate.errors import ConfigError
+from cloudgate.errors import ConfigError as _ConfigError
 from cloudgate.service.keys.store import (
     KEY_PREFIX,
     KeyRecord,
@@ -58,6 +58,6 @@ def open_keystore(url: str, *, create: bool = True) -> KeyStore:
         from cloudgate.service.keys.firestore import FirestoreKeyStore
 
         return FirestoreKeyStore(url)
-    raise ConfigError(
+    raise _ConfigError(
         f"unknown key store {url!r}: use sqlite:///path, file:///path.json or firestore://PROJECT[/DATABASE]/COLLECTION"
     )
