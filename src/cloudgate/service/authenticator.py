@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from cloudgate import codes, env_vars
 from cloudgate.errors import ForbiddenError, InvalidCredentialsError, MissingCredentialsError
 from cloudgate.service.credentials import Credentials
-from cloudgate.service.keys import KeyStore, authenticate, open_keystore
+from cloudgate.service.keys import KeyStore, authenticate_async, open_keystore
 from cloudgate.service.keys.cache import CachedKeyStore
 from cloudgate.service.principal import Principal, grants
 from cloudgate.service.settings import IdentityMode, ServiceSettings
@@ -80,7 +80,7 @@ class Authenticator:
                 raise MissingCredentialsError(f"an API key is required in the {header} header", scheme="ApiKey")
             if len(creds.api_keys) > 1:
                 raise InvalidCredentialsError(f"send exactly one {header} header", scheme="ApiKey")
-            record = authenticate(self.keystore, creds.api_keys[0])
+            record = await authenticate_async(self.keystore, creds.api_keys[0])
             if scope is not None and not grants(record.scopes, scope):
                 raise ForbiddenError(
                     f"API key {record.key_id} lacks the scope {scope!r}", reason=codes.SCOPE_MISSING, scope=scope

@@ -70,7 +70,10 @@ class ServiceSettings(BaseSettings):
     )
 
     # API keys.
-    keystore: str = Field("sqlite:///.cloudgate/keys.sqlite3", description="`sqlite:///path` or `file:///path.json`.")
+    keystore: str = Field(
+        "sqlite:///.cloudgate/keys.sqlite3",
+        description="`sqlite:///path`, `file:///path.json` or `firestore://PROJECT[/DATABASE]/COLLECTION`.",
+    )
     key_cache_seconds: float = Field(
         2.0, ge=0, description="How long key records are cached in memory; a revocation takes effect within this."
     )
