@@ -58,19 +58,29 @@ def _secure(operation: dict[str, Any]) -> None:
         operation["description"] = (operation.get("description", "") + "\n\n" + note).strip()
 
 
-def declared_scopes(app: FastAPI) -> frozenset[str]:
-    """Every API key scope the app's routes require (``serve --dev`` grants them to its session key).
-
-    Read from the schema FastAPI generates (``get_openapi``, before this module's hook renames the requirements).
-    """
+def _declared(app: FastAPI) -> list[tuple[str, Requirement]]:
+    """Each route path with each cloudgate requirement it declares, from the schema FastAPI generates itself
+    (``get_openapi``: before this module's hook renames the requirements)."""
     schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
-    return frozenset(
-        requirement.scope
-        for operation in _operations(schema)
+    return [
+        (path, requirement)
+        for path, item in schema.get("paths", {}).items()
+        for operation in item.values()
+        if isinstance(operation, dict)
         for entry in operation.get("security", [])
         for name in entry
-        if (requirement := Requirement.named(name)) is not None and requirement.scope
-    )
+        if (requirement := Requirement.named(name)) is not None
+    ]
+
+
+def declared_scopes(app: FastAPI) -> frozenset[str]:
+    """Every API key scope the app's routes require (``serve --dev`` grants them to its session key)."""
+    return frozenset(requirement.scope for _, requirement in _declared(app) if requirement.scope)
+
+
+def routes_requiring_identity(app: FastAPI) -> list[str]:
+    """The paths of the routes that require the caller's Google identity (for the start-up exposure warning)."""
+    return sorted({path for path, requirement in _declared(app) if requirement.google})
 
 
 def _document_refusals(operation: dict[str, Any], scopes: list[str]) -> None:
