@@ -62,6 +62,13 @@ class Dataset:
     rows: int
     #: ``parquet`` or ``csv``: the format of the file in the data folder.
     source_format: str
+    #: What the rows take once decoded (fixed-width values plus the bytes of variable-width ones).
+    decoded_bytes: int = 0
+
+    def batch_rows(self, most: int, batch_bytes: int) -> int:
+        """Rows per export batch: ``most``, fewer when rows are so wide that a batch would pass ``batch_bytes``."""
+        row_bytes = max(1, self.decoded_bytes // max(1, self.rows))
+        return max(1, min(most, batch_bytes // row_bytes))
 
     def column(self, name: str) -> Column:
         """The column called ``name``, matched as DuckDB matches identifiers (ASCII case-insensitively); an
@@ -250,9 +257,7 @@ class Catalog:
             return known
         cursor = self.cursor()
         try:
-            relation = cursor.sql("SELECT * FROM read_parquet(?)", params=[str(read_path)])
-            columns = tuple(Column(n, str(t)) for n, t in zip(relation.columns, relation.types, strict=True))
-            counted = cursor.sql("SELECT count(*) FROM read_parquet(?)", params=[str(read_path)]).fetchall()
+            columns, rows, decoded = describe_file(cursor, read_path)
         except duckdb.Error as exc:
             raise DatasetError(f"dataset {name!r} cannot be read: {first_line(exc)}", status=422) from exc
         finally:
@@ -263,7 +268,7 @@ class Catalog:
             raise DatasetError(
                 f"dataset {name!r} cannot be served: its columns {clashing} have names DuckDB reserves", status=422
             )
-        dataset = Dataset(name, source, version, columns, int(counted[0][0]), source.suffix[1:])
+        dataset = Dataset(name, source, version, columns, rows, source.suffix[1:], decoded)
         with self._known_guard:
             self._known = {k: v for k, v in self._known.items() if k[0] != source}
             self._known[key] = dataset
@@ -307,6 +312,44 @@ class Catalog:
         if not removed:
             raise DatasetError(f"no dataset named {name!r}", status=404)
         logger.info("dataset %s deleted", name)
+
+
+#: Bytes per value of DuckDB's fixed-width types; other types are measured value by value.
+_WIDTHS = {
+    "BOOLEAN": 1, "TINYINT": 1, "UTINYINT": 1, "SMALLINT": 2, "USMALLINT": 2, "INTEGER": 4, "UINTEGER": 4,
+    "BIGINT": 8, "UBIGINT": 8, "HUGEINT": 16, "UHUGEINT": 16, "FLOAT": 4, "DOUBLE": 8, "DATE": 4, "TIME": 8,
+    "TIMESTAMP": 8, "TIMESTAMP_S": 8, "TIMESTAMP_MS": 8, "TIMESTAMP_NS": 8, "TIMESTAMP WITH TIME ZONE": 8,
+    "UUID": 16, "INTERVAL": 16,
+}  # fmt: skip
+
+
+def describe_file(cursor: duckdb.DuckDBPyConnection, path: Path) -> tuple[tuple[Column, ...], int, int]:
+    """The columns of the Parquet file at ``path``, its rows, and the bytes they decode to."""
+    relation = cursor.sql("SELECT * FROM read_parquet(?)", params=[str(path)])
+    columns = tuple(Column(n, str(t)) for n, t in zip(relation.columns, relation.types, strict=True))
+    rows, decoded = measure(cursor, path, columns)
+    return columns, rows, decoded
+
+
+def measure(cursor: duckdb.DuckDBPyConnection, path: Path, columns: tuple[Column, ...]) -> tuple[int, int]:
+    """The rows of the Parquet file at ``path`` and the bytes they decode to, in one statement (a scan of the
+    variable-width columns only; without any, Parquet's footer answers)."""
+    fixed = 0
+    measured = []
+    for column in columns:
+        width = _WIDTHS.get(column.type, 16 if column.type.startswith("DECIMAL") else None)
+        if width is not None:
+            fixed += width
+            continue
+        name = '"' + column.name.replace('"', '""') + '"'
+        if column.type == "BLOB":
+            measured.append(f"coalesce(sum(octet_length({name})), 0)")
+        else:  # strlen counts bytes; other types by the length of their text
+            value = name if column.type == "VARCHAR" else f"CAST({name} AS VARCHAR)"
+            measured.append(f"coalesce(sum(strlen({value})), 0)")
+    sql = f"SELECT count(*), {' + '.join(['0', *measured])} FROM read_parquet(?)"  # noqa: S608 - quoted names
+    rows, variable = cursor.sql(sql, params=[str(path)]).fetchall()[0]
+    return int(rows), int(rows) * fixed + int(variable)
 
 
 def first_line(exc: BaseException) -> str:

@@ -215,7 +215,7 @@ def parse_query(
             raise DatasetError("'columns' names a column twice (names are compared case-insensitively)", status=400)
     parsed = tuple(_parse_filter(dataset, f, caps.filter_values) for f in filters)
     if sum(len(f.values) for f in parsed) > caps.filter_values:
-        raise DatasetError(f"the filters list more than {caps.filter_values} values in all", status=400)
+        raise DatasetError(f"the filters may list at most {caps.filter_values} values in all", status=400)
     return Query(dataset, selected, parsed, _parse_order(dataset, order, caps.order_keys))
 
 

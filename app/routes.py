@@ -104,12 +104,10 @@ async def rows(
             after = codec.decode(query, cursor) if cursor is not None else None
             connection = catalog.cursor()
             try:
-
-                def page() -> tuple[list[str], Any]:
-                    query.check_values(connection)
-                    return fetch_page(connection, query, after=after, limit=page_limit)
-
-                texts, last = budget.run(connection, page)
+                budget.run(connection, lambda: query.check_values(connection))
+                texts, last = budget.run(
+                    connection, lambda: fetch_page(connection, query, after=after, limit=page_limit)
+                )
             finally:
                 connection.close()
         token = codec.encode(query, last) if last is not None else None
@@ -150,7 +148,7 @@ async def export(
             catalog.cursor(),
             query,
             format,
-            batch_rows=settings.export_batch_rows,
+            batch_rows=pinned.dataset.batch_rows(settings.export_batch_rows, settings.export_batch_bytes),
             pinned=pinned,
             budget=guards.export_start_budget(),
         )

@@ -37,6 +37,9 @@ class DataSettings(BaseSettings):
     )
     sample_name: str = Field("sample", description="Name of the generated sample dataset.")
     export_batch_rows: int = Field(65_536, ge=1, description="Rows per record batch when streaming an export.")
+    export_batch_bytes: int = Field(
+        4 * 1024 * 1024, ge=1024, description="Fewer rows per batch when rows are so wide that a batch passes this."
+    )
     duckdb_memory_limit: str | None = Field(
         None,
         description="DuckDB `memory_limit` (e.g. `256MB`); spills to disk beyond it. "

@@ -24,10 +24,19 @@ import uuid
 from pathlib import Path
 
 import anyio
+import duckdb
 from starlette.requests import ClientDisconnect, Request
 
 from app.budget import Budget
-from app.catalog import Catalog, Dataset, check_column_names, check_name, convert_to_parquet
+from app.catalog import (
+    Catalog,
+    Dataset,
+    check_column_names,
+    check_name,
+    convert_to_parquet,
+    describe_file,
+    first_line,
+)
 from app.settings import DataSettings
 from cloudgate.errors import DatasetError
 
@@ -134,6 +143,12 @@ async def receive_upload(
             check_decoded_size(raw, kind, settings)
             cursor = catalog.cursor()
             try:
+                if kind == "parquet":
+                    # What the rows really decode to, before writing any: a footer can understate it (a long
+                    # text repeated is stored once, in a dictionary). A CSV decodes to about its own size.
+                    _, _, decoded = budget.run(cursor, lambda: describe_file(cursor, raw))
+                    if decoded > settings.max_upload_decoded_bytes:
+                        raise _too_large(f"{decoded} bytes; at most {settings.max_upload_decoded_bytes} are allowed")
                 convert_to_parquet(
                     cursor,
                     raw,
@@ -144,6 +159,8 @@ async def receive_upload(
                     max_columns=settings.max_columns,
                     run=lambda call: budget.run(cursor, call),
                 )
+            except duckdb.Error as exc:
+                raise DatasetError(f"not a valid {kind.upper()} file: {first_line(exc)}", status=422) from exc
             finally:
                 cursor.close()
 
