@@ -14,6 +14,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cloudgate import headers as http_headers
 from cloudgate.service.client_ip import client_ip
 from cloudgate.service.credentials import Credentials, bearer_token
 from cloudgate.service.errors_http import error_body
@@ -25,7 +26,7 @@ _errors = logging.getLogger(__name__)
 
 CREDENTIALS_KEY = "cloudgate.credentials"
 AUTHENTICATOR_KEY = "cloudgate.authenticator"
-_QUIET_PATHS = frozenset({"/healthz"})
+_QUIET_PATHS = frozenset({"/health"})
 
 
 class BodyTooLargeError(HTTPException):
@@ -97,7 +98,7 @@ class CloudgateMiddleware:
             if message["type"] == "http.response.start":
                 started_response = True
                 status = message["status"]
-                size = _content_length(message)
+                size = http_headers.content_length(message.get("headers", ()))
                 if size is not None and size > cap:
                     replaced = True
                     status = 500
@@ -185,13 +186,6 @@ class CloudgateMiddleware:
             status,
             extra={"httpRequest": http_request, "principal": principal, "trace": trace},
         )
-
-
-def _content_length(message: Message) -> int | None:
-    for name, value in message.get("headers", ()):
-        if name.lower() == b"content-length":
-            return int(value) if value.isdigit() else None
-    return None
 
 
 async def _send_error(send: Send, status: int, detail: str) -> int:
