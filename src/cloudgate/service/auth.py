@@ -28,7 +28,7 @@ from starlette.requests import Request
 from cloudgate import codes, env_vars
 from cloudgate.errors import ConfigError, ForbiddenError, InvalidCredentialsError, MissingCredentialsError
 from cloudgate.service.credentials import Credentials
-from cloudgate.service.keys import KeyStore, authenticate, open_keystore
+from cloudgate.service.keys import KeyStore, authenticate_async, open_keystore
 from cloudgate.service.keys.cache import CachedKeyStore
 from cloudgate.service.middleware import AUTHENTICATOR_KEY, CREDENTIALS_KEY
 from cloudgate.service.principal import Principal, grants
@@ -96,7 +96,7 @@ class Authenticator:
                 raise MissingCredentialsError(f"an API key is required in the {header} header", scheme="ApiKey")
             if len(creds.api_keys) > 1:
                 raise InvalidCredentialsError(f"send exactly one {header} header", scheme="ApiKey")
-            record = authenticate(self.keystore, creds.api_keys[0])
+            record = await authenticate_async(self.keystore, creds.api_keys[0])
             if scope is not None and not grants(record.scopes, scope):
                 raise ForbiddenError(
                     f"API key {record.key_id} lacks the scope {scope!r}", reason=codes.SCOPE_MISSING, scope=scope
@@ -120,6 +120,8 @@ class Authenticator:
                     reason=codes.IDENTITY_OFF,
                 )
             return None
+        if creds.bearer_problem is not None:
+            raise InvalidCredentialsError(creds.bearer_problem, scheme="Bearer")
         if creds.bearer is None:
             if required:
                 raise MissingCredentialsError(
