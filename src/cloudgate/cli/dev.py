@@ -24,6 +24,7 @@ from typing import Any
 import typer
 
 from cloudgate import codes, env_vars
+from cloudgate.log_lines import configure_text_logging
 
 _SERVICE = "dev"
 _DEV_SCOPES = ["datasets:read", "datasets:write", "datasets:admin"]
@@ -180,7 +181,7 @@ def dev(
     from cloudgate.emulator.runner import ProcessRunner
     from cloudgate.emulator.server import ServiceSpec, bind, run
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_text_logging(logging.INFO)  # one line per record: a request path cannot forge one
     logging.getLogger("httpx").setLevel(logging.WARNING)
     for taken, flag in ((port, "--port"), (emulator_port, "--emulator-port")):
         bind("127.0.0.1", taken, flag=flag).close()  # fail before preparing anything if a port is taken
