@@ -35,6 +35,7 @@ from cloudgate.service.errors_http import (
     handle_unavailable,
     handle_validation_error,
 )
+from cloudgate.service.exposure import warn_off_cloud_run
 from cloudgate.service.middleware import CloudgateMiddleware
 from cloudgate.service.openapi import install_openapi, remove_open_docs_routes
 from cloudgate.service.settings import IdentityMode, ServiceSettings, get_settings
@@ -51,6 +52,7 @@ def protect(app: FastAPI, settings: ServiceSettings | None = None) -> FastAPI:
     authenticator = Authenticator(settings)
     authenticator.check_config()
     app.state.cloudgate_authenticator = authenticator
+    warn_off_cloud_run(settings)
     if settings.identity is IdentityMode.CLOUD_RUN and not settings.audiences:
         logger.info("identity=cloud-run with no CLOUDGATE_AUDIENCES: relying on Cloud Run's own audience check")
 

@@ -122,6 +122,8 @@ class Authenticator:
                     reason=codes.IDENTITY_OFF,
                 )
             return None
+        if creds.bearer_problem is not None:
+            raise InvalidCredentialsError(creds.bearer_problem, scheme="Bearer")
         if creds.bearer is None:
             if required:
                 raise MissingCredentialsError(

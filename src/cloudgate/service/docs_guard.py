@@ -95,7 +95,7 @@ class DocsGuard:
     def __init__(self, users: Mapping[str, str], settings: ServiceSettings) -> None:
         self.realm = settings.docs_realm
         self._users = [(name.encode(), hash) for name, hash in users.items()]
-        self._trust_forwarded_for = settings.trust_forwarded_for
+        self._trust_forwarded_for = settings.forwarded_for_trusted()
         self._cache_seconds = settings.docs_cache_seconds
         self._cache: dict[bytes, tuple[str, float]] = {}
         self._cache_key = secrets.token_bytes(32)

@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cloudgate import headers as http_headers
 from cloudgate.service.client_ip import client_ip
-from cloudgate.service.credentials import Credentials, bearer_token
+from cloudgate.service.credentials import Credentials, read_identity_headers
 from cloudgate.service.errors_http import error_body
 from cloudgate.service.logs import parse_trace, redact, trace_context
 from cloudgate.service.settings import ServiceSettings
@@ -44,6 +44,7 @@ class CloudgateMiddleware:
         self.settings = settings
         self.authenticator = authenticator
         self._key_header = settings.api_key_header.lower().encode("latin-1")
+        self._trust_forwarded_for = settings.forwarded_for_trusted()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -52,7 +53,9 @@ class CloudgateMiddleware:
         started = time.perf_counter()
         settings = self.settings
         creds = Credentials()
-        serverless = authorization = cloud_trace = traceparent = user_agent = referer = None
+        serverless: list[str] = []
+        authorization: list[str] = []
+        cloud_trace = traceparent = user_agent = referer = None
         content_length: int | None = None
         key_header = self._key_header
         header_bytes = 0
@@ -61,9 +64,9 @@ class CloudgateMiddleware:
             if name == key_header:
                 creds.api_keys.append(value.decode("latin-1"))
             elif name == b"x-serverless-authorization":
-                serverless = value.decode("latin-1")
+                serverless.append(value.decode("latin-1"))
             elif name == b"authorization":
-                authorization = value.decode("latin-1")
+                authorization.append(value.decode("latin-1"))
             elif name == b"content-length":
                 content_length = int(value) if value.isdigit() else -1
             elif name == b"x-cloud-trace-context":
@@ -74,11 +77,7 @@ class CloudgateMiddleware:
                 user_agent = value.decode("latin-1")
             elif name == b"referer":
                 referer = value.decode("latin-1")
-        # Cloud Run checks X-Serverless-Authorization when present and ignores Authorization then (CLOUD_RUN.md).
-        if serverless is not None:
-            creds.bearer = bearer_token(serverless)
-        elif authorization is not None:
-            creds.bearer = bearer_token(authorization)
+        read_identity_headers(serverless, authorization, creds)
         scope[CREDENTIALS_KEY] = creds
         scope[AUTHENTICATOR_KEY] = self.authenticator
 
@@ -169,7 +168,7 @@ class CloudgateMiddleware:
             "requestUrl": redact(path),
             "status": status,
             "responseSize": str(size),
-            "remoteIp": client_ip(scope, self.settings.trust_forwarded_for),
+            "remoteIp": client_ip(scope, self._trust_forwarded_for),
             "latency": f"{latency:.6f}s",
             "protocol": f"HTTP/{scope.get('http_version', '1.1')}",
         }

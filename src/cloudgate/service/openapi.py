@@ -50,6 +50,16 @@ def _api_routes(app: FastAPI) -> Iterator[Any]:
             yield context
 
 
+def routes_requiring_identity(app: FastAPI) -> list[str]:
+    """The paths of the routes that require the caller's Google identity (for the start-up exposure warning)."""
+    found = []
+    for route in _api_routes(app):
+        dependant = getattr(route, "dependant", None)
+        if dependant is not None and any(marker["google"] for marker in _requirements(dependant)):
+            found.append(route.path_format)
+    return found
+
+
 def _document_refusals(operation: dict[str, Any], scopes: list[str]) -> None:
     """The answers a protected route can give before its code runs, in the common error shape."""
     body = {"content": {"application/json": {"schema": _ERROR_REF}}}

@@ -51,6 +51,9 @@ def run(app: Any, *, host: str, port: int, log_level: str = "info", http2: bool 
         return
     import uvicorn
 
+    from cloudgate.service.exposure import warn_public_identity_routes
+
+    warn_public_identity_routes(app, host)
     config = uvicorn.Config(
         app,
         host=host,
