@@ -15,8 +15,9 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cloudgate import headers as http_headers
+from cloudgate.service.authenticator import Authenticator
 from cloudgate.service.client_ip import client_ip
-from cloudgate.service.credentials import Credentials, read_identity_headers
+from cloudgate.service.credentials import AUTHENTICATOR_KEY, CREDENTIALS_KEY, Credentials, read_identity_headers
 from cloudgate.service.errors_http import error_body
 from cloudgate.service.logs import parse_trace, redact, trace_context
 from cloudgate.service.settings import ServiceSettings
@@ -24,8 +25,6 @@ from cloudgate.service.settings import ServiceSettings
 logger = logging.getLogger("cloudgate.access")
 _errors = logging.getLogger(__name__)
 
-CREDENTIALS_KEY = "cloudgate.credentials"
-AUTHENTICATOR_KEY = "cloudgate.authenticator"
 _QUIET_PATHS = frozenset({"/health"})
 
 
@@ -39,7 +38,7 @@ class BodyTooLargeError(HTTPException):
 class CloudgateMiddleware:
     """Parses credentials, enforces body and response limits, sets trace context, logs each request."""
 
-    def __init__(self, app: ASGIApp, settings: ServiceSettings, authenticator: Any) -> None:
+    def __init__(self, app: ASGIApp, settings: ServiceSettings, authenticator: Authenticator) -> None:
         self.app = app
         self.settings = settings
         self.authenticator = authenticator
