@@ -177,8 +177,9 @@ def dev(
     app: str = typer.Option("app.main:create_app", help="The service (module:attribute) to run."),
 ) -> None:
     """Run the example service as a private Cloud Run service on this machine (what `make run` does)."""
+    from cloudgate.emulator.listeners import bind
     from cloudgate.emulator.runner import ProcessRunner
-    from cloudgate.emulator.server import ServiceSpec, bind, run
+    from cloudgate.emulator.server import ServiceSpec, run
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
