@@ -160,10 +160,14 @@ class RevisionRuntime:
         self._tg.start_soon(self._rollout, name)
 
     def remove(self, name: str) -> None:
-        """Stop the service's front end and revisions in the background."""
+        """Stop listening on the service's URL now; stop its revisions in the background."""
         running = self._running.pop(name, None)
-        if running is not None:
-            self._tg.start_soon(self._remove, running)
+        if running is None:
+            return
+        if running.server is not None:
+            for listener in running.server.servers:  # refuse new connections at once, as a deleted service does
+                listener.close()
+        self._tg.start_soon(self._remove, running)
 
     def secret_changed(self, secret_id: str) -> None:
         """Rewrite the mounted files of ``secret_id`` in every serving revision (latest enabled version)."""
