@@ -12,7 +12,7 @@ from fastapi import Depends, FastAPI, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from cloudgate.service import KeyCaller, protect, require
-from cloudgate.service.api_keys import authenticate, open_keystore
+from cloudgate.service.keys import authenticate, open_keystore
 from cloudgate.service.principal import Principal
 
 KeyAndGoogle = Annotated[Principal, Depends(require(key=True, google=True))]

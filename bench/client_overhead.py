@@ -37,13 +37,13 @@ def _compare(label: str, url: str, key: Path, calls: int, rounds: int) -> None:
     token = TokenProvider(key).get(url).value
     plain = httpx.Client(base_url=url, headers={"X-Serverless-Authorization": f"Bearer {token}"})
     sdk = Client(url, credentials=key)
-    sdk.get("/healthz")  # the first token is fetched outside the timing: steady state is compared
-    plain.get("/healthz").raise_for_status()
+    sdk.get("/health")  # the first token is fetched outside the timing: steady state is compared
+    plain.get("/health").raise_for_status()
     plain_times, sdk_times = [], []
     for round_ in range(rounds):  # alternate who goes first, so warm-up and drift do not favour one side
         order = [
-            (plain_times, lambda: plain.get("/healthz").raise_for_status()),
-            (sdk_times, lambda: sdk.get("/healthz")),
+            (plain_times, lambda: plain.get("/health").raise_for_status()),
+            (sdk_times, lambda: sdk.get("/health")),
         ]
         for times, send in order[:: 1 if round_ % 2 else -1]:
             times.append(_time(calls, send))
@@ -51,7 +51,7 @@ def _compare(label: str, url: str, key: Path, calls: int, rounds: int) -> None:
     plain.close()
     sdk.close()
     p, s = statistics.median(plain_times), statistics.median(sdk_times)
-    print(f"{label}: {calls} sequential GET /healthz x {rounds} alternating rounds")
+    print(f"{label}: {calls} sequential GET /health x {rounds} alternating rounds")
     print(f"  plain httpx, fixed token : {p * 1e3:7.3f} ms/call (median of rounds)")
     print(f"  cloudgate.client.Client  : {s * 1e3:7.3f} ms/call (median of rounds)")
     print(f"  ratio SDK / plain        : {s / p:7.3f}   (token fetches by the SDK: {fetches})")

@@ -76,14 +76,14 @@ def main() -> None:
         direct, front = [], []
         with httpx.Client() as client:
             for _ in range(200):  # warm-up: connections, caches
-                client.get(f"http://127.0.0.1:{echo_port}/healthz")
-                client.get(f"{url}/healthz", headers=headers)
+                client.get(f"http://127.0.0.1:{echo_port}/health")
+                client.get(f"{url}/health", headers=headers)
             for _ in range(count):
                 start = time.perf_counter()
-                assert client.get(f"http://127.0.0.1:{echo_port}/healthz").status_code == 200
+                assert client.get(f"http://127.0.0.1:{echo_port}/health").status_code == 200
                 direct.append((time.perf_counter() - start) * 1000)
                 start = time.perf_counter()
-                assert client.get(f"{url}/healthz", headers=headers).status_code == 200
+                assert client.get(f"{url}/health", headers=headers).status_code == 200
                 front.append((time.perf_counter() - start) * 1000)
         result = {"requests_each": count}
         for name, values in (("direct", direct), ("front_end", front)):

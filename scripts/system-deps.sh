@@ -1,12 +1,25 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the test suite drives for real (Chromium for the docs-through-proxy test),
-# plus any command named as an argument whose package has the same name (`make bench` asks for wrk).
+# Installs the Debian packages the test suite drives for real: Chromium (the docs-through-proxy test), redis-server
+# (the shared login throttle) and Java 17 (the Firestore emulator), plus any command named as an argument whose
+# package has the same name (`make bench` asks for wrk). The Firestore emulator itself ships with the Cloud SDK
+# (package google-cloud-cli-firestore-emulator, from Google's apt repository): installed when that repository is
+# configured, else the Firestore tests fail saying it is missing.
 # Idempotent: does nothing when they are present. Needs root (or sudo) the first time.
 set -euo pipefail
 need=()
-for command in chromium "$@"; do
-  command -v "$command" >/dev/null 2>&1 || need+=("$command")
+want() {  # want COMMAND PACKAGE
+  command -v "$1" >/dev/null 2>&1 || need+=("$2")
+}
+want chromium chromium
+want redis-server redis-server
+want java openjdk-17-jre-headless
+for command in "$@"; do
+  want "$command" "$command"
 done
+if command -v gcloud >/dev/null 2>&1; then
+  sdk_root="$(dirname "$(dirname "$(readlink -f "$(command -v gcloud)")")")"
+  [ -d "$sdk_root/platform/cloud-firestore-emulator" ] || need+=(google-cloud-cli-firestore-emulator)
+fi
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 echo "installing system packages: ${need[*]}" >&2
 SUDO=""

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.redis_server import RedisServer
+
 _STRIPPED_PREFIXES = ("GOOGLE_", "CLOUDSDK_", "GCE_", "CLOUDGATE_")
 
 
@@ -29,3 +31,20 @@ def clean_environ() -> Iterator[None]:
 def anyio_backend() -> str:
     """Async tests (``@pytest.mark.anyio``) run on asyncio only."""
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One real redis-server for the whole session (127.0.0.1, a free port, nothing persisted)."""
+    server = RedisServer.start(tmp_path_factory.mktemp("redis"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The session's Redis, emptied for this test."""
+    redis_server.flush()
+    return redis_server.url

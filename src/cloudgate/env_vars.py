@@ -17,6 +17,8 @@ TRUST_FORWARDED_FOR = "CLOUDGATE_TRUST_FORWARDED_FOR"
 DOCS_USERS = "CLOUDGATE_DOCS_USERS"
 #: A file of ``name:hash`` lines (a mounted secret), read in addition to ``CLOUDGATE_DOCS_USERS``.
 DOCS_USERS_FILE = "CLOUDGATE_DOCS_USERS_FILE"
+#: Where the docs login throttle counts failures: ``memory://`` (per instance) or ``redis://host:port[/db]``.
+THROTTLE_STORAGE = "CLOUDGATE_THROTTLE_STORAGE"
 #: Where API keys live: ``sqlite:///path`` or ``file:///path.json``.
 KEYSTORE = "CLOUDGATE_KEYSTORE"
 #: How the caller's Google identity is read: ``cloud-run``, ``verify`` or ``off``.

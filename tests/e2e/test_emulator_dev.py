@@ -14,7 +14,7 @@ import pytest
 from google.oauth2 import service_account
 
 from cloudgate.cli.dev import _banner
-from cloudgate.service.api_keys import open_keystore
+from cloudgate.service.keys import open_keystore
 from tests.e2e.stack import DevStack, clean_env
 
 pytestmark = pytest.mark.e2e

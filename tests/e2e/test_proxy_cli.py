@@ -71,14 +71,12 @@ def test_post_bodies_pass_through(proxy: RunningProxy) -> None:
 
 
 def test_responses_stream_as_they_arrive(proxy: RunningProxy) -> None:
+    """The first chunk arrives while the service still holds back the second (10 s later); the stream is left early."""
     started = time.monotonic()
-    with httpx.stream("GET", f"{proxy.url}/stream", params={"bytes": 3, "chunk": 1, "interval": 1}) as response:
-        chunks = response.iter_raw()
-        first = next(chunks)
+    with httpx.stream("GET", f"{proxy.url}/stream", params={"bytes": 2, "chunk": 1, "interval": 10}) as response:
+        first = next(response.iter_raw())
         first_at = time.monotonic() - started
-        rest = b"".join(chunks)
-    assert first + rest == b"xxx"
-    assert first_at < 1.5 and time.monotonic() - started >= 2
+    assert first == b"x" and first_at < 10
 
 
 def test_a_streamed_body_over_32_mib(proxy: RunningProxy) -> None:
@@ -107,9 +105,9 @@ def test_the_proxy_adds_no_headers_of_its_own(proxy: RunningProxy, emulator_stac
     """Date and Server come from upstream only: the proxy's uvicorn adds neither."""
     from cloudgate.client import Client
 
-    through = httpx.get(f"{proxy.url}/healthz")
+    through = httpx.get(f"{proxy.url}/health")
     with Client(emulator_stack.url, credentials=emulator_stack.invoker_key) as client:
-        direct = client.get("/healthz")
+        direct = client.get("/health")
     for name in ("date", "server"):
         assert len(through.headers.get_list(name)) == len(direct.headers.get_list(name))
     assert len(through.headers.get_list("date")) == 1

@@ -21,7 +21,7 @@ from typing import Any
 import jwt
 import pytest
 
-from cloudgate.service.api_keys import open_keystore
+from cloudgate.service.keys import open_keystore
 from cloudgate.service.passwords import hash_password
 from tests.e2e.service_env import AUDIENCE, Served, SigningKey, claims, new_signing_key, serve
 from tests.e2e.stack import DevStack, EmulatorStack, clean_env
@@ -87,7 +87,7 @@ def make_secrets(root: Path) -> Secrets:
     for role, scopes in roles.items():
         record, key = store.create(role, scopes)
         secrets.keys[role], secrets.key_ids[role] = key, record.key_id
-    record, key = store.create("expired", ["datasets:read"], datetime.now(UTC) + timedelta(milliseconds=200))
+    record, key = store.create("expired", ["datasets:read"], datetime.now(UTC) - timedelta(seconds=1))
     secrets.keys["expired"], secrets.key_ids["expired"] = key, record.key_id
     store.revoke(secrets.key_ids["revoked"], datetime.now(UTC))
     store.close()

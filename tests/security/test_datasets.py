@@ -231,7 +231,7 @@ def test_slow_body_does_not_block_other_requests(cloud_run_service: Served, secr
 
 
 def test_huge_request_headers_are_refused(cloud_run_service: Served) -> None:
-    """Attack: a 1 MiB header to /healthz (cheap for the client, memory for the server, times 80 connections).
+    """Attack: a 1 MiB header to /health (cheap for the client, memory for the server, times 80 connections).
     Secure: 431 or 400."""
-    response = httpx.get(f"{cloud_run_service.url}/healthz", headers={"X-Big": "a" * MiB}, timeout=30)
+    response = httpx.get(f"{cloud_run_service.url}/health", headers={"X-Big": "a" * MiB}, timeout=30)
     assert response.status_code in (400, 431)

@@ -23,7 +23,7 @@ from typing import Any
 
 import typer
 
-from cloudgate import env_vars
+from cloudgate import codes, env_vars
 
 _SERVICE = "dev"
 _DEV_SCOPES = ["datasets:read", "datasets:write", "datasets:admin"]
@@ -60,7 +60,7 @@ def _prepare(state_dir: Path, url: str, emulator_url: str) -> dict[str, Any]:
     from cloudgate.emulator import iam
     from cloudgate.emulator.state import StateStore
     from cloudgate.google import INVOKER_ROLE
-    from cloudgate.service.api_keys import open_keystore
+    from cloudgate.service.keys import open_keystore
     from cloudgate.service.passwords import hash_password
 
     store = StateStore(state_dir / "emulator")
@@ -111,7 +111,7 @@ def _prepare(state_dir: Path, url: str, emulator_url: str) -> dict[str, Any]:
 def _revoke(keystore_url: str, key_id: str) -> None:
     import datetime
 
-    from cloudgate.service.api_keys import open_keystore
+    from cloudgate.service.keys import open_keystore
 
     keystore = open_keystore(keystore_url)
     try:
@@ -138,13 +138,13 @@ def _banner(session: dict[str, Any]) -> str:
         "from google.oauth2 import service_account\n"
         f'creds = service_account.IDTokenCredentials.from_service_account_file("{key}", target_audience="{url}")\n'
         "creds.refresh(google.auth.transport.requests.Request())\n"
-        f'headers = {{"X-Serverless-Authorization": f"Bearer {{creds.token}}", "X-API-Key": "{session["api_key"]}"}}\n'
+        f'headers = {{"X-Serverless-Authorization": f"Bearer {{creds.token}}", "{codes.API_KEY_HEADER}": "{session["api_key"]}"}}\n'
         f'print(httpx.get("{url}/v1/whoami", headers=headers).json())'
     )
     cloudgate = "cloudgate" if shutil.which("cloudgate") else _serve_command("")[0]
     curl = (
         f'curl -H "X-Serverless-Authorization: Bearer $({cloudgate} token {url} --credentials {key})" '
-        f'-H "X-API-Key: {session["api_key"]}" {url}/v1/whoami'
+        f'-H "{codes.API_KEY_HEADER}: {session["api_key"]}" {url}/v1/whoami'
     )
     return "\n".join(
         [

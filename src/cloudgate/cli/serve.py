@@ -36,7 +36,7 @@ def _dev_setup(state_dir: Path, url: str) -> tuple[str, str]:
     """
     from datetime import UTC, datetime
 
-    from cloudgate.service.api_keys import open_keystore
+    from cloudgate.service.keys import open_keystore
     from cloudgate.service.passwords import hash_password
 
     password = secrets.token_urlsafe(15)
@@ -79,7 +79,7 @@ def _revoke_on_shutdown(app: Any, keystore: str, key_id: str) -> None:
             finally:
                 from datetime import UTC, datetime
 
-                from cloudgate.service.api_keys import open_keystore
+                from cloudgate.service.keys import open_keystore
 
                 store = open_keystore(keystore)
                 try:

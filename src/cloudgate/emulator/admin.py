@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from cloudgate import codes
 from cloudgate.emulator import iam
 from cloudgate.emulator.context import EmulatorContext
 from cloudgate.google import ID_TOKEN_LIFETIME_S
@@ -62,11 +63,10 @@ def _loopback_address(host: str) -> bool:
 
 #: The account whose key ``cloudgate emulator gcloud-env`` hands to gcloud (a project owner).
 DEPLOYER_ACCOUNT = "deployer"
-_ERROR_CODES = {400: "bad_request", 403: "forbidden", 415: "unsupported_media_type"}
 
 
 def _error(status: int, detail: str) -> JSONResponse:
-    return JSONResponse({"error": _ERROR_CODES[status], "detail": detail}, status)
+    return JSONResponse({"error": codes.for_status(status), "detail": detail}, status)
 
 
 def _cross_site_refusal(request: Request) -> JSONResponse | None:

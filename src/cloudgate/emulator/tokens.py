@@ -15,6 +15,7 @@ import hmac
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,12 +73,19 @@ class AccessGrant:
 
 
 class TokenIssuer:
-    """Checks grants and mints tokens against one state folder and one set of signing keys."""
+    """Checks grants and mints tokens against one state folder and one set of signing keys.
 
-    def __init__(self, store: StateStore, keys: SigningKeys, counters: Counters) -> None:
+    ``clock`` is the wall clock (Unix seconds) that ``iat``/``exp`` are minted from and checked against; tests
+    pass their own to move time without sleeping.
+    """
+
+    def __init__(
+        self, store: StateStore, keys: SigningKeys, counters: Counters, *, clock: Callable[[], float] = time.time
+    ) -> None:
         self.store = store
         self.keys = keys
         self.counters = counters
+        self._clock = clock
         self._access: dict[str, AccessGrant] = {}
         self._lock = threading.Lock()
         #: Verified ID tokens by SHA-256 of the token, oldest first (dicts keep insertion order).
@@ -101,24 +109,32 @@ class TokenIssuer:
         kid = header.get("kid")
         candidates = [account.keys[kid]] if kid in account.keys else [] if kid else list(account.keys.values())
         for public in candidates:
+            # exp/iat are checked below against ``self._clock`` (PyJWT would read the wall clock itself).
             try:
                 claims: dict[str, Any] = jwt.decode(
                     assertion,
                     public,
                     algorithms=["RS256"],
                     audience=[TOKEN_URI, token_url],
-                    leeway=_ASSERTION_LEEWAY_S,
-                    options={"require": ["iss", "aud", "iat", "exp"]},
+                    options={"require": ["iss", "aud", "iat", "exp"], "verify_exp": False, "verify_iat": False},
                 )
             except jwt.InvalidSignatureError:
                 continue
-            except (jwt.ExpiredSignatureError, jwt.ImmatureSignatureError, jwt.MissingRequiredClaimError) as exc:
+            except jwt.MissingRequiredClaimError as exc:
                 raise GrantError("invalid_grant", _TIMEFRAME) from exc
             except jwt.InvalidAudienceError as exc:
                 raise GrantError("invalid_grant", "Invalid JWT: audience is not the token endpoint.") from exc
             except jwt.PyJWTError as exc:
                 raise GrantError("invalid_grant", "Invalid JWT Signature.") from exc
-            if int(claims["exp"]) - int(claims["iat"]) > _MAX_ASSERTION_LIFETIME_S:
+            iat, exp = claims["iat"], claims["exp"]
+            now = self._clock()
+            if (
+                not _is_int(iat)
+                or not _is_int(exp)
+                or exp - iat > _MAX_ASSERTION_LIFETIME_S
+                or exp <= now - _ASSERTION_LEEWAY_S
+                or iat > now + _ASSERTION_LEEWAY_S
+            ):
                 raise GrantError("invalid_grant", _TIMEFRAME)
             return email, claims  # type: ignore[return-value]
         raise GrantError("invalid_grant", "Invalid JWT Signature.")
@@ -152,7 +168,7 @@ class TokenIssuer:
             subject = state.users[email].unique_id
         else:
             raise EmulatorError(f"no account {email!r}")
-        now = int(time.time())
+        now = int(self._clock())
         claims: dict[str, Any] = {
             "iss": ID_TOKEN_ISSUER,
             "aud": audience,
@@ -171,7 +187,7 @@ class TokenIssuer:
     def mint_access_token(self, member: str) -> tuple[str, int]:
         """An opaque access token for ``member`` and its lifetime in seconds."""
         token = "ya29." + secrets.token_urlsafe(48)
-        now = time.time()
+        now = self._clock()
         with self._lock:
             self._access = {k: v for k, v in self._access.items() if v.expires_at > now}
             self._access[_digest(token)] = AccessGrant(member, now + _ACCESS_TOKEN_LIFETIME_S)
@@ -182,7 +198,7 @@ class TokenIssuer:
         """Who a live access token speaks for, or ``None``."""
         with self._lock:
             grant = self._access.get(_digest(token))
-        if grant is None or grant.expires_at <= time.time():
+        if grant is None or grant.expires_at <= self._clock():
             return None
         return grant
 
@@ -200,7 +216,7 @@ class TokenIssuer:
         with self._verified_lock:
             known = self._verified.get(digest)
         if known is not None:
-            if time.time() >= known.expires_at:
+            if self._clock() >= known.expires_at:
                 self._forget(digest)
                 raise IdTokenError("expired_token")
             if self.keys.public_key(known.kid) is not None:
@@ -238,22 +254,24 @@ class TokenIssuer:
         public = self.keys.public_key(kid)
         if public is None:
             raise IdTokenError("unknown_signing_key")
-        try:
+        try:  # exp is checked below against ``self._clock`` (PyJWT would read the wall clock itself)
             claims: dict[str, Any] = jwt.decode(
                 token,
                 public,
                 algorithms=["RS256"],
                 audience=list(audiences),
-                options={"require": ["iss", "aud", "exp", "iat", "sub"]},
+                options={"require": ["iss", "aud", "exp", "iat", "sub"], "verify_exp": False, "verify_iat": False},
             )
-        except jwt.ExpiredSignatureError as exc:
-            raise IdTokenError("expired_token") from exc
         except jwt.InvalidAudienceError as exc:
             raise IdTokenError("wrong_audience") from exc
         except jwt.InvalidSignatureError as exc:
             raise IdTokenError("bad_signature") from exc
         except jwt.PyJWTError as exc:
             raise IdTokenError("malformed_token") from exc
+        if not _is_int(claims["exp"]) or not _is_int(claims["iat"]):
+            raise IdTokenError("malformed_token")
+        if self._clock() >= claims["exp"]:
+            raise IdTokenError("expired_token")
         if claims.get("iss") not in ID_TOKEN_ISSUERS:
             raise IdTokenError("wrong_issuer")
         return claims, kid
@@ -263,6 +281,10 @@ _TIMEFRAME = (
     "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. "
     "Check your iat and exp values in the JWT claim."
 )
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _digest(token: str) -> str:

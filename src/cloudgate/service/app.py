@@ -12,7 +12,7 @@ Example::
         async def whoami(caller: KeyCaller) -> dict[str, str | None]:
             return {"name": caller.name}
 
-        return protect(app)  # docs behind Basic, keys, identity, JSON logs, limits, /healthz
+        return protect(app)  # docs behind Basic, keys, identity, JSON logs, limits, /health
 """
 
 from __future__ import annotations
@@ -61,10 +61,10 @@ def protect(app: FastAPI, settings: ServiceSettings | None = None) -> FastAPI:
     app.add_exception_handler(HTTPException, handle_http_exception)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
 
-    async def healthz() -> dict[str, str]:
+    async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    app.add_api_route("/healthz", healthz, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/health", health, methods=["GET"], include_in_schema=False)
     if settings.docs_users.get_secret_value().strip() or settings.docs_users_file is not None:
         from cloudgate.service.docs import install_docs  # argon2, limits and the assets: only when docs are on
 

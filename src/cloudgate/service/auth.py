@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
-from cloudgate import env_vars
+from cloudgate import codes, env_vars
 from cloudgate.errors import ConfigError, ForbiddenError, InvalidCredentialsError, MissingCredentialsError
-from cloudgate.service.api_keys import KeyStore, authenticate, open_keystore
 from cloudgate.service.credentials import Credentials
-from cloudgate.service.keystore_cache import CachedKeyStore
+from cloudgate.service.keys import KeyStore, authenticate, open_keystore
+from cloudgate.service.keys.cache import CachedKeyStore
 from cloudgate.service.middleware import AUTHENTICATOR_KEY, CREDENTIALS_KEY
 from cloudgate.service.principal import Principal, grants
 from cloudgate.service.settings import IdentityMode, ServiceSettings
@@ -98,7 +98,9 @@ class Authenticator:
                 raise InvalidCredentialsError(f"send exactly one {header} header", scheme="ApiKey")
             record = authenticate(self.keystore, creds.api_keys[0])
             if scope is not None and not grants(record.scopes, scope):
-                raise ForbiddenError(f"API key {record.key_id} lacks the scope {scope!r}")
+                raise ForbiddenError(
+                    f"API key {record.key_id} lacks the scope {scope!r}", reason=codes.SCOPE_MISSING, scope=scope
+                )
         email = await self._google_email(creds, required=google)
         principal = Principal(
             email=email,
@@ -113,7 +115,10 @@ class Authenticator:
         mode = self.settings.identity
         if mode is IdentityMode.OFF:
             if required:
-                raise ForbiddenError("this route needs the caller's Google identity, but CLOUDGATE_IDENTITY=off")
+                raise ForbiddenError(
+                    "this route needs the caller's Google identity, but CLOUDGATE_IDENTITY=off",
+                    reason=codes.IDENTITY_OFF,
+                )
             return None
         if creds.bearer is None:
             if required:
@@ -126,7 +131,9 @@ class Authenticator:
         email = identity.email
         # The allowed list is configuration, not a secret: a set lookup is right (and takes any characters).
         if required and self._allowed and (email is None or email.lower() not in self._allowed):
-            raise ForbiddenError(f"{email or identity.subject} is not an allowed principal")
+            raise ForbiddenError(
+                f"{email or identity.subject} is not an allowed principal", reason=codes.PRINCIPAL_NOT_ALLOWED
+            )
         return email
 
 

@@ -9,8 +9,10 @@ What it costs and what it refuses:
 - A verified credential is remembered for ``docs_cache_seconds`` under an HMAC (per-process random key) of
   ``user:password``, so the page and its assets cost one argon2 verification, not five.
 - Argon2 runs in worker threads, a few at a time, so it never blocks the event loop.
-- After ``docs_max_failures`` failures from one client (``client_ip``) within ``docs_failure_window_seconds``
-  the answer is 429 with ``Retry-After``, before any hashing.
+- Each password check (a malformed header counts as one) spends a unit of the client's budget
+  (``client_ip``) before any hashing: ``docs_max_failures`` per ``docs_failure_window_seconds``, then 429 with
+  ``Retry-After``. The budget lives in ``CLOUDGATE_THROTTLE_STORAGE`` (``login_throttle``): per process in memory,
+  or in Redis, shared by every instance. Redis down: 503 with ``Retry-After`` (fails closed).
 
 Example::
 
@@ -27,18 +29,13 @@ import binascii
 import hashlib
 import hmac
 import logging
-import math
 import secrets
 import threading
 import time
-from collections import Counter
 from collections.abc import Mapping
 
 import anyio
 import anyio.to_thread
-from limits import RateLimitItemPerSecond
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -46,6 +43,7 @@ from cloudgate.errors import AuthError, InvalidCredentialsError, MissingCredenti
 from cloudgate.service import passwords
 from cloudgate.service.client_ip import client_ip
 from cloudgate.service.errors_http import auth_error_response
+from cloudgate.service.login_throttle import LoginThrottle
 from cloudgate.service.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
@@ -101,55 +99,44 @@ class DocsGuard:
         self._cache_seconds = settings.docs_cache_seconds
         self._cache: dict[bytes, tuple[str, float]] = {}
         self._cache_key = secrets.token_bytes(32)
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
-        self._limit = RateLimitItemPerSecond(settings.docs_max_failures, settings.docs_failure_window_seconds)
-        self._in_flight: Counter[str] = Counter()
+        self.throttle = LoginThrottle(
+            settings.throttle_storage, settings.docs_max_failures, settings.docs_failure_window_seconds
+        )
         self._threads = anyio.CapacityLimiter(_MAX_CONCURRENT_VERIFICATIONS)
         self._dummy_hash: str | None = None
         self._dummy_lock = threading.Lock()
 
     async def __call__(self, request: Request) -> str:
         client = client_ip(request.scope, self._trust_forwarded_for)
-        self._refuse_if_throttled(client, extra=0)
+        self._refuse(client, await self.throttle.retry_after(client))
         header = request.headers.get("authorization")
         if header is None:
             raise MissingCredentialsError("the docs need HTTP Basic credentials", scheme=_SCHEME)
         try:
             user, password = parse_basic(header)
         except InvalidCredentialsError:
-            self._record_failure(client, "malformed Basic credentials")
+            await self.throttle.take(client)
+            logger.info("docs login refused for client %s: malformed Basic credentials", client)
             raise
         key = hmac.new(self._cache_key, f"{user}:{password}".encode(), hashlib.sha256).digest()
         if self._is_cached(key):
             return user
-        # Attempts still being hashed count against the budget, so a burst cannot outrun the throttle.
-        self._refuse_if_throttled(client, extra=self._in_flight[client])
-        self._in_flight[client] += 1
-        try:
-            ok = await anyio.to_thread.run_sync(self._verify, user, password, limiter=self._threads)
-        finally:
-            self._in_flight[client] -= 1
-            if not self._in_flight[client]:
-                del self._in_flight[client]
+        # The unit is spent before hashing, atomically: a burst (even one spread over instances) cannot outrun it.
+        self._refuse(client, await self.throttle.take(client))
+        ok = await anyio.to_thread.run_sync(self._verify, user, password, limiter=self._threads)
         if not ok:
-            self._record_failure(client, "wrong user name or password")
+            logger.info("docs login refused for client %s: wrong user name or password", client)
             raise InvalidCredentialsError("wrong user name or password", scheme=_SCHEME)
         self._remember(key, user)
         return user
 
-    def _refuse_if_throttled(self, client: str, *, extra: int) -> None:
-        if self._limiter.test(self._limit, client, cost=1 + extra):
+    def _refuse(self, client: str, retry_after: int | None) -> None:
+        if retry_after is None:
             return
-        reset_at = self._limiter.get_window_stats(self._limit, client).reset_time
-        retry_after = max(1, math.ceil(reset_at - time.time()))
         logger.warning("docs login throttled for client %s (retry in %ss)", client, retry_after)
         raise ThrottledError(
             f"too many failed logins; try again in {retry_after} s", retry_after=retry_after, scheme=_SCHEME
         )
-
-    def _record_failure(self, client: str, reason: str) -> None:
-        self._limiter.hit(self._limit, client)
-        logger.info("docs login refused for client %s: %s", client, reason)
 
     def _verify(self, user: str, password: str) -> bool:
         """Runs in a worker thread: exactly one argon2 verification, whoever the user is."""

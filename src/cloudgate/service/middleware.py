@@ -25,7 +25,7 @@ _errors = logging.getLogger(__name__)
 
 CREDENTIALS_KEY = "cloudgate.credentials"
 AUTHENTICATOR_KEY = "cloudgate.authenticator"
-_QUIET_PATHS = frozenset({"/healthz"})
+_QUIET_PATHS = frozenset({"/health"})
 
 
 class BodyTooLargeError(HTTPException):

@@ -97,7 +97,15 @@ def install_openapi(app: FastAPI, settings: ServiceSettings) -> None:
             "required": ["error", "detail"],
             "properties": {
                 "error": {"type": "string", "description": "A short code, e.g. `unauthenticated`, `forbidden`."},
-                "detail": {"type": "string", "description": "What was wrong, in words."},
+                "reason": {
+                    "type": "string",
+                    "description": "For a refused credential, what exactly was wrong, e.g. `api_key_expired`.",
+                },
+                "scope": {"type": "string", "description": "With reason `scope_missing`: the scope the key lacks."},
+                "detail": {
+                    "type": "string",
+                    "description": "What was wrong, in words (may be reworded: read the codes).",
+                },
             },
         }
         if "HTTPValidationError" in schema["components"]["schemas"]:

@@ -18,6 +18,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from cloudgate import codes
 from cloudgate.google import CLOUD_RUN_MAX_BYTES, OAUTH2_CERTS_URL
 
 
@@ -50,15 +51,24 @@ class ServiceSettings(BaseSettings):
     docs_users_file: Path | None = Field(None, description="File of `name:hash` lines (a mounted secret).")
     docs_realm: str = "API docs"
     docs_cache_seconds: float = Field(60.0, ge=0, description="How long a verified Basic credential is remembered.")
-    docs_max_failures: int = Field(5, ge=1, description="Failed logins allowed per client per window.")
+    docs_max_failures: int = Field(
+        5, ge=1, description="Password checks allowed per client per window (a remembered login costs none)."
+    )
     docs_failure_window_seconds: int = Field(60, ge=1)
+    throttle_storage: str = Field(
+        "memory://",
+        description="Where the docs login throttle counts: `memory://` (per instance) or `redis://host:port[/db]` "
+        "(shared by every instance).",
+    )
 
     # API keys.
     keystore: str = Field("sqlite:///.cloudgate/keys.sqlite3", description="`sqlite:///path` or `file:///path.json`.")
     key_cache_seconds: float = Field(
         2.0, ge=0, description="How long key records are cached in memory; a revocation takes effect within this."
     )
-    api_key_header: str = Field("X-API-Key", description="Header that carries the API key (never Authorization).")
+    api_key_header: str = Field(
+        codes.API_KEY_HEADER, description="Header that carries the API key (never Authorization)."
+    )
 
     # Google identity.
     identity: IdentityMode = IdentityMode.CLOUD_RUN
@@ -91,6 +101,13 @@ class ServiceSettings(BaseSettings):
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
+
+    @field_validator("throttle_storage")
+    @classmethod
+    def _throttle_storage(cls, value: str) -> str:
+        if value != "memory://" and not value.startswith(("redis://", "rediss://", "redis+unix://")):
+            raise ValueError("use memory:// or redis://host:port[/db] (rediss:// for TLS, redis+unix:///path)")
+        return value
 
     @field_validator("api_key_header")
     @classmethod

@@ -113,7 +113,11 @@ async def test_malformed_basic_header_is_a_401_with_a_challenge_never_a_500(
         response = await client.get("/docs", headers=basic(raw))
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == 'Basic realm="API docs", charset="UTF-8"'
-    assert response.json() == {"error": "unauthenticated", "detail": "malformed Basic credentials"}
+    assert response.json() == {
+        "error": "unauthenticated",
+        "reason": "password_invalid",
+        "detail": "malformed Basic credentials",
+    }
     assert spy.calls == 0
 
 

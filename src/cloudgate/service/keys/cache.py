@@ -15,7 +15,7 @@ import time
 from datetime import datetime
 from typing import TypeVar
 
-from cloudgate.service.api_keys import KeyRecord, KeyStore
+from cloudgate.service.keys.store import KeyRecord, KeyStore
 
 _V = TypeVar("_V")
 _MAX_ENTRIES = 10_000

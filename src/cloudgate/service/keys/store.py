@@ -1,11 +1,11 @@
-"""API keys: their format, their hashes, and the store interface.
+"""API keys: their format, their hashes, the store interface, and the check of a presented key.
 
 A key reads ``cgk_<id>_<secret>``: the ``cgk_`` prefix makes a leaked key recognisable (secret scanners can match
 it), the 16-hex-digit id names the record so it can be revoked, and the secret is 32 random bytes. Keys are
 high-entropy, so a single SHA-256 is the right hash (a slow password hash would only add per-request cost);
 only that hash is stored.
 
-Example::
+Example (``open_keystore`` is in ``cloudgate.service.keys``)::
 
     store = open_keystore("sqlite:///keys.sqlite3")
     record, secret = store.create("etl", ["datasets:read"], expires_at=None)
@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from cloudgate import codes
 from cloudgate.errors import ConfigError, InvalidCredentialsError
 
 KEY_PREFIX = "cgk"
@@ -58,7 +59,8 @@ class KeyRecord:
 
 
 class KeyStore(abc.ABC):
-    """Where key records live. SQLite and a JSON file implement it; Firestore can later."""
+    """Where key records live. Each store is a module beside this one (``sqlite``, ``file``); ``open_keystore``
+    picks one by URL, and ``cache`` wraps any of them."""
 
     url: str
 
@@ -139,18 +141,6 @@ def authenticate(store: KeyStore, presented: str, now: datetime | None = None) -
         raise InvalidCredentialsError("invalid API key", scheme="ApiKey")
     state = record.state(now)
     if state != "active":
-        raise InvalidCredentialsError(f"API key {record.key_id} is {state}", scheme="ApiKey")
+        reason = codes.API_KEY_REVOKED if state == "revoked" else codes.API_KEY_EXPIRED
+        raise InvalidCredentialsError(f"API key {record.key_id} is {state}", scheme="ApiKey", reason=reason)
     return record
-
-
-def open_keystore(url: str, *, create: bool = True) -> KeyStore:
-    """A store from its URL: ``sqlite:///path`` (read-write) or ``file:///path.json`` (hashes only, re-read on change)."""
-    if url.startswith("sqlite:///"):
-        from cloudgate.service.keystore_sqlite import SqliteKeyStore
-
-        return SqliteKeyStore(url, create=create)
-    if url.startswith("file:///") or url.startswith("file://"):
-        from cloudgate.service.keystore_file import FileKeyStore
-
-        return FileKeyStore(url)
-    raise ConfigError(f"unknown key store {url!r}: use sqlite:///path or file:///path.json")
