@@ -16,7 +16,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 
-async def read_file(request: Request) -> Response:
+def read_file(request: Request) -> Response:
     root = Path(os.environ["CLOUDGATE_MOUNT_ROOT"]).resolve()
     path = (root / request.path_params["path"]).resolve()
     if root not in path.parents or not path.is_file():
@@ -24,7 +24,7 @@ async def read_file(request: Request) -> Response:
     return PlainTextResponse(path.read_text())
 
 
-async def read_env(request: Request) -> Response:
+def read_env(request: Request) -> Response:
     return PlainTextResponse(os.environ.get(request.path_params["name"], ""))
 
 

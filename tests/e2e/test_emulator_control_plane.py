@@ -28,9 +28,7 @@ def echo_url(gcloud_stack: GcloudStack) -> str:
 
 
 def _id_token(key_file: Path, audience: str) -> str:
-    credentials = service_account.IDTokenCredentials.from_service_account_file(
-        str(key_file), target_audience=audience
-    )
+    credentials = service_account.IDTokenCredentials.from_service_account_file(str(key_file), target_audience=audience)
     credentials.refresh(google.auth.transport.requests.Request())
     return str(credentials.token)
 
@@ -42,7 +40,9 @@ def test_deploy_reports_a_ready_service_with_url_revision_and_region(gcloud_stac
     assert {c["type"]: c["status"] for c in status["conditions"]}["Ready"] == "True"
     assert status["url"] == echo_url and status["observedGeneration"] == described["metadata"]["generation"]
     assert status["latestReadyRevisionName"].startswith(f"{ECHO}-00001-")
-    assert status["traffic"] == [{"latestRevision": True, "percent": 100, "revisionName": status["latestReadyRevisionName"]}]
+    assert status["traffic"] == [
+        {"latestRevision": True, "percent": 100, "revisionName": status["latestReadyRevisionName"]}
+    ]
     assert described["metadata"]["labels"]["cloud.googleapis.com/location"] == "us-central1"
 
 
@@ -56,7 +56,9 @@ def test_describe_of_an_unknown_service_fails_like_cloud_run(gcloud_stack: Gclou
     assert done.returncode != 0 and "Cannot find service [nothing-here]" in done.stderr
 
 
-def test_all_users_makes_the_service_public_and_removing_it_restores_403(gcloud_stack: GcloudStack, echo_url: str) -> None:
+def test_all_users_makes_the_service_public_and_removing_it_restores_403(
+    gcloud_stack: GcloudStack, echo_url: str
+) -> None:
     assert httpx.get(f"{echo_url}/echo").status_code == 403
     binding = ("--member=allUsers", "--role=roles/run.invoker")
     gcloud_stack.gcloud("run", "services", "add-iam-policy-binding", ECHO, *binding)
@@ -78,12 +80,19 @@ def test_a_stale_etag_is_refused_and_changes_nothing(gcloud_stack: GcloudStack, 
     done = gcloud_stack.gcloud("run", "services", "set-iam-policy", ECHO, str(tmp_path / "policy.json"), check=False)
     assert done.returncode != 0 and "ABORTED" in done.stderr
     gcloud_stack.gcloud(
-        "run", "services", "remove-iam-policy-binding", ECHO, "--member=allAuthenticatedUsers", "--role=roles/run.invoker"
+        "run",
+        "services",
+        "remove-iam-policy-binding",
+        ECHO,
+        "--member=allAuthenticatedUsers",
+        "--role=roles/run.invoker",
     )
     assert httpx.get(f"{echo_url}/echo").status_code == 403
 
 
-def test_a_key_made_by_gcloud_calls_the_service_once_bound(gcloud_stack: GcloudStack, echo_url: str, tmp_path: Path) -> None:
+def test_a_key_made_by_gcloud_calls_the_service_once_bound(
+    gcloud_stack: GcloudStack, echo_url: str, tmp_path: Path
+) -> None:
     """`iam service-accounts create` + `keys create`: google-auth uses that key file against the emulator as is."""
     gcloud_stack.gcloud("iam", "service-accounts", "create", "caller-sa", "--display-name=Caller")
     email = f"caller-sa@{gcloud_stack.project}.iam.gserviceaccount.com"
@@ -92,7 +101,12 @@ def test_a_key_made_by_gcloud_calls_the_service_once_bound(gcloud_stack: GcloudS
     headers = {"Authorization": f"Bearer {_id_token(key_file, echo_url)}"}
     assert httpx.get(f"{echo_url}/echo", headers=headers).status_code == 403
     gcloud_stack.gcloud(
-        "run", "services", "add-iam-policy-binding", ECHO, f"--member=serviceAccount:{email}", "--role=roles/run.invoker"
+        "run",
+        "services",
+        "add-iam-policy-binding",
+        ECHO,
+        f"--member=serviceAccount:{email}",
+        "--role=roles/run.invoker",
     )
     assert httpx.get(f"{echo_url}/echo", headers=headers).status_code == 200
     gcloud_stack.gcloud("run", "services", "update", ECHO, "--add-custom-audiences=https://api.example.test")
@@ -118,13 +132,17 @@ def test_a_revision_that_never_listens_fails_the_deploy_and_the_previous_one_kee
     gcloud_stack: GcloudStack,
 ) -> None:
     url = gcloud_stack.deploy("steady", "--allow-unauthenticated")
-    serving = gcloud_stack.gcloud("run", "services", "describe", "steady", "--format=value(status.latestReadyRevisionName)")
+    serving = gcloud_stack.gcloud(
+        "run", "services", "describe", "steady", "--format=value(status.latestReadyRevisionName)"
+    )
     done = gcloud_stack.gcloud(
         "run", "deploy", "steady", "--image=cloudgate/local-command", "--command=false", check=False
     )
     assert done.returncode == 1 and "is not ready and cannot serve traffic" in done.stderr
     assert httpx.get(f"{url}/echo").status_code == 200
-    after = gcloud_stack.gcloud("run", "services", "describe", "steady", "--format=value(status.latestReadyRevisionName)")
+    after = gcloud_stack.gcloud(
+        "run", "services", "describe", "steady", "--format=value(status.latestReadyRevisionName)"
+    )
     assert after.stdout == serving.stdout
 
 

@@ -18,6 +18,7 @@ An ASGI app in front of the service process, doing what ``shared/CLOUD_RUN.md`` 
 from __future__ import annotations
 
 import email.utils
+import html
 import logging
 import re
 import secrets
@@ -30,7 +31,7 @@ import httpx
 from cloudgate.emulator.context import EmulatorContext
 from cloudgate.emulator.state import State
 from cloudgate.emulator.tokens import IdTokenError
-from cloudgate.google import CLOUD_RUN_MAX_BYTES, INVOKER_ROLE, SIGNATURE_REMOVED
+from cloudgate.google import CLOUD_RUN_MAX_BYTES, GCLOUD_CLIENT_ID, INVOKER_ROLE, SIGNATURE_REMOVED
 
 logger = logging.getLogger(__name__)
 
@@ -90,10 +91,14 @@ class CloudRunFrontend:
         if scope["type"] != "http":  # websockets are not emulated
             await send({"type": "websocket.close", "code": 1003})
             return
+        # One trace id per request: sent to the container and echoed in the response, as Google's front end does.
+        trace_id = _incoming_trace_id(scope["headers"]) or secrets.token_hex(16)
+        scope["cloudgate.trace_id"] = trace_id
+        send = _google_response_headers(send, trace_id)
         # One look at the state per request (a stat; re-read only when the CLI changed it), shared by the check
         # and the timeout: IAM changes made by the CLI still apply to the very next request.
         state = self.ctx.store.current()
-        refusal = _target_refusal(scope) or self._check(scope, state)
+        refusal = _target_refusal(scope) or _reserved(scope) or self._check(scope, state)
         if refusal is not None:
             reason, (status, headers, body) = refusal
             self.ctx.counters.add("frontend_refused", reason)
@@ -135,8 +140,8 @@ class CloudRunFrontend:
         if service is None:
             return "no_service", _page(404, "Not Found", "The requested URL was not found on this server.")
         invokers = service.members(INVOKER_ROLE)
-        if any(member in invokers for member in _PUBLIC_MEMBERS):
-            return None
+        if not service.invoker_iam_check or any(member in invokers for member in _PUBLIC_MEMBERS):
+            return None  # --no-invoker-iam-check or allUsers: nothing checked, headers forwarded untouched
         headers: list[tuple[bytes, bytes]] = scope["headers"]
         names = [name for name, _ in headers]
         header = b"x-serverless-authorization" if b"x-serverless-authorization" in names else b"authorization"
@@ -149,16 +154,18 @@ class CloudRunFrontend:
             # Two tokens: checking one and forwarding the other unverified would let a caller smuggle claims.
             return "malformed_token", unauthorized
         if scheme.lower() != "bearer" or not token:
-            return "missing_token", unauthorized
+            # Cloud Run answers a request without a token 403, not 401 (401 is for a token that is bad).
+            return "missing_token", _forbidden(scope)
         try:
-            claims = self.ctx.issuer.verify_id_token(token, service.accepted_audiences())
+            # Plain `gcloud auth print-identity-token` tokens (aud: gcloud's OAuth client) pass on every service
+            # their principal may invoke, as on Cloud Run, which is why they can be replayed across services.
+            accepted = service.accepted_audiences() | {GCLOUD_CLIENT_ID}
+            claims = self.ctx.issuer.verify_id_token(token, accepted)
         except IdTokenError as exc:
             return exc.reason, unauthorized
         member = _member(state, claims)
         if member is None or (member not in invokers and "allAuthenticatedUsers" not in invokers):
-            return "not_invoker", _page(
-                403, "Forbidden", "Your client does not have permission to get the requested URL from this server."
-            )
+            return "not_invoker", _forbidden(scope)
         head, payload, _ = token.split(".")
         stripped = f"{scheme} {head}.{payload}.{SIGNATURE_REMOVED}".encode()
         scope["headers"] = [(n, stripped if n == header else v) for n, v in headers]
@@ -235,7 +242,7 @@ class CloudRunFrontend:
         incoming: list[tuple[bytes, bytes]] = scope["headers"]
         drop = _HOP_BY_HOP | {b"x-cloud-trace-context", b"traceparent", b"x-forwarded-for", b"x-forwarded-proto"}
         headers = [(n, v) for n, v in incoming if n not in drop]
-        trace_id = _incoming_trace_id(incoming) or secrets.token_hex(16)
+        trace_id = scope["cloudgate.trace_id"]
         span = secrets.randbits(63) or 1
         headers.append((b"x-cloud-trace-context", f"{trace_id}/{span};o=1".encode()))
         headers.append((b"traceparent", f"00-{trace_id}-{span:016x}-01".encode()))
@@ -245,6 +252,45 @@ class CloudRunFrontend:
         headers.append((b"x-forwarded-for", chain))
         headers.append((b"x-forwarded-proto", scope.get("scheme", "http").encode()))
         return headers
+
+
+def _forbidden(scope: Scope) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    path = scope["path"] if len(scope["path"]) <= 200 else scope["path"][:200] + "..."
+    return _page(
+        403, "Forbidden", f"Your client does not have permission to get URL {html.escape(path)} from this server."
+    )
+
+
+def _reserved(scope: Scope) -> tuple[str, tuple[int, list[tuple[bytes, bytes]], bytes]] | None:
+    """Paths Cloud Run keeps for itself (``/eventlog``, ``/_ah/...``, paths ending in ``z``) and ``TRACE``.
+
+    Google reserves "some" paths ending in ``z`` and advises against all of them; the emulator reserves all,
+    so that a route the real front end would swallow is found here first.
+    """
+    path: str = scope["path"]
+    if scope["method"] == "TRACE":
+        return "trace_method", _page(
+            405, "Method Not Allowed", "The request method TRACE is inappropriate for the URL."
+        )
+    if path == "/eventlog" or path.startswith("/_ah/") or path.rstrip("/").endswith("z"):
+        return "reserved_path", _page(404, "Not Found", "The requested URL was not found on this server.")
+    return None
+
+
+def _google_response_headers(send: Any, trace_id: str) -> Any:
+    """``send`` with Google's front-end response headers: ``server: Google Frontend`` (replacing the
+    container's own) and ``x-cloud-trace-context``."""
+    added = [(b"server", b"Google Frontend"), (b"x-cloud-trace-context", f"{trace_id};o=1".encode())]
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            kept = [
+                (n, v) for n, v in message.get("headers", []) if n.lower() not in (b"server", b"x-cloud-trace-context")
+            ]
+            message = {**message, "headers": [*kept, *added]}
+        await send(message)
+
+    return wrapped
 
 
 def _target_refusal(scope: Scope) -> tuple[str, tuple[int, list[tuple[bytes, bytes]], bytes]] | None:

@@ -15,6 +15,8 @@ Example::
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 from cloudgate.emulator.api_errors import ApiError
@@ -62,7 +64,7 @@ def set_policy(state: State, resource: str, current: dict[str, list[str]], polic
     """Replace ``current`` (in place) with the request's bindings after the etag check; returns them."""
     bindings = parse_bindings(policy)
     etag = policy.get("etag") if isinstance(policy, dict) else None
-    if etag is not None and etag != state.etags.get(resource, EMPTY_ETAG):
+    if etag is not None and not _same_etag(etag, state.etags.get(resource, EMPTY_ETAG)):
         raise ApiError(
             409,
             "There were concurrent policy changes. Please retry the whole read-modify-write with exponential "
@@ -73,6 +75,20 @@ def set_policy(state: State, resource: str, current: dict[str, list[str]], polic
     current.update(bindings)
     state.touch_policy(resource)
     return current
+
+
+def _same_etag(given: Any, current: str) -> bool:
+    """Etags are bytes in the IAM protos, so clients may send them back base64url-encoded (gcloud does)."""
+    if not isinstance(given, str):
+        return False
+    return _etag_bytes(given) == _etag_bytes(current)
+
+
+def _etag_bytes(etag: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(etag.replace("+", "-").replace("/", "_") + "=" * (-len(etag) % 4))
+    except (binascii.Error, ValueError):
+        return etag.encode()
 
 
 _MEMBER_PREFIXES = ("serviceAccount:", "user:", "group:", "domain:", "principal:", "principalSet:")

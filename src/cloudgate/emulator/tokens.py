@@ -159,8 +159,13 @@ class TokenIssuer:
 
     # -- minting --------------------------------------------------------------------------------------------
 
-    def mint_id_token(self, email: str, audience: str, *, include_email: bool = True) -> str:
-        """An ID token for a service account or user ``email``, for ``audience``."""
+    def mint_id_token(self, email: str, audience: str, *, include_email: bool = True, numeric_azp: bool = False) -> str:
+        """An ID token for a service account or user ``email``, for ``audience``.
+
+        ``azp`` is the email for tokens minted from a key (jwt-bearer), but the account's numeric id in tokens
+        from the metadata server and ``generateIdToken`` (``numeric_azp``), as Google mints them
+        (google-auth-library-python #746).
+        """
         state = self.store.current()
         if email in state.accounts:
             subject = state.accounts[email].unique_id
@@ -172,7 +177,7 @@ class TokenIssuer:
         claims: dict[str, Any] = {
             "iss": ID_TOKEN_ISSUER,
             "aud": audience,
-            "azp": email if include_email else subject,
+            "azp": subject if numeric_azp or not include_email else email,
             "sub": subject,
             "iat": now,
             "exp": now + state.token_lifetime_seconds,
