@@ -93,6 +93,13 @@ def deploy(
     env: Annotated[
         list[str], typer.Option("--env", metavar="KEY=VALUE", help="A plain env var (never a secret); repeatable.")
     ] = [],  # noqa: B006
+    command: Annotated[
+        list[str],
+        typer.Option("--command", help="The container's entrypoint, one item per flag (default: the image's)."),
+    ] = [],  # noqa: B006
+    args: Annotated[
+        list[str], typer.Option("--args", help="Arguments to the entrypoint, one per flag (--args=-c).")
+    ] = [],  # noqa: B006
     health_path: Annotated[str, typer.Option("--health-path", help="Route the smoke test calls.")] = "/health",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the gcloud commands; change nothing.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Remove invokers nobody named without asking.")] = False,
@@ -125,6 +132,8 @@ def deploy(
         http2=http2,
         custom_audiences=tuple(custom_audience),
         env=parse_env(env),
+        command=tuple(command),
+        args=tuple(args),
         builder=_builder() if local_build else "podman",
     )
     if source is not None and not source.is_dir():

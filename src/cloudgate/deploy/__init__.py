@@ -7,3 +7,6 @@
 
 Imports only cloudgate's bottom layer (``errors``, ``google``); never the service, client or emulator.
 """
+
+#: The CLI imports the modules it runs; the package itself offers no names of its own.
+__all__: list[str] = []

@@ -56,6 +56,9 @@ class DeployOptions:
     http2: bool = False
     custom_audiences: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    #: The container's entrypoint and arguments (gcloud's ``--command``/``--args``); empty: the image's own.
+    command: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()
     #: A local tool for ``--local-build``: buildah, podman or docker.
     builder: str = "podman"
 

@@ -10,12 +10,13 @@ Steps: 1 runtime service account, 2 secrets, 3 image, 4 ``gcloud run deploy``, 5
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cloudgate.deploy import service_spec as spec
 from cloudgate.deploy.commands import SERVICE_URL, Command, gcloud
 from cloudgate.deploy.options import DeployOptions
+from cloudgate.errors import ConfigError
 from cloudgate.google import INVOKER_ROLE
 
 SECRET_ACCESSOR_ROLE = "roles/secretmanager.secretAccessor"  # noqa: S105 - a role name
@@ -167,6 +168,9 @@ def service_differences(options: DeployOptions, service: spec.Json) -> list[str]
     have = {(ref.secret, ref.version, ref.path or f"env:{ref.env}") for ref in spec.secret_refs(service)}
     if have != wanted:
         found.append("secrets")
+    box = spec.container(service)
+    if (list(box.get("command") or []), list(box.get("args") or [])) != (list(options.command), list(options.args)):
+        found.append("command or args")
     if spec.custom_audiences(service) != list(options.custom_audiences):
         found.append("custom audiences")
     if spec.iam_check_disabled(service):
@@ -209,6 +213,11 @@ def deploy_step(options: DeployOptions, observed: Observed) -> Step:
         argv.append("--set-secrets=" + ",".join(f"{mount}={name}:latest" for name, _path, mount in options.secrets))
     elif service is not None and spec.secret_refs(service):
         argv.append("--clear-secrets")
+    for flag, values in (("command", options.command), ("args", options.args)):
+        if values:
+            argv.append(f"--{flag}={_list_flag(values)}")
+        elif service is not None and spec.container(service).get(flag):
+            argv.append(f"--{flag}=")  # an empty list: back to the image's own
     if options.custom_audiences:
         argv.append("--set-custom-audiences=" + ",".join(options.custom_audiences))
     elif service is not None and spec.custom_audiences(service):
@@ -281,9 +290,15 @@ def _millicpu(value: str | None) -> str | None:
 
 
 def _env_flag(env: Mapping[str, str]) -> str:
-    """``--set-env-vars`` value; gcloud's ``^D^`` prefix picks another delimiter when a value holds a comma."""
-    pairs = [f"{k}={v}" for k, v in env.items()]
+    """``--set-env-vars`` value."""
+    return _list_flag([f"{k}={v}" for k, v in env.items()])
+
+
+def _list_flag(pairs: Sequence[str]) -> str:
+    """A gcloud list flag's value; gcloud's ``^D^`` prefix picks another delimiter when an item holds a comma."""
     if not any("," in pair for pair in pairs):
         return ",".join(pairs)
-    delimiter = next(d for d in "@|;#~" if not any(d in pair for pair in pairs))
+    delimiter = next((d for d in "@|;#~" if not any(d in pair for pair in pairs)), None)
+    if delimiter is None:
+        raise ConfigError("a value holds a comma and every delimiter gcloud could use instead (@ | ; # ~)")
     return f"^{delimiter}^" + delimiter.join(pairs)

@@ -6,6 +6,8 @@ was already done and how to resume (run the same command again: every step start
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -130,14 +132,17 @@ class Deployer:
         self.echo(f"{label}: GET {self.health_path}: {', '.join(checked)}{skipped}")
 
     def _invoker_token(self, url: str) -> str | None:
-        account = self.runner.config_value("core/account")
-        if not account or not any(m.split(":", 1)[1] == account for m in self.options.invokers):
-            return None
+        """The active gcloud account's ID token, if that account is a named invoker (else ``None``)."""
         try:  # a service account mints a token for the URL; a user login only for gcloud's client, which Run accepts
-            token = self.runner.run(gcloud("auth", "print-identity-token", f"--audiences={url}"))
+            token = self.runner.run(gcloud("auth", "print-identity-token", f"--audiences={url}")).strip()
         except GcloudError:
-            token = self.runner.run(gcloud("auth", "print-identity-token"))
-        return token.strip() or None
+            try:
+                token = self.runner.run(gcloud("auth", "print-identity-token")).strip()
+            except GcloudError:
+                return None
+        email = _token_email(token)
+        named = {member.split(":", 1)[1] for member in self.options.invokers}
+        return token if email in named else None
 
     def _failure(self, step: plan.Step, reason: str, command: Command | None = None) -> DeployError:
         done = "; ".join(self._done) or "nothing (no earlier step changed anything)"
@@ -145,6 +150,17 @@ class Deployer:
         return DeployError(
             f"step {step.number}/{_TOTAL} ({step.title}) failed: {reason}{ran}\n  done by this run: {done}\n  {_RESUME}"
         )
+
+
+def _token_email(token: str) -> str | None:
+    """The ``email`` claim, read without verifying: only to know whether the token's holder is a named invoker."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return None
+    email = claims.get("email") if isinstance(claims, dict) else None
+    return email if isinstance(email, str) else None
 
 
 def dry_run_lines(options: DeployOptions) -> list[str]:

@@ -3,9 +3,12 @@
 An ASGI app in front of the service process, doing what ``shared/CLOUD_RUN.md`` lists:
 
 - Reads the ID token from ``X-Serverless-Authorization`` (preferred) or ``Authorization``; accepted audiences are
-  the service URL plus custom audiences. No token or a bad one (forged, expired, wrong audience): ``401``; a valid
-  token whose principal lacks ``roles/run.invoker``: ``403``. The container never sees refused requests.
-  If ``allUsers`` holds the invoker role the service is public and nothing is checked.
+  the service URL, custom audiences and gcloud's OAuth client id (plain ``gcloud auth print-identity-token``).
+  No token: ``403``; a bad one (forged, expired, wrong audience): ``401``; a valid token whose principal lacks
+  ``roles/run.invoker``: ``403``. The container never sees refused requests. If ``allUsers`` holds the invoker
+  role, or the service has ``--no-invoker-iam-check``, nothing is checked.
+- Reserved paths (``/eventlog``, ``/_ah/...``, paths ending in ``z``): ``404``; ``TRACE``: ``405``.
+- Every response carries ``server: Google Frontend`` and ``x-cloud-trace-context``.
 - Forwards the checked token with its signature replaced by ``SIGNATURE_REMOVED_BY_GOOGLE``; the other
   header (e.g. ``Authorization: Basic`` for the docs) passes through unchanged.
 - Adds ``X-Cloud-Trace-Context``, ``traceparent``, ``X-Forwarded-For`` and ``X-Forwarded-Proto``.
@@ -17,46 +20,63 @@ An ASGI app in front of the service process, doing what ``shared/CLOUD_RUN.md`` 
 
 from __future__ import annotations
 
-import email.utils
 import html
 import logging
 import re
 import secrets
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
 import httpx
+from starlette.responses import Response
+from starlette.types import Message, Receive, Scope, Send
 
 from cloudgate.emulator.context import EmulatorContext
 from cloudgate.emulator.state import State
 from cloudgate.emulator.tokens import IdTokenError
 from cloudgate.google import CLOUD_RUN_MAX_BYTES, GCLOUD_CLIENT_ID, INVOKER_ROLE, SIGNATURE_REMOVED
+from cloudgate.headers import content_length, date_header, end_to_end
 
 logger = logging.getLogger(__name__)
 
-Scope = dict[str, Any]
-Message = dict[str, Any]
-
-_HOP_BY_HOP = frozenset(
-    b"connection keep-alive proxy-authenticate proxy-authorization te trailer transfer-encoding upgrade".split()
-)
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 _CLOUD_TRACE = re.compile(r"^([0-9a-f]{32})(/\d+)?(;o=[01])?$", re.IGNORECASE)
 _PUBLIC_MEMBERS = ("allUsers",)
+#: Headers the front end sets itself on the way to the container: a caller's values are dropped first.
+_REPLACED_UPSTREAM = frozenset({b"x-cloud-trace-context", b"traceparent", b"x-forwarded-for", b"x-forwarded-proto"})
 
 
 class _RequestTooLargeError(Exception):
     """The request body grew past the limit while streaming."""
 
 
-def _page(status: int, title: str, message: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    """An error page in the style of Google's front end (an HTML body, never any detail about the token)."""
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """The front end's answer instead of forwarding: ``reason`` is counted and logged, ``response`` is sent."""
+
+    reason: str
+    response: Response
+
+
+def _page(status: int, title: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    """An error page in the style of Google's front end (an HTML body, never any detail about the token).
+
+    It carries a ``Date``: the front end's uvicorn adds none (forwarded answers keep the container's).
+    """
     body = (
         f"<html><head><meta charset='utf-8'><title>{status} {title}</title></head>"
         f"<body><h1>Error: {title}</h1><h2>{message}</h2></body></html>\n"
-    ).encode()
-    return status, [(b"content-type", b"text/html; charset=UTF-8")], body
+    )
+    response = Response(body, status, headers, media_type="text/html; charset=UTF-8")
+    response.raw_headers.append(date_header())
+    return response
+
+
+_UNAUTHORIZED = ("Unauthorized", "Your client does not have permission to the requested URL.")
+_TOO_LARGE = ("Request Entity Too Large", "Your client issued a request that was too large.")
+_UNAVAILABLE = ("Service Unavailable", "The service is not available.")
 
 
 class CloudRunFrontend:
@@ -84,7 +104,7 @@ class CloudRunFrontend:
             await self._client.aclose()
             self._client = None
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
             return
@@ -100,10 +120,10 @@ class CloudRunFrontend:
         state = self.ctx.store.current()
         refusal = _target_refusal(scope) or _reserved(scope) or self._check(scope, state)
         if refusal is not None:
-            reason, (status, headers, body) = refusal
-            self.ctx.counters.add("frontend_refused", reason)
-            logger.info("front end refused %s %s: %s (%d)", scope["method"], scope["path"], reason, status)
-            await _respond(send, status, headers, body)
+            status = refusal.response.status_code
+            self.ctx.counters.add("frontend_refused", refusal.reason)
+            logger.info("front end refused %s %s: %s (%d)", scope["method"], scope["path"], refusal.reason, status)
+            await refusal.response(scope, receive, send)
             return
         timeout = state.services[self.service_name].timeout_seconds
         started = {"sent": False}
@@ -113,9 +133,9 @@ class CloudRunFrontend:
             self.ctx.counters.add("frontend_refused", "timeout")
             logger.warning("request %s %s exceeded the %ss timeout", scope["method"], scope["path"], timeout)
             if not started["sent"]:
-                await _respond(send, *_page(504, "Gateway Timeout", "upstream request timeout"))
+                await _page(504, "Gateway Timeout", "upstream request timeout")(scope, receive, send)
 
-    async def _lifespan(self, receive: Any, send: Any) -> None:
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
@@ -127,18 +147,20 @@ class CloudRunFrontend:
 
     # -- the IAM check ------------------------------------------------------------------------------------
 
-    def _check(self, scope: Scope, state: State) -> tuple[str, tuple[int, list[tuple[bytes, bytes]], bytes]] | None:
-        """``None`` to forward, or the refusal reason and the page to answer with. Rewrites the token header.
+    def _check(self, scope: Scope, state: State) -> Refusal | None:
+        """``None`` to forward, or the refusal to answer with. Rewrites the token header.
 
         Runs on the event loop, so it must stay cheap: the token check is a cache lookup after a token's first
         use (``TokenIssuer.verify_id_token``), and the signing keys are not read from disk per request.
         """
         fault = self.ctx.faults.take()
         if fault is not None:
-            return "injected_fault", _page(fault, "Injected fault", "The emulator was told to fail this request.")
+            return Refusal(
+                "injected_fault", _page(fault, "Injected fault", "The emulator was told to fail this request.")
+            )
         service = state.services.get(self.service_name)
         if service is None:
-            return "no_service", _page(404, "Not Found", "The requested URL was not found on this server.")
+            return Refusal("no_service", _page(404, "Not Found", "The requested URL was not found on this server."))
         invokers = service.members(INVOKER_ROLE)
         if not service.invoker_iam_check or any(member in invokers for member in _PUBLIC_MEMBERS):
             return None  # --no-invoker-iam-check or allUsers: nothing checked, headers forwarded untouched
@@ -148,24 +170,22 @@ class CloudRunFrontend:
         value = next((v for n, v in headers if n == header), b"").decode("latin-1")
         scheme, _, token = value.partition(" ")
         token = token.strip()
-        unauthorized = _page(401, "Unauthorized", "Your client does not have permission to the requested URL.")
-        unauthorized[1].append((b"www-authenticate", b'Bearer error="invalid_token"'))
         if names.count(header) > 1:
             # Two tokens: checking one and forwarding the other unverified would let a caller smuggle claims.
-            return "malformed_token", unauthorized
+            return _unauthorized("malformed_token")
         if scheme.lower() != "bearer" or not token:
             # Cloud Run answers a request without a token 403, not 401 (401 is for a token that is bad).
-            return "missing_token", _forbidden(scope)
+            return _forbidden("missing_token", scope)
         try:
             # Plain `gcloud auth print-identity-token` tokens (aud: gcloud's OAuth client) pass on every service
             # their principal may invoke, as on Cloud Run, which is why they can be replayed across services.
             accepted = service.accepted_audiences() | {GCLOUD_CLIENT_ID}
             claims = self.ctx.issuer.verify_id_token(token, accepted)
         except IdTokenError as exc:
-            return exc.reason, unauthorized
+            return _unauthorized(exc.reason)
         member = _member(state, claims)
         if member is None or (member not in invokers and "allAuthenticatedUsers" not in invokers):
-            return "not_invoker", _forbidden(scope)
+            return _forbidden("not_invoker", scope)
         head, payload, _ = token.split(".")
         stripped = f"{scheme} {head}.{payload}.{SIGNATURE_REMOVED}".encode()
         scope["headers"] = [(n, stripped if n == header else v) for n, v in headers]
@@ -173,13 +193,11 @@ class CloudRunFrontend:
 
     # -- forwarding ---------------------------------------------------------------------------------------
 
-    async def _forward(self, scope: Scope, receive: Any, send: Any, started: dict[str, bool]) -> None:
-        declared = _content_length(scope["headers"])
+    async def _forward(self, scope: Scope, receive: Receive, send: Send, started: dict[str, bool]) -> None:
+        declared = content_length(scope["headers"])
         if declared is not None and declared > self.max_bytes:
             self.ctx.counters.add("frontend_refused", "request_too_large")
-            await _respond(
-                send, *_page(413, "Request Entity Too Large", "Your client issued a request that was too large.")
-            )
+            await _page(413, *_TOO_LARGE)(scope, receive, send)
             return
         has_body = declared is not None or any(n == b"transfer-encoding" for n, _ in scope["headers"])
         content: AsyncIterator[bytes] | bytes = self._body(receive) if has_body else b""
@@ -191,24 +209,22 @@ class CloudRunFrontend:
             response = await self._http().send(request, stream=True)
         except _RequestTooLargeError:
             self.ctx.counters.add("frontend_refused", "request_too_large")
-            await _respond(
-                send, *_page(413, "Request Entity Too Large", "Your client issued a request that was too large.")
-            )
+            await _page(413, *_TOO_LARGE)(scope, receive, send)
             return
         except httpx.HTTPError as exc:
             self.ctx.counters.add("frontend_refused", "upstream_unavailable")
             logger.warning("the container did not answer: %s", type(exc).__name__)
-            await _respond(send, *_page(503, "Service Unavailable", "The service is not available."))
+            await _page(503, *_UNAVAILABLE)(scope, receive, send)
             return
         try:
-            length = _content_length(response.headers.raw)
+            length = content_length(response.headers.raw)
             if length is not None and length > self.max_bytes and scope["method"] != "HEAD":
                 # Cloud Run's HTTP/1 limit: the caller gets an empty 500, the container never learns why.
                 self.ctx.counters.add("frontend_refused", "response_too_large")
                 logger.warning("response of %d bytes exceeds 32 MiB: answering an empty 500", length)
-                await _respond(send, 500, [], b"")
+                await _empty_500(send)
                 return
-            headers = [(n.lower(), v) for n, v in response.headers.raw if n.lower() not in _HOP_BY_HOP]
+            headers = end_to_end(response.headers.raw)
             await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
             started["sent"] = True
             self.ctx.counters.add("frontend_forwarded", str(response.status_code))
@@ -218,12 +234,12 @@ class CloudRunFrontend:
         except httpx.HTTPError as exc:
             logger.warning("the container broke off its response: %s", type(exc).__name__)
             if not started["sent"]:
-                await _respond(send, *_page(503, "Service Unavailable", "The service is not available."))
+                await _page(503, *_UNAVAILABLE)(scope, receive, send)
         finally:
             with anyio.CancelScope(shield=True):  # close the upstream stream even when the timeout fired
                 await response.aclose()
 
-    async def _body(self, receive: Any) -> AsyncIterator[bytes]:
+    async def _body(self, receive: Receive) -> AsyncIterator[bytes]:
         total = 0
         while True:
             message = await receive()
@@ -240,8 +256,7 @@ class CloudRunFrontend:
 
     def _upstream_headers(self, scope: Scope) -> list[tuple[bytes, bytes]]:
         incoming: list[tuple[bytes, bytes]] = scope["headers"]
-        drop = _HOP_BY_HOP | {b"x-cloud-trace-context", b"traceparent", b"x-forwarded-for", b"x-forwarded-proto"}
-        headers = [(n, v) for n, v in incoming if n not in drop]
+        headers = end_to_end(incoming, _REPLACED_UPSTREAM)
         trace_id = scope["cloudgate.trace_id"]
         span = secrets.randbits(63) or 1
         headers.append((b"x-cloud-trace-context", f"{trace_id}/{span};o=1".encode()))
@@ -254,14 +269,13 @@ class CloudRunFrontend:
         return headers
 
 
-def _forbidden(scope: Scope) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+def _forbidden(reason: str, scope: Scope) -> Refusal:
     path = scope["path"] if len(scope["path"]) <= 200 else scope["path"][:200] + "..."
-    return _page(
-        403, "Forbidden", f"Your client does not have permission to get URL {html.escape(path)} from this server."
-    )
+    message = f"Your client does not have permission to get URL {html.escape(path)} from this server."
+    return Refusal(reason, _page(403, "Forbidden", message))
 
 
-def _reserved(scope: Scope) -> tuple[str, tuple[int, list[tuple[bytes, bytes]], bytes]] | None:
+def _reserved(scope: Scope) -> Refusal | None:
     """Paths Cloud Run keeps for itself (``/eventlog``, ``/_ah/...``, paths ending in ``z``) and ``TRACE``.
 
     Google reserves "some" paths ending in ``z`` and advises against all of them; the emulator reserves all,
@@ -269,31 +283,33 @@ def _reserved(scope: Scope) -> tuple[str, tuple[int, list[tuple[bytes, bytes]], 
     """
     path: str = scope["path"]
     if scope["method"] == "TRACE":
-        return "trace_method", _page(
-            405, "Method Not Allowed", "The request method TRACE is inappropriate for the URL."
-        )
+        message = "The request method TRACE is inappropriate for the URL."
+        return Refusal("trace_method", _page(405, "Method Not Allowed", message))
     if path == "/eventlog" or path.startswith("/_ah/") or path.rstrip("/").endswith("z"):
-        return "reserved_path", _page(404, "Not Found", "The requested URL was not found on this server.")
+        return Refusal("reserved_path", _page(404, "Not Found", "The requested URL was not found on this server."))
     return None
 
 
-def _google_response_headers(send: Any, trace_id: str) -> Any:
+def _google_response_headers(send: Send, trace_id: str) -> Send:
     """``send`` with Google's front-end response headers: ``server: Google Frontend`` (replacing the
     container's own) and ``x-cloud-trace-context``."""
     added = [(b"server", b"Google Frontend"), (b"x-cloud-trace-context", f"{trace_id};o=1".encode())]
+    replaced = (b"server", b"x-cloud-trace-context")
 
     async def wrapped(message: Message) -> None:
         if message["type"] == "http.response.start":
-            kept = [
-                (n, v) for n, v in message.get("headers", []) if n.lower() not in (b"server", b"x-cloud-trace-context")
-            ]
+            kept = [(n, v) for n, v in message.get("headers", []) if n.lower() not in replaced]
             message = {**message, "headers": [*kept, *added]}
         await send(message)
 
     return wrapped
 
 
-def _target_refusal(scope: Scope) -> tuple[str, tuple[int, list[tuple[bytes, bytes]], bytes]] | None:
+def _unauthorized(reason: str) -> Refusal:
+    return Refusal(reason, _page(401, *_UNAUTHORIZED, {"www-authenticate": 'Bearer error="invalid_token"'}))
+
+
+def _target_refusal(scope: Scope) -> Refusal | None:
     """A 400 for a request target that is not origin-form: ``OPTIONS *`` names no resource to forward.
 
     The upstream URL is the service's origin plus the path, so ``*`` would make ``http://127.0.0.1:PORT*``.
@@ -301,7 +317,9 @@ def _target_refusal(scope: Scope) -> tuple[str, tuple[int, list[tuple[bytes, byt
     path: bytes = scope.get("raw_path") or scope["path"].encode()
     if path.startswith(b"/"):
         return None
-    return "bad_request_target", _page(400, "Bad Request", "Your client has issued a malformed or illegal request.")
+    return Refusal(
+        "bad_request_target", _page(400, "Bad Request", "Your client has issued a malformed or illegal request.")
+    )
 
 
 def _member(state: State, claims: dict[str, Any]) -> str | None:
@@ -326,19 +344,8 @@ def _incoming_trace_id(headers: list[tuple[bytes, bytes]]) -> str | None:
     return None
 
 
-def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
-    for name, value in headers:
-        if name.lower() == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
-
-
-async def _respond(send: Any, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
-    # The front end's uvicorn adds no Date (forwarded answers keep the container's), so its own pages carry one.
-    date = email.utils.formatdate(usegmt=True).encode()
-    headers = [*headers, (b"date", date), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body, "more_body": False})
+async def _empty_500(send: Send) -> None:
+    """Cloud Run's answer to a response over its limit: a bare 500 with no body (and a ``Date``)."""
+    headers = [date_header(), (b"content-length", b"0")]
+    await send({"type": "http.response.start", "status": 500, "headers": headers})
+    await send({"type": "http.response.body", "body": b"", "more_body": False})

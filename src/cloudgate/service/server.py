@@ -1,12 +1,18 @@
 """Running a service the way Cloud Run expects: ``0.0.0.0:$PORT``, JSON logs, graceful SIGTERM.
 
-Cloud Run sends SIGTERM and kills the instance 10 s later; uvicorn stops accepting connections on SIGTERM and lets
-in-flight requests finish for ``GRACEFUL_SHUTDOWN_S``, a margin under that window.
+Cloud Run sends SIGTERM and kills the instance 10 s later; the server stops accepting connections on SIGTERM and
+lets in-flight requests finish for ``GRACEFUL_SHUTDOWN_S``, a margin under that window.
+
+Two servers: uvicorn (HTTP/1, the default) and, with ``http2=True``, granian, which answers HTTP/1 and cleartext
+HTTP/2 (h2c, what Cloud Run speaks to a service deployed with ``--use-http2``) on the same port. uvicorn stays the
+default because granian was not faster for HTTP/1 and starts slower with twice the memory (``bench/http2_servers.py``;
+figures in docs/http2.md). granian is the optional extra ``cloudgate[http2]``, imported only when asked for.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import sys
 from pathlib import Path
@@ -38,10 +44,16 @@ def load_app(ref: str, app_dir: Path | None = None) -> Any:
     return target() if inspect.isfunction(target) else target
 
 
-def run(app: Any, *, host: str, port: int, log_level: str = "info") -> None:
-    """Serve ``app`` with uvicorn until SIGTERM/SIGINT (the caller has configured logging)."""
+def run(app: Any, *, host: str, port: int, log_level: str = "info", http2: bool = False) -> None:
+    """Serve ``app`` until SIGTERM/SIGINT: uvicorn, or granian for HTTP/1 + h2c (the caller configured logging)."""
+    if http2:
+        _run_granian(app, host=host, port=port, log_level=log_level)
+        return
     import uvicorn
 
+    from cloudgate.service.exposure import warn_public_identity_routes
+
+    warn_public_identity_routes(app, host)
     config = uvicorn.Config(
         app,
         host=host,
@@ -56,3 +68,32 @@ def run(app: Any, *, host: str, port: int, log_level: str = "info") -> None:
         lifespan="on",
     )
     uvicorn.Server(config).run()
+
+
+def check_http2_server() -> None:
+    """Raise ``ConfigError`` naming the extra to install when the HTTP/2 server is missing (checked before start-up)."""
+    if importlib.util.find_spec("granian") is None:
+        raise ConfigError("serving HTTP/2 needs granian: pip install 'cloudgate[http2]'")
+
+
+def _run_granian(app: Any, *, host: str, port: int, log_level: str) -> None:
+    """granian with one worker process (forked, so it inherits ``app`` and the logging set up here)."""
+    check_http2_server()
+    from granian.constants import HTTPModes, Interfaces
+    from granian.log import LogLevels
+    from granian.server import Server
+
+    # granian's own lines go to the root logger (cloudgate's JSON handler), not to its plain-text handler.
+    logs = {"loggers": {"_granian": {"handlers": [], "propagate": True}}, "handlers": {}}
+    server = Server(
+        "cloudgate:app",  # only a name for its process title: the loader below hands over the app object
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        http=HTTPModes.auto,  # HTTP/1 and h2c with prior knowledge on one port, as Cloud Run may use either
+        workers=1,
+        log_level=LogLevels(log_level.lower()),
+        log_dictconfig=logs,
+        workers_kill_timeout=GRACEFUL_SHUTDOWN_S,
+    )
+    server.serve(target_loader=lambda *_: app)

@@ -156,3 +156,9 @@ def test_bad_requests_are_clear_errors_before_anything_runs(
     argv = [CLOUDGATE, "deploy", "--service", "api", "--project", "p", "--region", "r", *args, "--dry-run"]
     done = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=60, env={"PATH": ""})
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_command_and_args_override_the_entrypoint(files: Path) -> None:
+    lines = dry_run(files, "--image", "img:1", "--command", "sh", "--args=-c", "--args", "exec serve a,b")
+    deploy = shlex.split(lines[lines.index("# [4/7] deploy") + 1])
+    assert "--command=sh" in deploy and "--args=^@^-c@exec serve a,b" in deploy
