@@ -16,6 +16,7 @@ from cloudgate.emulator.state import StateStore
 from cloudgate.emulator.tokens import TokenIssuer
 
 if TYPE_CHECKING:
+    from cloudgate.emulator.instances import InstancePool
     from cloudgate.emulator.revisions import RevisionRuntime
 
 
@@ -56,6 +57,8 @@ class EmulatorContext:
     base_url: str
     counters: Counters = field(default_factory=Counters)
     faults: Faults = field(default_factory=Faults)
+    #: The instance pools of scaled services, by service name (``instances.py``).
+    instances: dict[str, InstancePool] = field(default_factory=dict)
     #: Runs deployed revisions; set by ``serve`` once its task group exists (``None``: the admin APIs only
     #: record services, as in unit tests of the API shapes).
     runtime: RevisionRuntime | None = None
