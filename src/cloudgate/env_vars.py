@@ -49,6 +49,9 @@ DATA_DIR = "CLOUDGATE_DATA_DIR"
 
 #: Set by Cloud Run in every container: the service's name (so code can tell it runs there).
 K_SERVICE = "K_SERVICE"
+#: Set by Cloud Run: the revision and the configuration the instance runs.
+K_REVISION = "K_REVISION"
+K_CONFIGURATION = "K_CONFIGURATION"
 
 #: google-auth: path of a credentials file.
 GOOGLE_APPLICATION_CREDENTIALS = "GOOGLE_APPLICATION_CREDENTIALS"

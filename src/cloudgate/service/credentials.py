@@ -1,12 +1,22 @@
-"""What a request presents, parsed once from its headers by the ASGI layer and read by the auth dependencies."""
+"""What a request presents, parsed once from its headers by the ASGI layer and read by the auth dependencies.
+
+The ASGI layer leaves the ``Credentials`` and the app's ``Authenticator`` in the request's ASGI scope under the two
+keys below; the route requirements (``auth``) read them from there.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Final
 
 from cloudgate.errors import InvalidCredentialsError
 from cloudgate.service.principal import Principal
+
+#: Scope key of the request's ``Credentials``.
+CREDENTIALS_KEY: Final = "cloudgate.credentials"
+#: Scope key of the app's ``Authenticator`` (one per protected app).
+AUTHENTICATOR_KEY: Final = "cloudgate.authenticator"
 
 # RFC 6750 section 2.1: "Bearer" 1*SP b64token. JWTs use only [A-Za-z0-9_-] and dots.
 _SCHEME = re.compile(r"[^\s]+")
