@@ -58,6 +58,9 @@ def run(
     upstream: str | None = typer.Option(None, help="Front an already running service at this URL instead."),
     audience: list[str] = typer.Option([], help="Custom audience accepted besides the service URL."),
     timeout: float = typer.Option(300, help="Request timeout in seconds (Cloud Run's default: 300)."),
+    http2: bool = typer.Option(
+        False, "--http2", help="The service speaks h2c (`--use-http2`): no 32 MiB caps at the front end."
+    ),
 ) -> None:
     """Run the emulator; with a command or --upstream, also a Cloud Run front end for that service."""
     from cloudgate.emulator.runner import ProcessRunner
@@ -80,6 +83,7 @@ def run(
                 upstream=upstream,
                 audiences=audience,
                 timeout_seconds=timeout,
+                http2=http2,
             )
         )
 
@@ -188,12 +192,13 @@ def services_set(
     url: str = typer.Option(..., help="The service URL (always an accepted audience)."),
     audience: list[str] = typer.Option([], help="A custom audience (repeat for more)."),
     timeout: float = typer.Option(300, help="Request timeout in seconds."),
+    http2: bool = typer.Option(False, "--http2", help="The service speaks h2c (`--use-http2`): no 32 MiB caps."),
     state_dir: Path = StateDir,
 ) -> None:
     """Create or update a service."""
     from cloudgate.emulator.iam import ensure_service
 
-    ensure_service(_store(state_dir), name, url=url, audiences=audience, timeout_seconds=timeout)
+    ensure_service(_store(state_dir), name, url=url, audiences=audience, timeout_seconds=timeout, http2=http2)
 
 
 @services.command("grant")
