@@ -24,7 +24,7 @@ DOCS_USERS = "CLOUDGATE_DOCS_USERS"
 DOCS_USERS_FILE = "CLOUDGATE_DOCS_USERS_FILE"
 #: Where the docs login throttle counts failures: ``memory://`` (per instance) or ``redis://host:port[/db]``.
 THROTTLE_STORAGE = "CLOUDGATE_THROTTLE_STORAGE"
-#: Where API keys live: ``sqlite:///path`` or ``file:///path.json``.
+#: Where API keys live: ``sqlite:///path``, ``file:///path.json`` or ``firestore://PROJECT[/DATABASE]/COLLECTION``.
 KEYSTORE = "CLOUDGATE_KEYSTORE"
 #: How the caller's Google identity is read: ``cloud-run``, ``verify`` or ``off``.
 IDENTITY = "CLOUDGATE_IDENTITY"
@@ -49,6 +49,9 @@ DATA_DIR = "CLOUDGATE_DATA_DIR"
 
 #: Set by Cloud Run in every container: the service's name (so code can tell it runs there).
 K_SERVICE = "K_SERVICE"
+#: Set by Cloud Run: the revision and the configuration the instance runs.
+K_REVISION = "K_REVISION"
+K_CONFIGURATION = "K_CONFIGURATION"
 
 #: google-auth: path of a credentials file.
 GOOGLE_APPLICATION_CREDENTIALS = "GOOGLE_APPLICATION_CREDENTIALS"

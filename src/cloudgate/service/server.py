@@ -71,12 +71,11 @@ def run(load: Callable[[], Any], *, host: str, port: int, log_level: str = "info
     The caller has configured logging. granian calls ``load`` in its worker process; uvicorn calls it here.
     """
     if http2:
-        _run_granian(load, host=host, port=port, log_level=log_level)
+        _run_granian(lambda: _load(load, host), host=host, port=port, log_level=log_level)
         return
     import uvicorn
 
-    app = load()
-
+    app = _load(load, host)
     config = uvicorn.Config(
         app,
         host=host,
@@ -91,6 +90,14 @@ def run(load: Callable[[], Any], *, host: str, port: int, log_level: str = "info
         lifespan="on",
     )
     uvicorn.Server(config).run()
+
+
+def _load(load: Callable[[], Any], host: str) -> Any:
+    from cloudgate.service.exposure import warn_public_identity_routes
+
+    app = load()
+    warn_public_identity_routes(app, host)
+    return app
 
 
 def check_http2_server() -> None:

@@ -11,14 +11,15 @@ Example::
 from __future__ import annotations
 
 import functools
+import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from cloudgate import codes
+from cloudgate import codes, env_vars
 from cloudgate.google import CLOUD_RUN_MAX_BYTES, OAUTH2_CERTS_URL
 
 #: The default body limit of a service served over HTTP/2 (``CLOUDGATE_HTTP2``): Cloud Run sets no request size
@@ -70,7 +71,10 @@ class ServiceSettings(BaseSettings):
     )
 
     # API keys.
-    keystore: str = Field("sqlite:///.cloudgate/keys.sqlite3", description="`sqlite:///path` or `file:///path.json`.")
+    keystore: str = Field(
+        "sqlite:///.cloudgate/keys.sqlite3",
+        description="`sqlite:///path`, `file:///path.json` or `firestore://PROJECT[/DATABASE]/COLLECTION`.",
+    )
     key_cache_seconds: float = Field(
         2.0, ge=0, description="How long key records are cached in memory; a revocation takes effect within this."
     )
@@ -105,12 +109,24 @@ class ServiceSettings(BaseSettings):
         ge=0,
         description="Larger non-streamed responses are refused (Cloud Run would send an empty 500).",
     )
-    trust_forwarded_for: bool = Field(
-        True, description="Take the client address from X-Forwarded-For (Cloud Run sets it)."
+    trust_forwarded_for: Literal["auto"] | bool = Field(
+        "auto",
+        description="Take the client address from X-Forwarded-For: `auto` only on Cloud Run (`K_SERVICE` set), whose "
+        "front end appends it; `true` behind another proxy that appends it; `false` never.",
     )
 
     # Logging.
     project_id: str | None = Field(None, description="Google project id, for trace links in logs.")
+
+    def forwarded_for_trusted(self) -> bool:
+        """Whether ``X-Forwarded-For`` may name the client: on ``auto``, only where Cloud Run appends it.
+
+        Off Cloud Run a client that reaches the service directly writes the header itself, and would choose its
+        own login-throttle bucket.
+        """
+        if self.trust_forwarded_for == "auto":
+            return bool(os.environ.get(env_vars.K_SERVICE))
+        return self.trust_forwarded_for
 
     @model_validator(mode="before")
     @classmethod
