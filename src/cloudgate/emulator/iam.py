@@ -134,9 +134,15 @@ def check_member(member: str) -> str:
 
 
 def ensure_service(
-    store: StateStore, name: str, *, url: str, audiences: list[str] | None = None, timeout_seconds: float = 300
+    store: StateStore,
+    name: str,
+    *,
+    url: str,
+    audiences: list[str] | None = None,
+    timeout_seconds: float = 300,
+    http2: bool = False,
 ) -> None:
-    """Create or update a service's URL, custom audiences and timeout, keeping its bindings."""
+    """Create or update a service's URL, custom audiences, timeout and protocol, keeping its bindings."""
     if not 0 < timeout_seconds <= 3600:
         raise EmulatorError("a Cloud Run request timeout is between 1 and 3600 seconds")
     with store.edit() as state:
@@ -144,6 +150,7 @@ def ensure_service(
         service.url = url.rstrip("/")
         service.audiences = list(audiences or [])
         service.timeout_seconds = timeout_seconds
+        service.http2 = http2
 
 
 def grant_service_role(store: StateStore, service: str, role: str, member: str) -> None:

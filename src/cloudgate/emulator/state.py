@@ -70,7 +70,7 @@ class User:
 
 @dataclass
 class Service:
-    """A Cloud Run service as the front end sees it: URL, custom audiences, timeout, IAM bindings.
+    """A Cloud Run service as the front end sees it: URL, custom audiences, timeout, IAM bindings, protocol.
 
     Services deployed through the Cloud Run admin API (``run_api.py``) also keep their Knative object
     (``resource``: metadata and spec as last written, ``status`` as last computed) and their region; services
@@ -83,7 +83,7 @@ class Service:
     bindings: dict[str, list[str]] = field(default_factory=dict)
     #: ``--no-invoker-iam-check``: the front end forwards every request unchecked.
     invoker_iam_check: bool = True
-    #: ``--use-http2``: the front end speaks h2c to the container (honoured where the front end supports it).
+    #: Deployed with ``--use-http2``: the front end speaks h2c to it and lifts the 32 MiB caps.
     http2: bool = False
     region: str = ""
     resource: dict[str, Any] = field(default_factory=dict)
