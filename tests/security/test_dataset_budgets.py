@@ -4,9 +4,12 @@ answer is a 503 with ``Retry-After`` that says to ask for less, never a request 
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 
 import httpx
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from tests.e2e.service_env import Served, serve
@@ -73,8 +76,12 @@ def test_an_upload_past_its_budget_is_a_503_and_changes_nothing(
     strict_service: Served, secrets: Secrets, attack: Attack
 ) -> None:
     """Attack: an upload whose conversion takes longer than the budget. Secure: 503, no dataset installed."""
-    body = ("id,text\n" + "".join(f"{i},row {i}\n" for i in range(50_000))).encode()
+    table = pa.table({"id": list(range(50_000)), "text": [f"row {i}" for i in range(50_000)]})
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
     with httpx.Client(base_url=strict_service.url, headers={"X-API-Key": secrets.keys["all"]}, timeout=60) as client:
-        response = client.post("/v1/datasets/slow", content=body, headers={"Content-Type": "text/csv"})
+        response = client.post(
+            "/v1/datasets/slow", content=sink.getvalue(), headers={"Content-Type": "application/vnd.apache.parquet"}
+        )
         _refused_for_time(attack, "upload past its time budget", response)
         assert client.get("/v1/datasets/slow").status_code == 404

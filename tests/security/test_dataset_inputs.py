@@ -211,3 +211,28 @@ def test_export_of_a_type_the_format_cannot_hold_fails_before_the_first_byte(
         response = client.get("/v1/datasets/spans/export", params={"format": "parquet"})
     attack("parquet export of an INTERVAL", response, expect=400)
     assert "interval" in response.json()["detail"].lower()
+
+
+@pytest.mark.parametrize("fmt", ["ndjson", "csv", "parquet", "arrow"])
+def test_every_duckdb_type_exports_completely_or_is_refused_up_front(
+    cloud_run_service: Served, secrets: Secrets, attack: Attack, tmp_path: Path, fmt: str
+) -> None:
+    """Attack: a dataset of every type DuckDB has (its ``test_all_types()``: huge integers, intervals, unions, maps,
+    nested lists, bit strings, extreme values...), read as a page and exported in each format. Secure: a complete
+    answer or a 4xx before the first byte; never a 5xx, never a stream that breaks."""
+    target = tmp_path / "all.parquet"
+    duckdb.connect().sql(
+        f"COPY (SELECT * EXCLUDE (empty_struct) FROM test_all_types()) TO '{target}' (FORMAT parquet)"  # noqa: S608
+    )
+    with _client(cloud_run_service, secrets) as client:
+        created = client.post(f"/v1/datasets/alltypes-{fmt}", content=target.read_bytes(), headers=PARQUET)
+        attack("upload of every DuckDB type", created, expect=201)
+        page = client.get(f"/v1/datasets/alltypes-{fmt}/rows")
+        attack("page of every DuckDB type", page, expect=200)
+        with client.stream("GET", f"/v1/datasets/alltypes-{fmt}/export", params={"format": fmt}) as response:
+            body = response.read()  # raises if the stream broke
+        attack(f"{fmt} export of every DuckDB type", response, expect=(200, 400))
+    if response.status_code == 200 and fmt == "parquet":
+        assert pq.read_table(io.BytesIO(body)).num_rows == 3
+    if response.status_code == 200 and fmt == "arrow":
+        assert pa.ipc.open_stream(body).read_all().num_rows == 3
