@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import urllib.request
@@ -12,7 +13,7 @@ from fastapi import Depends, FastAPI, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from cloudgate.service import KeyCaller, protect, require
-from cloudgate.service.api_keys import authenticate, open_keystore
+from cloudgate.service.keys import authenticate, open_keystore
 from cloudgate.service.principal import Principal
 
 KeyAndGoogle = Annotated[Principal, Depends(require(key=True, google=True))]
@@ -43,6 +44,12 @@ def create_app() -> FastAPI:
     @app.get("/open")
     async def open_route() -> dict[str, Any]:
         return {"email": None, "key_name": None, "scopes": []}
+
+    @app.get("/slow")
+    async def slow(seconds: float = 2.0) -> dict[str, float]:
+        """An in-flight request for the SIGTERM drain measurement (bench/http2_servers.py)."""
+        await asyncio.sleep(min(seconds, 30.0))
+        return {"slept": seconds}
 
     @app.get("/v1/whoami")
     async def whoami(caller: KeyCaller) -> dict[str, Any]:

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.e2e.service_env import AUDIENCE, certs_server, new_signing_key, serve
 
-from cloudgate.service.api_keys import open_keystore
+from cloudgate.service.keys import open_keystore
 
 ROUNDS = 3
 CONNECTIONS = 16

@@ -27,7 +27,7 @@ import pyarrow as pa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from cloudgate.service.api_keys import open_keystore  # noqa: E402
+from cloudgate.service.keys import open_keystore  # noqa: E402
 
 
 def _free_port() -> int:

@@ -2,7 +2,7 @@
 
 ``make lock`` runs ``python scripts/lock.py``: re-resolve ``uv.lock`` from pyproject.toml (keeping the pins that
 still fit; add ``--upgrade`` to take newer releases) and rewrite ``requirements/service.txt`` (what the image
-installs: the base dependencies plus the ``data`` extra for app/) and ``requirements/build.txt`` (hatchling,
+installs: the base dependencies, the ``data`` extra for app/ and ``http2`` for ``CLOUDGATE_HTTP2``) and ``requirements/build.txt`` (hatchling,
 which builds cloudgate's wheel in the image's build stage). Both carry hashes; pip installs them with
 ``--require-hashes``.
 
@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 #: requirements file -> the ``uv export`` arguments that produce it.
 EXPORTS = {
-    "requirements/service.txt": ["--extra", "data"],
+    "requirements/service.txt": ["--extra", "data", "--extra", "http2"],
     "requirements/build.txt": ["--only-group", "build"],
 }
 

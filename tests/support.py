@@ -95,6 +95,14 @@ class Drain:
     def output(self) -> str:
         return b"".join(self._chunks).decode(errors="replace")
 
+    def wait_for(self, text: str, *, timeout: float = 30.0) -> None:
+        """Block until ``text`` appears in the output (a condition, not a guess at how long it takes)."""
+        deadline = time.monotonic() + timeout
+        while text not in self.output:
+            if time.monotonic() > deadline or (self.proc.poll() is not None and not self._thread.is_alive()):
+                raise TimeoutError(f"{text!r} not printed within {timeout}s:\n{self.output[-2000:]}")
+            time.sleep(0.02)
+
     def stop(self, timeout: float = 15.0) -> str:
         """SIGTERM, wait (SIGKILL the group if it hangs), then everything the process printed."""
         _terminate(self.proc, timeout)

@@ -14,6 +14,11 @@ HOST = "CLOUDGATE_HOST"
 APP = "CLOUDGATE_APP"
 #: The folder ``cloudgate serve`` imports the app from (default: the current folder; ``/srv`` in the image).
 APP_DIR = "CLOUDGATE_APP_DIR"
+#: ``true``: ``cloudgate serve`` answers cleartext HTTP/2 (h2c) too, for Cloud Run's ``--use-http2``; request bodies
+#: may then exceed Cloud Run's 32 MiB HTTP/1 cap (``cloudgate.service.settings.HTTP2_MAX_BODY_BYTES``).
+HTTP2 = "CLOUDGATE_HTTP2"
+#: Request bodies larger than this get 413 from the service itself.
+MAX_BODY_BYTES = "CLOUDGATE_MAX_BODY_BYTES"
 #: Whether the client address comes from the last ``X-Forwarded-For`` hop (true behind Cloud Run's front end).
 TRUST_FORWARDED_FOR = "CLOUDGATE_TRUST_FORWARDED_FOR"
 
@@ -21,7 +26,9 @@ TRUST_FORWARDED_FOR = "CLOUDGATE_TRUST_FORWARDED_FOR"
 DOCS_USERS = "CLOUDGATE_DOCS_USERS"
 #: A file of ``name:hash`` lines (a mounted secret), read in addition to ``CLOUDGATE_DOCS_USERS``.
 DOCS_USERS_FILE = "CLOUDGATE_DOCS_USERS_FILE"
-#: Where API keys live: ``sqlite:///path`` or ``file:///path.json``.
+#: Where the docs login throttle counts failures: ``memory://`` (per instance) or ``redis://host:port[/db]``.
+THROTTLE_STORAGE = "CLOUDGATE_THROTTLE_STORAGE"
+#: Where API keys live: ``sqlite:///path``, ``file:///path.json`` or ``firestore://PROJECT[/DATABASE]/COLLECTION``.
 KEYSTORE = "CLOUDGATE_KEYSTORE"
 #: How the caller's Google identity is read: ``cloud-run``, ``verify`` or ``off``.
 IDENTITY = "CLOUDGATE_IDENTITY"

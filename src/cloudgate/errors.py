@@ -38,14 +38,19 @@ class ConfigError(CloudgateError, ValueError):
 
 
 class AuthError(CloudgateError):
-    """A request's credentials were refused. ``status`` is the HTTP status a route answers with."""
+    """A request's credentials were refused. ``status`` is the HTTP status a route answers with.
+
+    ``reason`` is the machine-readable cause sent in the refusal body (one of ``cloudgate.codes``); when it is not
+    given, the service derives it from the class and ``scheme`` (a missing or invalid API key, ID token, password).
+    """
 
     status: int = 401
 
-    def __init__(self, message: str, *, scheme: str | None = None) -> None:
+    def __init__(self, message: str, *, scheme: str | None = None, reason: str | None = None) -> None:
         super().__init__(message)
         #: The authentication scheme to name in ``WWW-Authenticate`` (``Basic``, ``Bearer``, ``ApiKey``).
         self.scheme = scheme
+        self.reason = reason
 
 
 class MissingCredentialsError(AuthError):
@@ -57,9 +62,13 @@ class InvalidCredentialsError(AuthError):
 
 
 class ForbiddenError(AuthError):
-    """Credentials are valid but do not allow this request (scope, principal)."""
+    """Credentials are valid but do not allow this request (scope, principal); ``scope`` names a missing scope."""
 
     status = 403
+
+    def __init__(self, message: str, *, reason: str | None = None, scope: str | None = None) -> None:
+        super().__init__(message, reason=reason)
+        self.scope = scope
 
 
 class ThrottledError(AuthError):

@@ -15,7 +15,7 @@ from app.settings import DataSettings
 from fastapi import FastAPI
 
 from cloudgate.service import ServiceSettings
-from cloudgate.service.api_keys import open_keystore
+from cloudgate.service.keys import open_keystore
 
 #: Rows of the sample in ASGI tests (the e2e tests use the default million).
 SAMPLE_ROWS = 20_000

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pytest
 
 from cloudgate.google import CLOUD_RUN_MAX_BYTES
-from cloudgate.service.api_keys import open_keystore
+from cloudgate.service.keys import open_keystore
 from tests.support import CLOUDGATE, free_port, start_process, stop_process, wait_for_port
 
 pytestmark = pytest.mark.e2e

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 
 from fastapi import FastAPI
 
@@ -14,6 +15,7 @@ def create_app() -> FastAPI:
 
     @app.get("/slow")
     async def slow(seconds: float = 2.0) -> dict[str, float]:
+        print("slow: started", file=sys.stderr, flush=True)  # the test waits for this before it sends SIGTERM
         await asyncio.sleep(seconds)
         return {"slept": seconds}
 

@@ -163,6 +163,8 @@ def test_environment_source_skips_user_credentials(emulator_stack: EmulatorStack
 
 
 def test_metadata_source_is_fast_off_google_cloud() -> None:
+    """The detection ping gives up after 0.5 s; the bound is ten times that (httpx's own default is 5 s), so load
+    on the machine cannot fail it but a ping without its short timeout would."""
     started = time.monotonic()
     assert MetadataSource().fetch("https://x.example") is None
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 5

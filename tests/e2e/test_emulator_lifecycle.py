@@ -44,8 +44,8 @@ def test_sigterm_lets_in_flight_requests_finish(tmp_path: Path) -> None:
 
     caller = threading.Thread(target=call)
     caller.start()
-    time.sleep(0.7)
-    assert stack.proc is not None
+    assert stack.proc is not None and stack.drain is not None
+    stack.drain.wait_for("slow: started")
     stack.proc.send_signal(signal.SIGTERM)
     caller.join(timeout=15)
     output = stack.stop()
@@ -71,7 +71,7 @@ def test_runner_sends_sigkill_after_the_grace_period(tmp_path: Path) -> None:
     anyio.run(runner.wait_ready, port)
     started = time.monotonic()
     assert runner.stop(grace=1) == -signal.SIGKILL
-    assert 0.9 < time.monotonic() - started < 5
+    assert 0.9 < time.monotonic() - started < 30  # the service would sleep 60 s: it was killed, not waited for
 
 
 def test_runner_reports_a_service_that_exits_before_listening(tmp_path: Path) -> None:

@@ -71,14 +71,12 @@ def test_post_bodies_pass_through(proxy: RunningProxy) -> None:
 
 
 def test_responses_stream_as_they_arrive(proxy: RunningProxy) -> None:
+    """The first chunk arrives while the service still holds back the second (10 s later); the stream is left early."""
     started = time.monotonic()
-    with httpx.stream("GET", f"{proxy.url}/stream", params={"bytes": 3, "chunk": 1, "interval": 1}) as response:
-        chunks = response.iter_raw()
-        first = next(chunks)
+    with httpx.stream("GET", f"{proxy.url}/stream", params={"bytes": 2, "chunk": 1, "interval": 10}) as response:
+        first = next(response.iter_raw())
         first_at = time.monotonic() - started
-        rest = b"".join(chunks)
-    assert first + rest == b"xxx"
-    assert first_at < 1.5 and time.monotonic() - started >= 2
+    assert first == b"x" and first_at < 10
 
 
 def test_a_streamed_body_over_32_mib(proxy: RunningProxy) -> None:

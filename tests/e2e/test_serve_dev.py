@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cloudgate.service.api_keys import open_keystore
+from cloudgate.service.keys import open_keystore
 from tests.support import CLOUDGATE, ROOT, free_port, start_process, stop_process, wait_for_port
 
 pytestmark = pytest.mark.e2e

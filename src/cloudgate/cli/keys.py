@@ -17,7 +17,7 @@ _KEYSTORE_OPTION = typer.Option(
     "sqlite:///.cloudgate/keys.sqlite3",
     "--keystore",
     envvar=env_vars.KEYSTORE,
-    help="sqlite:///path or file:///path.json",
+    help="sqlite:///path, file:///path.json or firestore://PROJECT[/DATABASE]/COLLECTION",
 )
 _DURATION = re.compile(r"^(\d+)([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -52,7 +52,7 @@ def create(
 
     Example: [bold]KEY=$(cloudgate keys create etl --scope datasets:read --expires 90d)[/]
     """
-    from cloudgate.service.api_keys import open_keystore
+    from cloudgate.service.keys import open_keystore
 
     when = parse_expiry(expires) if expires else None
     store = open_keystore(keystore)
@@ -77,7 +77,7 @@ def list_keys(
     from rich.console import Console
     from rich.table import Table
 
-    from cloudgate.service.api_keys import open_keystore
+    from cloudgate.service.keys import open_keystore
 
     store = open_keystore(keystore)
     try:
@@ -122,7 +122,7 @@ def revoke(
     keystore: str = _KEYSTORE_OPTION,
 ) -> None:
     """Revoke a key: a running service refuses it within CLOUDGATE_KEY_CACHE_SECONDS (2 s by default)."""
-    from cloudgate.service.api_keys import open_keystore, parse_key_id
+    from cloudgate.service.keys import open_keystore, parse_key_id
 
     # Accept a whole key too, so a leaked key can be revoked by pasting it; only its id is used.
     key_id = parse_key_id(key_id) or key_id

@@ -23,6 +23,8 @@ _COMMAND_MODULES = (
     "cloudgate.cli.token",
     "cloudgate.cli.call",
     "cloudgate.cli.proxy",
+    "cloudgate.cli.deploy",
+    "cloudgate.cli.audit",
 )
 
 app = typer.Typer(

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cloudgate import env_vars
+from cloudgate import codes, env_vars
 
 if TYPE_CHECKING:
     from cloudgate.client.provider import TokenProvider
@@ -46,7 +46,7 @@ ApiKeyOption = Annotated[
     typer.Option(
         "--api-key",
         envvar=env_vars.API_KEY,
-        help="API key sent as X-API-Key (prefer the environment variable: flags land in shell history).",
+        help=f"API key sent as {codes.API_KEY_HEADER} (prefer the environment variable: flags land in shell history).",
         show_default=False,
         show_envvar=True,
     ),

@@ -25,12 +25,13 @@ from collections.abc import AsyncGenerator, Generator
 
 import httpx
 
+from cloudgate import codes
 from cloudgate.client.provider import TokenProvider
 from cloudgate.client.tokens import IdToken
 from cloudgate.google import SERVERLESS_AUTH_HEADER
 
 #: The header the service core reads API keys from.
-DEFAULT_API_KEY_HEADER = "X-API-Key"
+DEFAULT_API_KEY_HEADER = codes.API_KEY_HEADER
 #: A 401 on a token younger than this is not the token's age; do not fetch another.
 _YOUNG_TOKEN_S = 10.0
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import anyio
@@ -37,11 +38,14 @@ class TokenProvider:
         impersonate: str | None = None,
         sources: Sequence[TokenSource] | None = None,
         refresh_margin: float = DEFAULT_REFRESH_MARGIN_S,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.sources: list[TokenSource] = (
             list(sources) if sources is not None else default_sources(credentials, impersonate=impersonate)
         )
         self.refresh_margin = refresh_margin
+        #: The wall clock freshness is judged by (tests move their own instead of sleeping).
+        self._clock = clock
         #: How many tokens were minted (cache misses that succeeded).
         self.fetches = 0
         self._cache: dict[str, IdToken] = {}
@@ -81,7 +85,7 @@ class TokenProvider:
 
     def _cached(self, audience: str) -> IdToken | None:
         token = self._cache.get(audience)
-        if token is not None and token.is_fresh(margin=self.refresh_margin):
+        if token is not None and token.is_fresh(margin=self.refresh_margin, now=self._clock()):
             return token
         return None
 

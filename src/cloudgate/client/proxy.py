@@ -25,38 +25,26 @@ Example::
 
 from __future__ import annotations
 
-import email.utils
 import logging
-from typing import Any
 
 import httpx
+from starlette.responses import PlainTextResponse
+from starlette.types import Message, Receive, Scope, Send
 
 from cloudgate.client.auth import IdTokenAuth
 from cloudgate.client.provider import TokenProvider
 from cloudgate.client.responses import transport_failure
 from cloudgate.errors import CloudgateError
 from cloudgate.google import CLOUD_RUN_MAX_BYTES, SERVERLESS_AUTH_HEADER
+from cloudgate.headers import date_header, end_to_end
 
 logger = logging.getLogger(__name__)
 
-#: Hop-by-hop headers (RFC 9110 7.6.1) and ``Host``: they describe one connection, not the request.
-_HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "host",
-        "content-length",
-    }
-)
-
-Scope = dict[str, Any]
-Message = dict[str, Any]
+#: Request headers not passed upstream besides the hop-by-hop ones: Google's front end routes on ``Host``, and
+#: httpx sets ``Content-Length`` for the body it sends.
+_NOT_FORWARDED = frozenset({b"host", b"content-length"})
+#: Response headers not passed back besides the hop-by-hop ones (``Content-Length`` is kept: the body is unchanged).
+_NOT_RETURNED = frozenset({b"host"})
 
 #: Names that always mean this machine, as they appear in a ``Host`` header.
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
@@ -95,13 +83,13 @@ class ProxyApp:
         self._timeout = timeout
         self._client: httpx.AsyncClient | None = None
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         elif scope["type"] == "http":
             await self._forward(scope, receive, send)
 
-    async def _lifespan(self, receive: Any, send: Any) -> None:
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
@@ -134,34 +122,36 @@ class ProxyApp:
             return "a cross-site request"
         return None
 
-    async def _forward(self, scope: Scope, receive: Any, send: Any) -> None:
+    async def _forward(self, scope: Scope, receive: Receive, send: Send) -> None:
         refused = self.refusal(scope)
         if refused is not None:
             # The reason holds only the request's Host/Origin, never a credential.
             logger.warning("proxy refused %s %s: %s", scope["method"], scope["path"], refused)
-            await _plain(send, 403, f"cloudgate proxy: refused ({refused}); open it as {min(self.origins)}\n")
+            await _plain(403, f"cloudgate proxy: refused ({refused}); open it as {min(self.origins)}\n")(
+                scope, receive, send
+            )
             return
         body = await _read_body(receive)
         if body is None:
-            await _plain(send, 413, "request body over 32 MiB (Cloud Run's limit)")
+            await _plain(413, "request body over 32 MiB (Cloud Run's limit)")(scope, receive, send)
             return
         path = scope.get("raw_path") or scope["path"].encode()
         query = scope.get("query_string", b"")
         url = self.upstream.copy_with(
             raw_path=self.upstream.raw_path.rstrip(b"/") + path + (b"?" + query if query else b"")
         )
-        headers = [(k, v) for k, v in scope["headers"] if k.decode("latin-1").lower() not in _HOP_BY_HOP]
+        headers = end_to_end(scope["headers"], _NOT_FORWARDED)
         request = self.client.build_request(scope["method"], url, headers=headers, content=body)
         try:
             response = await self.client.send(request, stream=True)
         except CloudgateError as exc:
             logger.warning("proxy could not get an ID token: %s", exc)
-            await _plain(send, 502, f"cloudgate proxy: no ID token: {exc}")
+            await _plain(502, f"cloudgate proxy: no ID token: {exc}")(scope, receive, send)
             return
         except httpx.HTTPError as exc:
             reason = transport_failure(exc)
             logger.warning("proxy could not reach %s: %s", self.upstream, reason)
-            await _plain(send, 502, f"cloudgate proxy: {self.upstream} unreachable ({reason})")
+            await _plain(502, f"cloudgate proxy: {self.upstream} unreachable ({reason})")(scope, receive, send)
             return
         try:
             await send(
@@ -176,17 +166,14 @@ class ProxyApp:
     def _headers(self, response: httpx.Response) -> list[tuple[bytes, bytes]]:
         out: list[tuple[bytes, bytes]] = []
         upstream = str(self.upstream)
-        for name, value in response.headers.raw:
-            lower = name.decode("latin-1").lower()
-            if lower in _HOP_BY_HOP and lower != "content-length":
-                continue
-            if lower == "location" and value.decode("latin-1").startswith(upstream):
+        for name, value in end_to_end(response.headers.raw, _NOT_RETURNED):
+            if name == b"location" and value.decode("latin-1").startswith(upstream):
                 value = value[len(upstream) :] or b"/"
             out.append((name, value))
         return out
 
 
-async def _read_body(receive: Any) -> bytes | None:
+async def _read_body(receive: Receive) -> bytes | None:
     """The whole request body (needed to replay it with a new token), or ``None`` if over Cloud Run's limit."""
     chunks: list[bytes] = []
     size = 0
@@ -204,13 +191,9 @@ async def _read_body(receive: Any) -> bytes | None:
     return b"".join(chunks)
 
 
-async def _plain(send: Any, status: int, text: str) -> None:
-    body = text.encode()
-    # uvicorn runs with date_header=False (the upstream's Date passes through), so the proxy's own answers add one.
-    headers = [
-        (b"content-type", b"text/plain; charset=utf-8"),
-        (b"content-length", str(len(body)).encode()),
-        (b"date", email.utils.formatdate(usegmt=True).encode()),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+def _plain(status: int, text: str) -> PlainTextResponse:
+    """The proxy's own answer. uvicorn runs with ``date_header=False`` (the upstream's Date passes through), so it
+    adds a ``Date`` itself."""
+    response = PlainTextResponse(text, status)
+    response.raw_headers.append(date_header())
+    return response

@@ -2,23 +2,38 @@
 
 Two parties can refuse a call: Cloud Run's IAM front end (before the container sees it; 401 for a token it
 does not accept, often a wrong audience, 403 for a principal without ``roles/run.invoker``) and the service
-itself (its JSON bodies are ``{"error": code, "detail": message}``: a missing, expired or revoked API key,
-a missing scope). The hint depends on which one answered. A request that got no response at all
+itself (its JSON bodies are ``{"error": code, "reason": reason, "detail": message}``: a missing, expired or revoked
+API key, a missing scope). The hint depends on which one answered, and on the service's ``reason`` code
+(``cloudgate.codes``), never on its message: messages may be reworded. A request that got no response at all
 (``transport_error``) says what went wrong with the connection.
 """
 
 from __future__ import annotations
 
-import re
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from cloudgate import codes
 from cloudgate.client.tokens import IdToken
 from cloudgate.errors import RequestError
 
 _MAX_DETAIL = 300
-_SCOPE = re.compile(r"lacks the scope '([^']+)'")
+_PASS_A_KEY = "pass a valid API key with --api-key or CLOUDGATE_API_KEY (`cloudgate keys create` makes one)"  # noqa: S105 - a hint, not a secret
+_NEW_KEY = "the API key has expired or was revoked: create a new one (`cloudgate keys create`)"
+#: A refusal's ``reason`` -> the hint for it (a missing scope is handled apart: its hint names the scope).
+_REASON_HINTS = {
+    codes.API_KEY_MISSING: _PASS_A_KEY,
+    codes.API_KEY_INVALID: _PASS_A_KEY,
+    codes.API_KEY_EXPIRED: _NEW_KEY,
+    codes.API_KEY_REVOKED: _NEW_KEY,
+    codes.ID_TOKEN_MISSING: "this route needs a Google ID token: give the client credentials (--credentials)",
+    codes.ID_TOKEN_INVALID: "the service did not accept the Google ID token: check --credentials and --audience",
+    codes.PRINCIPAL_NOT_ALLOWED: "this identity is not in the service's CLOUDGATE_ALLOWED_PRINCIPALS",
+    codes.IDENTITY_OFF: "this route needs a Google identity, but the service runs with CLOUDGATE_IDENTITY=off",
+    codes.THROTTLED: "too many failed attempts: wait for the Retry-After time, then try again",
+}
 _LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 #: What a ``ConnectError``'s text says (OS and TLS library wording) -> what it means to the user.
 _CONNECT_FAILURES = (
@@ -30,15 +45,31 @@ _CONNECT_FAILURES = (
 )  # fmt: skip
 
 
-def service_error(response: httpx.Response) -> tuple[str, str] | None:
-    """``(code, detail)`` when the body is the service's own error shape, else ``None`` (the front end)."""
+@dataclass(frozen=True, slots=True)
+class ServiceRefusal:
+    """The service's own error body: ``error`` and ``reason`` codes, a missing ``scope``, and words for people."""
+
+    error: str
+    detail: str
+    reason: str | None = None
+    scope: str | None = None
+
+
+def service_error(response: httpx.Response) -> ServiceRefusal | None:
+    """The refusal when the body is the service's own error shape, else ``None`` (the front end answered)."""
     try:
         body: Any = response.json()
     except ValueError:
         return None
-    if isinstance(body, dict) and isinstance(body.get("error"), str) and "detail" in body:
-        return body["error"], str(body["detail"])[:_MAX_DETAIL]
-    return None
+    if not (isinstance(body, dict) and isinstance(body.get("error"), str) and "detail" in body):
+        return None
+    reason, scope = body.get("reason"), body.get("scope")
+    return ServiceRefusal(
+        error=body["error"],
+        detail=str(body["detail"])[:_MAX_DETAIL],
+        reason=reason if isinstance(reason, str) else None,
+        scope=scope[:100] if isinstance(scope, str) else None,
+    )
 
 
 def request_error(response: httpx.Response, *, audience: str | None, token: IdToken | None) -> RequestError:
@@ -46,10 +77,9 @@ def request_error(response: httpx.Response, *, audience: str | None, token: IdTo
     request = response.request
     status = response.status_code
     what = f"{request.method} {request.url.copy_with(query=None)} answered HTTP {status}"
-    from_service = service_error(response)
-    if from_service is not None:
-        code, detail = from_service
-        return RequestError(f"{what}: {detail}", status=status, hint=_service_hint(status, code, detail))
+    refusal = service_error(response)
+    if refusal is not None:
+        return RequestError(f"{what}: {refusal.detail}", status=status, hint=_service_hint(refusal))
     if status == 401:
         return RequestError(
             f"{what}: Cloud Run did not accept the ID token",
@@ -116,22 +146,15 @@ def _audience_hint(url: httpx.URL, audience: str | None, token: IdToken | None) 
     )
 
 
-def _service_hint(status: int, code: str, detail: str) -> str | None:
-    text = f"{code} {detail}".lower()
-    if status == 403 and (scope := _SCOPE.search(detail)):
-        # Checked before the API-key wording below: this detail names the key too, but the key itself is fine.
-        needed = scope.group(1)
+def _service_hint(refusal: ServiceRefusal) -> str | None:
+    if refusal.reason == codes.SCOPE_MISSING:
+        if refusal.scope is None:
+            return "the API key lacks the scope this route needs: create a key with that scope"
         return (
-            f"the API key lacks the scope {needed!r}: create a key with it "
-            f"(`cloudgate keys create NAME --scope {needed}`)"
+            f"the API key lacks the scope {refusal.scope!r}: create a key with it "
+            f"(`cloudgate keys create NAME --scope {refusal.scope}`)"
         )
-    if "api key" in text or "api_key" in text or "apikey" in text:
-        if "expired" in text or "revoked" in text:
-            return "the API key has expired or was revoked: create a new one (`cloudgate keys create`)"
-        return "pass a valid API key with --api-key or CLOUDGATE_API_KEY (`cloudgate keys create` makes one)"
-    if status == 403:
-        return "the API key lacks the scope this route needs: create a key with that scope"
-    return None
+    return _REASON_HINTS.get(refusal.reason or "")
 
 
 def _status_hint(response: httpx.Response) -> str | None:

@@ -26,14 +26,16 @@ import contextlib
 import logging
 import os
 import secrets
+import signal as signal_module
+import socket
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from cloudgate import env_vars
+from cloudgate.emulator.runner import wait_listening
 from cloudgate.errors import EmulatorError
 from cloudgate.google import CLOUD_RUN_SHUTDOWN_GRACE_S
-from cloudgate.emulator.runner import wait_listening
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +100,9 @@ class ContainerRunner:
             self._proc = subprocess.Popen(self.command(port), env=environment, stdin=subprocess.DEVNULL)
         except OSError as exc:
             raise EmulatorError(f"cannot run {self.podman!r}: {exc.strerror} (is podman installed?)") from exc
-        logger.info("container %s (image %s, revision %s) starting on port %d", self.name, self.image, self.revision, port)
+        logger.info(
+            "container %s (image %s, revision %s) starting on port %d", self.name, self.image, self.revision, port
+        )
 
     def _check_image(self) -> None:
         try:
@@ -111,7 +115,9 @@ class ContainerRunner:
             raise EmulatorError(f"no local image {self.image!r} (build it: scripts/build-image.sh {self.image})")
 
     async def wait_ready(self, port: int, limit: float = 60.0) -> None:
-        await wait_listening(port, limit, lambda: self.returncode, what=f"the container {self.name}")
+        # An HTTP answer, not just an accepted connection: podman's port forwarder (rootless podman) accepts
+        # connections before the service inside listens.
+        await wait_listening(port, limit, lambda: self.returncode, what=f"the container {self.name}", probe=_answers)
 
     def stop(self, grace: float = CLOUD_RUN_SHUTDOWN_GRACE_S) -> int | None:
         proc = self._proc
@@ -133,11 +139,27 @@ class ContainerRunner:
         return proc.returncode
 
     def _signal(self, signal: str) -> None:
-        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-            subprocess.run(
+        try:
+            done = subprocess.run(
                 [self.podman, "kill", "--signal", signal, self.name], capture_output=True, timeout=30, check=False
             )
+        except (OSError, subprocess.TimeoutExpired):
+            done = None
+        if (done is None or done.returncode != 0) and self._proc is not None and self._proc.poll() is None:
+            # Not running yet (podman is still creating it): podman run passes the signal on (--sig-proxy).
+            with contextlib.suppress(ProcessLookupError):
+                self._proc.send_signal(getattr(signal_module, f"SIG{signal}"))
 
     @property
     def returncode(self) -> int | None:
         return None if self._proc is None else self._proc.poll()
+
+
+def _answers(port: int) -> bool:
+    """Whatever listens on 127.0.0.1:port answers an HTTP request with at least one byte."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1.0) as connection:
+            connection.sendall(b"HEAD / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+            return bool(connection.recv(1))
+    except OSError:
+        return False

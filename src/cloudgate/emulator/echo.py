@@ -6,12 +6,14 @@ unless ``HOST`` says otherwise). Routes:
 - ``/echo`` (any method): ``{"method", "path", "query", "headers", "body_bytes"}``, headers as received.
 - ``/big?bytes=N``: N bytes with a ``Content-Length`` (not streamed).
 - ``/stream?bytes=N[&chunk=C][&interval=S]``: N bytes, chunked, C bytes per chunk, S seconds between chunks.
-- ``/slow?seconds=S``: answers after S seconds (timeouts, graceful shutdown). ``/health``: ``ok``.
+- ``/slow?seconds=S``: answers after S seconds (timeouts, graceful shutdown); prints ``slow: started`` to stderr
+  on arrival, so a test can wait until the request is in flight. ``/health``: ``ok``.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import AsyncIterator
 
 import anyio
@@ -79,6 +81,7 @@ async def slow(request: Request) -> Response:
         seconds = min(float(request.query_params.get("seconds", "1")), 600.0)
     except ValueError:
         return PlainTextResponse("seconds must be a number", status_code=400)
+    print("slow: started", file=sys.stderr, flush=True)
     await anyio.sleep(max(seconds, 0.0))
     return PlainTextResponse(f"slept {seconds:g}s")
 

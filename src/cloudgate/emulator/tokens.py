@@ -5,16 +5,20 @@
   or the emulator's own, short-lived and current. Anything else is ``invalid_grant``, as at Google.
 - ID tokens carry Google's claims (``iss``, ``aud``, ``azp``, ``sub``, ``email``, ``email_verified``, ``iat``,
   ``exp``) and are signed by ``SigningKeys``; their lifetime is the state's ``token_lifetime_seconds`` (1 h).
-- Access tokens are opaque (``ya29.`` + random), remembered in memory by hash with their principal.
+- Access tokens (``ya29.`` + principal and expiry, HMAC-sealed with a key in the state folder) survive restarts.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import json
+import os
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +35,7 @@ from cloudgate.google import ID_TOKEN_ISSUER, ID_TOKEN_ISSUERS, TOKEN_URI
 _MAX_ASSERTION_LIFETIME_S = 3600
 _ASSERTION_LEEWAY_S = 60
 _ACCESS_TOKEN_LIFETIME_S = 3600
+_ACCESS_KEY_FILE = "access-token.key"
 #: How many verified ID tokens the front end remembers at most (as the service's own cache does).
 VERIFIED_CACHE_SIZE = 10_000
 
@@ -72,13 +77,20 @@ class AccessGrant:
 
 
 class TokenIssuer:
-    """Checks grants and mints tokens against one state folder and one set of signing keys."""
+    """Checks grants and mints tokens against one state folder and one set of signing keys.
 
-    def __init__(self, store: StateStore, keys: SigningKeys, counters: Counters) -> None:
+    ``clock`` is the wall clock (Unix seconds) that ``iat``/``exp`` are minted from and checked against; tests
+    pass their own to move time without sleeping.
+    """
+
+    def __init__(
+        self, store: StateStore, keys: SigningKeys, counters: Counters, *, clock: Callable[[], float] = time.time
+    ) -> None:
         self.store = store
         self.keys = keys
         self.counters = counters
-        self._access: dict[str, AccessGrant] = {}
+        self._clock = clock
+        self._access_secret: bytes | None = None
         self._lock = threading.Lock()
         #: Verified ID tokens by SHA-256 of the token, oldest first (dicts keep insertion order).
         self._verified: dict[bytes, _Verified] = {}
@@ -101,24 +113,32 @@ class TokenIssuer:
         kid = header.get("kid")
         candidates = [account.keys[kid]] if kid in account.keys else [] if kid else list(account.keys.values())
         for public in candidates:
+            # exp/iat are checked below against ``self._clock`` (PyJWT would read the wall clock itself).
             try:
                 claims: dict[str, Any] = jwt.decode(
                     assertion,
                     public,
                     algorithms=["RS256"],
                     audience=[TOKEN_URI, token_url],
-                    leeway=_ASSERTION_LEEWAY_S,
-                    options={"require": ["iss", "aud", "iat", "exp"]},
+                    options={"require": ["iss", "aud", "iat", "exp"], "verify_exp": False, "verify_iat": False},
                 )
             except jwt.InvalidSignatureError:
                 continue
-            except (jwt.ExpiredSignatureError, jwt.ImmatureSignatureError, jwt.MissingRequiredClaimError) as exc:
+            except jwt.MissingRequiredClaimError as exc:
                 raise GrantError("invalid_grant", _TIMEFRAME) from exc
             except jwt.InvalidAudienceError as exc:
                 raise GrantError("invalid_grant", "Invalid JWT: audience is not the token endpoint.") from exc
             except jwt.PyJWTError as exc:
                 raise GrantError("invalid_grant", "Invalid JWT Signature.") from exc
-            if int(claims["exp"]) - int(claims["iat"]) > _MAX_ASSERTION_LIFETIME_S:
+            iat, exp = claims["iat"], claims["exp"]
+            now = self._clock()
+            if (
+                not _is_int(iat)
+                or not _is_int(exp)
+                or exp - iat > _MAX_ASSERTION_LIFETIME_S
+                or exp <= now - _ASSERTION_LEEWAY_S
+                or iat > now + _ASSERTION_LEEWAY_S
+            ):
                 raise GrantError("invalid_grant", _TIMEFRAME)
             return email, claims  # type: ignore[return-value]
         raise GrantError("invalid_grant", "Invalid JWT Signature.")
@@ -143,8 +163,13 @@ class TokenIssuer:
 
     # -- minting --------------------------------------------------------------------------------------------
 
-    def mint_id_token(self, email: str, audience: str, *, include_email: bool = True) -> str:
-        """An ID token for a service account or user ``email``, for ``audience``."""
+    def mint_id_token(self, email: str, audience: str, *, include_email: bool = True, numeric_azp: bool = False) -> str:
+        """An ID token for a service account or user ``email``, for ``audience``.
+
+        ``azp`` is the email for tokens minted from a key (jwt-bearer), but the account's numeric id in tokens
+        from the metadata server and ``generateIdToken`` (``numeric_azp``), as Google mints them
+        (google-auth-library-python #746).
+        """
         state = self.store.current()
         if email in state.accounts:
             subject = state.accounts[email].unique_id
@@ -152,11 +177,11 @@ class TokenIssuer:
             subject = state.users[email].unique_id
         else:
             raise EmulatorError(f"no account {email!r}")
-        now = int(time.time())
+        now = int(self._clock())
         claims: dict[str, Any] = {
             "iss": ID_TOKEN_ISSUER,
             "aud": audience,
-            "azp": email if include_email else subject,
+            "azp": subject if numeric_azp or not include_email else email,
             "sub": subject,
             "iat": now,
             "exp": now + state.token_lifetime_seconds,
@@ -169,22 +194,52 @@ class TokenIssuer:
         return token
 
     def mint_access_token(self, member: str) -> tuple[str, int]:
-        """An opaque access token for ``member`` and its lifetime in seconds."""
-        token = "ya29." + secrets.token_urlsafe(48)
-        now = time.time()
-        with self._lock:
-            self._access = {k: v for k, v in self._access.items() if v.expires_at > now}
-            self._access[_digest(token)] = AccessGrant(member, now + _ACCESS_TOKEN_LIFETIME_S)
+        """An access token for ``member`` and its lifetime in seconds.
+
+        The token carries its principal and expiry, sealed with an HMAC key kept in the state folder
+        (``access-token.key``, mode 0600): it stays valid across emulator restarts, so a gcloud config folder
+        that cached one keeps working (gcloud resends a cached token even after a 401).
+        """
+        expires_at = int(self._clock()) + _ACCESS_TOKEN_LIFETIME_S
+        body = base64.urlsafe_b64encode(json.dumps({"m": member, "e": expires_at}).encode()).rstrip(b"=")
+        token = "ya29." + body.decode() + "." + self._seal(body)
         self.counters.add("access_tokens_by_principal", member)
         return token, _ACCESS_TOKEN_LIFETIME_S
 
     def access_grant(self, token: str) -> AccessGrant | None:
         """Who a live access token speaks for, or ``None``."""
-        with self._lock:
-            grant = self._access.get(_digest(token))
-        if grant is None or grant.expires_at <= time.time():
+        body, _, seal = token.removeprefix("ya29.").partition(".")
+        try:
+            raw = body.encode("ascii")
+            if not hmac.compare_digest(self._seal(raw).encode(), seal.encode("ascii")):
+                return None
+            data = json.loads(base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4)))
+            grant = AccessGrant(str(data["m"]), float(data["e"]))
+        except (UnicodeEncodeError, ValueError, KeyError, TypeError):
             return None
-        return grant
+        return grant if grant.expires_at > self._clock() else None
+
+    def _seal(self, body: bytes) -> str:
+        return base64.urlsafe_b64encode(hmac.digest(self._access_key(), body, "sha256")).rstrip(b"=").decode()
+
+    def _access_key(self) -> bytes:
+        with self._lock:
+            if self._access_secret is None:
+                path = self.store.folder / _ACCESS_KEY_FILE
+                try:
+                    self._access_secret = path.read_bytes()
+                except FileNotFoundError:
+                    self.store.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+                    secret = secrets.token_bytes(32)
+                    try:
+                        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    except FileExistsError:  # another process made it meanwhile
+                        secret = path.read_bytes()
+                    else:
+                        with os.fdopen(fd, "wb") as handle:
+                            handle.write(secret)
+                    self._access_secret = secret
+            return self._access_secret
 
     # -- checking ID tokens (the Cloud Run front end) ------------------------------------------------------
 
@@ -200,7 +255,7 @@ class TokenIssuer:
         with self._verified_lock:
             known = self._verified.get(digest)
         if known is not None:
-            if time.time() >= known.expires_at:
+            if self._clock() >= known.expires_at:
                 self._forget(digest)
                 raise IdTokenError("expired_token")
             if self.keys.public_key(known.kid) is not None:
@@ -238,22 +293,24 @@ class TokenIssuer:
         public = self.keys.public_key(kid)
         if public is None:
             raise IdTokenError("unknown_signing_key")
-        try:
+        try:  # exp is checked below against ``self._clock`` (PyJWT would read the wall clock itself)
             claims: dict[str, Any] = jwt.decode(
                 token,
                 public,
                 algorithms=["RS256"],
                 audience=list(audiences),
-                options={"require": ["iss", "aud", "exp", "iat", "sub"]},
+                options={"require": ["iss", "aud", "exp", "iat", "sub"], "verify_exp": False, "verify_iat": False},
             )
-        except jwt.ExpiredSignatureError as exc:
-            raise IdTokenError("expired_token") from exc
         except jwt.InvalidAudienceError as exc:
             raise IdTokenError("wrong_audience") from exc
         except jwt.InvalidSignatureError as exc:
             raise IdTokenError("bad_signature") from exc
         except jwt.PyJWTError as exc:
             raise IdTokenError("malformed_token") from exc
+        if not _is_int(claims["exp"]) or not _is_int(claims["iat"]):
+            raise IdTokenError("malformed_token")
+        if self._clock() >= claims["exp"]:
+            raise IdTokenError("expired_token")
         if claims.get("iss") not in ID_TOKEN_ISSUERS:
             raise IdTokenError("wrong_issuer")
         return claims, kid
@@ -265,5 +322,5 @@ _TIMEFRAME = (
 )
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -20,7 +20,8 @@ import hashlib
 import html
 import json
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +32,11 @@ from fastapi.routing import APIRoute
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute
 
-from cloudgate.errors import AuthError
+from cloudgate.errors import AuthError, UnavailableError
 from cloudgate.service.docs_guard import DocsGuard, error_response
+from cloudgate.service.docs_users import DocsUsers
+from cloudgate.service.errors_http import error_response as plain_error_response
 from cloudgate.service.openapi import remove_open_docs_routes
-from cloudgate.service.passwords import load_docs_users
 from cloudgate.service.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
@@ -122,6 +124,9 @@ def _guarded_route_class(guard: DocsGuard) -> type[APIRoute]:
                     return await handler(request)
                 except AuthError as exc:
                     return error_response(exc, guard.realm)
+                except UnavailableError as exc:  # the shared login throttle is down: fail closed
+                    headers = {"Retry-After": str(exc.retry_after), "Cache-Control": "no-store"}
+                    return plain_error_response(503, str(exc), headers)
 
             return guarded
 
@@ -199,7 +204,7 @@ def install_docs(app: FastAPI, settings: ServiceSettings) -> None:
     Raises:
         ConfigError: the docs users setting or file is malformed (see ``load_docs_users``).
     """
-    users = load_docs_users(settings)
+    users = DocsUsers(settings)
     remove_open_docs_routes(app)
     if not users:
         logger.info("docs disabled: no docs users configured")
@@ -217,7 +222,23 @@ def install_docs(app: FastAPI, settings: ServiceSettings) -> None:
             route_class_override=route_class,
             response_class=Response,
         )
+    _close_on_shutdown(app, guard)
     # Put the docs first, so an app's catch-all route cannot shadow them.
     added: list[BaseRoute] = [route for route in app.router.routes if id(route) not in before]
     app.router.routes[:] = added + [route for route in app.router.routes if id(route) in before]
     logger.info("docs enabled for %d user(s) at %s and %s", len(users), DOCS_PATH, REDOC_PATH)
+
+
+def _close_on_shutdown(app: FastAPI, guard: DocsGuard) -> None:
+    """Close the throttle's Redis connections when the app stops."""
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(application: Any) -> AsyncIterator[Any]:
+        async with inner(application) as state:
+            try:
+                yield state
+            finally:
+                await guard.throttle.aclose()
+
+    app.router.lifespan_context = lifespan

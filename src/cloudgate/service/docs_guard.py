@@ -8,13 +8,17 @@ What it costs and what it refuses:
   against a dummy hash of the same cost), and names are compared in constant time.
 - A verified credential is remembered for ``docs_cache_seconds`` under an HMAC (per-process random key) of
   ``user:password``, so the page and its assets cost one argon2 verification, not five.
+- The users come from ``DocsUsers``, which re-reads ``CLOUDGATE_DOCS_USERS_FILE`` when it changes; a change
+  forgets every remembered credential, so a rotated-out password stops working at once.
 - Argon2 runs in worker threads, a few at a time, so it never blocks the event loop.
-- After ``docs_max_failures`` failures from one client (``client_ip``) within ``docs_failure_window_seconds``
-  the answer is 429 with ``Retry-After``, before any hashing.
+- Each password check (a malformed header counts as one) spends a unit of the client's budget
+  (``client_ip``) before any hashing: ``docs_max_failures`` per ``docs_failure_window_seconds``, then 429 with
+  ``Retry-After``. The budget lives in ``CLOUDGATE_THROTTLE_STORAGE`` (``login_throttle``): per process in memory,
+  or in Redis, shared by every instance. Redis down: 503 with ``Retry-After`` (fails closed).
 
 Example::
 
-    guard = DocsGuard(load_docs_users(settings), settings)
+    guard = DocsGuard(DocsUsers(settings), settings)   # or a plain {name: hash} mapping
 
     @router.get("/docs")
     async def docs(user: Annotated[str, Depends(guard)]) -> HTMLResponse: ...
@@ -27,25 +31,22 @@ import binascii
 import hashlib
 import hmac
 import logging
-import math
 import secrets
 import threading
 import time
-from collections import Counter
 from collections.abc import Mapping
 
 import anyio
 import anyio.to_thread
-from limits import RateLimitItemPerSecond
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
 from starlette.requests import Request
 from starlette.responses import Response
 
 from cloudgate.errors import AuthError, InvalidCredentialsError, MissingCredentialsError, ThrottledError
 from cloudgate.service import passwords
 from cloudgate.service.client_ip import client_ip
+from cloudgate.service.docs_users import DocsUsers
 from cloudgate.service.errors_http import auth_error_response
+from cloudgate.service.login_throttle import LoginThrottle
 from cloudgate.service.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
@@ -94,68 +95,68 @@ class DocsGuard:
     ``InvalidCredentialsError`` or ``ThrottledError`` (``scheme="Basic"``).
     """
 
-    def __init__(self, users: Mapping[str, str], settings: ServiceSettings) -> None:
+    def __init__(self, users: Mapping[str, str] | DocsUsers, settings: ServiceSettings) -> None:
         self.realm = settings.docs_realm
-        self._users = [(name.encode(), hash) for name, hash in users.items()]
-        self._trust_forwarded_for = settings.trust_forwarded_for
+        self._users = users if isinstance(users, DocsUsers) else DocsUsers(settings, users=users)
+        self._users_version = self._users.version
+        self._trust_forwarded_for = settings.forwarded_for_trusted()
         self._cache_seconds = settings.docs_cache_seconds
         self._cache: dict[bytes, tuple[str, float]] = {}
         self._cache_key = secrets.token_bytes(32)
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
-        self._limit = RateLimitItemPerSecond(settings.docs_max_failures, settings.docs_failure_window_seconds)
-        self._in_flight: Counter[str] = Counter()
+        self.throttle = LoginThrottle(
+            settings.throttle_storage, settings.docs_max_failures, settings.docs_failure_window_seconds
+        )
         self._threads = anyio.CapacityLimiter(_MAX_CONCURRENT_VERIFICATIONS)
         self._dummy_hash: str | None = None
         self._dummy_lock = threading.Lock()
 
     async def __call__(self, request: Request) -> str:
         client = client_ip(request.scope, self._trust_forwarded_for)
-        self._refuse_if_throttled(client, extra=0)
+        self._refuse(client, await self.throttle.retry_after(client))
         header = request.headers.get("authorization")
         if header is None:
             raise MissingCredentialsError("the docs need HTTP Basic credentials", scheme=_SCHEME)
         try:
             user, password = parse_basic(header)
         except InvalidCredentialsError:
-            self._record_failure(client, "malformed Basic credentials")
+            await self.throttle.take(client)
+            logger.info("docs login refused for client %s: malformed Basic credentials", client)
             raise
         key = hmac.new(self._cache_key, f"{user}:{password}".encode(), hashlib.sha256).digest()
+        self._follow_rotation()
         if self._is_cached(key):
             return user
-        # Attempts still being hashed count against the budget, so a burst cannot outrun the throttle.
-        self._refuse_if_throttled(client, extra=self._in_flight[client])
-        self._in_flight[client] += 1
-        try:
-            ok = await anyio.to_thread.run_sync(self._verify, user, password, limiter=self._threads)
-        finally:
-            self._in_flight[client] -= 1
-            if not self._in_flight[client]:
-                del self._in_flight[client]
+        # The unit is spent before hashing, atomically: a burst (even one spread over instances) cannot outrun it.
+        self._refuse(client, await self.throttle.take(client))
+        ok = await anyio.to_thread.run_sync(self._verify, user, password, limiter=self._threads)
         if not ok:
-            self._record_failure(client, "wrong user name or password")
+            logger.info("docs login refused for client %s: wrong user name or password", client)
             raise InvalidCredentialsError("wrong user name or password", scheme=_SCHEME)
         self._remember(key, user)
         return user
 
-    def _refuse_if_throttled(self, client: str, *, extra: int) -> None:
-        if self._limiter.test(self._limit, client, cost=1 + extra):
+    def _refuse(self, client: str, retry_after: int | None) -> None:
+        if retry_after is None:
             return
-        reset_at = self._limiter.get_window_stats(self._limit, client).reset_time
-        retry_after = max(1, math.ceil(reset_at - time.time()))
         logger.warning("docs login throttled for client %s (retry in %ss)", client, retry_after)
         raise ThrottledError(
             f"too many failed logins; try again in {retry_after} s", retry_after=retry_after, scheme=_SCHEME
         )
 
-    def _record_failure(self, client: str, reason: str) -> None:
-        self._limiter.hit(self._limit, client)
-        logger.info("docs login refused for client %s: %s", client, reason)
+    def _follow_rotation(self) -> None:
+        """Pick up a new users file; if it changed, forget remembered logins (they may use a rotated-out password)."""
+        self._users.current()
+        if self._users.version != self._users_version:
+            self._users_version = self._users.version
+            self._cache.clear()
+            with self._dummy_lock:
+                self._dummy_hash = None  # the new hashes may have another cost
 
     def _verify(self, user: str, password: str) -> bool:
         """Runs in a worker thread: exactly one argon2 verification, whoever the user is."""
         wanted = user.encode()
         stored: str | None = None
-        for name, hash in self._users:  # no early exit: every name is compared
+        for name, hash in self._users.current():  # no early exit: every name is compared
             if hmac.compare_digest(name, wanted):
                 stored = hash
         if stored is None:
@@ -166,7 +167,7 @@ class DocsGuard:
     def _dummy(self) -> str:
         with self._dummy_lock:
             if self._dummy_hash is None:
-                self._dummy_hash = passwords.dummy_hash_like(self._users[0][1])
+                self._dummy_hash = passwords.dummy_hash_like(self._users.current()[0][1])
             return self._dummy_hash
 
     def _is_cached(self, key: bytes) -> bool:

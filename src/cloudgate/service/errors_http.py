@@ -1,4 +1,7 @@
-"""How errors become HTTP responses: one JSON shape, ``{"error": code, "detail": message}``, never internals."""
+"""How errors become HTTP responses: one JSON shape, ``{"error": code, "detail": message}``, never internals.
+
+The codes (and an auth refusal's ``reason`` and ``scope``) come from ``cloudgate.codes``, the contract clients read.
+"""
 
 from __future__ import annotations
 
@@ -7,36 +10,39 @@ import logging
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from cloudgate.errors import AuthError, DatasetError, KeyStoreError, ThrottledError, UnavailableError
+from cloudgate import codes
+from cloudgate.errors import (
+    AuthError,
+    DatasetError,
+    ForbiddenError,
+    InvalidCredentialsError,
+    KeyStoreError,
+    MissingCredentialsError,
+    ThrottledError,
+    UnavailableError,
+)
 
 logger = logging.getLogger(__name__)
 
-_CODES = {
-    400: "bad_request",
-    401: "unauthenticated",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    409: "conflict",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "unprocessable",
-    429: "too_many_requests",
-    431: "headers_too_large",
-    500: "internal",
-    503: "unavailable",
-    504: "timeout",
+_DEFAULT_REASONS = {
+    (MissingCredentialsError, "ApiKey"): codes.API_KEY_MISSING,
+    (MissingCredentialsError, "Bearer"): codes.ID_TOKEN_MISSING,
+    (MissingCredentialsError, "Basic"): codes.PASSWORD_MISSING,
+    (InvalidCredentialsError, "ApiKey"): codes.API_KEY_INVALID,
+    (InvalidCredentialsError, "Bearer"): codes.ID_TOKEN_INVALID,
+    (InvalidCredentialsError, "Basic"): codes.PASSWORD_INVALID,
 }
 
 
 def error_code(status: int) -> str:
     """The short machine-readable code for an HTTP status."""
-    return _CODES.get(status, "client_error" if status < 500 else "server_error")
+    return codes.for_status(status)
 
 
-def error_response(status: int, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    """The one error body shape of every cloudgate service."""
-    return JSONResponse({"error": error_code(status), "detail": detail}, status_code=status, headers=headers)
+def error_response(status: int, detail: str, headers: dict[str, str] | None = None, **fields: str) -> JSONResponse:
+    """The one error body shape of every cloudgate service; ``fields`` adds machine-readable members (``reason``)."""
+    body = {"error": error_code(status), **fields, "detail": detail}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def error_body(status: int, detail: str) -> bytes:
@@ -56,13 +62,31 @@ def www_authenticate(scheme: str | None, realm: str, api_key_header: str) -> dic
     return {}
 
 
+def auth_reason(exc: AuthError) -> str | None:
+    """The ``reason`` code of an auth refusal: the one it was raised with, else the one its class and scheme imply."""
+    if exc.reason is not None:
+        return exc.reason
+    if isinstance(exc, ThrottledError):
+        return codes.THROTTLED
+    for (kind, scheme), reason in _DEFAULT_REASONS.items():
+        if isinstance(exc, kind) and exc.scheme == scheme:
+            return reason
+    return None
+
+
 def auth_error_response(exc: AuthError, realm: str, api_key_header: str) -> Response:
+    """The refusal for an ``AuthError``: its status, ``reason`` (and missing ``scope``), ``WWW-Authenticate``."""
     headers: dict[str, str] = {}
     if exc.status == 401:
         headers.update(www_authenticate(exc.scheme, realm, api_key_header))
     if isinstance(exc, ThrottledError):
         headers["Retry-After"] = str(exc.retry_after)
-    return error_response(exc.status, str(exc), headers)
+    fields: dict[str, str] = {}
+    if (reason := auth_reason(exc)) is not None:
+        fields["reason"] = reason
+    if isinstance(exc, ForbiddenError) and exc.scope is not None:
+        fields["scope"] = exc.scope
+    return error_response(exc.status, str(exc), headers, **fields)
 
 
 async def handle_auth_error(request: Request, exc: Exception) -> Response:

@@ -6,7 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from cloudgate.service.api_keys import authenticate, open_keystore
+from cloudgate.service.keys import authenticate, open_keystore
 from tests.support import CLOUDGATE
 
 

@@ -84,7 +84,8 @@ def build_app(state: Behaviour) -> Starlette:
             return Response("<html>Forbidden</html>", status_code=403)
         if kind == "front-401":
             return Response("<html>Unauthorized</html>", status_code=401)
-        return JSONResponse({"error": "invalid_api_key", "detail": "the API key has expired"}, status_code=401)
+        body = {"error": "unauthenticated", "reason": "api_key_expired", "detail": "the API key has expired"}
+        return JSONResponse(body, status_code=401)
 
     return Starlette(
         routes=[

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -72,13 +71,16 @@ async def test_a_hundred_tasks_cause_one_fetch(provider: TokenProvider, fake_goo
     assert fake_google.issued[AUD] == 1
 
 
-def test_a_token_is_refreshed_before_it_expires(provider: TokenProvider, fake_google: FakeGoogle) -> None:
+def test_a_token_is_refreshed_before_it_expires(fake_google: FakeGoogle, write_json: WriteJson) -> None:
+    now = [0.0]
+    provider = TokenProvider(write_json("key.json", fake_google.key_file(SA)), clock=lambda: now[0])
     fake_google.lifetime = 4  # refreshed once half its lifetime is left
     first = provider.get(AUD)
+    now[0] = first.issued_at + 1.9
     assert provider.get(AUD) is first
-    time.sleep(2.1)
+    now[0] = first.issued_at + 2.1
     second = provider.get(AUD)
-    assert second.value != first.value and fake_google.issued[AUD] == 2
+    assert second is not first and fake_google.issued[AUD] == 2
 
 
 def test_invalidate_forces_a_new_token(provider: TokenProvider, fake_google: FakeGoogle) -> None:

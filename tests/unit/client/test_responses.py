@@ -28,18 +28,66 @@ def _token(source: str = "credentials file") -> IdToken:
 
 
 def test_a_missing_scope_names_the_scope_and_the_command() -> None:
-    """A 403 whose detail says the key "lacks the scope 'X'" gets the scope hint, not "pass a valid API key"."""
-    detail = "API key 0123456789abcdef lacks the scope 'datasets:write'"
-    error = request_error(_response(REMOTE, 403, error="forbidden", detail=detail), audience=REMOTE, token=None)
+    """A 403 with reason ``scope_missing`` gets the hint naming the scope from the body, not "pass a valid API key"."""
+    body = {"error": "forbidden", "reason": "scope_missing", "scope": "datasets:write", "detail": "lacks a scope"}
+    error = request_error(_response(REMOTE, 403, **body), audience=REMOTE, token=None)
     assert error.hint is not None
     assert "cloudgate keys create NAME --scope datasets:write" in error.hint
     assert "pass a valid API key" not in error.hint
 
 
 def test_a_bad_api_key_still_says_to_pass_one() -> None:
-    detail = "missing or invalid API key"
-    error = request_error(_response(REMOTE, 401, error="unauthorized", detail=detail), audience=REMOTE, token=None)
+    body = {"error": "unauthenticated", "reason": "api_key_invalid", "detail": "invalid API key"}
+    error = request_error(_response(REMOTE, 401, **body), audience=REMOTE, token=None)
     assert error.hint is not None and "--api-key" in error.hint
+
+
+_REFUSALS = [
+    (401, {"error": "unauthenticated", "reason": "api_key_missing"}),
+    (401, {"error": "unauthenticated", "reason": "api_key_invalid"}),
+    (401, {"error": "unauthenticated", "reason": "api_key_expired"}),
+    (401, {"error": "unauthenticated", "reason": "api_key_revoked"}),
+    (401, {"error": "unauthenticated", "reason": "id_token_missing"}),
+    (403, {"error": "forbidden", "reason": "scope_missing", "scope": "datasets:write"}),
+    (403, {"error": "forbidden", "reason": "principal_not_allowed"}),
+    (429, {"error": "too_many_requests", "reason": "throttled"}),
+    (404, {"error": "not_found"}),
+]
+#: The words the service sends today, and rewordings that keep none of the phrases a regex could have matched.
+_WORDINGS = [
+    "API key 0123456789abcdef lacks the scope 'datasets:write'",
+    "API key 0123456789abcdef is expired",
+    "an API key is required in the X-API-Key header",
+    "Nope.",
+    "Ihr Schlüssel gilt nicht mehr",
+]
+
+
+@pytest.mark.parametrize(("status", "codes"), _REFUSALS)
+def test_rewording_the_service_message_changes_nothing_but_the_message(status: int, codes: dict[str, str]) -> None:
+    """The hint and status depend on the codes only: every wording of ``detail`` gives the same hint."""
+    errors = [
+        request_error(_response(REMOTE, status, **codes, detail=words), audience=REMOTE, token=None)
+        for words in _WORDINGS
+    ]
+    assert {(error.status, error.hint) for error in errors} == {(errors[0].status, errors[0].hint)}
+    assert all(words in str(error) for error, words in zip(errors, _WORDINGS, strict=True))
+
+
+def test_each_reason_gets_its_own_hint() -> None:
+    """A missing key, an expired key and a missing scope are told apart by their codes alone."""
+    hints = {
+        codes["reason"]: request_error(
+            _response(REMOTE, status, **codes, detail="refused"), audience=REMOTE, token=None
+        ).hint
+        for status, codes in _REFUSALS[:6]
+    }
+    assert hints["api_key_missing"] == hints["api_key_invalid"]
+    assert hints["api_key_expired"] == hints["api_key_revoked"]
+    assert (
+        len({hints["api_key_missing"], hints["api_key_expired"], hints["scope_missing"], hints["id_token_missing"]})
+        == 4
+    )
 
 
 def test_a_front_end_403_reads_as_a_sentence() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +12,7 @@ import pytest
 from fastapi import Depends, FastAPI
 
 from cloudgate.service import GoogleCaller, KeyCaller, Principal, ServiceSettings, protect, require_key
-from cloudgate.service.api_keys import open_keystore
+from cloudgate.service.keys import open_keystore
 
 from .helpers import stripped_token
 
@@ -73,7 +74,11 @@ async def test_missing_key_is_401_naming_the_header(client: httpx.AsyncClient) -
     response = await client.get("/v1/whoami")
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == 'ApiKey header="X-API-Key"'
-    assert response.json() == {"error": "unauthenticated", "detail": "an API key is required in the X-API-Key header"}
+    assert response.json() == {
+        "error": "unauthenticated",
+        "reason": "api_key_missing",
+        "detail": "an API key is required in the X-API-Key header",
+    }
 
 
 @pytest.mark.anyio
@@ -88,6 +93,7 @@ async def test_key_without_the_route_scope_is_403(client: httpx.AsyncClient, rea
     response = await client.post("/v1/things", headers={"X-API-Key": reader_key})
     assert response.status_code == 403
     assert "things:write" in response.json()["detail"]
+    assert response.json()["reason"] == "scope_missing" and response.json()["scope"] == "things:write"
 
 
 @pytest.mark.anyio
@@ -100,7 +106,7 @@ async def test_key_with_the_route_scope_is_accepted(client: httpx.AsyncClient, w
 async def test_duplicate_key_headers_are_refused(client: httpx.AsyncClient, reader_key: str) -> None:
     response = await client.get("/v1/whoami", headers=[("X-API-Key", reader_key), ("X-API-Key", reader_key)])
     assert response.status_code == 401
-    assert "exactly one" in response.json()["detail"]
+    assert "exactly one" in response.json()["detail"] and response.json()["reason"] == "api_key_invalid"
 
 
 @pytest.mark.anyio
@@ -142,6 +148,7 @@ async def test_google_route_without_token_is_401_bearer(client: httpx.AsyncClien
     response = await client.get("/v1/internal")
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith("Bearer")
+    assert response.json()["reason"] == "id_token_missing"
 
 
 @pytest.mark.anyio
@@ -150,6 +157,7 @@ async def test_google_route_refuses_a_principal_not_allowed(client: httpx.AsyncC
     response = await client.get("/v1/internal", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 403
     assert "not an allowed principal" in response.json()["detail"]
+    assert response.json()["reason"] == "principal_not_allowed"
 
 
 @pytest.mark.anyio
@@ -163,7 +171,7 @@ async def test_google_route_accepts_an_allowed_principal_case_insensitively(clie
 async def test_expired_forwarded_token_is_401(client: httpx.AsyncClient) -> None:
     token = stripped_token(aud=AUD, exp=1_000_000_000, iat=999_996_400)
     response = await client.get("/v1/internal", headers={"Authorization": f"Bearer {token}"})
-    assert response.status_code == 401
+    assert response.status_code == 401 and response.json()["reason"] == "id_token_invalid"
     assert token not in response.text
 
 
@@ -180,6 +188,21 @@ async def test_identity_off_makes_google_routes_forbidden(tmp_path: Path) -> Non
         response = await client.get("/v1/internal", headers={"Authorization": f"Bearer {stripped_token()}"})
     assert response.status_code == 403
     assert "CLOUDGATE_IDENTITY=off" in response.json()["detail"]
+    assert response.json()["reason"] == "identity_off"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("state", ["expired", "revoked"])
+async def test_an_inactive_key_says_why_in_its_reason(
+    client: httpx.AsyncClient, settings: ServiceSettings, state: str
+) -> None:
+    store = open_keystore(settings.keystore)
+    past = datetime(2020, 1, 1, tzinfo=UTC)
+    record, secret = store.create("old", ["things:read"], expires_at=past if state == "expired" else None)
+    if state == "revoked":
+        store.revoke(record.key_id, past)
+    response = await client.get("/v1/whoami", headers={"X-API-Key": secret})
+    assert response.status_code == 401 and response.json()["reason"] == f"api_key_{state}"
 
 
 @pytest.mark.anyio

@@ -64,7 +64,11 @@ async def test_every_docs_path_asks_for_basic_credentials(users: str, path: str)
         response = await client.get(path)
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == CHALLENGE
-    assert response.json() == {"error": "unauthenticated", "detail": "the docs need HTTP Basic credentials"}
+    assert response.json() == {
+        "error": "unauthenticated",
+        "reason": "password_missing",
+        "detail": "the docs need HTTP Basic credentials",
+    }
 
 
 @pytest.mark.anyio
@@ -74,7 +78,11 @@ async def test_every_docs_path_refuses_a_wrong_password(users: str, path: str) -
         response = await client.get(path, auth=("alice", "not the password"))
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == CHALLENGE
-    assert response.json() == {"error": "unauthenticated", "detail": "wrong user name or password"}
+    assert response.json() == {
+        "error": "unauthenticated",
+        "reason": "password_invalid",
+        "detail": "wrong user name or password",
+    }
     assert PASSWORD not in response.text
 
 

@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
 
 from cloudgate.service import KeyCaller, ServiceSettings, protect
-from cloudgate.service.api_keys import open_keystore
+from cloudgate.service.keys import open_keystore
 from cloudgate.service.logs import CloudLoggingFormatter
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from cloudgate.errors import ConfigError, InvalidCredentialsError
-from cloudgate.service.api_keys import KEY_PREFIX, authenticate, hash_secret, open_keystore, parse_key_id
+from cloudgate.service.keys import KEY_PREFIX, authenticate, hash_secret, open_keystore, parse_key_id
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from cloudgate.errors import KeyStoreError
-from cloudgate.service.api_keys import KeyRecord, KeyStore, validate_scopes
+from cloudgate.service.keys.store import KeyRecord, KeyStore, validate_scopes
 
 logger = logging.getLogger(__name__)
 

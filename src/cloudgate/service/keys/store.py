@@ -1,11 +1,11 @@
-"""API keys: their format, their hashes, and the store interface.
+"""API keys: their format, their hashes, the store interface, and the check of a presented key.
 
 A key reads ``cgk_<id>_<secret>``: the ``cgk_`` prefix makes a leaked key recognisable (secret scanners can match
 it), the 16-hex-digit id names the record so it can be revoked, and the secret is 32 random bytes. Keys are
 high-entropy, so a single SHA-256 is the right hash (a slow password hash would only add per-request cost);
 only that hash is stored.
 
-Example::
+Example (``open_keystore`` is in ``cloudgate.service.keys``)::
 
     store = open_keystore("sqlite:///keys.sqlite3")
     record, secret = store.create("etl", ["datasets:read"], expires_at=None)
@@ -24,6 +24,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import anyio.to_thread
+
+from cloudgate import codes
 from cloudgate.errors import ConfigError, InvalidCredentialsError
 
 KEY_PREFIX = "cgk"
@@ -58,7 +61,8 @@ class KeyRecord:
 
 
 class KeyStore(abc.ABC):
-    """Where key records live. SQLite and a JSON file implement it; Firestore can later."""
+    """Where key records live. Each store is a module beside this one (``sqlite``, ``file``); ``open_keystore``
+    picks one by URL, and ``cache`` wraps any of them."""
 
     url: str
 
@@ -80,6 +84,10 @@ class KeyStore(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release files and connections."""
+
+    async def aget(self, key_id: str) -> KeyRecord | None:
+        """``get`` off the event loop: in a worker thread (a store may wait on a disk or a network)."""
+        return await anyio.to_thread.run_sync(self.get, key_id)
 
     def create(self, name: str, scopes: Sequence[str], expires_at: datetime | None = None) -> tuple[KeyRecord, str]:
         """Make and store a new key; returns the record and the secret (show it once, never store it)."""
@@ -134,23 +142,21 @@ def parse_key_id(key: str) -> str | None:
 def authenticate(store: KeyStore, presented: str, now: datetime | None = None) -> KeyRecord:
     """The record of a presented key if it is valid, active and unexpired; else ``InvalidCredentialsError``."""
     key_id = parse_key_id(presented)
-    record = store.get(key_id) if key_id else None
+    return check_presented(store.get(key_id) if key_id else None, presented, now)
+
+
+async def authenticate_async(store: KeyStore, presented: str, now: datetime | None = None) -> KeyRecord:
+    """``authenticate`` for the event loop: the lookup never blocks it (``KeyStore.aget``)."""
+    key_id = parse_key_id(presented)
+    return check_presented(await store.aget(key_id) if key_id else None, presented, now)
+
+
+def check_presented(record: KeyRecord | None, presented: str, now: datetime | None = None) -> KeyRecord:
+    """``record`` if it matches the presented key and is active; else ``InvalidCredentialsError``."""
     if record is None or not hmac.compare_digest(record.secret_hash, hash_secret(presented)):
         raise InvalidCredentialsError("invalid API key", scheme="ApiKey")
     state = record.state(now)
     if state != "active":
-        raise InvalidCredentialsError(f"API key {record.key_id} is {state}", scheme="ApiKey")
+        reason = codes.API_KEY_REVOKED if state == "revoked" else codes.API_KEY_EXPIRED
+        raise InvalidCredentialsError(f"API key {record.key_id} is {state}", scheme="ApiKey", reason=reason)
     return record
-
-
-def open_keystore(url: str, *, create: bool = True) -> KeyStore:
-    """A store from its URL: ``sqlite:///path`` (read-write) or ``file:///path.json`` (hashes only, re-read on change)."""
-    if url.startswith("sqlite:///"):
-        from cloudgate.service.keystore_sqlite import SqliteKeyStore
-
-        return SqliteKeyStore(url, create=create)
-    if url.startswith("file:///") or url.startswith("file://"):
-        from cloudgate.service.keystore_file import FileKeyStore
-
-        return FileKeyStore(url)
-    raise ConfigError(f"unknown key store {url!r}: use sqlite:///path or file:///path.json")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from cloudgate.service import keystore_cache
-from cloudgate.service.api_keys import KeyRecord, open_keystore
-from cloudgate.service.keystore_cache import CachedKeyStore
+from cloudgate.service.keys import KeyRecord, open_keystore
+from cloudgate.service.keys import cache as keystore_cache
+from cloudgate.service.keys.cache import CachedKeyStore
 
 
 class CountingStore:

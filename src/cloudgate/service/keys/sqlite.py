@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from cloudgate.errors import KeyStoreError
-from cloudgate.service.api_keys import KeyRecord, KeyStore
+from cloudgate.service.keys.store import KeyRecord, KeyStore
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_keys (

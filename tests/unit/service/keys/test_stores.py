@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from cloudgate.errors import KeyStoreError
-from cloudgate.service import keystore_file
-from cloudgate.service.api_keys import authenticate, open_keystore
+from cloudgate.service.keys import authenticate, open_keystore
+from cloudgate.service.keys import file as keystore_file
 
 
 @pytest.fixture(params=["sqlite", "file"])

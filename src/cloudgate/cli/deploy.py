@@ -1,0 +1,177 @@
+"""``cloudgate deploy``: a private Cloud Run service in one command, shown as a plan, proved by reading it back.
+
+Flags mirror ``gcloud run deploy``; ``--project`` and ``--region`` default to gcloud's ``core/project`` and
+``run/region``. ``--dry-run`` prints the gcloud commands of a deploy from a clean project and changes nothing.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cloudgate.errors import ConfigError
+
+_BUILDERS = ("buildah", "podman", "docker")
+
+_HELP = """Deploy a private Cloud Run service: runtime account, secrets, image, deploy, invokers, read back, smoke test.
+
+Each step checks what exists first, so running it again changes only what differs ("no changes" otherwise).
+Secrets (--docs-users-file, --keys-file) go to Secret Manager and are mounted as files, so rotating them needs
+no redeploy. Examples:
+
+    cloudgate deploy --service api --source . --invoker serviceAccount:etl@my-proj.iam.gserviceaccount.com --dry-run
+
+    cloudgate deploy --service api --image europe-docker.pkg.dev/p/r/api:1 --invoker user:me@example.com \\
+        --docs-users-file docs-users.txt --keys-file keys.json
+"""
+
+Repeated = Annotated[list[str], typer.Option(show_default=False)]
+
+
+def deploy(
+    service: Annotated[str, typer.Option("--service", help="Cloud Run service name.", show_default=False)],
+    source: Annotated[
+        Path | None,
+        typer.Option("--source", help="Build this folder (its Dockerfile) with Cloud Build.", show_default=False),
+    ] = None,
+    image: Annotated[str | None, typer.Option("--image", help="Deploy this image as is.", show_default=False)] = None,
+    local_build: Annotated[
+        bool, typer.Option("--local-build", help="Build --source here (buildah/podman/docker) and push it.")
+    ] = False,
+    project: Annotated[
+        str | None, typer.Option("--project", help="Default: gcloud's core/project.", show_default=False)
+    ] = None,
+    region: Annotated[
+        str | None, typer.Option("--region", help="Default: gcloud's run/region.", show_default=False)
+    ] = None,
+    service_account: Annotated[
+        str | None,
+        typer.Option(
+            "--service-account",
+            help="Runtime identity (email or account id). Default: SERVICE-runtime, created with no project roles.",
+            show_default=False,
+        ),
+    ] = None,
+    allow_default_service_account: Annotated[
+        bool, typer.Option("--allow-default-service-account", help="Accept the Compute Engine default account.")
+    ] = False,
+    invoker: Annotated[
+        list[str],
+        typer.Option(
+            "--invoker",
+            metavar="MEMBER",
+            help="serviceAccount:EMAIL, user:EMAIL or group:EMAIL to get roles/run.invoker; repeat for more.",
+            show_default=False,
+        ),
+    ] = [],  # noqa: B006 - typer needs a list default
+    docs_users_file: Annotated[
+        Path | None,
+        typer.Option("--docs-users-file", help="name:argon2-hash lines (cloudgate hash-password).", show_default=False),
+    ] = None,
+    keys_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--keys-file", help="API key hashes (cloudgate keys create --keystore file:///...).", show_default=False
+        ),
+    ] = None,
+    memory: Annotated[str | None, typer.Option("--memory", help="e.g. 512Mi, 2Gi.", show_default=False)] = None,
+    cpu: Annotated[str | None, typer.Option("--cpu", help="e.g. 1, 2.", show_default=False)] = None,
+    concurrency: Annotated[int | None, typer.Option("--concurrency", show_default=False)] = None,
+    min_instances: Annotated[int | None, typer.Option("--min-instances", show_default=False)] = None,
+    max_instances: Annotated[int | None, typer.Option("--max-instances", show_default=False)] = None,
+    timeout: Annotated[
+        int | None, typer.Option("--timeout", help="Request timeout, seconds.", show_default=False)
+    ] = None,
+    http2: Annotated[bool, typer.Option("--http2", help="End-to-end HTTP/2 (h2c): no 32 MiB request cap.")] = False,
+    custom_audience: Annotated[
+        list[str], typer.Option("--custom-audience", help="Also accept ID tokens for this audience; repeatable.")
+    ] = [],  # noqa: B006
+    env: Annotated[
+        list[str], typer.Option("--env", metavar="KEY=VALUE", help="A plain env var (never a secret); repeatable.")
+    ] = [],  # noqa: B006
+    command: Annotated[
+        list[str],
+        typer.Option("--command", help="The container's entrypoint, one item per flag (default: the image's)."),
+    ] = [],  # noqa: B006
+    args: Annotated[
+        list[str], typer.Option("--args", help="Arguments to the entrypoint, one per flag (--args=-c).")
+    ] = [],  # noqa: B006
+    health_path: Annotated[str, typer.Option("--health-path", help="Route the smoke test calls.")] = "/health",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the gcloud commands; change nothing.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Remove invokers nobody named without asking.")] = False,
+) -> None:
+    from cloudgate.deploy.gcloud import Gcloud
+    from cloudgate.deploy.options import DeployOptions, parse_env
+    from cloudgate.deploy.runner import Deployer, dry_run_lines
+    from cloudgate.deploy.source import source_tag
+
+    runner = Gcloud()
+    options = DeployOptions(
+        project=project or runner.config_value("core/project") or "",
+        region=region or runner.config_value("run/region") or "",
+        service=service,
+        image=image,
+        source=source,
+        local_build=local_build,
+        image_tag=source_tag(source) if source is not None and source.is_dir() else "latest",
+        service_account=service_account,
+        allow_default_service_account=allow_default_service_account,
+        invokers=tuple(invoker),
+        docs_users_file=docs_users_file,
+        keys_file=keys_file,
+        memory=memory,
+        cpu=cpu,
+        concurrency=concurrency,
+        min_instances=min_instances,
+        max_instances=max_instances,
+        timeout=timeout,
+        http2=http2,
+        custom_audiences=tuple(custom_audience),
+        env=parse_env(env),
+        command=tuple(command),
+        args=tuple(args),
+        builder=_builder() if local_build else "podman",
+    )
+    if source is not None and not source.is_dir():
+        raise ConfigError(f"--source {source}: not a folder")
+    if dry_run:
+        for line in dry_run_lines(options):
+            typer.echo(line)
+        return
+    if not options.invokers:
+        typer.echo("warning: no --invoker: nobody will be able to call the service", err=True)
+    deployer = Deployer(
+        options,
+        runner,
+        echo=lambda line: typer.echo(line, err=True),
+        confirm=lambda members: _confirm(members, yes),
+        health_path=health_path,
+    )
+    result = deployer.run()
+    for note in result.notes:
+        typer.echo(f"  {note}", err=True)
+    typer.echo(result.url or "")
+
+
+def _confirm(members: list[str], yes: bool) -> bool:
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        return False
+    shown = ", ".join(members)
+    return typer.confirm(f"{shown} may invoke the service but were not named with --invoker. Remove them?")
+
+
+def _builder() -> str:
+    for tool in _BUILDERS:
+        if shutil.which(tool):
+            return tool
+    raise ConfigError("--local-build needs buildah, podman or docker on the PATH")
+
+
+def register(root: typer.Typer) -> None:
+    root.command("deploy", help=_HELP)(deploy)

@@ -1,0 +1,179 @@
+"""What a deploy asks for: one frozen value, validated before anything runs, plus the names derived from it.
+
+The CLI fills it from flags and gcloud's defaults; the plan reads it and nothing else. Names that cloudgate
+chooses (the runtime account, the secrets, their mount paths) are derived here so that every run picks the same.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cloudgate.errors import ConfigError
+
+#: Where the two secrets are mounted: Cloud Run wants one folder per secret volume.
+DOCS_USERS_PATH = "/secrets/docs-users/users"
+KEYS_PATH = "/secrets/api-keys/keys.json"
+#: Artifact Registry repository that ``--source``/``--local-build`` images go to.
+DEFAULT_REPOSITORY = "cloudgate"
+COMPUTE_DEFAULT_SUFFIX = "-compute@developer.gserviceaccount.com"
+
+_SERVICE_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,47}[a-z0-9])?$")
+_ACCOUNT_ID = re.compile(r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")
+_MEMBER = re.compile(r"^(serviceAccount|user|group|domain):[^\s,]+$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_RESERVED_ENV = ("PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION")
+_MEMORY = re.compile(r"^\d+(Mi|Gi)$")
+_CPU = re.compile(r"^(\d+|\d*\.\d+|\d+m)$")
+_PUBLIC = ("allUsers", "allAuthenticatedUsers")
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    """Everything ``cloudgate deploy`` was asked for. ``image`` and ``source`` are exclusive."""
+
+    project: str
+    region: str
+    service: str
+    image: str | None = None
+    source: Path | None = None
+    local_build: bool = False
+    #: Tag for a built image (the CLI derives it from the source's content, so an unchanged source reuses it).
+    image_tag: str = "latest"
+    repository: str = DEFAULT_REPOSITORY
+    service_account: str | None = None
+    allow_default_service_account: bool = False
+    invokers: tuple[str, ...] = ()
+    docs_users_file: Path | None = None
+    keys_file: Path | None = None
+    memory: str | None = None
+    cpu: str | None = None
+    concurrency: int | None = None
+    min_instances: int | None = None
+    max_instances: int | None = None
+    timeout: int | None = None
+    http2: bool = False
+    custom_audiences: tuple[str, ...] = ()
+    env: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    #: The container's entrypoint and arguments (gcloud's ``--command``/``--args``); empty: the image's own.
+    command: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()
+    #: A local tool for ``--local-build``: buildah, podman or docker.
+    builder: str = "podman"
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    @property
+    def runtime_account(self) -> str:
+        """The runtime service account's email (default: ``SERVICE-runtime`` in the project)."""
+        if self.service_account:
+            return self.service_account if "@" in self.service_account else self._email(self.service_account)
+        account_id = f"{self.service}-runtime"[:30].rstrip("-")
+        return self._email(account_id)
+
+    @property
+    def account_is_compute_default(self) -> bool:
+        return self.runtime_account.endswith(COMPUTE_DEFAULT_SUFFIX)
+
+    @property
+    def account_is_project_owned(self) -> bool:
+        """A user-managed account of this project: cloudgate may create it."""
+        return self.runtime_account.endswith(f"@{self.project}.iam.gserviceaccount.com")
+
+    @property
+    def docs_users_secret(self) -> str:
+        return f"{self.service}-docs-users"
+
+    @property
+    def keys_secret(self) -> str:
+        return f"{self.service}-api-keys"
+
+    @property
+    def secrets(self) -> tuple[tuple[str, Path, str], ...]:
+        """``(secret name, local file, mount path)`` for each secret file given."""
+        found = []
+        if self.docs_users_file is not None:
+            found.append((self.docs_users_secret, self.docs_users_file, DOCS_USERS_PATH))
+        if self.keys_file is not None:
+            found.append((self.keys_secret, self.keys_file, KEYS_PATH))
+        return tuple(found)
+
+    @property
+    def image_uri(self) -> str:
+        """The image deployed: ``--image``, or where a build puts it in Artifact Registry."""
+        if self.image:
+            return self.image
+        return f"{self.registry_host}/{self.project}/{self.repository}/{self.service}:{self.image_tag}"
+
+    @property
+    def registry_host(self) -> str:
+        return f"{self.region}-docker.pkg.dev"
+
+    def _email(self, account_id: str) -> str:
+        return f"{account_id}@{self.project}.iam.gserviceaccount.com"
+
+
+def parse_env(pairs: list[str]) -> tuple[tuple[str, str], ...]:
+    """``KEY=VALUE`` flags -> pairs (the value may contain ``=``)."""
+    parsed = []
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise ConfigError(f"--env {pair!r}: expected KEY=VALUE")
+        parsed.append((name, value))
+    return tuple(parsed)
+
+
+def _validate(options: DeployOptions) -> None:
+    if not options.project:
+        raise ConfigError("no project: pass --project or run `gcloud config set project PROJECT`")
+    if not options.region:
+        raise ConfigError("no region: pass --region or run `gcloud config set run/region REGION`")
+    if not _SERVICE_NAME.match(options.service):
+        raise ConfigError(
+            f"service name {options.service!r}: lowercase letters, digits and hyphens, starting with a letter, "
+            "at most 49 characters"
+        )
+    if (options.image is None) == (options.source is None):
+        raise ConfigError("give exactly one of --image IMAGE and --source DIR")
+    if options.local_build and options.source is None:
+        raise ConfigError("--local-build builds --source DIR; it has no meaning with --image")
+    account = options.service_account
+    if account and "@" not in account and not _ACCOUNT_ID.match(account):
+        raise ConfigError(f"--service-account {account!r}: an email, or an account id of 6-30 lowercase characters")
+    if options.account_is_compute_default and not options.allow_default_service_account:
+        raise ConfigError(
+            f"{options.runtime_account} is the Compute Engine default account, which holds the project's Editor "
+            "role by default; use a dedicated account (the default), or pass --allow-default-service-account"
+        )
+    for member in options.invokers:
+        if member.split(":", 1)[-1] in _PUBLIC or member in _PUBLIC:
+            raise ConfigError(f"--invoker {member}: cloudgate deploys private services only")
+        if not _MEMBER.match(member):
+            raise ConfigError(f"--invoker {member!r}: expected serviceAccount:EMAIL, user:EMAIL, group:EMAIL")
+    for name, _ in options.env:
+        if not _ENV_NAME.match(name):
+            raise ConfigError(f"--env {name!r}: not a valid environment variable name")
+        if name in _RESERVED_ENV or name.startswith("CLOUDGATE_DOCS_USERS") or name in _MANAGED_ENV:
+            raise ConfigError(f"--env {name}: set by Cloud Run or by cloudgate deploy itself")
+    if options.memory is not None and not _MEMORY.match(options.memory):
+        raise ConfigError(f"--memory {options.memory!r}: e.g. 512Mi or 2Gi")
+    if options.cpu is not None and not _CPU.match(options.cpu):
+        raise ConfigError(f"--cpu {options.cpu!r}: e.g. 1, 2 or 500m")
+    for path in (options.docs_users_file, options.keys_file):
+        if path is not None and not path.is_file():
+            raise ConfigError(f"{path}: no such file")
+    for flag, number in (
+        ("--concurrency", options.concurrency),
+        ("--min-instances", options.min_instances),
+        ("--max-instances", options.max_instances),
+        ("--timeout", options.timeout),
+    ):
+        if number is not None and number < 0:
+            raise ConfigError(f"{flag} {number}: must not be negative")
+
+
+#: Environment variables the deploy sets itself.
+_MANAGED_ENV = ("CLOUDGATE_IDENTITY", "CLOUDGATE_KEYSTORE", "CLOUDGATE_AUDIENCES")

@@ -1,0 +1,304 @@
+"""The deploy as data: for each step, the gcloud commands that bring the project to what was asked. No I/O.
+
+Each step is computed from the options and what was read from the project just before it runs (``Observed``),
+so a step whose work is already done yields no commands: that is what makes a second run say "no changes".
+``--dry-run`` computes every step against ``Observed()`` (a project where nothing exists yet).
+
+Steps: 1 runtime service account, 2 secrets, 3 image, 4 ``gcloud run deploy``, 5 invokers; 6 (read back) and
+7 (smoke test) check the result and change nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from cloudgate.deploy import service_spec as spec
+from cloudgate.deploy.commands import SERVICE_URL, Command, gcloud
+from cloudgate.deploy.options import DeployOptions
+from cloudgate.errors import ConfigError
+from cloudgate.google import INVOKER_ROLE
+
+SECRET_ACCESSOR_ROLE = "roles/secretmanager.secretAccessor"  # noqa: S105 - a role name
+STEP_TITLES = (
+    "runtime service account",
+    "secrets",
+    "image",
+    "deploy",
+    "invokers",
+    "read back",
+    "smoke test",
+)
+
+
+@dataclass(frozen=True)
+class SecretState:
+    """A Secret Manager secret as read: whether its latest version holds the local file's bytes, who may read it."""
+
+    exists: bool = False
+    current: bool = False
+    accessors: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What the project holds, as far as the plan needs it. The default is a project where nothing exists."""
+
+    account_exists: bool = False
+    secrets: Mapping[str, SecretState] = field(default_factory=dict)
+    repository_exists: bool = False
+    image_exists: bool = False
+    service: spec.Json | None = None
+    policy: spec.Json = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Step:
+    number: int
+    commands: tuple[Command, ...]
+
+    @property
+    def title(self) -> str:
+        return STEP_TITLES[self.number - 1]
+
+
+def _where(options: DeployOptions) -> tuple[str, str]:
+    return f"--project={options.project}", f"--region={options.region}"
+
+
+def account_step(options: DeployOptions, observed: Observed) -> Step:
+    """Create the runtime account (with no project roles) if it is ours to create and missing."""
+    if observed.account_exists or not options.account_is_project_owned:
+        return Step(1, ())
+    account_id = options.runtime_account.split("@", 1)[0]
+    create = gcloud(
+        "iam",
+        "service-accounts",
+        "create",
+        account_id,
+        f"--project={options.project}",
+        f"--display-name=Cloud Run runtime of {options.service}",
+    )
+    return Step(1, (create,))
+
+
+def secrets_step(options: DeployOptions, observed: Observed) -> Step:
+    """Each secret exists, its latest version is the local file, and only the runtime account is added as reader."""
+    commands: list[Command] = []
+    member = f"serviceAccount:{options.runtime_account}"
+    project = f"--project={options.project}"
+    for name, path, _mount in options.secrets:
+        state = observed.secrets.get(name, SecretState())
+        if not state.exists:
+            commands.append(gcloud("secrets", "create", name, project, "--replication-policy=automatic"))
+        if not state.current:
+            # The file's path, never its content, is on argv.
+            commands.append(gcloud("secrets", "versions", "add", name, project, f"--data-file={path}"))
+        if member not in state.accessors:
+            commands.append(
+                gcloud(
+                    "secrets",
+                    "add-iam-policy-binding",
+                    name,
+                    project,
+                    f"--member={member}",
+                    f"--role={SECRET_ACCESSOR_ROLE}",
+                )
+            )
+    return Step(2, tuple(commands))
+
+
+def image_step(options: DeployOptions, observed: Observed) -> Step:
+    """Build and push the image unless ``--image`` was given or this source's image is already there."""
+    if options.source is None or observed.image_exists:
+        return Step(3, ())
+    commands: list[Command] = []
+    if not observed.repository_exists:
+        commands.append(
+            gcloud(
+                "artifacts",
+                "repositories",
+                "create",
+                options.repository,
+                f"--project={options.project}",
+                f"--location={options.region}",
+                "--repository-format=docker",
+            )
+        )
+    image, source = options.image_uri, str(options.source)
+    if not options.local_build:
+        commands.append(gcloud("builds", "submit", source, f"--project={options.project}", f"--tag={image}"))
+        return Step(3, tuple(commands))
+    tool = options.builder
+    # The access token goes through a pipe to `login --password-stdin`, never on argv.
+    token = Command(("gcloud", "auth", "print-access-token", "--quiet"))
+    commands += [
+        Command((tool, "build", f"--tag={image}", source), local=True),
+        Command((tool, "login", "--username=oauth2accesstoken", "--password-stdin", options.registry_host), token),
+        Command((tool, "push", image)),
+    ]
+    return Step(3, tuple(commands))
+
+
+def desired_env(options: DeployOptions, url: str | None) -> dict[str, str]:
+    """Every literal env var of the revision: cloudgate's own, then ``--env`` (``url`` None: not known yet)."""
+    env = {"CLOUDGATE_IDENTITY": "cloud-run"}
+    for name, _path, mount in options.secrets:
+        if name == options.docs_users_secret:
+            env["CLOUDGATE_DOCS_USERS_FILE"] = mount
+        else:
+            env["CLOUDGATE_KEYSTORE"] = f"file://{mount}"
+    if url is not None:
+        env["CLOUDGATE_AUDIENCES"] = ",".join((url, *options.custom_audiences))
+    env.update(options.env)
+    return env
+
+
+def service_differences(options: DeployOptions, service: spec.Json) -> list[str]:
+    """What differs between the described service and what was asked; empty when a deploy would change nothing."""
+    url = spec.url(service)
+    found = []
+    if spec.image(service) != options.image_uri:
+        found.append(f"image {spec.image(service)} -> {options.image_uri}")
+    if spec.service_account(service) != options.runtime_account:
+        found.append(f"runtime account {spec.service_account(service)} -> {options.runtime_account}")
+    if spec.plain_env(service) != desired_env(options, url):
+        found.append("environment variables")
+    wanted = {(name, "latest", mount) for name, _path, mount in options.secrets}
+    have = {(ref.secret, ref.version, ref.path or f"env:{ref.env}") for ref in spec.secret_refs(service)}
+    if have != wanted:
+        found.append("secrets")
+    box = spec.container(service)
+    if (list(box.get("command") or []), list(box.get("args") or [])) != (list(options.command), list(options.args)):
+        found.append("command or args")
+    if spec.custom_audiences(service) != list(options.custom_audiences):
+        found.append("custom audiences")
+    if spec.iam_check_disabled(service):
+        found.append("invoker IAM check is off")
+    if spec.uses_http2(service) != options.http2:
+        found.append("HTTP/2")
+    limits, template = spec.limits(service), spec.template_annotations(service)
+    revision = spec.revision_spec(service)
+    for what, asked, have_value in (
+        ("memory", options.memory, limits.get("memory")),
+        ("cpu", _millicpu(options.cpu), _millicpu(limits.get("cpu"))),
+        ("concurrency", options.concurrency, revision.get("containerConcurrency")),
+        ("timeout", options.timeout, revision.get("timeoutSeconds")),
+        ("min instances", options.min_instances, template.get(spec.MIN_SCALE, "0")),
+        ("max instances", options.max_instances, template.get(spec.MAX_SCALE)),
+    ):
+        if asked is not None and str(asked) != str(have_value):
+            found.append(f"{what} {have_value} -> {asked}")
+    return found
+
+
+def deploy_step(options: DeployOptions, observed: Observed) -> Step:
+    """``gcloud run deploy`` when the service is missing or differs; then the URL as audience if it was unknown."""
+    service = observed.service
+    if service is not None and not service_differences(options, service):
+        return Step(4, ())
+    url = spec.url(service) if service else None
+    argv = [
+        "run",
+        "deploy",
+        options.service,
+        *_where(options),
+        f"--image={options.image_uri}",
+        "--no-allow-unauthenticated",
+        "--invoker-iam-check",
+        f"--service-account={options.runtime_account}",
+        f"--set-env-vars={_env_flag(desired_env(options, url))}",
+    ]
+    if options.secrets:
+        argv.append("--set-secrets=" + ",".join(f"{mount}={name}:latest" for name, _path, mount in options.secrets))
+    elif service is not None and spec.secret_refs(service):
+        argv.append("--clear-secrets")
+    for flag, values in (("command", options.command), ("args", options.args)):
+        if values:
+            argv.append(f"--{flag}={_list_flag(values)}")
+        elif service is not None and spec.container(service).get(flag):
+            argv.append(f"--{flag}=")  # an empty list: back to the image's own
+    if options.custom_audiences:
+        argv.append("--set-custom-audiences=" + ",".join(options.custom_audiences))
+    elif service is not None and spec.custom_audiences(service):
+        argv.append("--clear-custom-audiences")
+    for flag, value in (
+        ("memory", options.memory),
+        ("cpu", options.cpu),
+        ("concurrency", options.concurrency),
+        ("min-instances", options.min_instances),
+        ("max-instances", options.max_instances),
+        ("timeout", options.timeout),
+    ):
+        if value is not None:
+            argv.append(f"--{flag}={value}")
+    argv.append("--use-http2" if options.http2 else "--no-use-http2")
+    commands = [gcloud(*argv)]
+    if url is None:
+        audiences = _env_flag({"CLOUDGATE_AUDIENCES": ",".join((SERVICE_URL, *options.custom_audiences))})
+        commands.append(
+            gcloud("run", "services", "update", options.service, *_where(options), f"--update-env-vars={audiences}")
+        )
+    return Step(4, tuple(commands))
+
+
+def unwanted_invokers(options: DeployOptions, policy: spec.Json) -> list[str]:
+    """Invokers nobody named (``allUsers``, ``allAuthenticatedUsers`` and anyone else), in a stable order."""
+    return sorted(spec.policy_members(policy, INVOKER_ROLE) - set(options.invokers))
+
+
+def invokers_step(options: DeployOptions, observed: Observed) -> Step:
+    """Grant ``roles/run.invoker`` to each named member and remove every other invoker."""
+    present = spec.policy_members(observed.policy, INVOKER_ROLE)
+    commands = []
+    for verb, members in (
+        ("add", [m for m in options.invokers if m not in present]),
+        ("remove", unwanted_invokers(options, observed.policy)),
+    ):
+        for member in members:
+            commands.append(
+                gcloud(
+                    "run",
+                    "services",
+                    f"{verb}-iam-policy-binding",
+                    options.service,
+                    *_where(options),
+                    f"--member={member}",
+                    f"--role={INVOKER_ROLE}",
+                )
+            )
+    return Step(5, tuple(commands))
+
+
+def readback_commands(options: DeployOptions) -> tuple[Command, ...]:
+    """What step 6 reads (also what a user can run to check by hand)."""
+    where = _where(options)
+    return (
+        gcloud("run", "services", "describe", options.service, *where, "--format=json"),
+        gcloud("run", "services", "get-iam-policy", options.service, *where, "--format=json"),
+    )
+
+
+def _millicpu(value: str | None) -> str | None:
+    """``1``, ``1.0`` and ``1000m`` are the same CPU (Cloud Run prints ``1000m`` for ``--cpu=1``)."""
+    if value is None or value.endswith("m"):
+        return value
+    try:
+        return f"{round(float(value) * 1000)}m"
+    except ValueError:
+        return value
+
+
+def _env_flag(env: Mapping[str, str]) -> str:
+    """``--set-env-vars`` value."""
+    return _list_flag([f"{k}={v}" for k, v in env.items()])
+
+
+def _list_flag(pairs: Sequence[str]) -> str:
+    """A gcloud list flag's value; gcloud's ``^D^`` prefix picks another delimiter when an item holds a comma."""
+    if not any("," in pair for pair in pairs):
+        return ",".join(pairs)
+    delimiter = next((d for d in "@|;#~" if not any(d in pair for pair in pairs)), None)
+    if delimiter is None:
+        raise ConfigError("a value holds a comma and every delimiter gcloud could use instead (@ | ; # ~)")
+    return f"^{delimiter}^" + delimiter.join(pairs)

@@ -1,0 +1,194 @@
+"""Running a deploy: observe, confirm, then steps 1-5 (each skipped when already done), read back, smoke test.
+
+Progress goes to ``echo`` one line per step. A failed step raises ``DeployError`` saying what failed, what
+was already done and how to resume (run the same command again: every step starts by checking what exists).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from cloudgate.deploy import plan
+from cloudgate.deploy import service_spec as spec
+from cloudgate.deploy.commands import Command, gcloud
+from cloudgate.deploy.gcloud import Gcloud, GcloudError
+from cloudgate.deploy.observe import observe, read_policy, read_service
+from cloudgate.deploy.options import DeployOptions
+from cloudgate.deploy.readback import check_deployment
+from cloudgate.deploy.smoke import smoke_test
+from cloudgate.errors import DeployError
+
+_TOTAL = len(plan.STEP_TITLES)
+_RESUME = "to resume, run the same `cloudgate deploy` command again: steps already done are skipped"
+
+
+@dataclass
+class DeployResult:
+    """What a run did: the commands run (``changed`` is False when there were none), the URL, the notes."""
+
+    url: str | None = None
+    ran: list[Command] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.ran)
+
+
+class Deployer:
+    """One deploy of ``options`` through ``runner``. ``confirm`` is asked before removing unnamed invokers."""
+
+    def __init__(
+        self,
+        options: DeployOptions,
+        runner: Gcloud,
+        *,
+        echo: Callable[[str], None],
+        confirm: Callable[[list[str]], bool],
+        health_path: str = "/health",
+        smoke: bool = True,
+    ) -> None:
+        self.options, self.runner, self.echo, self.confirm = options, runner, echo, confirm
+        self.health_path, self.smoke = health_path, smoke
+        self.result = DeployResult()
+        self._done: list[str] = []
+
+    def run(self) -> DeployResult:
+        options = self.options
+        self.echo(f"reading the current state of {options.service} in {options.project}/{options.region} ...")
+        observed = observe(options, self.runner)
+        unwanted = plan.unwanted_invokers(options, observed.policy)
+        if unwanted and not self.confirm(unwanted):
+            raise DeployError(
+                "refused: these members may invoke the service but were not named with --invoker: "
+                + ", ".join(unwanted)
+                + "; name them with --invoker, or confirm their removal (--yes). Nothing was changed."
+            )
+        for make in (plan.account_step, plan.secrets_step, plan.image_step, plan.deploy_step):
+            self._run_step(make(options, observed))
+        if self.result.changed:  # gcloud run deploy may have changed the policy (it removes allUsers itself)
+            observed = replace(observed, policy=read_policy(options, self.runner))
+        invokers = plan.invokers_step(options, observed)
+        late = set(plan.unwanted_invokers(options, observed.policy)) - set(unwanted)
+        if late:
+            raise self._failure(invokers, f"new unnamed invokers appeared during the deploy: {', '.join(sorted(late))}")
+        self._run_step(invokers)
+        if not self.result.changed:
+            self.echo("no changes: the service already is what was asked")
+        self._read_back()
+        if self.smoke and self.result.url:
+            self._smoke_test(self.result.url)
+        return self.result
+
+    def _run_step(self, step: plan.Step) -> None:
+        label = f"[{step.number}/{_TOTAL}] {step.title}"
+        if not step.commands:
+            self.echo(f"{label}: up to date")
+            return
+        self.echo(f"{label}: {len(step.commands)} command(s)")
+        for command in step.commands:
+            if command.needs_url:
+                command = command.with_url(self._url())
+            self.echo(f"  $ {command.shell()}")
+            try:
+                self.runner.run(command)
+            except GcloudError as exc:
+                raise self._failure(step, str(exc), command) from exc
+            self.result.ran.append(command)
+        self._done.append(f"step {step.number} ({step.title})")
+
+    def _url(self) -> str:
+        service = read_service(self.options, self.runner)
+        found = spec.url(service) if service else None
+        if not found:
+            raise DeployError("the service has no URL after `gcloud run deploy`")
+        return found
+
+    def _read_back(self) -> None:
+        label = f"[6/{_TOTAL}] read back"
+        service = read_service(self.options, self.runner)
+        policy = read_policy(self.options, self.runner) if service else {}
+        problems, notes = check_deployment(self.options, service, policy)
+        self.result.url = spec.url(service) if service else None
+        self.result.notes = [note.line() for note in notes]
+        if problems:
+            details = "\n".join(problem.line() for problem in problems)
+            done = "; ".join(self._done) or "nothing was changed by this run"
+            raise DeployError(
+                f"{label}: the deployed service is not what was asked:\n{details}\n  done by this run: {done}"
+            )
+        self.echo(f"{label}: private; invokers: {', '.join(self.options.invokers) or '(none)'}; URL {self.result.url}")
+
+    def _smoke_test(self, url: str) -> None:
+        label = f"[7/{_TOTAL}] smoke test"
+        token = self._invoker_token(url)
+        problems, checked = smoke_test(url, self.health_path, token)
+        if problems:
+            raise DeployError(f"{label}: " + "; ".join(problems))
+        skipped = "" if token else " (the active gcloud account is not a named invoker: anonymous only)"
+        self.echo(f"{label}: GET {self.health_path}: {', '.join(checked)}{skipped}")
+
+    def _invoker_token(self, url: str) -> str | None:
+        """The active gcloud account's ID token, if that account is a named invoker (else ``None``)."""
+        try:  # a service account mints a token for the URL; a user login only for gcloud's client, which Run accepts
+            token = self.runner.run(gcloud("auth", "print-identity-token", f"--audiences={url}")).strip()
+        except GcloudError:
+            try:
+                token = self.runner.run(gcloud("auth", "print-identity-token")).strip()
+            except GcloudError:
+                return None
+        email = _token_email(token)
+        named = {member.split(":", 1)[1] for member in self.options.invokers}
+        return token if email in named else None
+
+    def _failure(self, step: plan.Step, reason: str, command: Command | None = None) -> DeployError:
+        done = "; ".join(self._done) or "nothing (no earlier step changed anything)"
+        ran = f"\n  command: {command.shell()}" if command else ""
+        return DeployError(
+            f"step {step.number}/{_TOTAL} ({step.title}) failed: {reason}{ran}\n  done by this run: {done}\n  {_RESUME}"
+        )
+
+
+def _token_email(token: str) -> str | None:
+    """The ``email`` claim, read without verifying: only to know whether the token's holder is a named invoker."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return None
+    email = claims.get("email") if isinstance(claims, dict) else None
+    return email if isinstance(email, str) else None
+
+
+def dry_run_lines(options: DeployOptions) -> list[str]:
+    """The whole deploy from a clean project, as bash lines (comments say which step each belongs to)."""
+    observed = plan.Observed()
+    lines: list[str] = []
+    for make in (plan.account_step, plan.secrets_step, plan.image_step, plan.deploy_step):
+        step = make(options, observed)
+        lines.append(f"# [{step.number}/{_TOTAL}] {step.title}")
+        if step.number == 3 and not step.commands:
+            lines.append(f"# using --image {options.image_uri}")
+        for command in step.commands:
+            if command.needs_url:
+                describe = gcloud(
+                    "run",
+                    "services",
+                    "describe",
+                    options.service,
+                    f"--project={options.project}",
+                    f"--region={options.region}",
+                    "--format=value(status.url)",
+                )
+                lines.append(f"SERVICE_URL=$({describe.shell()})")
+            lines.append(command.shell())
+    invokers = plan.invokers_step(options, observed)
+    lines.append(f"# [5/{_TOTAL}] {invokers.title}")
+    lines += [command.shell() for command in invokers.commands]
+    lines.append(f"# [6/{_TOTAL}] read back (cloudgate checks these; gcloud's exit codes are not proof)")
+    lines += [command.shell() for command in plan.readback_commands(options)]
+    lines.append(f"# [7/{_TOTAL}] smoke test: GET $SERVICE_URL/health with an invoker's ID token (200), without (403)")
+    return lines

@@ -1,0 +1,158 @@
+"""Reading a Cloud Run service as gcloud prints it (``gcloud run services describe --format=json``).
+
+The shape is the Knative-style v1 ``Service`` of gcloud's own client
+(``lib/googlecloudsdk/generated_clients/apis/run/v1/run_v1_messages.py``): ``metadata.annotations``,
+``spec.template.metadata.annotations``, ``spec.template.spec.{serviceAccountName, containers, volumes,
+containerConcurrency, timeoutSeconds}``, ``status.{url, conditions, latestReadyRevisionName}``. Pure functions, no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+INGRESS = "run.googleapis.com/ingress"
+INVOKER_IAM_DISABLED = "run.googleapis.com/invoker-iam-disabled"
+CUSTOM_AUDIENCES = "run.googleapis.com/custom-audiences"
+MIN_SCALE = "autoscaling.knative.dev/minScale"
+MAX_SCALE = "autoscaling.knative.dev/maxScale"
+#: gcloud names the container port ``h2c`` for ``--use-http2`` (``command_lib/run/config_changes.py``).
+HTTP2_PORT_NAME = "h2c"
+
+Json = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """A Secret Manager secret used by the revision: as a file at ``path`` or as env var ``env``."""
+
+    secret: str
+    version: str
+    path: str | None = None
+    env: str | None = None
+
+
+def _dict(value: Any) -> Json:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def service_annotations(service: Json) -> dict[str, str]:
+    return {str(k): str(v) for k, v in _dict(_dict(service.get("metadata")).get("annotations")).items()}
+
+
+def template_annotations(service: Json) -> dict[str, str]:
+    template = _dict(_dict(service.get("spec")).get("template"))
+    return {str(k): str(v) for k, v in _dict(_dict(template.get("metadata")).get("annotations")).items()}
+
+
+def revision_spec(service: Json) -> Json:
+    return _dict(_dict(_dict(service.get("spec")).get("template")).get("spec"))
+
+
+def container(service: Json) -> Json:
+    """The serving container (the first; sidecars come after it in gcloud's output)."""
+    containers = _list(revision_spec(service).get("containers"))
+    return _dict(containers[0]) if containers else {}
+
+
+def image(service: Json) -> str | None:
+    value = container(service).get("image")
+    return str(value) if value else None
+
+
+def service_account(service: Json) -> str | None:
+    """The runtime account; ``None`` means Cloud Run's default, the Compute Engine default account."""
+    value = revision_spec(service).get("serviceAccountName")
+    return str(value) if value else None
+
+
+def plain_env(service: Json) -> dict[str, str]:
+    """Environment variables with literal values (secret references excluded)."""
+    found = {}
+    for entry in _list(container(service).get("env")):
+        entry = _dict(entry)
+        if "valueFrom" not in entry and entry.get("name"):
+            found[str(entry["name"])] = str(entry.get("value", ""))
+    return found
+
+
+def secret_refs(service: Json) -> list[SecretRef]:
+    """Every secret the serving container uses, as mounted files and as env vars."""
+    refs = []
+    for entry in _list(container(service).get("env")):
+        selector = _dict(_dict(_dict(entry).get("valueFrom")).get("secretKeyRef"))
+        if selector:
+            refs.append(SecretRef(str(selector.get("name")), str(selector.get("key", "latest")), env=entry.get("name")))
+    volumes = {
+        str(v.get("name")): _dict(v.get("secret")) for v in map(_dict, _list(revision_spec(service).get("volumes")))
+    }
+    for mount in map(_dict, _list(container(service).get("volumeMounts"))):
+        source = volumes.get(str(mount.get("name")))
+        if not source:
+            continue
+        folder = str(mount.get("mountPath", "")).rstrip("/")
+        items = [_dict(item) for item in _list(source.get("items"))]
+        name = str(source.get("secretName"))
+        if not items:  # no items: the whole secret, latest version, as a file named after it
+            refs.append(SecretRef(name, "latest", path=f"{folder}/{name}"))
+        for item in items:
+            refs.append(SecretRef(name, str(item.get("key", "latest")), path=f"{folder}/{item.get('path')}"))
+    return refs
+
+
+def limits(service: Json) -> dict[str, str]:
+    return {str(k): str(v) for k, v in _dict(_dict(container(service).get("resources")).get("limits")).items()}
+
+
+def uses_http2(service: Json) -> bool:
+    return any(_dict(port).get("name") == HTTP2_PORT_NAME for port in _list(container(service).get("ports")))
+
+
+def custom_audiences(service: Json) -> list[str]:
+    raw = service_annotations(service).get(CUSTOM_AUDIENCES)
+    if not raw:
+        return []
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return [raw]
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def iam_check_disabled(service: Json) -> bool:
+    return service_annotations(service).get(INVOKER_IAM_DISABLED, "").lower() == "true"
+
+
+def ingress(service: Json) -> str:
+    """``all`` (the default when unset), ``internal`` or ``internal-and-cloud-load-balancing``."""
+    status = service_annotations(service).get(f"{INGRESS}-status")
+    return status or service_annotations(service).get(INGRESS) or "all"
+
+
+def url(service: Json) -> str | None:
+    value = _dict(service.get("status")).get("url")
+    return str(value) if value else None
+
+
+def not_ready_reason(service: Json) -> str | None:
+    """``None`` when the ``Ready`` condition is ``True``; otherwise what the condition says."""
+    for condition in map(_dict, _list(_dict(service.get("status")).get("conditions"))):
+        if condition.get("type") == "Ready":
+            if condition.get("status") == "True":
+                return None
+            return str(condition.get("message") or f"Ready is {condition.get('status')}")
+    return "no Ready condition"
+
+
+def policy_members(policy: Json, role: str) -> set[str]:
+    """Members holding ``role`` in an IAM policy (``get-iam-policy --format=json``); conditional bindings count."""
+    members: set[str] = set()
+    for binding in map(_dict, _list(policy.get("bindings"))):
+        if binding.get("role") == role:
+            members.update(str(m) for m in _list(binding.get("members")))
+    return members

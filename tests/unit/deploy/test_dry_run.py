@@ -1,0 +1,164 @@
+"""``cloudgate deploy --dry-run``: the exact gcloud commands, line by line, through the real console script.
+
+Like datasette's ``publish cloudrun`` tests, the argv is the contract: Cloud Build and Artifact Registry cannot
+run here, so their commands are checked exactly. No gcloud runs (``--project``/``--region`` are given).
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from cloudgate.deploy.source import source_tag
+from tests.support import CLOUDGATE
+
+SA = "api-runtime@my-proj.iam.gserviceaccount.com"
+WHERE = "--project=my-proj --region=europe-west1"
+ETL = "serviceAccount:etl@my-proj.iam.gserviceaccount.com"
+
+
+def dry_run(cwd: Path, *args: str) -> list[str]:
+    argv = [CLOUDGATE, "deploy", "--service", "api", "--project", "my-proj", "--region", "europe-west1", *args]
+    done = subprocess.run([*argv, "--dry-run"], cwd=cwd, capture_output=True, text=True, timeout=60, env={"PATH": ""})
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Path:
+    (tmp_path / "users.txt").write_text("alice:$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA\n")
+    (tmp_path / "keys.json").write_text('{"keys": []}\n')
+    return tmp_path
+
+
+def test_image_with_secrets_and_invokers(files: Path) -> None:
+    image = "europe-docker.pkg.dev/my-proj/apps/api:1"
+    lines = dry_run(
+        files, "--image", image, "--invoker", ETL, "--invoker", "user:me@example.com",
+        "--docs-users-file", "users.txt", "--keys-file", "keys.json",
+    )  # fmt: skip
+    add_version = "gcloud secrets versions add {0} --project=my-proj --data-file={1} --quiet"
+    accessor = (
+        f"gcloud secrets add-iam-policy-binding {{0}} --project=my-proj --member=serviceAccount:{SA} "
+        "--role=roles/secretmanager.secretAccessor --quiet"
+    )
+    assert lines == [
+        "# [1/7] runtime service account",
+        "gcloud iam service-accounts create api-runtime --project=my-proj '--display-name=Cloud Run runtime of api' --quiet",
+        "# [2/7] secrets",
+        "gcloud secrets create api-docs-users --project=my-proj --replication-policy=automatic --quiet",
+        add_version.format("api-docs-users", "users.txt"),
+        accessor.format("api-docs-users"),
+        "gcloud secrets create api-api-keys --project=my-proj --replication-policy=automatic --quiet",
+        add_version.format("api-api-keys", "keys.json"),
+        accessor.format("api-api-keys"),
+        "# [3/7] image",
+        f"# using --image {image}",
+        "# [4/7] deploy",
+        f"gcloud run deploy api {WHERE} --image={image} --no-allow-unauthenticated --invoker-iam-check "
+        f"--service-account={SA} --set-env-vars=CLOUDGATE_IDENTITY=cloud-run,"
+        "CLOUDGATE_DOCS_USERS_FILE=/secrets/docs-users/users,CLOUDGATE_KEYSTORE=file:///secrets/api-keys/keys.json "
+        "--set-secrets=/secrets/docs-users/users=api-docs-users:latest,/secrets/api-keys/keys.json=api-api-keys:latest "
+        "--no-use-http2 --quiet",
+        f"SERVICE_URL=$(gcloud run services describe api {WHERE} '--format=value(status.url)' --quiet)",
+        f'gcloud run services update api {WHERE} "--update-env-vars=CLOUDGATE_AUDIENCES=$SERVICE_URL" --quiet',
+        "# [5/7] invokers",
+        f"gcloud run services add-iam-policy-binding api {WHERE} --member={ETL} --role=roles/run.invoker --quiet",
+        f"gcloud run services add-iam-policy-binding api {WHERE} --member=user:me@example.com --role=roles/run.invoker --quiet",
+        "# [6/7] read back (cloudgate checks these; gcloud's exit codes are not proof)",
+        f"gcloud run services describe api {WHERE} --format=json --quiet",
+        f"gcloud run services get-iam-policy api {WHERE} --format=json --quiet",
+        "# [7/7] smoke test: GET $SERVICE_URL/health with an invoker's ID token (200), without (403)",
+    ]
+
+
+def test_cloud_build_from_source(files: Path) -> None:
+    (files / "Dockerfile").write_text("FROM python:3.12-slim\n")
+    lines = dry_run(files, "--source", ".", "--invoker", ETL)
+    image = f"europe-west1-docker.pkg.dev/my-proj/cloudgate/api:{source_tag(files)}"
+    step3 = lines[lines.index("# [3/7] image") + 1 : lines.index("# [4/7] deploy")]
+    assert step3 == [
+        "gcloud artifacts repositories create cloudgate --project=my-proj --location=europe-west1 "
+        "--repository-format=docker --quiet",
+        f"gcloud builds submit . --project=my-proj --tag={image} --quiet",
+    ]
+    assert f"--image={image}" in shlex.split(lines[lines.index("# [4/7] deploy") + 1])
+
+
+def test_local_build_pushes_with_the_token_on_a_pipe_not_on_argv(files: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (files / "Dockerfile").write_text("FROM python:3.12-slim\n")
+    tools = files / "bin"
+    tools.mkdir()
+    (tools / "podman").symlink_to("/bin/true")  # --local-build picks the first of buildah, podman, docker on PATH
+    argv = [CLOUDGATE, "deploy", "--service", "api", "--project", "my-proj", "--region", "europe-west1"]
+    done = subprocess.run(
+        [*argv, "--source", ".", "--local-build", "--dry-run"],
+        cwd=files, capture_output=True, text=True, timeout=60, env={"PATH": str(tools)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    image = f"europe-west1-docker.pkg.dev/my-proj/cloudgate/api:{source_tag(files)}"
+    step3 = lines[lines.index("# [3/7] image") + 2 : lines.index("# [4/7] deploy")]
+    assert step3 == [
+        f"podman build --tag={image} .",
+        "gcloud auth print-access-token --quiet | podman login --username=oauth2accesstoken --password-stdin "
+        "europe-west1-docker.pkg.dev",
+        f"podman push {image}",
+    ]
+
+
+def test_runtime_options_become_gcloud_flags(files: Path) -> None:
+    lines = dry_run(
+        files, "--image", "img:1", "--service-account", "runner", "--memory", "1Gi", "--cpu", "2",
+        "--concurrency", "40", "--min-instances", "1", "--max-instances", "5", "--timeout", "600", "--http2",
+        "--custom-audience", "https://api.example.com", "--env", "MODE=a,b",
+    )  # fmt: skip
+    deploy = shlex.split(lines[lines.index("# [4/7] deploy") + 1])
+    assert deploy[deploy.index("--set-env-vars=^@^CLOUDGATE_IDENTITY=cloud-run@MODE=a,b") :] == [
+        "--set-env-vars=^@^CLOUDGATE_IDENTITY=cloud-run@MODE=a,b",
+        "--set-custom-audiences=https://api.example.com",
+        "--memory=1Gi",
+        "--cpu=2",
+        "--concurrency=40",
+        "--min-instances=1",
+        "--max-instances=5",
+        "--timeout=600",
+        "--use-http2",
+        "--quiet",
+    ]
+    assert "--service-account=runner@my-proj.iam.gserviceaccount.com" in deploy
+    update = lines[lines.index("# [4/7] deploy") + 3]
+    assert update.endswith('"--update-env-vars=^@^CLOUDGATE_AUDIENCES=$SERVICE_URL,https://api.example.com" --quiet')
+
+
+def test_an_existing_account_of_another_project_is_not_created(files: Path) -> None:
+    lines = dry_run(files, "--image", "img:1", "--service-account", "shared@other-proj.iam.gserviceaccount.com")
+    assert lines[:2] == ["# [1/7] runtime service account", "# [2/7] secrets"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--image", "i", "--service-account", "123-compute@developer.gserviceaccount.com"), "Compute Engine default"),
+        (("--image", "i", "--invoker", "allUsers"), "private services only"),
+        (("--image", "i", "--invoker", "me@example.com"), "expected serviceAccount:EMAIL"),
+        (("--image", "i", "--source", "."), "exactly one of --image"),
+        (("--image", "i", "--env", "CLOUDGATE_IDENTITY=off"), "set by Cloud Run or by cloudgate deploy"),
+        (("--image", "i", "--docs-users-file", "missing.txt"), "missing.txt: no such file"),
+    ],
+)
+def test_bad_requests_are_clear_errors_before_anything_runs(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    argv = [CLOUDGATE, "deploy", "--service", "api", "--project", "p", "--region", "r", *args, "--dry-run"]
+    done = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=60, env={"PATH": ""})
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_command_and_args_override_the_entrypoint(files: Path) -> None:
+    lines = dry_run(files, "--image", "img:1", "--command", "sh", "--args=-c", "--args", "exec serve a,b")
+    deploy = shlex.split(lines[lines.index("# [4/7] deploy") + 1])
+    assert "--command=sh" in deploy and "--args=^@^-c@exec serve a,b" in deploy

@@ -1,0 +1,123 @@
+"""The plan computed from what a project holds: nothing to do when it matches, only the difference otherwise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cloudgate.deploy import plan
+from cloudgate.deploy.options import DeployOptions
+from cloudgate.deploy.readback import check_deployment
+from tests.unit.deploy import gcloud_output as out
+
+ETL = "serviceAccount:etl@my-proj.iam.gserviceaccount.com"
+
+
+@pytest.fixture
+def options(tmp_path: Path) -> DeployOptions:
+    (tmp_path / "users.txt").write_text("alice:hash\n")
+    (tmp_path / "keys.json").write_text('{"keys": []}\n')
+    return DeployOptions(
+        project=out.PROJECT, region=out.REGION, service=out.SERVICE, image=out.IMAGE, invokers=(ETL,),
+        docs_users_file=tmp_path / "users.txt", keys_file=tmp_path / "keys.json",
+    )  # fmt: skip
+
+
+def deployed(options: DeployOptions) -> plan.Observed:
+    """A project where the last deploy of ``options`` is in place (gcloud's describe output)."""
+    member = f"serviceAccount:{options.runtime_account}"
+    secret = plan.SecretState(exists=True, current=True, accessors=frozenset({member}))
+    return plan.Observed(
+        account_exists=True,
+        secrets={name: secret for name, _path, _mount in options.secrets},
+        service=out.service(),
+        policy=out.policy(),
+    )
+
+
+def all_commands(options: DeployOptions, observed: plan.Observed) -> list[str]:
+    steps = (plan.account_step, plan.secrets_step, plan.image_step, plan.deploy_step, plan.invokers_step)
+    return [command.shell() for make in steps for command in make(options, observed).commands]
+
+
+def test_a_project_that_matches_needs_no_command(options: DeployOptions) -> None:
+    assert plan.service_differences(options, out.service()) == []
+    assert all_commands(options, deployed(options)) == []
+
+
+def test_a_changed_secret_file_adds_one_version_only(options: DeployOptions) -> None:
+    observed = deployed(options)
+    secrets = dict(observed.secrets)
+    secrets["api-docs-users"] = plan.SecretState(
+        exists=True, current=False, accessors=secrets["api-docs-users"].accessors
+    )
+    commands = all_commands(options, plan.Observed(**{**observed.__dict__, "secrets": secrets}))
+    assert commands == [
+        f"gcloud secrets versions add api-docs-users --project=my-proj --data-file={options.docs_users_file} --quiet"
+    ]
+
+
+def test_a_new_image_redeploys_with_the_known_url_as_audience(options: DeployOptions) -> None:
+    service = out.service()
+    out.container(service)["image"] = "europe-west1-docker.pkg.dev/my-proj/cloudgate/api:old"
+    step = plan.deploy_step(options, plan.Observed(service=service))
+    assert [c.argv[:3] for c in step.commands] == [("gcloud", "run", "deploy")]
+    assert f"CLOUDGATE_AUDIENCES={out.URL}" in step.commands[0].shell()
+
+
+def test_cpu_one_matches_what_cloud_run_prints(options: DeployOptions) -> None:
+    asked = DeployOptions(**{**options.__dict__, "cpu": "1", "memory": "512Mi", "concurrency": 80, "timeout": 300})
+    assert plan.service_differences(asked, out.service()) == []
+    assert plan.service_differences(DeployOptions(**{**asked.__dict__, "cpu": "2"}), out.service()) == [
+        "cpu 1000m -> 2000m"
+    ]
+
+
+def test_iam_check_turned_off_by_someone_is_a_difference(options: DeployOptions) -> None:
+    service = out.service()
+    service["metadata"]["annotations"]["run.googleapis.com/invoker-iam-disabled"] = "True"
+    assert plan.service_differences(options, service) == ["invoker IAM check is off"]
+
+
+def test_unnamed_and_public_invokers_are_removed_and_named_ones_added(options: DeployOptions) -> None:
+    policy = {"bindings": [{"role": "roles/run.invoker", "members": ["allUsers", "user:old@example.com"]}]}
+    step = plan.invokers_step(options, plan.Observed(policy=policy))
+    where = "--project=my-proj --region=europe-west1"
+    assert [c.shell() for c in step.commands] == [
+        f"gcloud run services add-iam-policy-binding api {where} --member={ETL} --role=roles/run.invoker --quiet",
+        f"gcloud run services remove-iam-policy-binding api {where} --member=allUsers --role=roles/run.invoker --quiet",
+        f"gcloud run services remove-iam-policy-binding api {where} --member=user:old@example.com "
+        "--role=roles/run.invoker --quiet",
+    ]
+
+
+def test_read_back_accepts_what_was_asked(options: DeployOptions) -> None:
+    problems, _notes = check_deployment(options, out.service(), out.policy())
+    assert problems == []
+
+
+def test_read_back_catches_a_public_service_and_a_missing_binding(options: DeployOptions) -> None:
+    policy = {"bindings": [{"role": "roles/run.invoker", "members": ["allUsers"]}]}
+    problems, _notes = check_deployment(options, out.service(), policy)
+    assert [p.code for p in problems] == ["public-invoker", "missing-invoker"]
+    assert problems[1].fix == (
+        "gcloud run services add-iam-policy-binding api --project=my-proj --region=europe-west1 "
+        f"--member={ETL} --role=roles/run.invoker"
+    )
+
+
+def test_read_back_catches_a_secret_that_arrived_as_an_env_var(options: DeployOptions) -> None:
+    service = out.service()
+    out.container(service)["env"].append(
+        {"name": "DOCS", "valueFrom": {"secretKeyRef": {"key": "latest", "name": "api-docs-users"}}}
+    )
+    problems, _notes = check_deployment(options, service, out.policy())
+    assert [p.code for p in problems] == ["secret-as-env"]
+
+
+def test_read_back_catches_a_revision_that_is_not_ready(options: DeployOptions) -> None:
+    service = out.service()
+    service["status"]["conditions"][0] = {"status": "False", "type": "Ready", "message": "Revision failed."}
+    problems, _notes = check_deployment(options, service, out.policy())
+    assert [p.code for p in problems] == ["not-ready"]

@@ -1,0 +1,122 @@
+"""The layering of the house, read from the source (an AST walk, no imports run):
+
+- the bottom (``errors``, ``codes``, ``env_vars``, ``google``, ``headers``, ``log_lines``) imports nothing of ours;
+- ``service``, ``client``, ``emulator`` and ``deploy`` import the bottom and themselves, never each other;
+- nothing imports ``cli`` but ``cli``; ``app/`` (the example) uses only ``cloudgate.service`` and the bottom;
+- no module imports itself back through others (no cycle, lazy and ``TYPE_CHECKING`` imports counted too).
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SRC = ROOT / "src"
+BOTTOM = frozenset({"errors", "codes", "env_vars", "google", "headers", "log_lines"})
+PARTS = frozenset({"service", "client", "emulator", "deploy"})
+
+
+def _module_name(path: Path, base: Path) -> str:
+    parts = list(path.relative_to(base).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _modules(base: Path, package: str) -> dict[str, Path]:
+    return {_module_name(path, base): path for path in sorted((base / package).rglob("*.py"))}
+
+
+def _imports(path: Path, name: str, known: set[str]) -> Iterator[str]:
+    """Every module of ours that ``path`` imports, anywhere in it (functions and ``TYPE_CHECKING`` too)."""
+    is_package = path.name == "__init__.py"
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = name.split(".")[: len(name.split(".")) - node.level + (1 if is_package else 0)]
+                base = ".".join([*anchor, base] if base else anchor)
+            # ``from pkg import mod`` imports the module ``pkg.mod`` when there is one, else a name from ``pkg``.
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in known else base for a in node.names]
+        else:
+            continue
+        for target in targets:
+            if target.split(".")[0] in {"cloudgate", "app"}:
+                # ``import a.b.c`` names the longest module of ours it spells.
+                while target not in known and "." in target:
+                    target = target.rsplit(".", 1)[0]
+                yield target
+
+
+def _layer(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "cloudgate"
+
+
+@functools.cache
+def _graph() -> dict[str, set[str]]:
+    modules = {**_modules(SRC, "cloudgate"), **_modules(ROOT, "app")}
+    known = set(modules)
+    return {name: set(_imports(path, name, known)) - {name} for name, path in modules.items()}
+
+
+def test_the_bottom_imports_nothing_of_ours() -> None:
+    graph = _graph()
+    wrong = {m: sorted(t for t in graph[m] if t != "cloudgate") for m in graph if _layer(m) in BOTTOM}
+    assert {m: t for m, t in wrong.items() if t} == {}
+
+
+def test_the_parts_import_only_the_bottom_and_themselves() -> None:
+    graph = _graph()
+    wrong = {
+        module: sorted(t for t in targets if _layer(t) not in BOTTOM | {_layer(module)})
+        for module, targets in graph.items()
+        if module.startswith("cloudgate.") and _layer(module) in PARTS
+    }
+    assert {m: t for m, t in wrong.items() if t} == {}
+
+
+def test_nothing_imports_the_cli() -> None:
+    graph = _graph()
+    importers = sorted(m for m, targets in graph.items() if _layer(m) != "cli" and any(_layer(t) == "cli" for t in targets))
+    assert importers == []
+
+
+def test_the_example_app_uses_only_the_service_and_the_bottom() -> None:
+    graph = _graph()
+    wrong = {
+        module: sorted(t for t in targets if t.startswith("cloudgate") and _layer(t) not in BOTTOM | {"service"})
+        for module, targets in graph.items()
+        if module.split(".")[0] == "app"
+    }
+    assert {m: t for m, t in wrong.items() if t} == {}
+
+
+def test_there_is_no_import_cycle() -> None:
+    graph = _graph()
+    cycles: list[list[str]] = []
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = 1
+        for target in sorted(graph.get(module, ())):
+            if state.get(target) == 1:
+                cycles.append([*path[path.index(target) :], target])
+            elif target not in state:
+                visit(target, [*path, target])
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    assert cycles == []
+
+
+def test_the_walk_sees_imports_made_inside_functions() -> None:
+    """The rules above would pass vacuously if the walk missed lazy imports: ``auth`` opens the store lazily."""
+    graph = _graph()
+    assert "cloudgate.service.keys.sqlite" in graph["cloudgate.service.keys"]
+    assert "cloudgate.service.auth" in graph["cloudgate.service"]
