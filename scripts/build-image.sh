@@ -2,8 +2,8 @@
 # Builds the service image with buildah, on a machine that cannot pull from a registry (like CI's):
 #   scripts/build-image.sh [TAG] [more buildah bud arguments...]     e.g. scripts/build-image.sh cloudgate:dev
 # The base is Debian bookworm's python3 (3.11), made once with mmdebstrap into /var/cache/cloudgate and imported
-# as localhost/cloudgate-base:bookworm; buildah's layer cache lives under /var/cache/cloudgate too, so a rebuild
-# after a code change reinstalls nothing. Where registries work, `docker build .` (python:3.11-slim) is enough.
+# as localhost/cloudgate-base:bookworm; the image storage lives under /var/cache/cloudgate too (vfs: see
+# scripts/containers/). Where registries work, `docker build .` (python:3.11-slim) is enough.
 # Env: CLOUDGATE_CONTEXT (default: the repository), CLOUDGATE_BASE_IMAGE (default: the mmdebstrap base).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -33,9 +33,10 @@ if [ "$base_image" = localhost/cloudgate-base:bookworm ] && ! podman image exist
 fi
 
 # chroot isolation: no nested runtime needed. Mounted into every RUN, never into the image: the host's CA bundle
-# (pip trusts what the host trusts) and a pip cache kept between builds (a rebuild downloads nothing).
+# (pip trusts what the host trusts) and pip's cache, kept between builds (it caches what the index lets it).
 # No --layers: with vfs storage every committed layer is a full copy of the tree, so one commit per stage is
 # much faster than caching each step.
 mkdir -p "$cache/pip"
+podman image prune --force >/dev/null 2>&1 || true  # images an earlier build left untagged
 exec buildah bud --quiet --isolation chroot -v /etc/ssl/certs:/etc/ssl/certs:ro -v "$cache/pip:/root/.cache/pip" \
   --build-arg "BASE=$base_image" --tag "$tag" "$@" "$context"

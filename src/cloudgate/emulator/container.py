@@ -49,7 +49,11 @@ def revision_name(service: str, generation: int = 1) -> str:
 
 
 class ContainerRunner:
-    """Runs ``image`` with podman; ``env`` is the revision's environment (Cloud Run's own variables are added)."""
+    """Runs ``image`` with podman; ``env`` is the revision's environment (Cloud Run's own variables are added).
+
+    ``command`` replaces the image's ``CMD`` (a Knative container's ``command`` + ``args``); ``podman_args`` go
+    before the image name (say ``--memory 512m``).
+    """
 
     def __init__(
         self,
@@ -59,6 +63,7 @@ class ContainerRunner:
         service: str = "service",
         revision: str | None = None,
         volumes: Mapping[Path, str] | None = None,
+        command: Sequence[str] = (),
         podman_args: Sequence[str] = (),
         podman: str = "podman",
     ) -> None:
@@ -69,6 +74,7 @@ class ContainerRunner:
         self.service = service
         self.revision = revision or revision_name(service)
         self.volumes = dict(volumes or {})
+        self.command_args = list(command)
         self.podman_args = list(podman_args)
         self.podman = podman
         self.name = f"cloudgate-{self.revision}-{secrets.token_hex(3)}"
@@ -82,7 +88,7 @@ class ContainerRunner:
             argv += ["--env", name]
         for host, target in self.volumes.items():
             argv += ["--volume", f"{Path(host).resolve()}:{target}:ro"]
-        return [*argv, *self.podman_args, self.image]
+        return [*argv, *self.podman_args, self.image, *self.command_args]
 
     def _container_env(self, port: int) -> dict[str, str]:
         return {
