@@ -7,6 +7,7 @@ storage are cached under /var/cache/cloudgate, and are skipped when an image of 
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import time
 from collections.abc import Iterator
@@ -97,7 +98,7 @@ def running(built: Images) -> Iterator[Running]:
     name = f"cloudgate-test-{port}"
     podman(
         "run", "--detach", "--rm", "--pull=never", "--name", name, "--read-only",
-        "--tmpfs", "/home/cloudgate:rw,mode=0700,uid=10001,gid=10001",
+        "--tmpfs", "/home/cloudgate:rw,mode=0700,U",  # U: owned by the image's user
         "--publish", f"127.0.0.1:{port}:{port}", "--env", f"PORT={port}",
         "--env", "CLOUDGATE_SAMPLE_ROWS=1000", "--env", "K_SERVICE=test",
         built.default,
@@ -119,7 +120,8 @@ def built_files(built: Images) -> Iterator[dict[str, tuple[int, int]]]:
             for name in dirs + names:
                 path = Path(folder) / name
                 info = path.lstat()
-                files["/" + str(path.relative_to(root))] = (info.st_mode, info.st_uid)
+                if not stat.S_ISLNK(info.st_mode):  # a link's own mode is always 0777 and means nothing
+                    files["/" + str(path.relative_to(root))] = (info.st_mode, info.st_uid)
         yield files
     finally:
         podman("image", "unmount", built.default, check=False)

@@ -34,8 +34,8 @@ DECOYS = {
     "app/tls.key": "decoy",
     "app/tls.pem": "decoy",
     "app/__pycache__/stale.cpython-311.pyc": "decoy",
-    ".venv/pyvenv.cfg": "home = /usr/bin",
-    ".git/config": "[core]",
+    ".venv/local-venv-decoy": "home = /usr/bin",
+    ".git/local-git-decoy": "[core]",
 }
 
 
