@@ -182,9 +182,11 @@ class DevStack(_Admin):
         port, emulator_port = free_port(), free_port()
         argv = [
             CLOUDGATE, "dev", "--port", str(port), "--emulator-port", str(emulator_port),
-            "--state-dir", str(folder), "--data-dir", str(folder / "data"),
+            "--state-dir", str(folder),
         ]  # fmt: skip
-        proc = _start(argv, env=clean_env(CLOUDGATE_SAMPLE_ROWS=str(sample_rows)))
+        # The service inherits this environment: the example's settings (app/settings.py) go to it this way.
+        env = clean_env(CLOUDGATE_SAMPLE_ROWS=str(sample_rows), CLOUDGATE_DATA_DIR=str(folder / "data"))
+        proc = _start(argv, env=env)
         session_file = folder / "session.json"
         deadline = time.monotonic() + timeout
         while not session_file.exists():

@@ -52,7 +52,10 @@ def _imports(path: Path, name: str, known: set[str]) -> Iterator[str]:
 
 
 def _layer(module: str) -> str:
+    """``service`` for ``cloudgate.service.auth``, ``cloudgate`` for the package root, ``app`` for the example."""
     parts = module.split(".")
+    if parts[0] != "cloudgate":
+        return parts[0]
     return parts[1] if len(parts) > 1 else "cloudgate"
 
 

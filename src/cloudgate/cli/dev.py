@@ -6,6 +6,9 @@ on ``--port``. It prepares, under ``--state-dir`` (default ``.cloudgate/dev``, g
 a service account with ``roles/run.invoker`` and one without (key files), a user allowed to impersonate the
 invoker, a docs user with a fresh password and a fresh API key; it prints how to call the service and writes
 ``session.json`` (mode 0600) for scripts and tests. Ctrl-C or SIGTERM stops everything.
+
+The service process inherits this command's environment, so the app's own settings (the example's
+``CLOUDGATE_DATA_DIR``) are set there: ``CLOUDGATE_DATA_DIR=/tmp/data cloudgate dev``.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import logging
 import os
 import secrets
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -24,10 +28,20 @@ from typing import Any
 import typer
 
 from cloudgate import codes, env_vars
+from cloudgate.errors import ConfigError
 
 _SERVICE = "dev"
-_DEV_SCOPES = ["datasets:read", "datasets:write", "datasets:admin"]
 _USER = "developer@example.com"
+#: Run in a short-lived process with the service's environment: the app's imports and settings stay out of this one.
+_SCOPES_PROBE = """
+import json, sys
+from pathlib import Path
+from fastapi import FastAPI
+from cloudgate.service.openapi import declared_scopes
+from cloudgate.service.server import load_app
+app = load_app(sys.argv[1], Path.cwd())
+print(json.dumps(sorted(declared_scopes(app)) if isinstance(app, FastAPI) else []))
+"""
 
 
 def _write_private(path: Path, data: dict[str, Any]) -> None:
@@ -55,7 +69,19 @@ def _key_file(store: Any, account: str, path: Path, token_uri: str) -> None:
     _write_private(path, iam.create_key(store, email, token_uri=token_uri))
 
 
-def _prepare(state_dir: Path, url: str, emulator_url: str) -> dict[str, Any]:
+def _declared_scopes(app: str, keystore: str) -> list[str]:
+    """The API key scopes the app's routes declare (the session key gets them all)."""
+    env = {**os.environ, env_vars.IDENTITY: "off", env_vars.KEYSTORE: keystore}
+    result = subprocess.run(
+        [sys.executable, "-c", _SCOPES_PROBE, app], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    if result.returncode != 0:
+        raise ConfigError(f"cannot load {app} to read the scopes it declares:\n{result.stderr.strip()[-3000:]}")
+    scopes = json.loads(result.stdout.strip().splitlines()[-1])
+    return [str(scope) for scope in scopes]
+
+
+def _prepare(state_dir: Path, url: str, emulator_url: str, scopes: list[str]) -> dict[str, Any]:
     """Accounts, keys, user, bindings, docs user and API key; returns the session (with its secrets)."""
     from cloudgate.emulator import iam
     from cloudgate.emulator.state import StateStore
@@ -82,7 +108,7 @@ def _prepare(state_dir: Path, url: str, emulator_url: str) -> dict[str, Any]:
     keystore = open_keystore(keystore_url)
     with contextlib.suppress(ValueError, OSError, KeyError):  # a run that crashed left its session behind
         _revoke(keystore_url, json.loads((state_dir / "session.json").read_text())["api_key_id"])
-    record, api_key = keystore.create("dev", _DEV_SCOPES)
+    record, api_key = keystore.create("dev", scopes)
     keystore.close()
     password = secrets.token_urlsafe(15)
     return {
@@ -97,6 +123,7 @@ def _prepare(state_dir: Path, url: str, emulator_url: str) -> dict[str, Any]:
         "docs_users_entry": f"dev:{hash_password(password)}",
         "api_key": api_key,
         "api_key_id": record.key_id,
+        "api_key_scopes": scopes,
         "keystore": keystore_url,
         "invoker_email": invoker,
         "outsider_email": outsider,
@@ -142,6 +169,7 @@ def _banner(session: dict[str, Any]) -> str:
         f'print(httpx.get("{url}/v1/whoami", headers=headers).json())'
     )
     cloudgate = "cloudgate" if shutil.which("cloudgate") else _serve_command("")[0]
+    scope = session["api_key_scopes"][0] if session["api_key_scopes"] else "SCOPE"
     curl = (
         f'curl -H "X-Serverless-Authorization: Bearer $({cloudgate} token {url} --credentials {key})" '
         f'-H "{codes.API_KEY_HEADER}: {session["api_key"]}" {url}/v1/whoami'
@@ -153,7 +181,8 @@ def _banner(session: dict[str, Any]) -> str:
             f"  invoker key file:  {key}",
             f"  no-role key file:  {session['outsider_key_file']}",
             f"  API key:           {session['api_key']}",
-            f"  more keys:         {cloudgate} keys create NAME --scope datasets:read --keystore {session['keystore']}",
+            f"  API key scopes:    {', '.join(session['api_key_scopes']) or '(none: the app declares none)'}",
+            f"  more keys:         {cloudgate} keys create NAME --scope {scope} --keystore {session['keystore']}",
             f"  docs:              {cloudgate} proxy {url} --credentials {key} --port 8081",
             f"                     then open http://127.0.0.1:8081/docs  (user dev, password {session['docs_password']})",
             "",
@@ -173,7 +202,6 @@ def dev(
     port: int = typer.Option(8080, help="Port of the service URL (the Cloud Run front end)."),
     emulator_port: int = typer.Option(8089, help="Port of the emulated Google endpoints."),
     state_dir: Path = typer.Option(Path(".cloudgate/dev"), help="Folder for keys, state and session.json."),
-    data_dir: Path = typer.Option(Path("data"), envvar=env_vars.DATA_DIR, help="The dataset service's folder."),
     app: str = typer.Option("app.main:create_app", help="The service (module:attribute) to run."),
 ) -> None:
     """Run the example service as a private Cloud Run service on this machine (what `make run` does)."""
@@ -187,7 +215,8 @@ def dev(
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(state_dir, 0o700)
     url, emulator_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{emulator_port}"
-    session = _prepare(state_dir, url, emulator_url)
+    scopes = _declared_scopes(app, f"sqlite:///{(state_dir / 'keys.sqlite3').resolve()}")
+    session = _prepare(state_dir, url, emulator_url, scopes)
     session_file = state_dir / "session.json"
     session["session_file"] = str(session_file.resolve())
     env = {
@@ -195,7 +224,6 @@ def dev(
         env_vars.AUDIENCES: url,
         env_vars.DOCS_USERS: session.pop("docs_users_entry"),
         env_vars.KEYSTORE: session["keystore"],
-        env_vars.DATA_DIR: str(data_dir.resolve()),
         env_vars.CERTS_URL: session["certs_url"],
         # Cloud Logging's JSON lines are for machines; a person at a terminal gets readable lines instead.
         env_vars.LOG_FORMAT: os.environ.get(env_vars.LOG_FORMAT, "text" if sys.stderr.isatty() else "json"),
