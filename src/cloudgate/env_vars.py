@@ -47,6 +47,9 @@ IAM_ENDPOINT = "CLOUDGATE_IAM_ENDPOINT"
 
 #: Set by Cloud Run in every container: the service's name (so code can tell it runs there).
 K_SERVICE = "K_SERVICE"
+#: Set by Cloud Run: the revision and the configuration the instance runs.
+K_REVISION = "K_REVISION"
+K_CONFIGURATION = "K_CONFIGURATION"
 
 #: google-auth: path of a credentials file.
 GOOGLE_APPLICATION_CREDENTIALS = "GOOGLE_APPLICATION_CREDENTIALS"

@@ -9,6 +9,11 @@ invoker, a docs user with a fresh password and a fresh API key; it prints how to
 
 The service process inherits this command's environment, so the app's own settings (the example's
 ``CLOUDGATE_DATA_DIR``) are set there: ``CLOUDGATE_DATA_DIR=/tmp/data cloudgate dev``.
+
+``--instances N`` (or ``--min-instances``/``--max-instances``/``--concurrency``) runs the service scaled out, as
+Cloud Run does: each instance is its own process with its own copy of the data folder and, for an SQLite key
+store, of the key file (Cloud Run instances share no disk), so a key created after start is unknown to them;
+``--keystore firestore://...`` shares keys between instances.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ from cloudgate.errors import ConfigError
 
 _SERVICE = "dev"
 _USER = "developer@example.com"
+#: The example app's data folder setting (app/settings.py); only copied per instance when scaled out.
+_DATA_DIR_VAR = "CLOUDGATE_DATA_DIR"
 #: Run in a short-lived process with the service's environment: the app's imports and settings stay out of this one.
 _SCOPES_PROBE = """
 import json, sys
@@ -81,7 +88,9 @@ def _declared_scopes(app: str, keystore: str) -> list[str]:
     return [str(scope) for scope in scopes]
 
 
-def _prepare(state_dir: Path, url: str, emulator_url: str, scopes: list[str]) -> dict[str, Any]:
+def _prepare(
+    state_dir: Path, url: str, emulator_url: str, keystore_url: str | None, scopes: list[str]
+) -> dict[str, Any]:
     """Accounts, keys, user, bindings, docs user and API key; returns the session (with its secrets)."""
     from cloudgate.emulator import iam
     from cloudgate.emulator.state import StateStore
@@ -104,7 +113,7 @@ def _prepare(state_dir: Path, url: str, emulator_url: str, scopes: list[str]) ->
         state.services[_SERVICE].bindings[INVOKER_ROLE] = [f"serviceAccount:{invoker}"]
         state.metadata_account = invoker
 
-    keystore_url = f"sqlite:///{(state_dir / 'keys.sqlite3').resolve()}"
+    keystore_url = keystore_url or f"sqlite:///{(state_dir / 'keys.sqlite3').resolve()}"
     keystore = open_keystore(keystore_url)
     with contextlib.suppress(ValueError, OSError, KeyError):  # a run that crashed left its session behind
         _revoke(keystore_url, json.loads((state_dir / "session.json").read_text())["api_key_id"])
@@ -198,15 +207,50 @@ def _banner(session: dict[str, Any]) -> str:
     )
 
 
+def _instance_runner(argv: list[str], env: dict[str, str], data_dir: Path) -> Any:
+    # ``data_dir``: the folder named by the example app's CLOUDGATE_DATA_DIR (app/settings.py), as the service
+    # inherits it from this process; each instance gets its own copy, as each Cloud Run instance has its own files.
+    """A runner factory giving each instance its own copy of the data folder and of an SQLite key store."""
+    from cloudgate.emulator.runner import ProcessRunner
+
+    def make(name: str, folder: Path) -> ProcessRunner:
+        own = {
+            **env,
+            env_vars.K_SERVICE: _SERVICE,
+            env_vars.K_REVISION: f"{_SERVICE}-00001",
+            env_vars.K_CONFIGURATION: _SERVICE,
+        }
+        if data_dir.is_dir():
+            shutil.copytree(data_dir, folder / "data", dirs_exist_ok=True)
+            own[_DATA_DIR_VAR] = str((folder / "data").resolve())
+        keystore = env[env_vars.KEYSTORE]
+        if keystore.startswith("sqlite:///"):  # what the image held when the instance started, and no more
+            shutil.copyfile(keystore.removeprefix("sqlite:///"), folder / "keys.sqlite3")
+            own[env_vars.KEYSTORE] = f"sqlite:///{(folder / 'keys.sqlite3').resolve()}"
+        return ProcessRunner(argv, env=own)
+
+    return make
+
+
 def dev(
     port: int = typer.Option(8080, help="Port of the service URL (the Cloud Run front end)."),
     emulator_port: int = typer.Option(8089, help="Port of the emulated Google endpoints."),
     state_dir: Path = typer.Option(Path(".cloudgate/dev"), help="Folder for keys, state and session.json."),
     app: str = typer.Option("app.main:create_app", help="The service (module:attribute) to run."),
+    keystore: str | None = typer.Option(
+        None,
+        help="Key store URL (default: an SQLite file in --state-dir); firestore://... shares keys between instances.",
+    ),
+    instances: int | None = typer.Option(None, min=1, max=100, help="Run exactly N instances (min = max = N)."),
+    min_instances: int | None = typer.Option(None, min=0, max=100, help="Instances kept running when idle."),
+    max_instances: int | None = typer.Option(None, min=1, max=100, help="Most instances started under load."),
+    concurrency: int | None = typer.Option(None, min=1, max=1000, help="Requests one instance takes at once (80)."),
 ) -> None:
     """Run the example service as a private Cloud Run service on this machine (what `make run` does)."""
     from cloudgate.emulator.runner import ProcessRunner
     from cloudgate.emulator.server import ServiceSpec, bind, run
+
+    scaling = _scaling(instances, min_instances, max_instances, concurrency)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -216,7 +260,7 @@ def dev(
     os.chmod(state_dir, 0o700)
     url, emulator_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{emulator_port}"
     scopes = _declared_scopes(app, f"sqlite:///{(state_dir / 'keys.sqlite3').resolve()}")
-    session = _prepare(state_dir, url, emulator_url, scopes)
+    session = _prepare(state_dir, url, emulator_url, keystore, scopes)
     session_file = state_dir / "session.json"
     session["session_file"] = str(session_file.resolve())
     env = {
@@ -230,12 +274,16 @@ def dev(
         env_vars.HOST: "127.0.0.1",
     }
     runner = ProcessRunner(_serve_command(app), env=env)
+    data_dir = Path(os.environ.get(_DATA_DIR_VAR, "data"))
+    make_runner = _instance_runner(_serve_command(app), env, data_dir) if scaling else None
 
     def ready(ctx: Any) -> None:
         _write_private(session_file, session)
         typer.echo(_banner(session), err=True)
 
-    spec = ServiceSpec(name=_SERVICE, port=port, runner=runner)
+    spec = ServiceSpec(name=_SERVICE, port=port, runner=runner, make_runner=make_runner)
+    if scaling:
+        spec.scaling = scaling
     try:
         run(state_dir / "emulator", port=emulator_port, services=[spec], on_ready=ready)
     finally:
@@ -243,6 +291,24 @@ def dev(
         _revoke(session["keystore"], session["api_key_id"])
         with contextlib.suppress(FileNotFoundError):
             session_file.unlink()
+
+
+def _scaling(instances: int | None, low: int | None, high: int | None, concurrency: int | None) -> Any:
+    """The scaling settings the options ask for, or None to run one instance the plain way."""
+    from cloudgate.emulator.instances import Scaling
+    from cloudgate.errors import ConfigError
+
+    if instances is not None:
+        if low is not None or high is not None:
+            raise ConfigError("--instances N means --min-instances N --max-instances N: give one or the other")
+        low = high = instances
+    if low is None and high is None and concurrency is None:
+        return None
+    low = 1 if low is None else low
+    high = max(low, 1) if high is None else high
+    if low > high:
+        raise ConfigError(f"--min-instances {low} is more than --max-instances {high}")
+    return Scaling(min_instances=low, max_instances=high, concurrency=concurrency or Scaling.concurrency)
 
 
 def register(root: typer.Typer) -> None:

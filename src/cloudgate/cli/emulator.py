@@ -58,8 +58,16 @@ def run(
     upstream: str | None = typer.Option(None, help="Front an already running service at this URL instead."),
     audience: list[str] = typer.Option([], help="Custom audience accepted besides the service URL."),
     timeout: float = typer.Option(300, help="Request timeout in seconds (Cloud Run's default: 300)."),
+    min_instances: int | None = typer.Option(None, min=0, max=100, help="Scale out: instances kept when idle."),
+    max_instances: int | None = typer.Option(None, min=1, max=100, help="Scale out: most instances under load."),
+    concurrency: int | None = typer.Option(None, min=1, max=1000, help="Requests one instance takes at once (80)."),
+    idle_seconds: float = typer.Option(60, min=0.1, help="Idle time before an instance above the minimum stops."),
 ) -> None:
-    """Run the emulator; with a command or --upstream, also a Cloud Run front end for that service."""
+    """Run the emulator; with a command or --upstream, also a Cloud Run front end for that service.
+
+    With --min-instances/--max-instances/--concurrency the command runs as scaled instances, each its own process
+    in its own folder (the working directory stays the same): see GET /admin/instances and the counters.
+    """
     from cloudgate.emulator.runner import ProcessRunner
     from cloudgate.emulator.server import ServiceSpec, bind
     from cloudgate.emulator.server import run as run_emulator
@@ -72,16 +80,18 @@ def run(
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per proxied request is noise
     specs = []
     if command or upstream:
-        specs.append(
-            ServiceSpec(
-                name=service_name,
-                port=service_port,
-                runner=ProcessRunner(command) if command else None,
-                upstream=upstream,
-                audiences=audience,
-                timeout_seconds=timeout,
-            )
+        spec = ServiceSpec(
+            name=service_name,
+            port=service_port,
+            runner=ProcessRunner(command) if command else None,
+            upstream=upstream,
+            audiences=audience,
+            timeout_seconds=timeout,
         )
+        if command and (min_instances, max_instances, concurrency) != (None, None, None):
+            spec.scaling = _scaling(min_instances, max_instances, concurrency, idle_seconds)
+            spec.make_runner = _instance_runner(command, service_name)
+        specs.append(spec)
 
     def ready(ctx: Any) -> None:
         typer.echo(f"emulator: {ctx.base_url} (token {ctx.token_url}, certs {ctx.certs_url})", err=True)
@@ -89,6 +99,31 @@ def run(
             typer.echo(f"service {spec.name}: http://{host}:{spec.port}", err=True)
 
     run_emulator(state_dir, host=host, port=port, services=specs, on_ready=ready)
+
+
+def _scaling(low: int | None, high: int | None, concurrency: int | None, idle_seconds: float) -> Any:
+    from cloudgate.emulator.instances import Scaling
+
+    low = 1 if low is None else low
+    high = max(low, 1) if high is None else high
+    return Scaling(low, high, concurrency or Scaling.concurrency, idle_seconds=idle_seconds)
+
+
+def _instance_runner(command: list[str], service: str) -> Any:
+    """Each instance: the command with Cloud Run's K_SERVICE/K_REVISION/K_CONFIGURATION, TMPDIR in its folder."""
+    from cloudgate import env_vars
+    from cloudgate.emulator.runner import ProcessRunner
+
+    def make(name: str, folder: Path) -> ProcessRunner:
+        env = {
+            env_vars.K_SERVICE: service,
+            env_vars.K_REVISION: f"{service}-00001",
+            env_vars.K_CONFIGURATION: service,
+            "TMPDIR": str(folder),
+        }
+        return ProcessRunner(command, env=env)
+
+    return make
 
 
 @emulator.command("show")

@@ -11,6 +11,7 @@ CORS preflight, but never one with that type. Bodyless POSTs (``keys/rotate``, `
 - ``GET /admin/state``: accounts (public keys only), users (emails), services and bindings.
 - ``GET /admin/counters``, ``POST /admin/counters/reset``: tokens issued per account and per audience,
   front-end requests forwarded and refused (by reason), token endpoint errors.
+- ``GET /admin/instances``: each scaled service's instances (name, URL, state, requests in flight and served).
 - ``GET /admin/settings``, ``PUT /admin/settings`` ``{"token_lifetime_seconds": N}``: shorten ID token lifetime.
 - ``POST /admin/keys/rotate``: a new signing key (the previous one stays published); answers ``{"kid"}``.
 - ``GET /admin/faults``, ``POST /admin/faults`` ``{"count": N, "status": 503}``: the front end answers the next
@@ -115,6 +116,9 @@ def admin_routes(ctx: EmulatorContext) -> list[Route]:
     async def counters(request: Request) -> Response:
         return JSONResponse(ctx.counters.snapshot())
 
+    async def instances(request: Request) -> Response:
+        return JSONResponse({name: pool.snapshot() for name, pool in ctx.instances.items()})
+
     async def reset_counters(request: Request) -> Response:
         ctx.counters.reset()
         return JSONResponse(ctx.counters.snapshot())
@@ -154,6 +158,7 @@ def admin_routes(ctx: EmulatorContext) -> list[Route]:
         Route("/admin/state", local_only(state), methods=["GET"]),
         Route("/admin/counters", local_only(counters), methods=["GET"]),
         Route("/admin/counters/reset", local_only(reset_counters), methods=["POST"]),
+        Route("/admin/instances", local_only(instances), methods=["GET"]),
         Route("/admin/settings", local_only(settings), methods=["GET", "PUT"]),
         Route("/admin/keys/rotate", local_only(rotate), methods=["POST"]),
         Route("/admin/faults", local_only(faults), methods=["GET", "POST"]),

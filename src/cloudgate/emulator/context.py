@@ -8,11 +8,15 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cloudgate.emulator.counters import Counters
 from cloudgate.emulator.keys import SigningKeys
 from cloudgate.emulator.state import StateStore
 from cloudgate.emulator.tokens import TokenIssuer
+
+if TYPE_CHECKING:
+    from cloudgate.emulator.instances import InstancePool
 
 
 class Faults:
@@ -52,6 +56,8 @@ class EmulatorContext:
     base_url: str
     counters: Counters = field(default_factory=Counters)
     faults: Faults = field(default_factory=Faults)
+    #: The instance pools of scaled services, by service name (``instances.py``).
+    instances: dict[str, InstancePool] = field(default_factory=dict)
 
     @property
     def token_url(self) -> str:

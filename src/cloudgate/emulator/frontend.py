@@ -13,10 +13,13 @@ An ASGI app in front of the service process, doing what ``shared/CLOUD_RUN.md`` 
   timeout: ``504``. The container not answering: ``503``. Everything else streams both ways without buffering.
 - Fault injection (admin API): the next N requests get a chosen status before any other check.
 - A request target that is not a path (``OPTIONS *``): ``400``, as nothing upstream could be asked for it.
+- With an ``InstancePool`` as the upstream, each request borrows a slot of one instance (``instances.py``): no
+  instance free in time: ``429``; an instance that fails to start: ``503``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import secrets
@@ -30,6 +33,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from cloudgate.emulator.context import EmulatorContext
+from cloudgate.emulator.instances import InstancePool, InstanceStartError, NoInstanceError
 from cloudgate.emulator.state import State
 from cloudgate.emulator.tokens import IdTokenError
 from cloudgate.google import CLOUD_RUN_MAX_BYTES, INVOKER_ROLE, SIGNATURE_REMOVED
@@ -73,17 +77,25 @@ def _page(status: int, title: str, message: str, headers: dict[str, str] | None 
 _UNAUTHORIZED = ("Unauthorized", "Your client does not have permission to the requested URL.")
 _TOO_LARGE = ("Request Entity Too Large", "Your client issued a request that was too large.")
 _UNAVAILABLE = ("Service Unavailable", "The service is not available.")
+_NO_INSTANCE = "The request was aborted because there was no available instance."
 
 
 class CloudRunFrontend:
-    """ASGI app: Cloud Run's front end for one service (``service_name`` in the state) at ``upstream``."""
+    """ASGI app: Cloud Run's front end for one service (``service_name`` in the state) at ``upstream``: one URL,
+    or the service's scaled instances."""
 
     def __init__(
-        self, ctx: EmulatorContext, service_name: str, upstream: str, *, max_bytes: int = CLOUD_RUN_MAX_BYTES
+        self,
+        ctx: EmulatorContext,
+        service_name: str,
+        upstream: str | InstancePool,
+        *,
+        max_bytes: int = CLOUD_RUN_MAX_BYTES,
     ) -> None:
         self.ctx = ctx
         self.service_name = service_name
-        self.upstream = upstream.rstrip("/")
+        self.pool = upstream if isinstance(upstream, InstancePool) else None
+        self.upstream = upstream.rstrip("/") if isinstance(upstream, str) else ""
         self.max_bytes = max_bytes
         self._client: httpx.AsyncClient | None = None
 
@@ -120,7 +132,15 @@ class CloudRunFrontend:
         timeout = state.services[self.service_name].timeout_seconds
         started = {"sent": False}
         with anyio.move_on_after(timeout) as deadline:
-            await self._forward(scope, receive, send, started)
+            try:
+                async with self.pool.acquire() if self.pool else contextlib.nullcontext(self.upstream) as upstream:
+                    await self._forward(scope, receive, send, started, upstream)
+            except (NoInstanceError, InstanceStartError) as exc:
+                no_room = isinstance(exc, NoInstanceError)
+                self.ctx.counters.add("frontend_refused", "no_instance" if no_room else "instance_start_failed")
+                logger.warning("%s", exc)
+                page = _page(429, "Too Many Requests", _NO_INSTANCE) if no_room else _page(503, *_UNAVAILABLE)
+                await page(scope, receive, send)
         if deadline.cancelled_caught:
             self.ctx.counters.add("frontend_refused", "timeout")
             logger.warning("request %s %s exceeded the %ss timeout", scope["method"], scope["path"], timeout)
@@ -186,7 +206,9 @@ class CloudRunFrontend:
 
     # -- forwarding ---------------------------------------------------------------------------------------
 
-    async def _forward(self, scope: Scope, receive: Receive, send: Send, started: dict[str, bool]) -> None:
+    async def _forward(
+        self, scope: Scope, receive: Receive, send: Send, started: dict[str, bool], upstream: str
+    ) -> None:
         declared = content_length(scope["headers"])
         if declared is not None and declared > self.max_bytes:
             self.ctx.counters.add("frontend_refused", "request_too_large")
@@ -196,7 +218,7 @@ class CloudRunFrontend:
         content: AsyncIterator[bytes] | bytes = self._body(receive) if has_body else b""
         path = scope.get("raw_path") or scope["path"].encode()
         query = scope.get("query_string", b"")
-        url = self.upstream + path.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
+        url = upstream + path.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
         request = httpx.Request(scope["method"], url, headers=self._upstream_headers(scope), content=content)
         try:
             response = await self._http().send(request, stream=True)

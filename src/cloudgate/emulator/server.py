@@ -30,6 +30,7 @@ from cloudgate.emulator.frontend import CloudRunFrontend
 from cloudgate.emulator.hosts import LocalHostGuard
 from cloudgate.emulator.iam import ensure_service
 from cloudgate.emulator.iam_api import iam_routes
+from cloudgate.emulator.instances import InstancePool, RunnerFactory, Scaling
 from cloudgate.emulator.metadata import metadata_routes
 from cloudgate.emulator.runner import Runner
 from cloudgate.emulator.token_api import token_routes
@@ -58,6 +59,9 @@ class ServiceSpec:
     port: int
     runner: Runner | None = None
     upstream: str | None = None
+    #: Scaled out: a runner per instance, made by this factory (``instances.py``); ``runner`` is then unused.
+    make_runner: RunnerFactory | None = None
+    scaling: Scaling = field(default_factory=Scaling)
     audiences: list[str] = field(default_factory=list)
     timeout_seconds: float = CLOUD_RUN_DEFAULT_TIMEOUT_S
 
@@ -136,13 +140,21 @@ async def serve(
     front_sockets = [bind(host, spec.port) for spec in services]
     ctx = EmulatorContext.open(state_dir, f"http://{host}:{port}")
     ctx.keys.current_kid  # noqa: B018 - create the first signing key now, not on the first request
-    runners = [spec.runner for spec in services if spec.runner is not None]
+    runners = [spec.runner for spec in services if spec.runner is not None and spec.make_runner is None]
+    pools: list[InstancePool] = []
     stop = anyio.Event()
     try:
         fronts: list[_Server] = []
         for spec in services:
-            upstream = spec.upstream
-            if spec.runner is not None:
+            upstream: str | InstancePool | None = spec.upstream
+            if spec.make_runner is not None:
+                folder = state_dir / "instances" / spec.name
+                pool = InstancePool(spec.name, spec.make_runner, folder, ctx.counters, spec.scaling)
+                pools.append(pool)
+                ctx.instances[spec.name] = pool
+                await pool.start()
+                upstream = pool
+            elif spec.runner is not None:
                 internal = _free_port()
                 spec.runner.start(internal)
                 await spec.runner.wait_ready(internal)
@@ -160,9 +172,11 @@ async def serve(
             fronts.append(_uvicorn(frontend, graceful=CLOUD_RUN_SHUTDOWN_GRACE_S + 5, date_header=False))
         google = _uvicorn(google_app(ctx), graceful=5)
         watcher = anyio.CancelScope()
+        reapers = anyio.CancelScope()
         async with anyio.create_task_group() as tg:
             tg.start_soon(google.serve, [google_socket])
             tg.start_soon(_watch_signals, watcher, stop, [google, *fronts])
+            tg.start_soon(_run_reapers, reapers, pools)
             async with anyio.create_task_group() as front_group:
                 for front, sock in zip(fronts, front_sockets, strict=True):
                     front_group.start_soon(front.serve, [sock])
@@ -179,6 +193,9 @@ async def serve(
                     front.should_exit = True
                 for runner in runners:
                     front_group.start_soon(_stop_runner, runner)
+                reapers.cancel()
+                for pool in pools:
+                    front_group.start_soon(pool.stop)
             google.should_exit = True
             watcher.cancel()
         if not stop.is_set():
@@ -188,8 +205,19 @@ async def serve(
         for runner in runners:
             if runner.returncode is None:
                 await anyio.to_thread.run_sync(runner.stop)
+        with anyio.CancelScope(shield=True):
+            for pool in pools:
+                await pool.stop()
         for sock in [google_socket, *front_sockets]:
             sock.close()
+
+
+async def _run_reapers(scope: anyio.CancelScope, pools: list[InstancePool]) -> None:
+    """Stop idle instances above each pool's minimum, until cancelled."""
+    with scope:
+        async with anyio.create_task_group() as group:
+            for pool in pools:
+                group.start_soon(pool.run_reaper)
 
 
 async def _stop_runner(runner: Runner) -> None:

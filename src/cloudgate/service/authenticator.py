@@ -60,7 +60,9 @@ class Authenticator:
         if url.startswith("sqlite:") and os.environ.get(env_vars.K_SERVICE):
             logger.warning(
                 "CLOUDGATE_KEYSTORE is an SQLite file, but on Cloud Run each instance has its own in-memory "
-                "filesystem: keys created elsewhere are not there. Use file:///path.json on a Secret Manager volume"
+                "filesystem: keys created after the image was built, or on another instance, are not there. "
+                "Use firestore://PROJECT/COLLECTION (shared by every instance) or file:///path.json on a Secret "
+                "Manager volume"
             )
         elif url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
             logger.warning("no API key store at %s yet: requests with an API key get 503 until keys are created", url)
