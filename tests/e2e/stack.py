@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -178,15 +179,23 @@ class DevStack(_Admin):
         return str(self.session["docs_password"])
 
     @classmethod
-    def start(cls, folder: Path, *, timeout: float = 60.0, sample_rows: int = 1000) -> DevStack:
+    def start(
+        cls,
+        folder: Path,
+        *,
+        timeout: float = 60.0,
+        sample_rows: int = 1000,
+        args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+    ) -> DevStack:
         port, emulator_port = free_port(), free_port()
         argv = [
             CLOUDGATE, "dev", "--port", str(port), "--emulator-port", str(emulator_port),
-            "--state-dir", str(folder),
+            "--state-dir", str(folder), *args,
         ]  # fmt: skip
         # The service inherits this environment: the example's settings (app/settings.py) go to it this way.
-        env = clean_env(CLOUDGATE_SAMPLE_ROWS=str(sample_rows), CLOUDGATE_DATA_DIR=str(folder / "data"))
-        proc = _start(argv, env=env)
+        extra = {"CLOUDGATE_DATA_DIR": str(folder / "data"), **(env or {})}
+        proc = _start(argv, env=clean_env(CLOUDGATE_SAMPLE_ROWS=str(sample_rows), **extra))
         session_file = folder / "session.json"
         deadline = time.monotonic() + timeout
         while not session_file.exists():

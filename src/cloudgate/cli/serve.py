@@ -133,22 +133,29 @@ def serve(
     Example: [bold]PORT=8080 cloudgate serve app.main:create_app[/]
     """
     from cloudgate.service.logs import configure_logging
-    from cloudgate.service.server import check_http2_server, load_app, run
+    from cloudgate.service.server import check_app_ref, check_http2_server, load_app, run
 
     # Cloud Run's contract is 0.0.0.0:$PORT; a development run with printed credentials stays on loopback.
     host = host or ("127.0.0.1" if dev else "0.0.0.0")  # noqa: S104
     _check_port_free(host, port)
     if http2:
         check_http2_server()
+        check_app_ref(app, app_dir.resolve())  # granian loads APP in its worker: catch a typo before starting
     dev_store = _dev_environment(Path(".cloudgate/serve-dev")) if dev else None
     configure_logging(log_level, log_format)
     if http2:
         os.environ[env_vars.HTTP2] = "true"  # the service's settings (its body limit) follow the flag
-    application = load_app(app, app_dir.resolve(), factory=factory)
-    if dev_store is not None:
-        keystore, password = dev_store
-        _revoke_on_shutdown(application, keystore, _dev_key(application, keystore, f"http://{host}:{port}", password))
-    run(application, host=host, port=port, log_level=log_level, http2=http2)
+
+    def load() -> Any:
+        application = load_app(app, app_dir.resolve(), factory=factory)
+        if dev_store is not None:
+            # The key holds the scopes the app declares, so it is made once the app is loaded.
+            keystore, password = dev_store
+            key_id = _dev_key(application, keystore, f"http://{host}:{port}", password)
+            _revoke_on_shutdown(application, keystore, key_id)
+        return application
+
+    run(load, host=host, port=port, log_level=log_level, http2=http2)
 
 
 def register(root: typer.Typer) -> None:
