@@ -1,8 +1,9 @@
 """The three ASGI servers the HTTP/2 comparison runs, each serving one app object the way ``cloudgate serve`` does.
 
 ``python bench/_servers.py SERVER APP``: ``0.0.0.0:$PORT``, logs configured by cloudgate (JSON), graceful SIGTERM
-with the same drain window for all. uvicorn is cloudgate's own runner; granian and hypercorn get the nearest
-equivalent settings (one worker, no access log of their own, the same shutdown grace).
+with the same drain window for all. uvicorn and granian run exactly as ``cloudgate serve`` and
+``cloudgate serve --http2`` run them; hypercorn gets the nearest equivalent settings (no access log of its own, the
+same shutdown grace).
 """
 
 from __future__ import annotations
@@ -15,27 +16,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cloudgate.service.logs import configure_logging
-from cloudgate.service.server import GRACEFUL_SHUTDOWN_S, load_app
-from cloudgate.service.server import run as run_uvicorn
-
-
-def run_granian(app: Any, host: str, port: int) -> None:
-    from granian.constants import HTTPModes, Interfaces
-    from granian.server import Server
-
-    # granian's own lines go through the root logger (cloudgate's JSON handler) instead of its plain-text handler.
-    quiet = {"loggers": {"_granian": {"handlers": [], "propagate": True}}, "handlers": {}}
-    server = Server(
-        "cloudgate:app",
-        address=host,
-        port=port,
-        interface=Interfaces.ASGI,
-        http=HTTPModes.auto,
-        workers=1,
-        log_dictconfig=quiet,
-        workers_kill_timeout=GRACEFUL_SHUTDOWN_S,
-    )
-    server.serve(target_loader=lambda *_: app)
+from cloudgate.service.server import GRACEFUL_SHUTDOWN_S, load_app, run
 
 
 def run_hypercorn(app: Any, host: str, port: int) -> None:
@@ -65,14 +46,12 @@ def run_hypercorn(app: Any, host: str, port: int) -> None:
 def main() -> None:
     server, ref = sys.argv[1], sys.argv[2]
     configure_logging(os.environ.get("CLOUDGATE_LOG_LEVEL", "info"), "json")
-    app = load_app(ref, Path.cwd())
     host, port = "0.0.0.0", int(os.environ.get("PORT", "8080"))
-    if server == "uvicorn":
-        run_uvicorn(app, host=host, port=port, log_level=os.environ.get("CLOUDGATE_LOG_LEVEL", "info"))
-    elif server == "granian":
-        run_granian(app, host, port)
+    level = os.environ.get("CLOUDGATE_LOG_LEVEL", "info")
+    if server in ("uvicorn", "granian"):  # what `cloudgate serve [--http2]` runs
+        run(lambda: load_app(ref, Path.cwd()), host=host, port=port, log_level=level, http2=server == "granian")
     elif server == "hypercorn":
-        run_hypercorn(app, host, port)
+        run_hypercorn(load_app(ref, Path.cwd()), host, port)
     else:
         raise SystemExit(f"unknown server {server!r}")
 

@@ -212,6 +212,12 @@ def dev(
     min_instances: int | None = typer.Option(None, min=0, max=100, help="Instances kept running when idle."),
     max_instances: int | None = typer.Option(None, min=1, max=100, help="Most instances started under load."),
     concurrency: int | None = typer.Option(None, min=1, max=1000, help="Requests one instance takes at once (80)."),
+    http2: bool = typer.Option(
+        False,
+        "--http2",
+        help="Deploy as with `--use-http2`: the service speaks h2c (`cloudgate serve --http2`) and the front end "
+        "lets request bodies over 32 MiB through.",
+    ),
 ) -> None:
     """Run the example service as a private Cloud Run service on this machine (what `make run` does)."""
     from cloudgate.emulator.runner import ProcessRunner
@@ -221,6 +227,10 @@ def dev(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    if http2:
+        from cloudgate.service.server import check_http2_server
+
+        check_http2_server()  # before anything is prepared: name the extra to install
     for taken, flag in ((port, "--port"), (emulator_port, "--emulator-port")):
         bind("127.0.0.1", taken, flag=flag).close()  # fail before preparing anything if a port is taken
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -239,7 +249,9 @@ def dev(
         # Cloud Logging's JSON lines are for machines; a person at a terminal gets readable lines instead.
         env_vars.LOG_FORMAT: os.environ.get(env_vars.LOG_FORMAT, "text" if sys.stderr.isatty() else "json"),
         env_vars.HOST: "127.0.0.1",
+        **({env_vars.HTTP2: "true"} if http2 else {}),
     }
+    session["http2"] = http2
     runner = ProcessRunner(_serve_command(app), env=env)
     make_runner = _instance_runner(_serve_command(app), env, data_dir) if scaling else None
 
@@ -247,7 +259,7 @@ def dev(
         _write_private(session_file, session)
         typer.echo(_banner(session), err=True)
 
-    spec = ServiceSpec(name=_SERVICE, port=port, runner=runner, make_runner=make_runner)
+    spec = ServiceSpec(name=_SERVICE, port=port, runner=runner, make_runner=make_runner, http2=http2)
     if scaling:
         spec.scaling = scaling
     try:

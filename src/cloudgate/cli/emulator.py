@@ -62,6 +62,9 @@ def run(
     max_instances: int | None = typer.Option(None, min=1, max=100, help="Scale out: most instances under load."),
     concurrency: int | None = typer.Option(None, min=1, max=1000, help="Requests one instance takes at once (80)."),
     idle_seconds: float = typer.Option(60, min=0.1, help="Idle time before an instance above the minimum stops."),
+    http2: bool = typer.Option(
+        False, "--http2", help="The service speaks h2c (`--use-http2`): no 32 MiB caps at the front end."
+    ),
 ) -> None:
     """Run the emulator; with a command or --upstream, also a Cloud Run front end for that service.
 
@@ -87,6 +90,7 @@ def run(
             upstream=upstream,
             audiences=audience,
             timeout_seconds=timeout,
+            http2=http2,
         )
         if command and (min_instances, max_instances, concurrency) != (None, None, None):
             spec.scaling = _scaling(min_instances, max_instances, concurrency, idle_seconds)
@@ -223,12 +227,13 @@ def services_set(
     url: str = typer.Option(..., help="The service URL (always an accepted audience)."),
     audience: list[str] = typer.Option([], help="A custom audience (repeat for more)."),
     timeout: float = typer.Option(300, help="Request timeout in seconds."),
+    http2: bool = typer.Option(False, "--http2", help="The service speaks h2c (`--use-http2`): no 32 MiB caps."),
     state_dir: Path = StateDir,
 ) -> None:
     """Create or update a service."""
     from cloudgate.emulator.iam import ensure_service
 
-    ensure_service(_store(state_dir), name, url=url, audiences=audience, timeout_seconds=timeout)
+    ensure_service(_store(state_dir), name, url=url, audiences=audience, timeout_seconds=timeout, http2=http2)
 
 
 @services.command("grant")

@@ -9,8 +9,10 @@ An ASGI app in front of the service process, doing what ``shared/CLOUD_RUN.md`` 
 - Forwards the checked token with its signature replaced by ``SIGNATURE_REMOVED_BY_GOOGLE``; the other
   header (e.g. ``Authorization: Basic`` for the docs) passes through unchanged.
 - Adds ``X-Cloud-Trace-Context``, ``traceparent``, ``X-Forwarded-For`` and ``X-Forwarded-Proto``.
-- A request over 32 MiB: ``413``. A non-streamed response over 32 MiB: an empty ``500``. The service's request
-  timeout: ``504``. The container not answering: ``503``. Everything else streams both ways without buffering.
+- A request over 32 MiB: ``413``. A non-streamed response over 32 MiB: an empty ``500``. Neither cap applies to a
+  service marked HTTP/2 (``--use-http2``): the front end speaks h2c to it (httpx, prior knowledge), and bodies of
+  any size stream through. The service's request timeout: ``504``. The container not answering: ``503``.
+  Everything else streams both ways without buffering.
 - Fault injection (admin API): the next N requests get a chosen status before any other check.
 - A request target that is not a path (``OPTIONS *``): ``400``, as nothing upstream could be asked for it.
 - With an ``InstancePool`` as the upstream, each request borrows a slot of one instance (``instances.py``): no
@@ -97,20 +99,27 @@ class CloudRunFrontend:
         self.pool = upstream if isinstance(upstream, InstancePool) else None
         self.upstream = upstream.rstrip("/") if isinstance(upstream, str) else ""
         self.max_bytes = max_bytes
-        self._client: httpx.AsyncClient | None = None
+        self._clients: dict[bool, httpx.AsyncClient] = {}
 
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
+    def _http(self, http2: bool) -> httpx.AsyncClient:
+        """The upstream client: HTTP/1.1, or h2c with prior knowledge (``http1=False``) for an HTTP/2 service."""
+        if http2 not in self._clients:
             # Concurrency 80 per instance by default on Cloud Run; leave headroom for keep-alive reuse.
             limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
             # No httpx timeout: the service's own request timeout (``move_on_after``) bounds every exchange.
-            self._client = httpx.AsyncClient(timeout=None, limits=limits, trust_env=False)  # noqa: S113
-        return self._client
+            self._clients[http2] = httpx.AsyncClient(
+                timeout=None,  # noqa: S113
+                limits=limits,
+                trust_env=False,
+                http1=not http2,
+                http2=http2,
+            )
+        return self._clients[http2]
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -129,12 +138,12 @@ class CloudRunFrontend:
             logger.info("front end refused %s %s: %s (%d)", scope["method"], scope["path"], refusal.reason, status)
             await refusal.response(scope, receive, send)
             return
-        timeout = state.services[self.service_name].timeout_seconds
+        service = state.services[self.service_name]
         started = {"sent": False}
-        with anyio.move_on_after(timeout) as deadline:
+        with anyio.move_on_after(service.timeout_seconds) as deadline:
             try:
                 async with self.pool.acquire() if self.pool else contextlib.nullcontext(self.upstream) as upstream:
-                    await self._forward(scope, receive, send, started, upstream)
+                    await self._forward(scope, receive, send, started, upstream, service.http2)
             except (NoInstanceError, InstanceStartError) as exc:
                 no_room = isinstance(exc, NoInstanceError)
                 self.ctx.counters.add("frontend_refused", "no_instance" if no_room else "instance_start_failed")
@@ -143,7 +152,9 @@ class CloudRunFrontend:
                 await page(scope, receive, send)
         if deadline.cancelled_caught:
             self.ctx.counters.add("frontend_refused", "timeout")
-            logger.warning("request %s %s exceeded the %ss timeout", scope["method"], scope["path"], timeout)
+            logger.warning(
+                "request %s %s exceeded the %ss timeout", scope["method"], scope["path"], service.timeout_seconds
+            )
             if not started["sent"]:
                 await _page(504, "Gateway Timeout", "upstream request timeout")(scope, receive, send)
 
@@ -207,21 +218,23 @@ class CloudRunFrontend:
     # -- forwarding ---------------------------------------------------------------------------------------
 
     async def _forward(
-        self, scope: Scope, receive: Receive, send: Send, started: dict[str, bool], upstream: str
+        self, scope: Scope, receive: Receive, send: Send, started: dict[str, bool], upstream: str, http2: bool
     ) -> None:
+        # Cloud Run's 32 MiB caps are HTTP/1's: end-to-end HTTP/2 has none.
+        limit = None if http2 else self.max_bytes
         declared = content_length(scope["headers"])
-        if declared is not None and declared > self.max_bytes:
+        if declared is not None and limit is not None and declared > limit:
             self.ctx.counters.add("frontend_refused", "request_too_large")
             await _page(413, *_TOO_LARGE)(scope, receive, send)
             return
         has_body = declared is not None or any(n == b"transfer-encoding" for n, _ in scope["headers"])
-        content: AsyncIterator[bytes] | bytes = self._body(receive) if has_body else b""
+        content: AsyncIterator[bytes] | bytes = self._body(receive, limit) if has_body else b""
         path = scope.get("raw_path") or scope["path"].encode()
         query = scope.get("query_string", b"")
         url = upstream + path.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
         request = httpx.Request(scope["method"], url, headers=self._upstream_headers(scope), content=content)
         try:
-            response = await self._http().send(request, stream=True)
+            response = await self._http(http2).send(request, stream=True)
         except _RequestTooLargeError:
             self.ctx.counters.add("frontend_refused", "request_too_large")
             await _page(413, *_TOO_LARGE)(scope, receive, send)
@@ -233,7 +246,7 @@ class CloudRunFrontend:
             return
         try:
             length = content_length(response.headers.raw)
-            if length is not None and length > self.max_bytes and scope["method"] != "HEAD":
+            if length is not None and limit is not None and length > limit and scope["method"] != "HEAD":
                 # Cloud Run's HTTP/1 limit: the caller gets an empty 500, the container never learns why.
                 self.ctx.counters.add("frontend_refused", "response_too_large")
                 logger.warning("response of %d bytes exceeds 32 MiB: answering an empty 500", length)
@@ -254,7 +267,7 @@ class CloudRunFrontend:
             with anyio.CancelScope(shield=True):  # close the upstream stream even when the timeout fired
                 await response.aclose()
 
-    async def _body(self, receive: Receive) -> AsyncIterator[bytes]:
+    async def _body(self, receive: Receive, limit: int | None) -> AsyncIterator[bytes]:
         total = 0
         while True:
             message = await receive()
@@ -262,7 +275,7 @@ class CloudRunFrontend:
                 raise httpx.ReadError("client disconnected")
             chunk = message.get("body", b"")
             total += len(chunk)
-            if total > self.max_bytes:
+            if limit is not None and total > limit:
                 raise _RequestTooLargeError
             if chunk:
                 yield chunk

@@ -119,15 +119,25 @@ def check_member(member: str) -> str:
 
 
 def ensure_service(
-    store: StateStore, name: str, *, url: str, audiences: list[str] | None = None, timeout_seconds: float = 300
+    store: StateStore,
+    name: str,
+    *,
+    url: str,
+    audiences: list[str] | None = None,
+    timeout_seconds: float = 300,
+    http2: bool = False,
 ) -> None:
-    """Create or update a service's URL, custom audiences and timeout, keeping its bindings."""
+    """Create or update a service's URL, custom audiences, timeout and protocol, keeping its bindings."""
     if not 0 < timeout_seconds <= 3600:
         raise EmulatorError("a Cloud Run request timeout is between 1 and 3600 seconds")
     with store.edit() as state:
         bindings = state.services[name].bindings if name in state.services else {}
         state.services[name] = Service(
-            url=url.rstrip("/"), audiences=list(audiences or []), timeout_seconds=timeout_seconds, bindings=bindings
+            url=url.rstrip("/"),
+            audiences=list(audiences or []),
+            timeout_seconds=timeout_seconds,
+            bindings=bindings,
+            http2=http2,
         )
 
 

@@ -64,6 +64,8 @@ class ServiceSpec:
     scaling: Scaling = field(default_factory=Scaling)
     audiences: list[str] = field(default_factory=list)
     timeout_seconds: float = CLOUD_RUN_DEFAULT_TIMEOUT_S
+    #: The service speaks h2c (``cloudgate serve --http2``), as with ``gcloud run deploy --use-http2``.
+    http2: bool = False
 
 
 class _Server(uvicorn.Server):
@@ -167,6 +169,7 @@ async def serve(
                 url=f"http://{host}:{spec.port}",
                 audiences=spec.audiences,
                 timeout_seconds=spec.timeout_seconds,
+                http2=spec.http2,
             )
             frontend = CloudRunFrontend(ctx, spec.name, upstream)
             fronts.append(_uvicorn(frontend, graceful=CLOUD_RUN_SHUTDOWN_GRACE_S + 5, date_header=False))

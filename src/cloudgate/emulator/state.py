@@ -64,12 +64,14 @@ class User:
 
 @dataclass
 class Service:
-    """A Cloud Run service as the front end sees it: URL, custom audiences, timeout, IAM bindings."""
+    """A Cloud Run service as the front end sees it: URL, custom audiences, timeout, IAM bindings, protocol."""
 
     url: str
     audiences: list[str] = field(default_factory=list)
     timeout_seconds: float = CLOUD_RUN_DEFAULT_TIMEOUT_S
     bindings: dict[str, list[str]] = field(default_factory=dict)
+    #: Deployed with ``--use-http2``: the front end speaks h2c to it and lifts the 32 MiB caps.
+    http2: bool = False
 
     def accepted_audiences(self) -> frozenset[str]:
         """The service URL (always) plus its custom audiences."""
