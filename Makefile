@@ -32,7 +32,7 @@ lint: $(STAMP)
 	$(BIN)/mypy --strict app
 
 bench: $(STAMP)
-	@bash scripts/system-deps.sh wrk
+	@bash scripts/system-deps.sh wrk h2load
 	@for script in bench/[!_]*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:

@@ -23,12 +23,14 @@ import logging
 import os
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from app.resources import Limits, read_limits
 from app.settings import DataSettings
 from cloudgate.errors import DatasetError
 
@@ -60,14 +62,39 @@ class Dataset:
     rows: int
     #: ``parquet`` or ``csv``: the format of the file in the data folder.
     source_format: str
+    #: What the rows take once decoded (fixed-width values plus the bytes of variable-width ones).
+    decoded_bytes: int = 0
+
+    def batch_rows(self, most: int, batch_bytes: int) -> int:
+        """Rows per export batch: ``most``, fewer when rows are so wide that a batch would pass ``batch_bytes``."""
+        row_bytes = max(1, self.decoded_bytes // max(1, self.rows))
+        return max(1, min(most, batch_bytes // row_bytes))
 
     def column(self, name: str) -> Column:
-        """The column called ``name``; an unknown one is a 400 that lists the known ones."""
+        """The column called ``name``, matched as DuckDB matches identifiers (ASCII case-insensitively); an
+        unknown one is a 400 that lists the known ones."""
         for column in self.columns:
             if column.name == name:
                 return column
-        known = ", ".join(c.name for c in self.columns)
-        raise DatasetError(f"unknown column {name!r} in dataset {self.name!r} (columns: {known})", status=400)
+        folded = fold(name)
+        for column in self.columns:
+            if fold(column.name) == folded:
+                return column
+        known = ", ".join(c.name for c in self.columns[:50]) + (", ..." if len(self.columns) > 50 else "")
+        raise DatasetError(f"unknown column {name[:200]!r} in dataset {self.name!r} (columns: {known})", status=400)
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+#: Column names DuckDB itself gives meaning to when reading a file (compared folded): a file column of one of these
+#: names would clash with the row id every query adds, or shadow a virtual column.
+RESERVED_COLUMNS = frozenset({"file_row_number", "filename", "file_index", "rowid"})
+#: Longest column name an upload may have.
+MAX_COLUMN_NAME = 255
+
+
+def fold(name: str) -> str:
+    """``name`` as DuckDB compares identifiers: ASCII letters lower-cased, everything else as it is."""
+    return name.translate(_ASCII_LOWER)
 
 
 def check_name(name: str) -> str:
@@ -111,27 +138,46 @@ def _version(stat: os.stat_result) -> str:
     return hashlib.sha256(identity).hexdigest()[:16]
 
 
+_MiB = 1024 * 1024
+
+
+def duckdb_config(settings: DataSettings, limits: Limits, tmp_dir: Path) -> dict[str, Any]:
+    """DuckDB's settings: the explicit ones, else derived from the instance's limits so DuckDB spills to disk
+    (``temp_directory``, itself capped) rather than growing past what the instance has."""
+    memory = limits.memory_bytes
+    threads = settings.duckdb_threads or max(1, min(limits.cpus, memory // (256 * _MiB)))
+    return {
+        # DuckDB's file cache is keyed by path and checked by modification time, which a replacement within
+        # the same timestamp tick passes: a query would mix cached blocks of the old file with the new one.
+        # (The same holds for /proc/self/fd paths, which name a different file each time; see ``pin``.)
+        "enable_external_file_cache": False,
+        "memory_limit": settings.duckdb_memory_limit or f"{max(memory // 4, 64 * _MiB) // _MiB}MiB",
+        "threads": threads,
+        "temp_directory": str(settings.duckdb_temp_directory or tmp_dir / "duckdb"),
+        "max_temp_directory_size": f"{(settings.duckdb_max_temp_bytes or memory // 4) // _MiB}MiB",
+    }
+
+
 class Catalog:
     """The data folder plus one DuckDB connection; hand each request its own ``cursor()``."""
 
-    def __init__(self, settings: DataSettings) -> None:
+    def __init__(self, settings: DataSettings, limits: Limits | None = None) -> None:
         self.directory = settings.data_dir
         self.tmp_dir = self.directory / ".tmp"
         self._cache_dir = self.directory / ".cache"
         for folder in (self.directory, self.tmp_dir, self._cache_dir):
             folder.mkdir(parents=True, exist_ok=True)
-        # DuckDB's file cache is keyed by path and checked by modification time, which a replacement within
-        # the same timestamp tick passes: a query would mix cached blocks of the old file with the new one.
-        # (The same holds for /proc/self/fd paths, which name a different file each time; see ``pin``.)
-        config: dict[str, Any] = {
-            "temp_directory": str(self.tmp_dir / "duckdb"),
-            "enable_external_file_cache": False,
-        }
-        if settings.duckdb_memory_limit:
-            config["memory_limit"] = settings.duckdb_memory_limit
-        if settings.duckdb_threads:
-            config["threads"] = settings.duckdb_threads
-        self._db = duckdb.connect(config=config)
+        self.limits = limits or read_limits()
+        self.config = duckdb_config(settings, self.limits, self.tmp_dir)
+        self._db = duckdb.connect(config=self.config)
+        logger.info(
+            "DuckDB: memory_limit %s, threads %s, spilling up to %s (instance: %d MiB, %d CPUs)",
+            self.config["memory_limit"],
+            self.config["threads"],
+            self.config["max_temp_directory_size"],
+            self.limits.memory_bytes // _MiB,
+            self.limits.cpus,
+        )
         self._known: dict[tuple[Path, str], Dataset] = {}
         self._known_guard = threading.Lock()
         self._write_locks: dict[str, asyncio.Lock] = {}
@@ -211,14 +257,18 @@ class Catalog:
             return known
         cursor = self.cursor()
         try:
-            relation = cursor.sql("SELECT * FROM read_parquet(?)", params=[str(read_path)])
-            columns = tuple(Column(n, str(t)) for n, t in zip(relation.columns, relation.types, strict=True))
-            counted = cursor.sql("SELECT count(*) FROM read_parquet(?)", params=[str(read_path)]).fetchall()
+            columns, rows, decoded = describe_file(cursor, read_path)
         except duckdb.Error as exc:
             raise DatasetError(f"dataset {name!r} cannot be read: {first_line(exc)}", status=422) from exc
         finally:
             cursor.close()
-        dataset = Dataset(name, source, version, columns, int(counted[0][0]), source.suffix[1:])
+        clashing = [c.name for c in columns if fold(c.name) in RESERVED_COLUMNS]
+        if clashing:
+            # Every query adds DuckDB's row id; a file column of a reserved name would make each one fail.
+            raise DatasetError(
+                f"dataset {name!r} cannot be served: its columns {clashing} have names DuckDB reserves", status=422
+            )
+        dataset = Dataset(name, source, version, columns, rows, source.suffix[1:], decoded)
         with self._known_guard:
             self._known = {k: v for k, v in self._known.items() if k[0] != source}
             self._known[key] = dataset
@@ -264,27 +314,85 @@ class Catalog:
         logger.info("dataset %s deleted", name)
 
 
+#: Bytes per value of DuckDB's fixed-width types; other types are measured value by value.
+_WIDTHS = {
+    "BOOLEAN": 1, "TINYINT": 1, "UTINYINT": 1, "SMALLINT": 2, "USMALLINT": 2, "INTEGER": 4, "UINTEGER": 4,
+    "BIGINT": 8, "UBIGINT": 8, "HUGEINT": 16, "UHUGEINT": 16, "FLOAT": 4, "DOUBLE": 8, "DATE": 4, "TIME": 8,
+    "TIMESTAMP": 8, "TIMESTAMP_S": 8, "TIMESTAMP_MS": 8, "TIMESTAMP_NS": 8, "TIMESTAMP WITH TIME ZONE": 8,
+    "UUID": 16, "INTERVAL": 16,
+}  # fmt: skip
+
+
+def describe_file(cursor: duckdb.DuckDBPyConnection, path: Path) -> tuple[tuple[Column, ...], int, int]:
+    """The columns of the Parquet file at ``path``, its rows, and the bytes they decode to."""
+    relation = cursor.sql("SELECT * FROM read_parquet(?)", params=[str(path)])
+    columns = tuple(Column(n, str(t)) for n, t in zip(relation.columns, relation.types, strict=True))
+    rows, decoded = measure(cursor, path, columns)
+    return columns, rows, decoded
+
+
+def measure(cursor: duckdb.DuckDBPyConnection, path: Path, columns: tuple[Column, ...]) -> tuple[int, int]:
+    """The rows of the Parquet file at ``path`` and the bytes they decode to, in one statement (a scan of the
+    variable-width columns only; without any, Parquet's footer answers)."""
+    fixed = 0
+    measured = []
+    for column in columns:
+        width = _WIDTHS.get(column.type, 16 if column.type.startswith("DECIMAL") else None)
+        if width is not None:
+            fixed += width
+            continue
+        name = '"' + column.name.replace('"', '""') + '"'
+        if column.type == "BLOB":
+            measured.append(f"coalesce(sum(octet_length({name})), 0)")
+        else:  # strlen counts bytes; other types by the length of their text
+            value = name if column.type == "VARCHAR" else f"CAST({name} AS VARCHAR)"
+            measured.append(f"coalesce(sum(strlen({value})), 0)")
+    sql = f"SELECT count(*), {' + '.join(['0', *measured])} FROM read_parquet(?)"  # noqa: S608 - quoted names
+    rows, variable = cursor.sql(sql, params=[str(path)]).fetchall()[0]
+    return int(rows), int(rows) * fixed + int(variable)
+
+
 def first_line(exc: BaseException) -> str:
     """The first line of a DuckDB error, which says what was wrong without DuckDB's long list of hints."""
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def convert_to_parquet(cursor: duckdb.DuckDBPyConnection, source: Path, fmt: str, target: Path, tmp_dir: Path) -> None:
-    """Read ``source`` (``csv`` or ``parquet``) fully and write it to ``target`` as Parquet.
+def convert_to_parquet(
+    cursor: duckdb.DuckDBPyConnection,
+    source: Path,
+    fmt: str,
+    target: Path,
+    tmp_dir: Path,
+    *,
+    max_rows: int | None = None,
+    max_columns: int = 100_000,
+    run: Callable[[Callable[[], None]], None] | None = None,
+) -> int:
+    """Read ``source`` (``csv`` or ``parquet``) fully, write it to ``target`` as Parquet, return its row count.
 
     Reading every row is the validation: a malformed file raises a 422 whose message names no server path.
-    ``target`` appears only complete (written beside it, then renamed).
+    ``target`` appears only complete (written beside it, then renamed). Past ``max_rows`` the file is refused
+    (413) after reading one row more, never all of it; ``run`` wraps the DuckDB work (a time budget).
     """
     # CSV is RFC 4180 with a header row. The dialect is fixed: left to guess, DuckDB's sniffer takes a ragged
     # file for a headerless one that starts at a later line, or for one column of text.
     csv = "read_csv(?, header = true, skip = 0, delim = ',', quote = '\"', escape = '\"', strict_mode = true)"
     reader = csv if fmt == "csv" else "read_parquet(?)"
     partial = tmp_dir / f"{target.name}.{os.getpid()}.{threading.get_ident()}.partial"
+    limit = f" LIMIT {int(max_rows) + 1}" if max_rows is not None else ""
     try:
-        relation = cursor.sql(f"SELECT * FROM {reader}", params=[str(source)])  # noqa: S608 - fixed text
-        _check_columns(relation.columns)
-        relation.write_parquet(str(partial))
+
+        def write() -> None:
+            relation = cursor.sql(f"SELECT * FROM {reader}{limit}", params=[str(source)])  # noqa: S608 - fixed text
+            check_column_names(relation.columns, max_columns)
+            relation.write_parquet(str(partial))
+
+        (run or (lambda call: call()))(write)
+        rows = _parquet_rows(partial)
+        if max_rows is not None and rows > max_rows:
+            raise DatasetError(f"the file has more than {max_rows} rows, the most an upload may have", status=413)
         os.replace(partial, target)
+        return rows
     except duckdb.Error as exc:
         message = first_line(exc).replace(str(source), "the upload").replace(str(partial), "the copy")
         raise DatasetError(f"not a valid {fmt.upper()} file: {message}", status=422) from exc
@@ -292,13 +400,35 @@ def convert_to_parquet(cursor: duckdb.DuckDBPyConnection, source: Path, fmt: str
         partial.unlink(missing_ok=True)
 
 
-def _check_columns(names: list[str]) -> None:
+def _parquet_rows(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return int(pq.read_metadata(path).num_rows)
+
+
+def check_column_names(names: list[str], max_columns: int) -> None:
+    """Refuse names that later reads could not serve or address: a 422 naming the first one.
+
+    Names are compared the way DuckDB compares identifiers (ASCII case-insensitively), so ``ID`` clashes with
+    ``id``, and ``File_Row_Number`` with the row id DuckDB adds to every read.
+    """
     if not names:
         raise DatasetError("the file has no columns", status=422)
+    if len(names) > max_columns:
+        raise DatasetError(f"the file has {len(names)} columns; at most {max_columns} are allowed", status=413)
+    seen: dict[str, str] = {}
     for name in names:
-        if not name or any(ch in name for ch in ":,") or name.startswith("__cg_") or name == "file_row_number":
-            raise DatasetError(
-                f"column name {name!r} is not allowed: names must be non-empty, without ':' or ',', "
-                "and not start with '__cg_' or be 'file_row_number'",
-                status=422,
-            )
+        problem = None
+        if not name or name != name.strip():
+            problem = "is empty or starts or ends with a space"
+        elif len(name) > MAX_COLUMN_NAME:
+            problem = f"is longer than {MAX_COLUMN_NAME} characters"
+        elif any(ch in name for ch in ":,") or name.startswith("-") or not name.isprintable():
+            problem = "contains ':', ',' or a control character, or starts with '-' (the query syntax uses them)"
+        elif fold(name) in RESERVED_COLUMNS or fold(name).startswith("__cg_"):
+            problem = f"is reserved by DuckDB or the service ({', '.join(sorted(RESERVED_COLUMNS))}, __cg_*)"
+        elif fold(name) in seen:
+            problem = f"is the same name as {seen[fold(name)]!r} (names are compared case-insensitively)"
+        if problem:
+            raise DatasetError(f"column name {name[:100]!r} is not allowed: it {problem}", status=422)
+        seen[fold(name)] = name

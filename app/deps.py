@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from app.admission import Guards
 from app.catalog import Catalog
 from app.paging import CursorCodec
 from app.settings import DataSettings
@@ -40,6 +41,12 @@ async def _cursor_codec(request: Request) -> CursorCodec:
     return codec
 
 
+async def _guards(request: Request) -> Guards:
+    guards: Guards = request.app.state.guards
+    return guards
+
+
 CatalogDep = Annotated[Catalog, Depends(_catalog)]
 DataSettingsDep = Annotated[DataSettings, Depends(_data_settings)]
 CodecDep = Annotated[CursorCodec, Depends(_cursor_codec)]
+GuardsDep = Annotated[Guards, Depends(_guards)]

@@ -24,8 +24,12 @@ from typing import Any
 
 import duckdb
 
-from app.query import ROW_ID, Query, quote
+from app.query import ROW_ID, Query, first_uncastable, quote
 from cloudgate.errors import DatasetError
+
+#: The largest row id DuckDB's ``file_row_number`` (a BIGINT) can hold.
+_MAX_ROW = 2**63 - 1
+_INVALID = "invalid cursor: use the 'next' value of a previous page as it is"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,13 +61,13 @@ class CursorCodec:
         try:
             payload = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
             state = json.loads(payload)
-        except (binascii.Error, ValueError) as exc:
-            raise DatasetError("invalid cursor: use the 'next' value of a previous page as it is", status=400) from exc
+        except (binascii.Error, ValueError, RecursionError) as exc:  # deep nesting: RecursionError
+            raise DatasetError(_INVALID, status=400) from exc
         # Bytes: compare_digest refuses str with non-ASCII characters, and the signature comes from the URL.
         if self._secret and not hmac.compare_digest(signature.encode(), self._sign(payload).encode()):
             raise DatasetError("invalid cursor: its signature does not match", status=400)
         if not _well_formed(state, len(query.order)):
-            raise DatasetError("invalid cursor: use the 'next' value of a previous page as it is", status=400)
+            raise DatasetError(_INVALID, status=400)
         if state["q"] != query.fingerprint():
             raise DatasetError("this cursor belongs to a different query (columns, filters or order)", status=400)
         if state["v"] != query.dataset.version:
@@ -81,7 +85,7 @@ def _well_formed(state: Any, key_count: int) -> bool:
         and isinstance(state["q"], str)
         and isinstance(state["r"], int)
         and not isinstance(state["r"], bool)
-        and state["r"] >= 0
+        and 0 <= state["r"] <= _MAX_ROW
         and isinstance(state["k"], list)
         and len(state["k"]) == key_count
         and all(k is None or isinstance(k, str) for k in state["k"])
@@ -116,22 +120,28 @@ def fetch_page(
     source, params = query.source()
     where, where_params = query.where()
     params.extend(where_params)
+    if (
+        after is not None
+        and first_uncastable(
+            cursor, [(key, order.column.type) for key, order in zip(after.keys, query.order, strict=True)]
+        )
+        is not None
+    ):
+        # An unsigned cursor can be edited: a position that does not fit its column is the caller's fault.
+        raise DatasetError(_INVALID, status=400)
     if after is not None:
         keyset, keyset_params = _after(query, after)
         where = f"{where} AND {keyset}"
         params.extend(keyset_params)
     keys = "".join(f", CAST({quote(k.column.name)} AS VARCHAR)" for k in query.order)
+    # The page is chosen first and only its rows become JSON: with the JSON in the same SELECT as the ORDER BY,
+    # DuckDB builds it for every row of the dataset before keeping the first ``limit`` (several times slower).
     sql = (
-        f"SELECT {query.json_object()}::VARCHAR{keys}, {ROW_ID} FROM {source} "  # noqa: S608 - see module doc
-        f"WHERE {where} ORDER BY {query.order_by()} LIMIT ?"
+        f"SELECT {query.json_object()}::VARCHAR{keys}, {ROW_ID} FROM ("  # noqa: S608 - see module doc
+        f"SELECT * FROM {source} WHERE {where} ORDER BY {query.order_by()} LIMIT ?"
+        f") ORDER BY {query.order_by()}"
     )
-    try:
-        rows = cursor.sql(sql, params=[*params, limit + 1]).fetchall()
-    except duckdb.ConversionException as exc:
-        if after is None:
-            raise
-        # An unsigned cursor can be edited: a position that does not cast to its column's type is the caller's fault.
-        raise DatasetError("invalid cursor: use the 'next' value of a previous page as it is", status=400) from exc
+    rows = cursor.sql(sql, params=[*params, limit + 1]).fetchall()
     more = len(rows) > limit
     rows = rows[:limit]
     last = Position(tuple(rows[-1][1:-1]), int(rows[-1][-1])) if more and rows else None

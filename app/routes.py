@@ -3,23 +3,27 @@
 Blocking work (DuckDB, file system) runs in worker threads, so the event loop never waits on a query. A
 non-streamed answer larger than the service's ``max_response_bytes`` is refused with a 422 that points to
 paging or ``/export`` (Cloud Run would turn it into an empty 500); exports stream, so any size is fine.
+
+What a request costs is bounded (``app.admission.Guards``): pages and exports run under a DuckDB time budget,
+exports and uploads take one of a fixed number of slots per instance, and an export whose client stops reading
+is ended after ``export_send_timeout_seconds``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 import anyio
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import StreamingResponse
 
 from app.catalog import Dataset
-from app.deps import Admin, CatalogDep, CodecDep, DataSettingsDep, Reader, Writer
+from app.deps import Admin, CatalogDep, CodecDep, DataSettingsDep, GuardsDep, Reader, Writer
 from app.export import MEDIA_TYPES, Export, open_export
 from app.paging import fetch_page
 from app.query import parse_query
+from app.streaming import ExportResponse
 from app.upload import receive_upload
 from cloudgate.errors import DatasetError
 
@@ -84,6 +88,7 @@ async def rows(
     catalog: CatalogDep,
     settings: DataSettingsDep,
     codec: CodecDep,
+    guards: GuardsDep,
     columns: Columns = None,
     filters: Filters = [],  # noqa: B006 - FastAPI copies defaults
     order: Order = None,
@@ -91,15 +96,18 @@ async def rows(
     cursor: Annotated[str | None, Query(description="The `next` value of the previous page.")] = None,
 ) -> Response:
     page_limit = min(limit or settings.default_page_limit, settings.max_page_limit)
+    budget = guards.page_budget()
 
     def read() -> tuple[bytes, str | None]:
         with catalog.pin(name) as pinned:
-            query = parse_query(pinned.dataset, columns=columns, filters=filters, order=order)
+            query = parse_query(pinned.dataset, columns=columns, filters=filters, order=order, caps=guards.caps)
             after = codec.decode(query, cursor) if cursor is not None else None
             connection = catalog.cursor()
             try:
-                query.check_values(connection)
-                texts, last = fetch_page(connection, query, after=after, limit=page_limit)
+                budget.run(connection, lambda: query.check_values(connection))
+                texts, last = budget.run(
+                    connection, lambda: fetch_page(connection, query, after=after, limit=page_limit)
+                )
             finally:
                 connection.close()
         token = codec.encode(query, last) if last is not None else None
@@ -107,7 +115,11 @@ async def rows(
         body = f'{head}, "next": {json.dumps(token)}, "rows": [{",".join(texts)}]}}'
         return body.encode(), token
 
-    body, token = await _run(read)
+    slot = await guards.pages.acquire()  # waits for a free query slot, then 429
+    try:
+        body, token = await _run(read)
+    finally:
+        slot.release()
     headers = {}
     if token is not None:
         link = request.url.include_query_params(cursor=token)
@@ -121,37 +133,46 @@ async def export(
     caller: Reader,
     catalog: CatalogDep,
     settings: DataSettingsDep,
+    guards: GuardsDep,
     format: Annotated[str, Query(description=f"One of {', '.join(MEDIA_TYPES)}.")] = "ndjson",
     columns: Columns = None,
     filters: Filters = [],  # noqa: B006 - FastAPI copies defaults
     order: Order = None,
-) -> StreamingResponse:
-    def start() -> Export:
+) -> Response:
+    slot = await guards.exports.acquire()  # 429 when the instance already streams its share
+
+    def start() -> tuple[Export, bytes | None]:
         pinned = catalog.pin(name)
         try:
-            query = parse_query(pinned.dataset, columns=columns, filters=filters, order=order)
+            query = parse_query(pinned.dataset, columns=columns, filters=filters, order=order, caps=guards.caps)
         except BaseException:
             pinned.close()
             raise
-        return open_export(catalog.cursor(), query, format, batch_rows=settings.export_batch_rows, pinned=pinned)
+        opened = open_export(
+            catalog.cursor(),
+            query,
+            format,
+            batch_rows=pinned.dataset.batch_rows(settings.export_batch_rows, settings.export_batch_bytes),
+            pinned=pinned,
+            budget=guards.export_start_budget(),
+        )
+        first = opened.first_chunk()
+        opened.budget = guards.export_budget()
+        return opened, first
 
-    opened = await _run(start)
+    try:
+        opened, first = await _run(start)
+    except BaseException:
+        slot.release()
+        raise
     extension = {"ndjson": "ndjson", "csv": "csv", "parquet": "parquet", "arrow": "arrows"}[format]
-    return StreamingResponse(
-        _stream(opened),
-        media_type=opened.media_type,
+    return ExportResponse(
+        opened,
+        first,
+        slot,
+        send_timeout=settings.export_send_timeout_seconds,
         headers={"Content-Disposition": f'attachment; filename="{name}.{extension}"'},
     )
-
-
-async def _stream(opened: Export) -> AsyncIterator[bytes]:
-    chunks = opened.chunks()
-    try:
-        while (chunk := await anyio.to_thread.run_sync(next, chunks, None)) is not None:
-            yield chunk
-    finally:
-        chunks.close()
-        opened.close()
 
 
 _UPLOAD_BODY = {
@@ -174,11 +195,18 @@ async def upload(
     caller: Writer,
     catalog: CatalogDep,
     settings: DataSettingsDep,
+    guards: GuardsDep,
     format: Annotated[
         str | None, Query(description="csv or parquet (default: from Content-Type or the bytes).")
     ] = None,
 ) -> Response:
-    dataset = await receive_upload(request, catalog, name, fmt=format, max_bytes=settings.max_upload_bytes)
+    slot = await guards.uploads.acquire()  # 429 when the instance already takes its share of uploads
+    try:
+        dataset = await receive_upload(
+            request, catalog, name, fmt=format, settings=settings, budget=guards.upload_budget()
+        )
+    finally:
+        slot.release()
     return capped(request, json.dumps(describe(dataset)).encode(), status=201)
 
 

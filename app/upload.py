@@ -5,20 +5,39 @@ The body never sits in memory whole. It is written under ``<data dir>/.tmp`` (sa
 then installed under the dataset's write lock. An upload that is too large, malformed, or cut off leaves the
 previous version of the dataset as it was, and its temporary files are removed.
 
+Before DuckDB decodes anything, the file is checked against what it claims to decode to (a small Parquet file can
+claim tens of millions of rows; a small CSV can have tens of thousands of columns): Parquet's footer gives its rows,
+columns and uncompressed bytes, a CSV's header row its columns. Past a limit the upload is a 413. The conversion
+then reads at most one row more than the row limit and runs under a time budget.
+
 Example (what ``POST /v1/datasets/{name}`` does)::
 
-    dataset = await receive_upload(request, catalog, "sales", fmt=None, max_bytes=32 * 2**20)
+    dataset = await receive_upload(request, catalog, "sales", fmt=None, settings=DataSettings(), budget=budget)
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 import uuid
+from pathlib import Path
 
 import anyio
+import duckdb
 from starlette.requests import ClientDisconnect, Request
 
-from app.catalog import Catalog, Dataset, check_name, convert_to_parquet
+from app.budget import Budget
+from app.catalog import (
+    Catalog,
+    Dataset,
+    check_column_names,
+    check_name,
+    convert_to_parquet,
+    describe_file,
+    first_line,
+)
+from app.settings import DataSettings
 from cloudgate.errors import DatasetError
 
 logger = logging.getLogger(__name__)
@@ -33,6 +52,44 @@ _MEDIA_TYPES = {
 }
 _PARQUET_MAGIC = b"PAR1"
 _WRITE_BUFFER = 1024 * 1024
+#: The most of a CSV file read to find its header row.
+_HEADER_BYTES = 1024 * 1024
+
+
+def _too_large(what: str) -> DatasetError:
+    return DatasetError(f"the upload decodes to {what}", status=413)
+
+
+def check_decoded_size(raw: Path, kind: str, settings: DataSettings) -> None:
+    """Refuse a file whose rows, columns or decoded bytes pass the limits, from its footer or header alone."""
+    if kind == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            meta = pq.read_metadata(raw)
+            names = pq.read_schema(raw).names
+        except (pa.ArrowException, OSError) as exc:
+            raise DatasetError(f"not a valid PARQUET file: {str(exc)[:200]}", status=422) from exc
+        if meta.num_columns > settings.max_columns:
+            raise _too_large(f"{meta.num_columns} columns; at most {settings.max_columns} are allowed")
+        if meta.num_rows > settings.max_upload_rows:
+            raise _too_large(f"{meta.num_rows} rows; at most {settings.max_upload_rows} are allowed")
+        decoded = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+        if decoded > settings.max_upload_decoded_bytes:
+            raise _too_large(f"{decoded} bytes; at most {settings.max_upload_decoded_bytes} are allowed")
+    else:
+        with raw.open("rb") as file:
+            head = file.read(_HEADER_BYTES).decode("utf-8", errors="replace")
+        if "\n" not in head and raw.stat().st_size > _HEADER_BYTES:
+            raise _too_large(f"a header row longer than {_HEADER_BYTES} bytes")
+        try:
+            names = next(csv.reader(io.StringIO(head.partition("\n")[0])), [])
+        except csv.Error as exc:
+            raise DatasetError(f"not a valid CSV file: its header row cannot be read ({exc})", status=422) from exc
+        if len(names) > settings.max_columns:
+            raise _too_large(f"{len(names)} columns; at most {settings.max_columns} are allowed")
+    check_column_names(names, settings.max_columns)
 
 
 def _declared_format(request: Request, fmt: str | None) -> str | None:
@@ -49,8 +106,11 @@ def _declared_format(request: Request, fmt: str | None) -> str | None:
     return None
 
 
-async def receive_upload(request: Request, catalog: Catalog, name: str, *, fmt: str | None, max_bytes: int) -> Dataset:
-    """Store the request body as dataset ``name``; 413 past ``max_bytes``, 422 if DuckDB cannot read it."""
+async def receive_upload(
+    request: Request, catalog: Catalog, name: str, *, fmt: str | None, settings: DataSettings, budget: Budget
+) -> Dataset:
+    """Store the request body as dataset ``name``; 413 past a size limit, 422 if DuckDB cannot read it."""
+    max_bytes = settings.max_upload_bytes
     check_name(name)
     declared = _declared_format(request, fmt)
     token = uuid.uuid4().hex
@@ -80,9 +140,27 @@ async def receive_upload(request: Request, catalog: Catalog, name: str, *, fmt: 
         kind = declared or ("parquet" if head.startswith(_PARQUET_MAGIC) else "csv")
 
         def convert() -> None:
+            check_decoded_size(raw, kind, settings)
             cursor = catalog.cursor()
             try:
-                convert_to_parquet(cursor, raw, kind, converted, catalog.tmp_dir)
+                if kind == "parquet":
+                    # What the rows really decode to, before writing any: a footer can understate it (a long
+                    # text repeated is stored once, in a dictionary). A CSV decodes to about its own size.
+                    _, _, decoded = budget.run(cursor, lambda: describe_file(cursor, raw))
+                    if decoded > settings.max_upload_decoded_bytes:
+                        raise _too_large(f"{decoded} bytes; at most {settings.max_upload_decoded_bytes} are allowed")
+                convert_to_parquet(
+                    cursor,
+                    raw,
+                    kind,
+                    converted,
+                    catalog.tmp_dir,
+                    max_rows=settings.max_upload_rows,
+                    max_columns=settings.max_columns,
+                    run=lambda call: budget.run(cursor, call),
+                )
+            except duckdb.Error as exc:
+                raise DatasetError(f"not a valid {kind.upper()} file: {first_line(exc)}", status=422) from exc
             finally:
                 cursor.close()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import urllib.request
@@ -43,6 +44,12 @@ def create_app() -> FastAPI:
     @app.get("/open")
     async def open_route() -> dict[str, Any]:
         return {"email": None, "key_name": None, "scopes": []}
+
+    @app.get("/slow")
+    async def slow(seconds: float = 2.0) -> dict[str, float]:
+        """An in-flight request for the SIGTERM drain measurement (bench/http2_servers.py)."""
+        await asyncio.sleep(min(seconds, 30.0))
+        return {"slept": seconds}
 
     @app.get("/v1/whoami")
     async def whoami(caller: KeyCaller) -> dict[str, Any]:

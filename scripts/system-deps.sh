@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite drives for real: Chromium (the docs-through-proxy test), redis-server
 # (the shared login throttle) and Java 17 (the Firestore emulator), plus any command named as an argument whose
-# package has the same name (`make bench` asks for wrk). The Firestore emulator itself ships with the Cloud SDK
+# package has the same name (`make bench` asks for wrk; h2load comes from nghttp2-client). The Firestore emulator itself ships with the Cloud SDK
 # (package google-cloud-cli-firestore-emulator, from Google's apt repository): installed when that repository is
 # configured, else the Firestore tests fail saying it is missing.
 # Idempotent: does nothing when they are present. Needs root (or sudo) the first time.
@@ -13,8 +13,12 @@ want() {  # want COMMAND PACKAGE
 want chromium chromium
 want redis-server redis-server
 want java openjdk-17-jre-headless
+want curl curl  # the h2c SIGTERM test's client (nghttp2 inside)
 for command in "$@"; do
-  want "$command" "$command"
+  case "$command" in
+    h2load) want h2load nghttp2-client ;;  # the HTTP/2 server comparison's load generator
+    *) want "$command" "$command" ;;
+  esac
 done
 if command -v gcloud >/dev/null 2>&1; then
   sdk_root="$(dirname "$(dirname "$(readlink -f "$(command -v gcloud)")")")"

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.firestore_emulator import FirestoreEmulator
 from tests.redis_server import RedisServer
 
 _STRIPPED_PREFIXES = ("GOOGLE_", "CLOUDSDK_", "GCE_", "CLOUDGATE_")
@@ -48,3 +49,20 @@ def redis_url(redis_server: RedisServer) -> str:
     """The session's Redis, emptied for this test."""
     redis_server.flush()
     return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def firestore_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FirestoreEmulator]:
+    """One real Firestore emulator (the Cloud SDK's) for the whole session, on a free 127.0.0.1 port."""
+    emulator = FirestoreEmulator.start(tmp_path_factory.mktemp("firestore"))
+    try:
+        yield emulator
+    finally:
+        emulator.stop()
+
+
+@pytest.fixture
+def firestore_host(firestore_emulator: FirestoreEmulator, monkeypatch: pytest.MonkeyPatch) -> str:
+    """``FIRESTORE_EMULATOR_HOST`` set to the session's emulator for this test."""
+    monkeypatch.setenv("FIRESTORE_EMULATOR_HOST", firestore_emulator.host)
+    return firestore_emulator.host

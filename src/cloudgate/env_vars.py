@@ -10,6 +10,11 @@ from __future__ import annotations
 PORT = "PORT"
 #: Interface ``cloudgate serve`` listens on (default 0.0.0.0, the container contract; 127.0.0.1 with ``--dev``).
 HOST = "CLOUDGATE_HOST"
+#: ``true``: ``cloudgate serve`` answers cleartext HTTP/2 (h2c) too, for Cloud Run's ``--use-http2``; request bodies
+#: may then exceed Cloud Run's 32 MiB HTTP/1 cap (``cloudgate.service.settings.HTTP2_MAX_BODY_BYTES``).
+HTTP2 = "CLOUDGATE_HTTP2"
+#: Request bodies larger than this get 413 from the service itself.
+MAX_BODY_BYTES = "CLOUDGATE_MAX_BODY_BYTES"
 #: Whether the client address comes from the last ``X-Forwarded-For`` hop (true behind Cloud Run's front end).
 TRUST_FORWARDED_FOR = "CLOUDGATE_TRUST_FORWARDED_FOR"
 
@@ -19,7 +24,7 @@ DOCS_USERS = "CLOUDGATE_DOCS_USERS"
 DOCS_USERS_FILE = "CLOUDGATE_DOCS_USERS_FILE"
 #: Where the docs login throttle counts failures: ``memory://`` (per instance) or ``redis://host:port[/db]``.
 THROTTLE_STORAGE = "CLOUDGATE_THROTTLE_STORAGE"
-#: Where API keys live: ``sqlite:///path`` or ``file:///path.json``.
+#: Where API keys live: ``sqlite:///path``, ``file:///path.json`` or ``firestore://PROJECT[/DATABASE]/COLLECTION``.
 KEYSTORE = "CLOUDGATE_KEYSTORE"
 #: How the caller's Google identity is read: ``cloud-run``, ``verify`` or ``off``.
 IDENTITY = "CLOUDGATE_IDENTITY"
@@ -44,6 +49,9 @@ DATA_DIR = "CLOUDGATE_DATA_DIR"
 
 #: Set by Cloud Run in every container: the service's name (so code can tell it runs there).
 K_SERVICE = "K_SERVICE"
+#: Set by Cloud Run: the revision and the configuration the instance runs.
+K_REVISION = "K_REVISION"
+K_CONFIGURATION = "K_CONFIGURATION"
 
 #: google-auth: path of a credentials file.
 GOOGLE_APPLICATION_CREDENTIALS = "GOOGLE_APPLICATION_CREDENTIALS"

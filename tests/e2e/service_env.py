@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,10 +78,12 @@ class Served:
 
 
 @contextmanager
-def serve(app_ref: str, env: Mapping[str, str], cwd: Path | None = None) -> Iterator[Served]:
-    """``cloudgate serve APP`` on a free port until the block ends."""
+def serve(
+    app_ref: str, env: Mapping[str, str], cwd: Path | None = None, args: Sequence[str] = ()
+) -> Iterator[Served]:
+    """``cloudgate serve APP [ARGS]`` on a free port until the block ends."""
     port = free_port()
-    proc = start_process([CLOUDGATE, "serve", app_ref], env={**env, "PORT": str(port)}, cwd=cwd)
+    proc = start_process([CLOUDGATE, "serve", app_ref, *args], env={**env, "PORT": str(port)}, cwd=cwd)
     served = Served(f"http://127.0.0.1:{port}", port, proc, Drain(proc))
     try:
         wait_for_port(port, proc=proc, timeout=60)

@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -178,13 +179,21 @@ class DevStack(_Admin):
         return str(self.session["docs_password"])
 
     @classmethod
-    def start(cls, folder: Path, *, timeout: float = 60.0, sample_rows: int = 1000) -> DevStack:
+    def start(
+        cls,
+        folder: Path,
+        *,
+        timeout: float = 60.0,
+        sample_rows: int = 1000,
+        args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+    ) -> DevStack:
         port, emulator_port = free_port(), free_port()
         argv = [
             CLOUDGATE, "dev", "--port", str(port), "--emulator-port", str(emulator_port),
-            "--state-dir", str(folder), "--data-dir", str(folder / "data"),
+            "--state-dir", str(folder), "--data-dir", str(folder / "data"), *args,
         ]  # fmt: skip
-        proc = _start(argv, env=clean_env(CLOUDGATE_SAMPLE_ROWS=str(sample_rows)))
+        proc = _start(argv, env=clean_env(CLOUDGATE_SAMPLE_ROWS=str(sample_rows), **(env or {})))
         session_file = folder / "session.json"
         deadline = time.monotonic() + timeout
         while not session_file.exists():

@@ -47,6 +47,9 @@ class Env:
             "CLOUDGATE_DATA_DIR": str(self.root / "data"),
             "CLOUDGATE_SAMPLE_ROWS": "1000",
             "CLOUDGATE_AUDIENCES": AUDIENCE,
+            # These tests play Cloud Run's front end, appending X-Forwarded-For (off Cloud Run, "auto" would not
+            # trust it); the direct-client case is tests/security/test_identity_headers.py's.
+            "CLOUDGATE_TRUST_FORWARDED_FOR": "true",
             **extra,
         }
 

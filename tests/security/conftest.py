@@ -10,7 +10,7 @@ import base64
 import json
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jwt
 import pytest
 
@@ -47,6 +48,42 @@ def unsigned_jwt(claims: dict[str, Any], header: dict[str, Any] | None = None, s
     return f"{head}.{body}.{signature}"
 
 
+@dataclass(frozen=True)
+class AttackOutcome:
+    """One attack a security test made, and how the target answered (for the suite's scorecard)."""
+
+    test: str
+    label: str
+    status: int
+    expected: tuple[int, ...]
+
+    @property
+    def outcome(self) -> str:
+        """``5xx``, ``rejected`` (answered as expected) or ``accepted`` (answered anything else)."""
+        if self.status >= 500 and self.status not in self.expected:
+            return "5xx"
+        return "rejected" if self.status in self.expected else "accepted"
+
+
+#: Every attack recorded this session, in order; read by the scorecard (issue 14) at the end of the run.
+ATTACK_OUTCOMES = pytest.StashKey[list[AttackOutcome]]()
+Attack = Callable[..., httpx.Response]
+
+
+@pytest.fixture
+def attack(request: pytest.FixtureRequest) -> Attack:
+    """``attack(label, response, expect=401)``: record one attack's outcome, then assert it was refused as expected."""
+    outcomes = request.config.stash.setdefault(ATTACK_OUTCOMES, [])
+
+    def record(label: str, response: httpx.Response, expect: int | tuple[int, ...] = 401) -> httpx.Response:
+        expected = (expect,) if isinstance(expect, int) else expect
+        outcomes.append(AttackOutcome(request.node.nodeid, label, response.status_code, expected))
+        assert response.status_code in expected, f"{label}: HTTP {response.status_code} {response.text[:300]}"
+        return response
+
+    return record
+
+
 @dataclass
 class Secrets:
     """The keys, password and hashes a service was started with: none may ever show up in its output."""
@@ -69,6 +106,9 @@ class Secrets:
             "CLOUDGATE_DATA_DIR": str(self.root / "data"),
             "CLOUDGATE_SAMPLE_ROWS": "1000",
             "CLOUDGATE_KEY_CACHE_SECONDS": "0.3",
+            # These tests play Cloud Run's front end, appending X-Forwarded-For (off Cloud Run, "auto" would not
+            # trust it); the direct-client case is tests/security/test_identity_headers.py's.
+            "CLOUDGATE_TRUST_FORWARDED_FOR": "true",
             **extra,
         }
 

@@ -35,12 +35,21 @@ def test_a_genuine_token_is_accepted(verify_service: Served, secrets: Secrets, s
         assert response.json()["email"] == "caller@proj.iam.gserviceaccount.com"
 
 
-def test_aud_array_with_our_audience_is_accepted_only_with_it(
+def test_only_our_audience_as_one_string_is_accepted(
     verify_service: Served, secrets: Secrets, signing_key: SigningKey
 ) -> None:
-    """Attack: an aud array that merely mentions other services. Secure: accepted only if one entry is ours."""
-    assert _whoami(verify_service, secrets, signing_key.sign(aud=["https://x.example", AUDIENCE])).status_code == 200
-    for aud in (["https://x.example", "https://y.example"], [], AUDIENCE + "/", AUDIENCE.upper(), f"{AUDIENCE}.evil"):
+    """Attack: an aud that merely resembles ours, or an array (which Google never issues) naming it among others.
+    Secure: only the exact single string is accepted."""
+    assert _whoami(verify_service, secrets, signing_key.sign(aud=AUDIENCE)).status_code == 200
+    for aud in (
+        ["https://x.example", AUDIENCE],
+        [AUDIENCE],
+        ["https://x.example", "https://y.example"],
+        [],
+        AUDIENCE + "/",
+        AUDIENCE.upper(),
+        f"{AUDIENCE}.evil",
+    ):
         response = _whoami(verify_service, secrets, signing_key.sign(aud=aud))
         assert response.status_code == 401, aud
 

@@ -6,6 +6,11 @@ on ``--port``. It prepares, under ``--state-dir`` (default ``.cloudgate/dev``, g
 a service account with ``roles/run.invoker`` and one without (key files), a user allowed to impersonate the
 invoker, a docs user with a fresh password and a fresh API key; it prints how to call the service and writes
 ``session.json`` (mode 0600) for scripts and tests. Ctrl-C or SIGTERM stops everything.
+
+``--instances N`` (or ``--min-instances``/``--max-instances``/``--concurrency``) runs the service scaled out, as
+Cloud Run does: each instance is its own process with its own copy of the data folder and, for an SQLite key
+store, of the key file (Cloud Run instances share no disk), so a key created after start is unknown to them;
+``--keystore firestore://...`` shares keys between instances.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Any
 import typer
 
 from cloudgate import codes, env_vars
+from cloudgate.log_lines import configure_text_logging
 
 _SERVICE = "dev"
 _DEV_SCOPES = ["datasets:read", "datasets:write", "datasets:admin"]
@@ -55,7 +61,7 @@ def _key_file(store: Any, account: str, path: Path, token_uri: str) -> None:
     _write_private(path, iam.create_key(store, email, token_uri=token_uri))
 
 
-def _prepare(state_dir: Path, url: str, emulator_url: str) -> dict[str, Any]:
+def _prepare(state_dir: Path, url: str, emulator_url: str, keystore_url: str | None) -> dict[str, Any]:
     """Accounts, keys, user, bindings, docs user and API key; returns the session (with its secrets)."""
     from cloudgate.emulator import iam
     from cloudgate.emulator.state import StateStore
@@ -78,7 +84,7 @@ def _prepare(state_dir: Path, url: str, emulator_url: str) -> dict[str, Any]:
         state.services[_SERVICE].bindings[INVOKER_ROLE] = [f"serviceAccount:{invoker}"]
         state.metadata_account = invoker
 
-    keystore_url = f"sqlite:///{(state_dir / 'keys.sqlite3').resolve()}"
+    keystore_url = keystore_url or f"sqlite:///{(state_dir / 'keys.sqlite3').resolve()}"
     keystore = open_keystore(keystore_url)
     with contextlib.suppress(ValueError, OSError, KeyError):  # a run that crashed left its session behind
         _revoke(keystore_url, json.loads((state_dir / "session.json").read_text())["api_key_id"])
@@ -169,25 +175,69 @@ def _banner(session: dict[str, Any]) -> str:
     )
 
 
+def _instance_runner(argv: list[str], env: dict[str, str], data_dir: Path) -> Any:
+    """A runner factory giving each instance its own copy of the data folder and of an SQLite key store."""
+    from cloudgate.emulator.runner import ProcessRunner
+
+    def make(name: str, folder: Path) -> ProcessRunner:
+        own = {
+            **env,
+            env_vars.K_SERVICE: _SERVICE,
+            env_vars.K_REVISION: f"{_SERVICE}-00001",
+            env_vars.K_CONFIGURATION: _SERVICE,
+        }
+        if data_dir.is_dir():
+            shutil.copytree(data_dir, folder / "data", dirs_exist_ok=True)
+            own[env_vars.DATA_DIR] = str((folder / "data").resolve())
+        keystore = env[env_vars.KEYSTORE]
+        if keystore.startswith("sqlite:///"):  # what the image held when the instance started, and no more
+            shutil.copyfile(keystore.removeprefix("sqlite:///"), folder / "keys.sqlite3")
+            own[env_vars.KEYSTORE] = f"sqlite:///{(folder / 'keys.sqlite3').resolve()}"
+        return ProcessRunner(argv, env=own)
+
+    return make
+
+
 def dev(
     port: int = typer.Option(8080, help="Port of the service URL (the Cloud Run front end)."),
     emulator_port: int = typer.Option(8089, help="Port of the emulated Google endpoints."),
     state_dir: Path = typer.Option(Path(".cloudgate/dev"), help="Folder for keys, state and session.json."),
     data_dir: Path = typer.Option(Path("data"), envvar=env_vars.DATA_DIR, help="The dataset service's folder."),
     app: str = typer.Option("app.main:create_app", help="The service (module:attribute) to run."),
+    keystore: str | None = typer.Option(
+        None,
+        help="Key store URL (default: an SQLite file in --state-dir); firestore://... shares keys between instances.",
+    ),
+    instances: int | None = typer.Option(None, min=1, max=100, help="Run exactly N instances (min = max = N)."),
+    min_instances: int | None = typer.Option(None, min=0, max=100, help="Instances kept running when idle."),
+    max_instances: int | None = typer.Option(None, min=1, max=100, help="Most instances started under load."),
+    concurrency: int | None = typer.Option(None, min=1, max=1000, help="Requests one instance takes at once (80)."),
+    http2: bool = typer.Option(
+        False,
+        "--http2",
+        help="Deploy as with `--use-http2`: the service speaks h2c (`cloudgate serve --http2`) and the front end "
+        "lets request bodies over 32 MiB through.",
+    ),
 ) -> None:
     """Run the example service as a private Cloud Run service on this machine (what `make run` does)."""
+    from cloudgate.emulator.listeners import bind
     from cloudgate.emulator.runner import ProcessRunner
-    from cloudgate.emulator.server import ServiceSpec, bind, run
+    from cloudgate.emulator.server import ServiceSpec, run
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    scaling = _scaling(instances, min_instances, max_instances, concurrency)
+
+    configure_text_logging(logging.INFO)  # one line per record: a request path cannot forge one
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    if http2:
+        from cloudgate.service.server import check_http2_server
+
+        check_http2_server()  # before anything is prepared: name the extra to install
     for taken, flag in ((port, "--port"), (emulator_port, "--emulator-port")):
         bind("127.0.0.1", taken, flag=flag).close()  # fail before preparing anything if a port is taken
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(state_dir, 0o700)
     url, emulator_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{emulator_port}"
-    session = _prepare(state_dir, url, emulator_url)
+    session = _prepare(state_dir, url, emulator_url, keystore)
     session_file = state_dir / "session.json"
     session["session_file"] = str(session_file.resolve())
     env = {
@@ -200,14 +250,19 @@ def dev(
         # Cloud Logging's JSON lines are for machines; a person at a terminal gets readable lines instead.
         env_vars.LOG_FORMAT: os.environ.get(env_vars.LOG_FORMAT, "text" if sys.stderr.isatty() else "json"),
         env_vars.HOST: "127.0.0.1",
+        **({env_vars.HTTP2: "true"} if http2 else {}),
     }
+    session["http2"] = http2
     runner = ProcessRunner(_serve_command(app), env=env)
+    make_runner = _instance_runner(_serve_command(app), env, data_dir) if scaling else None
 
     def ready(ctx: Any) -> None:
         _write_private(session_file, session)
         typer.echo(_banner(session), err=True)
 
-    spec = ServiceSpec(name=_SERVICE, port=port, runner=runner)
+    spec = ServiceSpec(name=_SERVICE, port=port, runner=runner, make_runner=make_runner, http2=http2)
+    if scaling:
+        spec.scaling = scaling
     try:
         run(state_dir / "emulator", port=emulator_port, services=[spec], on_ready=ready)
     finally:
@@ -215,6 +270,24 @@ def dev(
         _revoke(session["keystore"], session["api_key_id"])
         with contextlib.suppress(FileNotFoundError):
             session_file.unlink()
+
+
+def _scaling(instances: int | None, low: int | None, high: int | None, concurrency: int | None) -> Any:
+    """The scaling settings the options ask for, or None to run one instance the plain way."""
+    from cloudgate.emulator.instances import Scaling
+    from cloudgate.errors import ConfigError
+
+    if instances is not None:
+        if low is not None or high is not None:
+            raise ConfigError("--instances N means --min-instances N --max-instances N: give one or the other")
+        low = high = instances
+    if low is None and high is None and concurrency is None:
+        return None
+    low = 1 if low is None else low
+    high = max(low, 1) if high is None else high
+    if low > high:
+        raise ConfigError(f"--min-instances {low} is more than --max-instances {high}")
+    return Scaling(min_instances=low, max_instances=high, concurrency=concurrency or Scaling.concurrency)
 
 
 def register(root: typer.Typer) -> None:

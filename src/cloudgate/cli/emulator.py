@@ -19,13 +19,17 @@ from typing import Any
 
 import typer
 
+from cloudgate.log_lines import configure_text_logging
+
 emulator = typer.Typer(help="Google's side on localhost: token endpoint, certs, metadata, Cloud Run front end.")
 accounts = typer.Typer(help="Service accounts and their key files.")
 users = typer.Typer(help="Users (gcloud application-default style credentials).")
 services = typer.Typer(help="Cloud Run services: URL, custom audiences, invoker bindings.")
 emulator.add_typer(accounts, name="accounts")
 emulator.add_typer(users, name="users")
+project = typer.Typer(help="The emulated project's IAM policy.")
 emulator.add_typer(services, name="services")
+emulator.add_typer(project, name="project")
 
 _DEFAULT_URL = "http://127.0.0.1:8089"
 StateDir = typer.Option(Path(".cloudgate/emulator"), "--state-dir", help="The emulator's state folder.")
@@ -58,30 +62,45 @@ def run(
     upstream: str | None = typer.Option(None, help="Front an already running service at this URL instead."),
     audience: list[str] = typer.Option([], help="Custom audience accepted besides the service URL."),
     timeout: float = typer.Option(300, help="Request timeout in seconds (Cloud Run's default: 300)."),
+    min_instances: int | None = typer.Option(None, min=0, max=100, help="Scale out: instances kept when idle."),
+    max_instances: int | None = typer.Option(None, min=1, max=100, help="Scale out: most instances under load."),
+    concurrency: int | None = typer.Option(None, min=1, max=1000, help="Requests one instance takes at once (80)."),
+    idle_seconds: float = typer.Option(60, min=0.1, help="Idle time before an instance above the minimum stops."),
+    http2: bool = typer.Option(
+        False, "--http2", help="The service speaks h2c (`--use-http2`): no 32 MiB caps at the front end."
+    ),
 ) -> None:
-    """Run the emulator; with a command or --upstream, also a Cloud Run front end for that service."""
+    """Run the emulator; with a command or --upstream, also a Cloud Run front end for that service.
+
+    With --min-instances/--max-instances/--concurrency the command runs as scaled instances, each its own process
+    in its own folder (the working directory stays the same): see GET /admin/instances and the counters.
+    """
+    from cloudgate.emulator.listeners import bind
     from cloudgate.emulator.runner import ProcessRunner
-    from cloudgate.emulator.server import ServiceSpec, bind
+    from cloudgate.emulator.server import ServiceSpec
     from cloudgate.emulator.server import run as run_emulator
 
     checks = [(port, "--port"), *([(service_port, "--service-port")] if command or upstream else [])]
     for taken, flag in checks:
         bind(host, taken, flag=flag).close()  # a taken port fails here, naming the option that moves it
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_text_logging(logging.INFO)  # one line per record: a request path cannot forge one
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per proxied request is noise
     specs = []
     if command or upstream:
-        specs.append(
-            ServiceSpec(
-                name=service_name,
-                port=service_port,
-                runner=ProcessRunner(command) if command else None,
-                upstream=upstream,
-                audiences=audience,
-                timeout_seconds=timeout,
-            )
+        spec = ServiceSpec(
+            name=service_name,
+            port=service_port,
+            runner=ProcessRunner(command) if command else None,
+            upstream=upstream,
+            audiences=audience,
+            timeout_seconds=timeout,
+            http2=http2,
         )
+        if command and (min_instances, max_instances, concurrency) != (None, None, None):
+            spec.scaling = _scaling(min_instances, max_instances, concurrency, idle_seconds)
+            spec.make_runner = _instance_runner(command, service_name)
+        specs.append(spec)
 
     def ready(ctx: Any) -> None:
         typer.echo(f"emulator: {ctx.base_url} (token {ctx.token_url}, certs {ctx.certs_url})", err=True)
@@ -89,6 +108,31 @@ def run(
             typer.echo(f"service {spec.name}: http://{host}:{spec.port}", err=True)
 
     run_emulator(state_dir, host=host, port=port, services=specs, on_ready=ready)
+
+
+def _scaling(low: int | None, high: int | None, concurrency: int | None, idle_seconds: float) -> Any:
+    from cloudgate.emulator.instances import Scaling
+
+    low = 1 if low is None else low
+    high = max(low, 1) if high is None else high
+    return Scaling(low, high, concurrency or Scaling.concurrency, idle_seconds=idle_seconds)
+
+
+def _instance_runner(command: list[str], service: str) -> Any:
+    """Each instance: the command with Cloud Run's K_SERVICE/K_REVISION/K_CONFIGURATION, TMPDIR in its folder."""
+    from cloudgate import env_vars
+    from cloudgate.emulator.runner import ProcessRunner
+
+    def make(name: str, folder: Path) -> ProcessRunner:
+        env = {
+            env_vars.K_SERVICE: service,
+            env_vars.K_REVISION: f"{service}-00001",
+            env_vars.K_CONFIGURATION: service,
+            "TMPDIR": str(folder),
+        }
+        return ProcessRunner(command, env=env)
+
+    return make
 
 
 @emulator.command("show")
@@ -188,12 +232,13 @@ def services_set(
     url: str = typer.Option(..., help="The service URL (always an accepted audience)."),
     audience: list[str] = typer.Option([], help="A custom audience (repeat for more)."),
     timeout: float = typer.Option(300, help="Request timeout in seconds."),
+    http2: bool = typer.Option(False, "--http2", help="The service speaks h2c (`--use-http2`): no 32 MiB caps."),
     state_dir: Path = StateDir,
 ) -> None:
     """Create or update a service."""
     from cloudgate.emulator.iam import ensure_service
 
-    ensure_service(_store(state_dir), name, url=url, audiences=audience, timeout_seconds=timeout)
+    ensure_service(_store(state_dir), name, url=url, audiences=audience, timeout_seconds=timeout, http2=http2)
 
 
 @services.command("grant")
@@ -222,6 +267,63 @@ def services_revoke(
 
     revoke_service_role(_store(state_dir), name, role, member)
     typer.echo(f"{member} no longer has {role} on {name}", err=True)
+
+
+@emulator.command("gcloud-env")
+def gcloud_env(
+    state_dir: Path = StateDir,
+    emulator_url: str | None = typer.Option(
+        None, "--emulator", help="The running emulator's URL (default: the one running on --state-dir)."
+    ),
+    config_dir: Path | None = typer.Option(
+        None, "--config-dir", help="gcloud's config folder to use (default: a new temporary folder)."
+    ),
+    region: str = typer.Option("us-central1", help="The default Cloud Run region (run/region)."),
+) -> None:
+    """Print the `export ...` lines that make gcloud use the running emulator, with a throwaway config.
+
+    Use it as `eval "$(cloudgate emulator gcloud-env)"`; the machine's own gcloud config is never touched.
+    """
+    import tempfile
+
+    import httpx
+
+    from cloudgate.emulator.gcloud_env import export_lines, gcloud_environment, prepare_config
+    from cloudgate.emulator.state import read_address
+    from cloudgate.errors import EmulatorError
+
+    url = emulator_url or read_address(state_dir)
+    if url is None:
+        raise EmulatorError(
+            f"no emulator is running on {state_dir}: start one with `cloudgate emulator run`, or give --emulator URL"
+        )
+    try:
+        answer = httpx.post(f"{url.rstrip('/')}/admin/gcloud-credentials", timeout=30, trust_env=False)
+        answer.raise_for_status()
+        body = answer.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        raise EmulatorError(f"the emulator at {url} did not hand out gcloud credentials: {exc}") from exc
+    folder = config_dir or Path(tempfile.mkdtemp(prefix="cloudgate-gcloud-"))
+    key_path = prepare_config(folder, body["key_file"])
+    try:
+        env = gcloud_environment(url, folder, key_path, body["project"], region=region)
+    except ValueError as exc:
+        raise EmulatorError(str(exc)) from exc
+    typer.echo(export_lines(env), nl=False)
+    typer.echo(f"# gcloud now talks to the emulator at {url} (config: {folder})", err=True)
+
+
+@project.command("grant")
+def project_grant(
+    member: str,
+    role: str = typer.Option(..., help="The project role, e.g. roles/run.admin."),
+    state_dir: Path = StateDir,
+) -> None:
+    """Bind MEMBER (serviceAccount:EMAIL, user:EMAIL) to a role on the emulated project."""
+    from cloudgate.emulator.iam import grant_project_role
+
+    grant_project_role(_store(state_dir), role, member)
+    typer.echo(f"{member} has {role} on the project", err=True)
 
 
 def register(root: typer.Typer) -> None:

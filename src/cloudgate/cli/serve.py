@@ -105,23 +105,39 @@ def serve(
     log_format: str = typer.Option("json", "--log-format", envvar=env_vars.LOG_FORMAT, help="json or text."),
     log_level: str = typer.Option("info", "--log-level", envvar=env_vars.LOG_LEVEL),
     app_dir: Path = typer.Option(Path("."), "--app-dir", help="Folder to import APP from."),
+    http2: bool = typer.Option(
+        False,
+        "--http2",
+        envvar=env_vars.HTTP2,
+        help="Answer cleartext HTTP/2 (h2c) as well as HTTP/1, for `gcloud run deploy --use-http2`: request bodies "
+        "may exceed 32 MiB. Uses granian (pip install 'cloudgate\\[http2]').",
+    ),
 ) -> None:
     """Serve APP on HOST:PORT as Cloud Run would run it.
 
     Example: [bold]PORT=8080 cloudgate serve app.main:create_app[/]
     """
     from cloudgate.service.logs import configure_logging
-    from cloudgate.service.server import load_app, run
+    from cloudgate.service.server import check_app_ref, check_http2_server, load_app, run
 
     # Cloud Run's contract is 0.0.0.0:$PORT; a development run with printed credentials stays on loopback.
     host = host or ("127.0.0.1" if dev else "0.0.0.0")  # noqa: S104
     _check_port_free(host, port)
+    if http2:
+        check_http2_server()
+        check_app_ref(app, app_dir.resolve())  # granian loads APP in its worker: catch a typo before starting
     dev_key = _dev_setup(Path(".cloudgate/serve-dev"), f"http://{host}:{port}") if dev else None
     configure_logging(log_level, log_format)
-    application = load_app(app, app_dir.resolve())
-    if dev_key is not None:
-        _revoke_on_shutdown(application, *dev_key)
-    run(application, host=host, port=port, log_level=log_level)
+    if http2:
+        os.environ[env_vars.HTTP2] = "true"  # the service's settings (its body limit) follow the flag
+
+    def load() -> Any:
+        application = load_app(app, app_dir.resolve())
+        if dev_key is not None:
+            _revoke_on_shutdown(application, *dev_key)
+        return application
+
+    run(load, host=host, port=port, log_level=log_level, http2=http2)
 
 
 def register(root: typer.Typer) -> None:

@@ -8,11 +8,16 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cloudgate.emulator.counters import Counters
 from cloudgate.emulator.keys import SigningKeys
 from cloudgate.emulator.state import StateStore
 from cloudgate.emulator.tokens import TokenIssuer
+
+if TYPE_CHECKING:
+    from cloudgate.emulator.instances import InstancePool
+    from cloudgate.emulator.revisions import RevisionRuntime
 
 
 class Faults:
@@ -52,6 +57,11 @@ class EmulatorContext:
     base_url: str
     counters: Counters = field(default_factory=Counters)
     faults: Faults = field(default_factory=Faults)
+    #: The instance pools of scaled services, by service name (``instances.py``).
+    instances: dict[str, InstancePool] = field(default_factory=dict)
+    #: Runs deployed revisions; set by ``serve`` once its task group exists (``None``: the admin APIs only
+    #: record services, as in unit tests of the API shapes).
+    runtime: RevisionRuntime | None = None
 
     @property
     def token_url(self) -> str:

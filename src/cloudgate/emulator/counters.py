@@ -1,4 +1,5 @@
-"""Counters the admin API reports: tokens issued (per account, per audience), requests forwarded and refused.
+"""Counters the admin API reports: tokens issued (per account, per audience), requests forwarded and refused,
+requests per instance and instance starts/stops of scaled services.
 
 Tests read them to assert things like "ten calls, one token fetch" or "the non-invoker was refused before the
 container saw it". Thread-safe; reset through the admin API.
@@ -21,6 +22,9 @@ class Counters:
         "token_errors",
         "frontend_forwarded",
         "frontend_refused",
+        "instance_requests",
+        "instance_starts",
+        "instance_stops",
     )
 
     def __init__(self) -> None:

@@ -3,20 +3,29 @@
 An ASGI app in front of the service process, doing what ``shared/CLOUD_RUN.md`` lists:
 
 - Reads the ID token from ``X-Serverless-Authorization`` (preferred) or ``Authorization``; accepted audiences are
-  the service URL plus custom audiences. No token or a bad one (forged, expired, wrong audience): ``401``; a valid
-  token whose principal lacks ``roles/run.invoker``: ``403``. The container never sees refused requests.
-  If ``allUsers`` holds the invoker role the service is public and nothing is checked.
+  the service URL, custom audiences and gcloud's OAuth client id (plain ``gcloud auth print-identity-token``).
+  No token: ``403``; a bad one (forged, expired, wrong audience): ``401``; a valid token whose principal lacks
+  ``roles/run.invoker``: ``403``. The container never sees refused requests. If ``allUsers`` holds the invoker
+  role, or the service has ``--no-invoker-iam-check``, nothing is checked.
+- Reserved paths (``/eventlog``, ``/_ah/...``, paths ending in ``z``): ``404``; ``TRACE``: ``405``.
+- Every response carries ``server: Google Frontend`` and ``x-cloud-trace-context``.
 - Forwards the checked token with its signature replaced by ``SIGNATURE_REMOVED_BY_GOOGLE``; the other
   header (e.g. ``Authorization: Basic`` for the docs) passes through unchanged.
 - Adds ``X-Cloud-Trace-Context``, ``traceparent``, ``X-Forwarded-For`` and ``X-Forwarded-Proto``.
-- A request over 32 MiB: ``413``. A non-streamed response over 32 MiB: an empty ``500``. The service's request
-  timeout: ``504``. The container not answering: ``503``. Everything else streams both ways without buffering.
+- A request over 32 MiB: ``413``. A non-streamed response over 32 MiB: an empty ``500``. Neither cap applies to a
+  service marked HTTP/2 (``--use-http2``): the front end speaks h2c to it (httpx, prior knowledge), and bodies of
+  any size stream through. The service's request timeout: ``504``. The container not answering: ``503``.
+  Everything else streams both ways without buffering.
 - Fault injection (admin API): the next N requests get a chosen status before any other check.
 - A request target that is not a path (``OPTIONS *``): ``400``, as nothing upstream could be asked for it.
+- With an ``InstancePool`` as the upstream, each request borrows a slot of one instance (``instances.py``): no
+  instance free in time: ``429``; an instance that fails to start: ``503``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import html
 import logging
 import re
 import secrets
@@ -27,12 +36,13 @@ from typing import Any
 import anyio
 import httpx
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from cloudgate.emulator.context import EmulatorContext
+from cloudgate.emulator.instances import InstancePool, InstanceStartError, NoInstanceError
 from cloudgate.emulator.state import State
 from cloudgate.emulator.tokens import IdTokenError
-from cloudgate.google import CLOUD_RUN_MAX_BYTES, INVOKER_ROLE, SIGNATURE_REMOVED
+from cloudgate.google import CLOUD_RUN_MAX_BYTES, GCLOUD_CLIENT_ID, INVOKER_ROLE, SIGNATURE_REMOVED
 from cloudgate.headers import content_length, date_header, end_to_end
 
 logger = logging.getLogger(__name__)
@@ -73,32 +83,47 @@ def _page(status: int, title: str, message: str, headers: dict[str, str] | None 
 _UNAUTHORIZED = ("Unauthorized", "Your client does not have permission to the requested URL.")
 _TOO_LARGE = ("Request Entity Too Large", "Your client issued a request that was too large.")
 _UNAVAILABLE = ("Service Unavailable", "The service is not available.")
+_NO_INSTANCE = "The request was aborted because there was no available instance."
 
 
 class CloudRunFrontend:
-    """ASGI app: Cloud Run's front end for one service (``service_name`` in the state) at ``upstream``."""
+    """ASGI app: Cloud Run's front end for one service (``service_name`` in the state) at ``upstream``: one URL,
+    or the service's scaled instances."""
 
     def __init__(
-        self, ctx: EmulatorContext, service_name: str, upstream: str, *, max_bytes: int = CLOUD_RUN_MAX_BYTES
+        self,
+        ctx: EmulatorContext,
+        service_name: str,
+        upstream: str | InstancePool,
+        *,
+        max_bytes: int = CLOUD_RUN_MAX_BYTES,
     ) -> None:
         self.ctx = ctx
         self.service_name = service_name
-        self.upstream = upstream.rstrip("/")
+        self.pool = upstream if isinstance(upstream, InstancePool) else None
+        self.upstream = upstream.rstrip("/") if isinstance(upstream, str) else ""
         self.max_bytes = max_bytes
-        self._client: httpx.AsyncClient | None = None
+        self._clients: dict[bool, httpx.AsyncClient] = {}
 
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
+    def _http(self, http2: bool) -> httpx.AsyncClient:
+        """The upstream client: HTTP/1.1, or h2c with prior knowledge (``http1=False``) for an HTTP/2 service."""
+        if http2 not in self._clients:
             # Concurrency 80 per instance by default on Cloud Run; leave headroom for keep-alive reuse.
             limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
             # No httpx timeout: the service's own request timeout (``move_on_after``) bounds every exchange.
-            self._client = httpx.AsyncClient(timeout=None, limits=limits, trust_env=False)  # noqa: S113
-        return self._client
+            self._clients[http2] = httpx.AsyncClient(
+                timeout=None,  # noqa: S113
+                limits=limits,
+                trust_env=False,
+                http1=not http2,
+                http2=http2,
+            )
+        return self._clients[http2]
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -107,23 +132,37 @@ class CloudRunFrontend:
         if scope["type"] != "http":  # websockets are not emulated
             await send({"type": "websocket.close", "code": 1003})
             return
+        # One trace id per request: sent to the container and echoed in the response, as Google's front end does.
+        trace_id = _incoming_trace_id(scope["headers"]) or secrets.token_hex(16)
+        scope["cloudgate.trace_id"] = trace_id
+        send = _google_response_headers(send, trace_id)
         # One look at the state per request (a stat; re-read only when the CLI changed it), shared by the check
         # and the timeout: IAM changes made by the CLI still apply to the very next request.
         state = self.ctx.store.current()
-        refusal = _target_refusal(scope) or self._check(scope, state)
+        refusal = _target_refusal(scope) or _reserved(scope) or self._check(scope, state)
         if refusal is not None:
             status = refusal.response.status_code
             self.ctx.counters.add("frontend_refused", refusal.reason)
             logger.info("front end refused %s %s: %s (%d)", scope["method"], scope["path"], refusal.reason, status)
             await refusal.response(scope, receive, send)
             return
-        timeout = state.services[self.service_name].timeout_seconds
+        service = state.services[self.service_name]
         started = {"sent": False}
-        with anyio.move_on_after(timeout) as deadline:
-            await self._forward(scope, receive, send, started)
+        with anyio.move_on_after(service.timeout_seconds) as deadline:
+            try:
+                async with self.pool.acquire() if self.pool else contextlib.nullcontext(self.upstream) as upstream:
+                    await self._forward(scope, receive, send, started, upstream, service.http2)
+            except (NoInstanceError, InstanceStartError) as exc:
+                no_room = isinstance(exc, NoInstanceError)
+                self.ctx.counters.add("frontend_refused", "no_instance" if no_room else "instance_start_failed")
+                logger.warning("%s", exc)
+                page = _page(429, "Too Many Requests", _NO_INSTANCE) if no_room else _page(503, *_UNAVAILABLE)
+                await page(scope, receive, send)
         if deadline.cancelled_caught:
             self.ctx.counters.add("frontend_refused", "timeout")
-            logger.warning("request %s %s exceeded the %ss timeout", scope["method"], scope["path"], timeout)
+            logger.warning(
+                "request %s %s exceeded the %ss timeout", scope["method"], scope["path"], service.timeout_seconds
+            )
             if not started["sent"]:
                 await _page(504, "Gateway Timeout", "upstream request timeout")(scope, receive, send)
 
@@ -154,8 +193,8 @@ class CloudRunFrontend:
         if service is None:
             return Refusal("no_service", _page(404, "Not Found", "The requested URL was not found on this server."))
         invokers = service.members(INVOKER_ROLE)
-        if any(member in invokers for member in _PUBLIC_MEMBERS):
-            return None
+        if not service.invoker_iam_check or any(member in invokers for member in _PUBLIC_MEMBERS):
+            return None  # --no-invoker-iam-check or allUsers: nothing checked, headers forwarded untouched
         headers: list[tuple[bytes, bytes]] = scope["headers"]
         names = [name for name, _ in headers]
         header = b"x-serverless-authorization" if b"x-serverless-authorization" in names else b"authorization"
@@ -166,19 +205,18 @@ class CloudRunFrontend:
             # Two tokens: checking one and forwarding the other unverified would let a caller smuggle claims.
             return _unauthorized("malformed_token")
         if scheme.lower() != "bearer" or not token:
-            return _unauthorized("missing_token")
+            # Cloud Run answers a request without a token 403, not 401 (401 is for a token that is bad).
+            return _forbidden("missing_token", scope)
         try:
-            claims = self.ctx.issuer.verify_id_token(token, service.accepted_audiences())
+            # Plain `gcloud auth print-identity-token` tokens (aud: gcloud's OAuth client) pass on every service
+            # their principal may invoke, as on Cloud Run, which is why they can be replayed across services.
+            accepted = service.accepted_audiences() | {GCLOUD_CLIENT_ID}
+            claims = self.ctx.issuer.verify_id_token(token, accepted)
         except IdTokenError as exc:
             return _unauthorized(exc.reason)
         member = _member(state, claims)
         if member is None or (member not in invokers and "allAuthenticatedUsers" not in invokers):
-            return Refusal(
-                "not_invoker",
-                _page(
-                    403, "Forbidden", "Your client does not have permission to get the requested URL from this server."
-                ),
-            )
+            return _forbidden("not_invoker", scope)
         head, payload, _ = token.split(".")
         stripped = f"{scheme} {head}.{payload}.{SIGNATURE_REMOVED}".encode()
         scope["headers"] = [(n, stripped if n == header else v) for n, v in headers]
@@ -186,20 +224,24 @@ class CloudRunFrontend:
 
     # -- forwarding ---------------------------------------------------------------------------------------
 
-    async def _forward(self, scope: Scope, receive: Receive, send: Send, started: dict[str, bool]) -> None:
+    async def _forward(
+        self, scope: Scope, receive: Receive, send: Send, started: dict[str, bool], upstream: str, http2: bool
+    ) -> None:
+        # Cloud Run's 32 MiB caps are HTTP/1's: end-to-end HTTP/2 has none.
+        limit = None if http2 else self.max_bytes
         declared = content_length(scope["headers"])
-        if declared is not None and declared > self.max_bytes:
+        if declared is not None and limit is not None and declared > limit:
             self.ctx.counters.add("frontend_refused", "request_too_large")
             await _page(413, *_TOO_LARGE)(scope, receive, send)
             return
         has_body = declared is not None or any(n == b"transfer-encoding" for n, _ in scope["headers"])
-        content: AsyncIterator[bytes] | bytes = self._body(receive) if has_body else b""
+        content: AsyncIterator[bytes] | bytes = self._body(receive, limit) if has_body else b""
         path = scope.get("raw_path") or scope["path"].encode()
         query = scope.get("query_string", b"")
-        url = self.upstream + path.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
+        url = upstream + path.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
         request = httpx.Request(scope["method"], url, headers=self._upstream_headers(scope), content=content)
         try:
-            response = await self._http().send(request, stream=True)
+            response = await self._http(http2).send(request, stream=True)
         except _RequestTooLargeError:
             self.ctx.counters.add("frontend_refused", "request_too_large")
             await _page(413, *_TOO_LARGE)(scope, receive, send)
@@ -211,7 +253,7 @@ class CloudRunFrontend:
             return
         try:
             length = content_length(response.headers.raw)
-            if length is not None and length > self.max_bytes and scope["method"] != "HEAD":
+            if length is not None and limit is not None and length > limit and scope["method"] != "HEAD":
                 # Cloud Run's HTTP/1 limit: the caller gets an empty 500, the container never learns why.
                 self.ctx.counters.add("frontend_refused", "response_too_large")
                 logger.warning("response of %d bytes exceeds 32 MiB: answering an empty 500", length)
@@ -232,7 +274,7 @@ class CloudRunFrontend:
             with anyio.CancelScope(shield=True):  # close the upstream stream even when the timeout fired
                 await response.aclose()
 
-    async def _body(self, receive: Receive) -> AsyncIterator[bytes]:
+    async def _body(self, receive: Receive, limit: int | None) -> AsyncIterator[bytes]:
         total = 0
         while True:
             message = await receive()
@@ -240,7 +282,7 @@ class CloudRunFrontend:
                 raise httpx.ReadError("client disconnected")
             chunk = message.get("body", b"")
             total += len(chunk)
-            if total > self.max_bytes:
+            if limit is not None and total > limit:
                 raise _RequestTooLargeError
             if chunk:
                 yield chunk
@@ -250,7 +292,7 @@ class CloudRunFrontend:
     def _upstream_headers(self, scope: Scope) -> list[tuple[bytes, bytes]]:
         incoming: list[tuple[bytes, bytes]] = scope["headers"]
         headers = end_to_end(incoming, _REPLACED_UPSTREAM)
-        trace_id = _incoming_trace_id(incoming) or secrets.token_hex(16)
+        trace_id = scope["cloudgate.trace_id"]
         span = secrets.randbits(63) or 1
         headers.append((b"x-cloud-trace-context", f"{trace_id}/{span};o=1".encode()))
         headers.append((b"traceparent", f"00-{trace_id}-{span:016x}-01".encode()))
@@ -260,6 +302,42 @@ class CloudRunFrontend:
         headers.append((b"x-forwarded-for", chain))
         headers.append((b"x-forwarded-proto", scope.get("scheme", "http").encode()))
         return headers
+
+
+def _forbidden(reason: str, scope: Scope) -> Refusal:
+    path = scope["path"] if len(scope["path"]) <= 200 else scope["path"][:200] + "..."
+    message = f"Your client does not have permission to get URL {html.escape(path)} from this server."
+    return Refusal(reason, _page(403, "Forbidden", message))
+
+
+def _reserved(scope: Scope) -> Refusal | None:
+    """Paths Cloud Run keeps for itself (``/eventlog``, ``/_ah/...``, paths ending in ``z``) and ``TRACE``.
+
+    Google reserves "some" paths ending in ``z`` and advises against all of them; the emulator reserves all,
+    so that a route the real front end would swallow is found here first.
+    """
+    path: str = scope["path"]
+    if scope["method"] == "TRACE":
+        message = "The request method TRACE is inappropriate for the URL."
+        return Refusal("trace_method", _page(405, "Method Not Allowed", message))
+    if path == "/eventlog" or path.startswith("/_ah/") or path.rstrip("/").endswith("z"):
+        return Refusal("reserved_path", _page(404, "Not Found", "The requested URL was not found on this server."))
+    return None
+
+
+def _google_response_headers(send: Send, trace_id: str) -> Send:
+    """``send`` with Google's front-end response headers: ``server: Google Frontend`` (replacing the
+    container's own) and ``x-cloud-trace-context``."""
+    added = [(b"server", b"Google Frontend"), (b"x-cloud-trace-context", f"{trace_id};o=1".encode())]
+    replaced = (b"server", b"x-cloud-trace-context")
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            kept = [(n, v) for n, v in message.get("headers", []) if n.lower() not in replaced]
+            message = {**message, "headers": [*kept, *added]}
+        await send(message)
+
+    return wrapped
 
 
 def _unauthorized(reason: str) -> Refusal:

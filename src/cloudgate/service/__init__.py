@@ -4,16 +4,28 @@ Importing this package imports FastAPI and pydantic-settings but nothing of the 
 """
 
 from cloudgate.service.app import protect
-from cloudgate.service.auth import require, require_google, require_key
+from cloudgate.service.auth import (
+    GoogleRequirement,
+    KeyAndGoogleRequirement,
+    KeyRequirement,
+    Requirement,
+    require,
+    require_google,
+    require_key,
+)
 from cloudgate.service.deps import GoogleCaller, KeyCaller
 from cloudgate.service.principal import Principal
 from cloudgate.service.settings import IdentityMode, ServiceSettings, get_settings
 
 __all__ = [
     "GoogleCaller",
+    "GoogleRequirement",
     "IdentityMode",
+    "KeyAndGoogleRequirement",
     "KeyCaller",
+    "KeyRequirement",
     "Principal",
+    "Requirement",
     "ServiceSettings",
     "get_settings",
     "protect",

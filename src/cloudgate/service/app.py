@@ -27,7 +27,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from cloudgate.errors import AuthError, DatasetError, KeyStoreError, UnavailableError
-from cloudgate.service.auth import Authenticator
+from cloudgate.service.authenticator import Authenticator
 from cloudgate.service.errors_http import (
     handle_auth_error,
     handle_dataset_error,
@@ -35,6 +35,7 @@ from cloudgate.service.errors_http import (
     handle_unavailable,
     handle_validation_error,
 )
+from cloudgate.service.exposure import warn_off_cloud_run
 from cloudgate.service.middleware import CloudgateMiddleware
 from cloudgate.service.openapi import install_openapi, remove_open_docs_routes
 from cloudgate.service.settings import IdentityMode, ServiceSettings, get_settings
@@ -50,7 +51,7 @@ def protect(app: FastAPI, settings: ServiceSettings | None = None) -> FastAPI:
     app.state.cloudgate_settings = settings
     authenticator = Authenticator(settings)
     authenticator.check_config()
-    app.state.cloudgate_authenticator = authenticator
+    warn_off_cloud_run(settings)
     if settings.identity is IdentityMode.CLOUD_RUN and not settings.audiences:
         logger.info("identity=cloud-run with no CLOUDGATE_AUDIENCES: relying on Cloud Run's own audience check")
 

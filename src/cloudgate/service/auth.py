@@ -1,7 +1,13 @@
-"""Authentication of API requests: API keys and the caller's Google identity, as FastAPI dependencies.
+"""What a route requires of its caller, as typed objects that are both the FastAPI dependency and its documentation.
 
-The ASGI layer has already parsed the headers (``Credentials``); a route's one dependency turns them into a
-``Principal`` or raises an ``AuthError`` that ``protect()`` maps to 401/403 with the right ``WWW-Authenticate``.
+- ``KeyRequirement(scope)``: a valid API key, holding ``scope`` if given (``require_key``);
+- ``GoogleRequirement()``: the caller's Google identity (``require_google``);
+- ``KeyAndGoogleRequirement(scope)``: both (``require(scope, key=True, google=True)``).
+
+Called with the request, a requirement asks the app's ``Authenticator`` (left in the request's scope by the ASGI
+layer, beside the parsed ``Credentials``) for the ``Principal``, or raises the ``AuthError`` that ``protect()``
+answers with 401/403. Like FastAPI's ``APIKeyHeader``, each is a ``SecurityBase``, so FastAPI lists it in the
+OpenAPI schema by itself; cloudgate's hook (``openapi``) then writes the real schemes from what it carries.
 
 Example::
 
@@ -17,124 +23,68 @@ Example::
 
 from __future__ import annotations
 
-import logging
-import os
-from collections.abc import Awaitable, Callable
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
+from fastapi.openapi.models import HTTPBase
+from fastapi.security.base import SecurityBase
 from starlette.requests import Request
 
-from cloudgate import codes, env_vars
-from cloudgate.errors import ConfigError, ForbiddenError, InvalidCredentialsError, MissingCredentialsError
-from cloudgate.service.credentials import Credentials
-from cloudgate.service.keys import KeyStore, authenticate, open_keystore
-from cloudgate.service.keys.cache import CachedKeyStore
-from cloudgate.service.middleware import AUTHENTICATOR_KEY, CREDENTIALS_KEY
-from cloudgate.service.principal import Principal, grants
-from cloudgate.service.settings import IdentityMode, ServiceSettings
+from cloudgate.errors import ConfigError
+from cloudgate.service.credentials import AUTHENTICATOR_KEY, CREDENTIALS_KEY, Credentials
+from cloudgate.service.principal import Principal
 
 if TYPE_CHECKING:
-    from cloudgate.service.identity import IdentityChecker
-
-logger = logging.getLogger(__name__)
-
-Dependency = Callable[[Request], Awaitable[Principal]]
+    from cloudgate.service.authenticator import Authenticator
 
 
-class Authenticator:
-    """Checks a request's credentials against the key store and the identity settings."""
+class Requirement(SecurityBase):
+    """What a route asks of its caller; ``key``, ``google`` and ``scope`` say what, for the check and the docs."""
 
-    def __init__(self, settings: ServiceSettings, keystore: KeyStore | None = None) -> None:
-        self.settings = settings
-        self._keystore = keystore
-        self._identity: IdentityChecker | None = None
-        self._allowed = frozenset(p.lower() for p in settings.allowed_principals)
+    key: ClassVar[bool] = False
+    google: ClassVar[bool] = False
+    #: Every requirement made, by the name FastAPI writes in the schema, so the OpenAPI hook can find it there.
+    _by_scheme_name: ClassVar[dict[str, Requirement]] = {}
 
-    @property
-    def keystore(self) -> KeyStore:
-        if self._keystore is None:
-            store = open_keystore(self.settings.keystore, create=False)
-            ttl = self.settings.key_cache_seconds
-            self._keystore = CachedKeyStore(store, ttl) if ttl > 0 else store
-        return self._keystore
+    def __init__(self, scope: str | None = None) -> None:
+        self.scope = scope
+        # FastAPI writes ``scheme_name: model`` into the schema; the hook replaces both with the real schemes.
+        self.scheme_name = f"cloudgate:{type(self).__name__}:{scope or ''}"
+        self.model = HTTPBase(scheme="cloudgate", description="replaced by cloudgate's OpenAPI hook")
+        Requirement._by_scheme_name.setdefault(self.scheme_name, self)
 
-    @property
-    def identity(self) -> IdentityChecker:
-        if self._identity is None:
-            from cloudgate.service.identity import IdentityChecker
+    @classmethod
+    def named(cls, scheme_name: str) -> Requirement | None:
+        """The requirement FastAPI listed under ``scheme_name`` in a schema, or ``None`` if it is not one of ours."""
+        return cls._by_scheme_name.get(scheme_name)
 
-            self._identity = IdentityChecker(self.settings)
-        return self._identity
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.scope!r})" if self.scope else f"{type(self).__name__}()"
 
-    def check_config(self) -> None:
-        """Fail at start, not at the first request, on settings that cannot work; warn about ones that may not."""
-        if self.settings.identity is not IdentityMode.OFF:
-            _ = self.identity
-        _ = self.keystore
-        url = self.settings.keystore
-        if url.startswith("sqlite:") and os.environ.get(env_vars.K_SERVICE):
-            logger.warning(
-                "CLOUDGATE_KEYSTORE is an SQLite file, but on Cloud Run each instance has its own in-memory "
-                "filesystem: keys created elsewhere are not there. Use file:///path.json on a Secret Manager volume"
-            )
-        elif url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-            logger.warning("no API key store at %s yet: requests with an API key get 503 until keys are created", url)
+    async def __call__(self, request: Request) -> Principal:
+        authenticator, creds = _context(request)
+        return await authenticator.authenticate(creds, key=self.key, scope=self.scope, google=self.google)
 
-    async def aclose(self) -> None:
-        if self._identity is not None:
-            await self._identity.aclose()
-        if self._keystore is not None:
-            self._keystore.close()
 
-    async def authenticate(self, creds: Credentials, *, key: bool, scope: str | None, google: bool) -> Principal:
-        """The principal behind ``creds``; raises ``AuthError`` when a required part is missing or wrong."""
-        header = self.settings.api_key_header
-        record = None
-        if key:
-            if not creds.api_keys:
-                raise MissingCredentialsError(f"an API key is required in the {header} header", scheme="ApiKey")
-            if len(creds.api_keys) > 1:
-                raise InvalidCredentialsError(f"send exactly one {header} header", scheme="ApiKey")
-            record = authenticate(self.keystore, creds.api_keys[0])
-            if scope is not None and not grants(record.scopes, scope):
-                raise ForbiddenError(
-                    f"API key {record.key_id} lacks the scope {scope!r}", reason=codes.SCOPE_MISSING, scope=scope
-                )
-        email = await self._google_email(creds, required=google)
-        principal = Principal(
-            email=email,
-            key_id=record.key_id if record else None,
-            key_name=record.name if record else None,
-            scopes=record.scopes if record else frozenset(),
-        )
-        creds.principal = principal
-        return principal
+class KeyRequirement(Requirement):
+    """A valid API key, holding ``scope`` if given. The Google identity is added to the principal when present."""
 
-    async def _google_email(self, creds: Credentials, *, required: bool) -> str | None:
-        mode = self.settings.identity
-        if mode is IdentityMode.OFF:
-            if required:
-                raise ForbiddenError(
-                    "this route needs the caller's Google identity, but CLOUDGATE_IDENTITY=off",
-                    reason=codes.IDENTITY_OFF,
-                )
-            return None
-        if creds.bearer is None:
-            if required:
-                raise MissingCredentialsError(
-                    "a Google ID token is required (X-Serverless-Authorization or Authorization: Bearer)",
-                    scheme="Bearer",
-                )
-            return None
-        identity = await self.identity.check(creds.bearer)
-        email = identity.email
-        # The allowed list is configuration, not a secret: a set lookup is right (and takes any characters).
-        if required and self._allowed and (email is None or email.lower() not in self._allowed):
-            raise ForbiddenError(
-                f"{email or identity.subject} is not an allowed principal", reason=codes.PRINCIPAL_NOT_ALLOWED
-            )
-        return email
+    key = True
+
+
+class GoogleRequirement(Requirement):
+    """A Google identity, one of ``CLOUDGATE_ALLOWED_PRINCIPALS`` if that is set. No API key needed."""
+
+    google = True
+
+    def __init__(self) -> None:
+        super().__init__(None)
+
+
+class KeyAndGoogleRequirement(Requirement):
+    """Both: a valid API key (holding ``scope`` if given) and the caller's Google identity."""
+
+    key = True
+    google = True
 
 
 def _context(request: Request) -> tuple[Authenticator, Credentials]:
@@ -144,23 +94,24 @@ def _context(request: Request) -> tuple[Authenticator, Credentials]:
         raise ConfigError("cloudgate dependencies need the app wrapped with cloudgate.service.protect(app)") from None
 
 
-def require(scope: str | None = None, *, key: bool = True, google: bool = False) -> Dependency:
-    """A dependency that requires an API key (holding ``scope`` if given) and/or a Google identity."""
+def require(scope: str | None = None, *, key: bool = True, google: bool = False) -> Requirement:
+    """An API key (holding ``scope`` if given), a Google identity, or both."""
+    if key and google:
+        return KeyAndGoogleRequirement(scope)
+    if key:
+        return KeyRequirement(scope)
+    if google and scope is None:
+        return GoogleRequirement()
+    if google:
+        raise ConfigError("a scope belongs to an API key: use require(scope, key=True, google=True)")
+    raise ConfigError("a requirement needs key=True, google=True or both")
 
-    async def dependency(request: Request) -> Principal:
-        authenticator, creds = _context(request)
-        return await authenticator.authenticate(creds, key=key, scope=scope, google=google)
 
-    # Read by the OpenAPI hook to document the security scheme without a per-request dependency.
-    dependency.__cloudgate__ = {"key": key, "scope": scope, "google": google}  # type: ignore[attr-defined]
-    return dependency
-
-
-def require_key(scope: str | None = None) -> Dependency:
+def require_key(scope: str | None = None) -> KeyRequirement:
     """A valid API key, holding ``scope`` if given. The Google identity is added when a token is present."""
-    return require(scope, key=True, google=False)
+    return KeyRequirement(scope)
 
 
-def require_google() -> Dependency:
+def require_google() -> GoogleRequirement:
     """A Google identity, one of ``CLOUDGATE_ALLOWED_PRINCIPALS`` if that is set. No API key needed."""
-    return require(None, key=False, google=True)
+    return GoogleRequirement()

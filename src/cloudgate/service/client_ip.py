@@ -1,12 +1,13 @@
 """Which client a request comes from, for throttling failed logins per client.
 
-Cloud Run's front end appends the address it saw to ``X-Forwarded-For``, so with ``trust_forwarded_for`` on,
-the RIGHTMOST entry is the one to believe: anything to its left was sent by the client and can be forged.
-Off Cloud Run (no trusted front end), turn trust off and the TCP peer address is used.
+Cloud Run's front end appends the address it saw to ``X-Forwarded-For``, so where it is trusted the RIGHTMOST
+entry is the one to believe: anything to its left was sent by the client and can be forged. Off Cloud Run no
+front end is known to append it (``CLOUDGATE_TRUST_FORWARDED_FOR=auto``, the default, trusts it only when
+``K_SERVICE`` is set), and the TCP peer address is used: a direct client cannot pick its own throttle bucket.
 
 Example::
 
-    client_ip(request.scope, trust_forwarded_for=settings.trust_forwarded_for)  # "203.0.113.7"
+    client_ip(request.scope, trust_forwarded_for=settings.forwarded_for_trusted())  # "203.0.113.7"
 """
 
 from __future__ import annotations

@@ -1,10 +1,27 @@
-"""What a request presents, parsed once from its headers by the ASGI layer and read by the auth dependencies."""
+"""What a request presents, parsed once from its headers by the ASGI layer and read by the auth dependencies.
+
+The ASGI layer leaves the ``Credentials`` and the app's ``Authenticator`` in the request's ASGI scope under the two
+keys below; the route requirements (``auth``) read them from there.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from typing import Final
 
+from cloudgate.errors import InvalidCredentialsError
 from cloudgate.service.principal import Principal
+
+#: Scope key of the request's ``Credentials``.
+CREDENTIALS_KEY: Final = "cloudgate.credentials"
+#: Scope key of the app's ``Authenticator`` (one per protected app).
+AUTHENTICATOR_KEY: Final = "cloudgate.authenticator"
+
+# RFC 6750 section 2.1: "Bearer" 1*SP b64token. JWTs use only [A-Za-z0-9_-] and dots.
+_SCHEME = re.compile(r"[^\s]+")
+_AFTER_SCHEME = re.compile(r" +([A-Za-z0-9\-._~+/]+=*)")
+_BARE_JWT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
 
 @dataclass(slots=True)
@@ -15,13 +32,56 @@ class Credentials:
     api_keys: list[str] = field(default_factory=list)
     #: The bearer token: from ``X-Serverless-Authorization`` if present, else ``Authorization: Bearer``.
     bearer: str | None = None
+    #: Why the identity header that was sent is unusable (wrong scheme, whitespace, two tokens); the auth
+    #: dependency refuses with it (401). A malformed header is never read as "no identity".
+    bearer_problem: str | None = None
     principal: Principal | None = None
 
 
-def bearer_token(header_value: str) -> str | None:
-    """``"Bearer X"`` -> ``"X"`` (the scheme in any case); anything else -> ``None``."""
-    scheme, _, token = header_value.strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token or " " in token:
+def _malformed(header: str, what: str) -> InvalidCredentialsError:
+    return InvalidCredentialsError(f"malformed {header} header: {what}", scheme="Bearer")
+
+
+def bearer_token(header_value: str, *, header: str = "Authorization") -> str | None:
+    """``"Bearer X"`` -> ``"X"`` (the scheme in any case); another scheme (``Basic ...``) -> ``None``.
+
+    Raises ``InvalidCredentialsError`` when the value claims the Bearer scheme but is not exactly one token
+    (no token, whitespace or commas inside it, two tokens), or is a bare JWT without any scheme.
+    """
+    value = header_value.strip(" \t")
+    scheme = _SCHEME.match(value)
+    if scheme is None:
         return None
-    return token
+    if scheme.group().lower() != "bearer":
+        if _BARE_JWT.fullmatch(value):
+            raise _malformed(header, "a token without the Bearer scheme")
+        return None
+    token = _AFTER_SCHEME.fullmatch(value, scheme.end())
+    if token is None:
+        raise _malformed(header, "expected exactly one token after Bearer, without whitespace or commas")
+    return token.group(1)
+
+
+def read_identity_headers(serverless: list[str], authorization: list[str], creds: Credentials) -> None:
+    """Fill ``creds.bearer`` (or ``creds.bearer_problem``) from the request's identity headers.
+
+    As at Cloud Run (``shared/CLOUD_RUN.md``), ``X-Serverless-Authorization`` wins when present and must then be a
+    Bearer token; ``Authorization`` may carry another scheme (the docs' Basic), which is simply not an identity.
+    """
+    try:
+        if serverless:
+            if len(serverless) > 1:
+                raise _malformed("X-Serverless-Authorization", "sent more than once")
+            token = bearer_token(serverless[0], header="X-Serverless-Authorization")
+            if token is None:
+                raise _malformed("X-Serverless-Authorization", "the scheme must be Bearer")
+            creds.bearer = token
+        elif authorization:
+            tokens = [bearer_token(value) for value in authorization]
+            found = [token for token in tokens if token is not None]
+            if len(found) > 1 or (found and len(authorization) > 1):
+                raise _malformed("Authorization", "sent more than once")
+            creds.bearer = found[0] if found else None
+    except InvalidCredentialsError as exc:
+        creds.bearer = None
+        creds.bearer_problem = str(exc)

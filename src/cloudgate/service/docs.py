@@ -34,9 +34,9 @@ from starlette.routing import BaseRoute
 
 from cloudgate.errors import AuthError, UnavailableError
 from cloudgate.service.docs_guard import DocsGuard, error_response
+from cloudgate.service.docs_users import DocsUsers
 from cloudgate.service.errors_http import error_response as plain_error_response
 from cloudgate.service.openapi import remove_open_docs_routes
-from cloudgate.service.passwords import load_docs_users
 from cloudgate.service.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
@@ -204,7 +204,7 @@ def install_docs(app: FastAPI, settings: ServiceSettings) -> None:
     Raises:
         ConfigError: the docs users setting or file is malformed (see ``load_docs_users``).
     """
-    users = load_docs_users(settings)
+    users = DocsUsers(settings)
     remove_open_docs_routes(app)
     if not users:
         logger.info("docs disabled: no docs users configured")

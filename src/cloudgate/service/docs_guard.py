@@ -8,6 +8,8 @@ What it costs and what it refuses:
   against a dummy hash of the same cost), and names are compared in constant time.
 - A verified credential is remembered for ``docs_cache_seconds`` under an HMAC (per-process random key) of
   ``user:password``, so the page and its assets cost one argon2 verification, not five.
+- The users come from ``DocsUsers``, which re-reads ``CLOUDGATE_DOCS_USERS_FILE`` when it changes; a change
+  forgets every remembered credential, so a rotated-out password stops working at once.
 - Argon2 runs in worker threads, a few at a time, so it never blocks the event loop.
 - Each password check (a malformed header counts as one) spends a unit of the client's budget
   (``client_ip``) before any hashing: ``docs_max_failures`` per ``docs_failure_window_seconds``, then 429 with
@@ -16,7 +18,7 @@ What it costs and what it refuses:
 
 Example::
 
-    guard = DocsGuard(load_docs_users(settings), settings)
+    guard = DocsGuard(DocsUsers(settings), settings)   # or a plain {name: hash} mapping
 
     @router.get("/docs")
     async def docs(user: Annotated[str, Depends(guard)]) -> HTMLResponse: ...
@@ -42,6 +44,7 @@ from starlette.responses import Response
 from cloudgate.errors import AuthError, InvalidCredentialsError, MissingCredentialsError, ThrottledError
 from cloudgate.service import passwords
 from cloudgate.service.client_ip import client_ip
+from cloudgate.service.docs_users import DocsUsers
 from cloudgate.service.errors_http import auth_error_response
 from cloudgate.service.login_throttle import LoginThrottle
 from cloudgate.service.settings import ServiceSettings
@@ -92,10 +95,11 @@ class DocsGuard:
     ``InvalidCredentialsError`` or ``ThrottledError`` (``scheme="Basic"``).
     """
 
-    def __init__(self, users: Mapping[str, str], settings: ServiceSettings) -> None:
+    def __init__(self, users: Mapping[str, str] | DocsUsers, settings: ServiceSettings) -> None:
         self.realm = settings.docs_realm
-        self._users = [(name.encode(), hash) for name, hash in users.items()]
-        self._trust_forwarded_for = settings.trust_forwarded_for
+        self._users = users if isinstance(users, DocsUsers) else DocsUsers(settings, users=users)
+        self._users_version = self._users.version
+        self._trust_forwarded_for = settings.forwarded_for_trusted()
         self._cache_seconds = settings.docs_cache_seconds
         self._cache: dict[bytes, tuple[str, float]] = {}
         self._cache_key = secrets.token_bytes(32)
@@ -119,6 +123,7 @@ class DocsGuard:
             logger.info("docs login refused for client %s: malformed Basic credentials", client)
             raise
         key = hmac.new(self._cache_key, f"{user}:{password}".encode(), hashlib.sha256).digest()
+        self._follow_rotation()
         if self._is_cached(key):
             return user
         # The unit is spent before hashing, atomically: a burst (even one spread over instances) cannot outrun it.
@@ -138,11 +143,20 @@ class DocsGuard:
             f"too many failed logins; try again in {retry_after} s", retry_after=retry_after, scheme=_SCHEME
         )
 
+    def _follow_rotation(self) -> None:
+        """Pick up a new users file; if it changed, forget remembered logins (they may use a rotated-out password)."""
+        self._users.current()
+        if self._users.version != self._users_version:
+            self._users_version = self._users.version
+            self._cache.clear()
+            with self._dummy_lock:
+                self._dummy_hash = None  # the new hashes may have another cost
+
     def _verify(self, user: str, password: str) -> bool:
         """Runs in a worker thread: exactly one argon2 verification, whoever the user is."""
         wanted = user.encode()
         stored: str | None = None
-        for name, hash in self._users:  # no early exit: every name is compared
+        for name, hash in self._users.current():  # no early exit: every name is compared
             if hmac.compare_digest(name, wanted):
                 stored = hash
         if stored is None:
@@ -153,7 +167,7 @@ class DocsGuard:
     def _dummy(self) -> str:
         with self._dummy_lock:
             if self._dummy_hash is None:
-                self._dummy_hash = passwords.dummy_hash_like(self._users[0][1])
+                self._dummy_hash = passwords.dummy_hash_like(self._users.current()[0][1])
             return self._dummy_hash
 
     def _is_cached(self, key: bytes) -> bool:

@@ -3,12 +3,15 @@
 Two modes (``CLOUDGATE_IDENTITY``, see ``shared/CLOUD_RUN.md``):
 
 - ``cloud-run``: the service sits behind Cloud Run's IAM check, which verified the token and forwarded it with
-  its signature replaced by ``SIGNATURE_REMOVED_BY_GOOGLE``. The claims are trusted; ``aud`` (if audiences are
-  configured), ``exp`` and ``email_verified`` are still checked. A token that still carries a signature did not
-  come through that front end and is refused.
+  its signature replaced by ``SIGNATURE_REMOVED_BY_GOOGLE``. The claims are trusted as far as who signed them;
+  ``aud`` (if audiences are configured) is still checked. A token that still carries a signature did not come
+  through that front end and is refused.
 - ``verify``: full RS256 verification with PyJWT against the keys at ``CLOUDGATE_CERTS_URL``: algorithm pinned to
-  RS256, ``iss`` one of Google's issuers, ``aud`` one of the configured audiences, ``exp``/``iat`` within
-  ``CLOUDGATE_CLOCK_SKEW_SECONDS``.
+  RS256, ``aud`` one of the configured audiences.
+
+In both modes the claims must match Google's ID-token profile exactly (``id_token_profile``: integer times in
+range, not issued in the future, at most an hour long, one string ``aud``, boolean ``email_verified``, Google's
+``iss``), with ``CLOUDGATE_CLOCK_SKEW_SECONDS`` allowed on each time.
 
 Tokens that passed are remembered until they expire, keyed by their SHA-256 digest (never the raw token), so a
 repeat costs one hash and one dict lookup.
@@ -25,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +38,7 @@ from cloudgate.errors import ConfigError, InvalidCredentialsError
 from cloudgate.google import ID_TOKEN_ISSUERS, SIGNATURE_REMOVED
 from cloudgate.service.certs import SigningKeys
 from cloudgate.service.credentials import bearer_token as bearer_token  # re-exported: one parser for both
+from cloudgate.service.id_token_profile import check_profile
 from cloudgate.service.jwt_claims import UnverifiedJwt, parse_jwt
 from cloudgate.service.settings import IdentityMode, ServiceSettings
 
@@ -94,8 +97,15 @@ class TokenCache:
 class IdentityChecker:
     """Checks ID tokens per the configured mode; one instance per app, shared by all requests."""
 
-    def __init__(self, settings: ServiceSettings, *, http: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        settings: ServiceSettings,
+        *,
+        http: httpx.AsyncClient | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._mode = settings.identity
+        self._clock = clock
         self._audiences = tuple(settings.audiences)
         self._skew = settings.clock_skew_seconds
         if self._mode is IdentityMode.VERIFY:
@@ -110,7 +120,7 @@ class IdentityChecker:
         self._keys = SigningKeys(
             settings.certs_url, http=self._client, refetch_cooldown=settings.certs_refetch_cooldown_seconds
         )
-        self._cache = TokenCache(max_entries=TOKEN_CACHE_SIZE, skew=self._skew)
+        self._cache = TokenCache(max_entries=TOKEN_CACHE_SIZE, skew=self._skew, clock=clock)
 
     def _client(self) -> httpx.AsyncClient:
         # Created (and httpx imported) on first fetch: cloud-run mode never needs either, and cold start counts.
@@ -152,20 +162,12 @@ class IdentityChecker:
                 f"to verify signed tokens in the service, use {env_vars.IDENTITY}=verify"
             )
         claims = parsed.claims
-        exp = claims.get("exp")
-        # A JSON number like 1e400 parses as infinity, which int() cannot take.
-        if isinstance(exp, bool) or not isinstance(exp, int | float) or not math.isfinite(exp):
-            raise _refuse("malformed ID token: no numeric exp claim")
-        if time.time() >= exp + self._skew:
-            raise _refuse("ID token has expired")
-        audiences = _audiences_of(claims)
+        exp = check_profile(claims, now=self._clock(), skew=self._skew)
+        audience: str = claims["aud"]  # one string: check_profile saw to it
         if self._audiences:
-            audience = self._matching_audience(audiences)
-        elif audiences:
-            audience = audiences[0]  # Cloud Run already checked it against the service URL and custom audiences
-        else:
-            raise _refuse("malformed ID token: no aud claim")
-        return _identity(claims, audience, int(exp))
+            # Otherwise Cloud Run already checked it against the service URL and custom audiences.
+            audience = self._matching_audience([audience])
+        return _identity(claims, audience, exp)
 
     async def _verify(self, token: str, parsed: UnverifiedJwt) -> GoogleIdentity:
         import jwt as pyjwt
@@ -189,12 +191,18 @@ class IdentityChecker:
                 algorithms=["RS256"],
                 audience=self._audiences,
                 issuer=ID_TOKEN_ISSUERS,
-                leeway=self._skew,
-                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+                # Times are check_profile's, against this checker's clock (PyJWT would read the wall clock).
+                options={
+                    "require": ["exp", "iat", "iss", "aud", "sub"],
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                },
             )
         except pyjwt.PyJWTError as exc:
             raise _refuse(_describe(exc)) from None
-        return _identity(claims, self._matching_audience(_audiences_of(claims)), int(claims["exp"]))
+        exp = check_profile(claims, now=self._clock(), skew=self._skew)
+        return _identity(claims, self._matching_audience([claims["aud"]]), exp)
 
     def _matching_audience(self, audiences: list[str]) -> str:
         for audience in audiences:
@@ -204,27 +212,9 @@ class IdentityChecker:
         raise _refuse(f"ID token has the wrong audience ({shown!r}); this service accepts its URL and custom audiences")
 
 
-def _audiences_of(claims: dict[str, Any]) -> list[str]:
-    aud = claims.get("aud")
-    if isinstance(aud, str):
-        return [aud]
-    if isinstance(aud, list):
-        return [item for item in aud if isinstance(item, str)]
-    return []
-
-
 def _identity(claims: dict[str, Any], audience: str, expires_at: int) -> GoogleIdentity:
-    subject = claims.get("sub")
-    if not isinstance(subject, str) or not subject:
-        raise _refuse("malformed ID token: no sub claim")
-    email = claims.get("email")
-    if email is not None:
-        if not isinstance(email, str):
-            raise _refuse("malformed ID token: email is not a string")
-        # Google sends a boolean; very old tokens sent the string "true".
-        if claims.get("email_verified") not in (True, "true"):
-            raise _refuse("ID token email is not verified")
-    return GoogleIdentity(email=email, subject=subject, audience=audience, expires_at=expires_at)
+    # check_profile has seen to the types: sub a non-empty string, email a verified string or absent.
+    return GoogleIdentity(email=claims.get("email"), subject=claims["sub"], audience=audience, expires_at=expires_at)
 
 
 def _describe(exc: Exception) -> str:

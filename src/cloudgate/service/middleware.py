@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cloudgate import headers as http_headers
+from cloudgate.service.authenticator import Authenticator
 from cloudgate.service.client_ip import client_ip
-from cloudgate.service.credentials import Credentials, bearer_token
+from cloudgate.service.credentials import AUTHENTICATOR_KEY, CREDENTIALS_KEY, Credentials, read_identity_headers
 from cloudgate.service.errors_http import error_body
 from cloudgate.service.logs import parse_trace, redact, trace_context
 from cloudgate.service.settings import ServiceSettings
@@ -24,8 +26,6 @@ from cloudgate.service.settings import ServiceSettings
 logger = logging.getLogger("cloudgate.access")
 _errors = logging.getLogger(__name__)
 
-CREDENTIALS_KEY = "cloudgate.credentials"
-AUTHENTICATOR_KEY = "cloudgate.authenticator"
 _QUIET_PATHS = frozenset({"/health"})
 
 
@@ -36,128 +36,159 @@ class BodyTooLargeError(HTTPException):
         super().__init__(413, f"request body is larger than {limit} bytes")
 
 
-class CloudgateMiddleware:
-    """Parses credentials, enforces body and response limits, sets trace context, logs each request."""
+@dataclass(slots=True)
+class _Seen:
+    """What the one scan of the request headers found, for the checks, the auth dependencies and the log line."""
 
-    def __init__(self, app: ASGIApp, settings: ServiceSettings, authenticator: Any) -> None:
+    creds: Credentials
+    header_bytes: int = 0
+    #: The declared body size; -1 for a value that is not a number.
+    content_length: int | None = None
+    cloud_trace: str | None = None
+    traceparent: str | None = None
+    user_agent: str | None = None
+    referer: str | None = None
+
+
+class _ResponseGuard:
+    """Wraps ``send``: records the status and size for the log, and replaces a response declared larger than
+    ``cap`` (Cloud Run refuses those when not streamed) with a 500 that says why."""
+
+    __slots__ = ("_cap", "_replaced", "_scope", "_send", "sent", "started", "status")
+
+    def __init__(self, send: Send, scope: Scope, cap: int) -> None:
+        self._send = send
+        self._scope = scope
+        self._cap = cap
+        self.status = 500
+        self.sent = 0
+        self.started = False
+        self._replaced = False
+
+    async def send(self, message: Message) -> None:
+        if self._replaced:
+            return
+        if message["type"] == "http.response.start":
+            self.started = True
+            self.status = message["status"]
+            size = http_headers.content_length(message.get("headers", ()))
+            if size is not None and size > self._cap:
+                self._replaced = True
+                _errors.error(
+                    "response of %d bytes to %s %s refused: over the %d byte limit for non-streamed responses",
+                    size,
+                    self._scope["method"],
+                    self._scope["path"],
+                    self._cap,
+                )
+                await self.refuse(
+                    500,
+                    f"the response would be {size} bytes, over the {self._cap} byte limit Cloud Run allows for "
+                    "non-streamed responses; request fewer rows (paging) or use a streaming endpoint",
+                )
+                return
+        elif message["type"] == "http.response.body":
+            self.sent += len(message.get("body", b""))
+        await self._send(message)
+
+    async def refuse(self, status: int, detail: str) -> None:
+        """Answer with the common error body instead of (or in place of) the app's response."""
+        self.status = status
+        self.started = True
+        self.sent += await _send_error(self._send, status, detail)
+
+
+class CloudgateMiddleware:
+    """Parses credentials, enforces body and response limits, sets trace context, logs each request.
+
+    One pass per request, in named steps: ``_scan_headers``, ``_early_refusal``, the app behind a ``_ResponseGuard``
+    (and a body limit on ``receive``), then ``_access_log``.
+    """
+
+    def __init__(self, app: ASGIApp, settings: ServiceSettings, authenticator: Authenticator) -> None:
         self.app = app
         self.settings = settings
         self.authenticator = authenticator
         self._key_header = settings.api_key_header.lower().encode("latin-1")
+        self._trust_forwarded_for = settings.forwarded_for_trusted()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        settings = self.settings
-        creds = Credentials()
-        serverless = authorization = cloud_trace = traceparent = user_agent = referer = None
-        content_length: int | None = None
+        seen = self._scan_headers(scope)
+        scope[CREDENTIALS_KEY] = seen.creds
+        scope[AUTHENTICATOR_KEY] = self.authenticator
+        trace = (
+            parse_trace(seen.cloud_trace, seen.traceparent, self.settings.project_id)
+            if (seen.cloud_trace or seen.traceparent)
+            else None
+        )
+        token = trace_context.set(trace)
+        guard = _ResponseGuard(send, scope, self.settings.max_response_bytes)
+        try:
+            refusal = self._early_refusal(seen)
+            if refusal is not None:
+                await guard.refuse(*refusal)
+            else:
+                limit = self.settings.max_body_bytes
+                await self.app(scope, _limited(receive, limit) if seen.content_length is None else receive, guard.send)
+        except Exception:
+            _errors.exception("unhandled error in %s %s", scope["method"], scope["path"])
+            if not guard.started:
+                await guard.refuse(500, "internal error")
+        finally:
+            if scope["path"] not in _QUIET_PATHS or guard.status >= 400:
+                self._access_log(scope, guard.status, guard.sent, started, seen, trace)
+            trace_context.reset(token)
+
+    def _scan_headers(self, scope: Scope) -> _Seen:
+        """One pass over the request headers: credentials, sizes, trace context and what the log line names."""
+        seen = _Seen(Credentials())
+        serverless: list[str] = []
+        authorization: list[str] = []
         key_header = self._key_header
         header_bytes = 0
         for name, value in scope["headers"]:
             header_bytes += len(name) + len(value)
             if name == key_header:
-                creds.api_keys.append(value.decode("latin-1"))
+                seen.creds.api_keys.append(value.decode("latin-1"))
             elif name == b"x-serverless-authorization":
-                serverless = value.decode("latin-1")
+                serverless.append(value.decode("latin-1"))
             elif name == b"authorization":
-                authorization = value.decode("latin-1")
+                authorization.append(value.decode("latin-1"))
             elif name == b"content-length":
-                content_length = int(value) if value.isdigit() else -1
+                seen.content_length = int(value) if value.isdigit() else -1
             elif name == b"x-cloud-trace-context":
-                cloud_trace = value.decode("latin-1")
+                seen.cloud_trace = value.decode("latin-1")
             elif name == b"traceparent":
-                traceparent = value.decode("latin-1")
+                seen.traceparent = value.decode("latin-1")
             elif name == b"user-agent":
-                user_agent = value.decode("latin-1")
+                seen.user_agent = value.decode("latin-1")
             elif name == b"referer":
-                referer = value.decode("latin-1")
-        # Cloud Run checks X-Serverless-Authorization when present and ignores Authorization then (CLOUD_RUN.md).
-        if serverless is not None:
-            creds.bearer = bearer_token(serverless)
-        elif authorization is not None:
-            creds.bearer = bearer_token(authorization)
-        scope[CREDENTIALS_KEY] = creds
-        scope[AUTHENTICATOR_KEY] = self.authenticator
+                seen.referer = value.decode("latin-1")
+        seen.header_bytes = header_bytes
+        read_identity_headers(serverless, authorization, seen.creds)
+        return seen
 
-        trace = parse_trace(cloud_trace, traceparent, settings.project_id) if (cloud_trace or traceparent) else None
-        token = trace_context.set(trace)
-        status = 500
-        sent = 0
-        started_response = False
-        replaced = False
-        limit = settings.max_body_bytes
-        cap = settings.max_response_bytes
+    def _early_refusal(self, seen: _Seen) -> tuple[int, str] | None:
+        """``(status, detail)`` for a request refused before the app runs: headers or declared body too large."""
+        settings = self.settings
+        if seen.header_bytes > settings.max_header_bytes:
+            # httptools sets no limit of its own; on Cloud Run, Google's front end would have refused them.
+            return 431, f"request headers are larger than {settings.max_header_bytes} bytes"
+        declared = seen.content_length
+        if declared is not None and declared < 0:
+            return 400, "invalid Content-Length"
+        if declared is not None and declared > settings.max_body_bytes:
+            return 413, f"request body is larger than {settings.max_body_bytes} bytes"
+        return None
 
-        async def send_wrapper(message: Message) -> None:
-            nonlocal status, sent, started_response, replaced
-            if replaced:
-                return
-            if message["type"] == "http.response.start":
-                started_response = True
-                status = message["status"]
-                size = http_headers.content_length(message.get("headers", ()))
-                if size is not None and size > cap:
-                    replaced = True
-                    status = 500
-                    _errors.error(
-                        "response of %d bytes to %s %s refused: over the %d byte limit for non-streamed responses",
-                        size,
-                        scope["method"],
-                        scope["path"],
-                        cap,
-                    )
-                    sent += await _send_error(
-                        send,
-                        500,
-                        f"the response would be {size} bytes, over the {cap} byte limit Cloud Run allows for "
-                        "non-streamed responses; request fewer rows (paging) or use a streaming endpoint",
-                    )
-                    return
-            elif message["type"] == "http.response.body":
-                sent += len(message.get("body", b""))
-            await send(message)
-
-        try:
-            if header_bytes > settings.max_header_bytes:
-                # httptools sets no limit of its own; on Cloud Run, Google's front end would have refused them.
-                status = 431
-                started_response = True
-                sent = await _send_error(
-                    send, 431, f"request headers are larger than {settings.max_header_bytes} bytes"
-                )
-            elif content_length is not None and (content_length < 0 or content_length > limit):
-                status = 400 if content_length < 0 else 413
-                detail = (
-                    "invalid Content-Length" if content_length < 0 else f"request body is larger than {limit} bytes"
-                )
-                started_response = True
-                sent = await _send_error(send, status, detail)
-            else:
-                await self.app(scope, _limited(receive, limit) if content_length is None else receive, send_wrapper)
-        except Exception:
-            _errors.exception("unhandled error in %s %s", scope["method"], scope["path"])
-            if not started_response:
-                status = 500
-                sent = await _send_error(send, 500, "internal error")
-        finally:
-            if scope["path"] not in _QUIET_PATHS or status >= 400:
-                self._log(scope, status, sent, started, creds, user_agent, referer, trace)
-            trace_context.reset(token)
-
-    def _log(
-        self,
-        scope: Scope,
-        status: int,
-        size: int,
-        started: float,
-        creds: Credentials,
-        user_agent: str | None,
-        referer: str | None,
-        trace: dict[str, Any] | None,
+    def _access_log(
+        self, scope: Scope, status: int, size: int, started: float, seen: _Seen, trace: dict[str, Any] | None
     ) -> None:
+        """The request's one JSON log line: only the path, redacted; the principal's name; the trace."""
         if not logger.isEnabledFor(logging.INFO):
             return
         latency = time.perf_counter() - started
@@ -169,15 +200,15 @@ class CloudgateMiddleware:
             "requestUrl": redact(path),
             "status": status,
             "responseSize": str(size),
-            "remoteIp": client_ip(scope, self.settings.trust_forwarded_for),
+            "remoteIp": client_ip(scope, self._trust_forwarded_for),
             "latency": f"{latency:.6f}s",
             "protocol": f"HTTP/{scope.get('http_version', '1.1')}",
         }
-        if user_agent:
-            http_request["userAgent"] = redact(user_agent[:200])
-        if referer:
-            http_request["referer"] = redact(referer.split("?", 1)[0][:200])
-        principal = creds.principal.name if creds.principal else None
+        if seen.user_agent:
+            http_request["userAgent"] = redact(seen.user_agent[:200])
+        if seen.referer:
+            http_request["referer"] = redact(seen.referer.split("?", 1)[0][:200])
+        principal = seen.creds.principal.name if seen.creds.principal else None
         logger.info(
             "%s %s%s %d",
             scope["method"],

@@ -1,20 +1,20 @@
 """Documents cloudgate's security schemes in the OpenAPI schema, so Swagger's "Authorize" and "Try it out" work.
 
-The auth dependencies are plain functions (cheaper per request than FastAPI's ``Security`` classes); this hook
-finds them in the routes once, when the schema is first built, and adds the matching security requirements.
+A route's requirements (``auth.Requirement``) are ``SecurityBase`` dependencies, so FastAPI itself lists them in
+each operation's ``security`` under their own names. This hook reads only that schema, once, when it is first
+built: it replaces those names with the two real schemes (API key, Google ID token) the requirements carry, notes
+the scopes, and documents the refusals. It does not walk FastAPI's routes or dependency trees.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any
 
-import fastapi.routing
 from fastapi import FastAPI
-from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
+from fastapi.openapi.utils import get_openapi
 
+from cloudgate.service.auth import Requirement
 from cloudgate.service.settings import ServiceSettings
 
 logger = logging.getLogger(__name__)
@@ -25,29 +25,62 @@ _ERROR_REF = {"$ref": f"#/components/schemas/{_ERROR_SCHEMA}"}
 _GOOGLE_SCHEME = "GoogleIdToken"
 
 
-def _requirements(dependant: Dependant) -> list[dict[str, Any]]:
-    found = []
-    for sub in dependant.dependencies:
-        marker = getattr(sub.call, "__cloudgate__", None)
-        if marker:
-            found.append(marker)
-        found.extend(_requirements(sub))
-    return found
+def _operations(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    return [op for item in schema.get("paths", {}).values() for op in item.values() if isinstance(op, dict)]
 
 
-def _api_routes(app: FastAPI) -> Iterator[Any]:
-    """Every API route with its effective path, including those of routers added with ``include_router``.
+def _secure(operation: dict[str, Any]) -> None:
+    """Replace the names of cloudgate's requirements in ``operation["security"]`` with the real schemes.
 
-    FastAPI 0.16x keeps included routers as lazy entries of ``app.routes`` and resolves them with
-    ``iter_route_contexts`` (what its own schema generation uses); older versions list plain ``APIRoute`` objects.
+    Every dependency of a route runs, so its requirements all hold at once: one entry, AND-ed (FastAPI lists one
+    entry per scheme, which OpenAPI reads as "any of").
     """
-    iter_contexts = getattr(fastapi.routing, "iter_route_contexts", None)
-    if iter_contexts is None:
-        yield from (route for route in app.routes if isinstance(route, APIRoute))
+    merged: dict[str, list[str]] = {}
+    requirements: list[Requirement] = []
+    for entry in operation.get("security", []):
+        for name, scopes in entry.items():
+            requirement = Requirement.named(name)
+            if requirement is None:
+                merged[name] = scopes
+            else:
+                requirements.append(requirement)
+    if not requirements:
         return
-    for context in iter_contexts(app.routes):
-        if isinstance(context.original_route, APIRoute):
-            yield context
+    if any(r.key for r in requirements):
+        merged[_KEY_SCHEME] = []
+    if any(r.google for r in requirements):
+        merged[_GOOGLE_SCHEME] = []
+    operation["security"] = [merged]
+    scopes = sorted({r.scope for r in requirements if r.scope})
+    _document_refusals(operation, scopes)
+    if scopes:
+        note = "Requires API key scope: " + ", ".join(f"`{s}`" for s in scopes) + "."
+        operation["description"] = (operation.get("description", "") + "\n\n" + note).strip()
+
+
+def _declared(app: FastAPI) -> list[tuple[str, Requirement]]:
+    """Each route path with each cloudgate requirement it declares, from the schema FastAPI generates itself
+    (``get_openapi``: before this module's hook renames the requirements)."""
+    schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+    return [
+        (path, requirement)
+        for path, item in schema.get("paths", {}).items()
+        for operation in item.values()
+        if isinstance(operation, dict)
+        for entry in operation.get("security", [])
+        for name in entry
+        if (requirement := Requirement.named(name)) is not None
+    ]
+
+
+def declared_scopes(app: FastAPI) -> frozenset[str]:
+    """Every API key scope the app's routes require (``serve --dev`` grants them to its session key)."""
+    return frozenset(requirement.scope for _, requirement in _declared(app) if requirement.scope)
+
+
+def routes_requiring_identity(app: FastAPI) -> list[str]:
+    """The paths of the routes that require the caller's Google identity (for the start-up exposure warning)."""
+    return sorted({path for path, requirement in _declared(app) if requirement.google})
 
 
 def _document_refusals(operation: dict[str, Any], scopes: list[str]) -> None:
@@ -120,26 +153,10 @@ def install_openapi(app: FastAPI, settings: ServiceSettings) -> None:
                     "errors": {"type": "array", "items": {"$ref": "#/components/schemas/ValidationError"}},
                 },
             }
-        for route in _api_routes(app):
-            dependant = getattr(route, "dependant", None)
-            markers = _requirements(dependant) if dependant is not None else []
-            if not markers:
-                continue
-            requirement: dict[str, list[str]] = {}
-            scopes = sorted({m["scope"] for m in markers if m["scope"]})
-            if any(m["key"] for m in markers):
-                requirement[_KEY_SCHEME] = []
-            if any(m["google"] for m in markers):
-                requirement[_GOOGLE_SCHEME] = []
-            for method in route.methods or ():
-                operation = schema.get("paths", {}).get(route.path_format, {}).get(method.lower())
-                if operation is None:
-                    continue
-                operation["security"] = [requirement]
-                _document_refusals(operation, scopes)
-                if scopes:
-                    note = "Requires API key scope: " + ", ".join(f"`{s}`" for s in scopes) + "."
-                    operation["description"] = (operation.get("description", "") + "\n\n" + note).strip()
+        for name in [name for name in schemes if Requirement.named(name) is not None]:
+            del schemes[name]
+        for operation in _operations(schema):
+            _secure(operation)
         app.openapi_schema = schema
         return schema
 

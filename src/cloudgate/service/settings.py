@@ -11,15 +11,20 @@ Example::
 from __future__ import annotations
 
 import functools
+import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from cloudgate import codes
+from cloudgate import codes, env_vars
 from cloudgate.google import CLOUD_RUN_MAX_BYTES, OAUTH2_CERTS_URL
+
+#: The default body limit of a service served over HTTP/2 (``CLOUDGATE_HTTP2``): Cloud Run sets no request size
+#: limit on HTTP/2 end to end, but a body written to the in-memory filesystem still costs the instance memory.
+HTTP2_MAX_BODY_BYTES = 512 * 1024 * 1024
 
 
 class IdentityMode(StrEnum):
@@ -37,6 +42,10 @@ def _split_csv(value: object) -> object:
     if isinstance(value, str):
         return [part.strip() for part in value.replace("\n", ",").split(",") if part.strip()]
     return value
+
+
+def _truthy(value: object) -> bool:
+    return value is True or (isinstance(value, str) and value.strip().lower() in {"1", "t", "true", "y", "yes", "on"})
 
 
 class ServiceSettings(BaseSettings):
@@ -62,7 +71,10 @@ class ServiceSettings(BaseSettings):
     )
 
     # API keys.
-    keystore: str = Field("sqlite:///.cloudgate/keys.sqlite3", description="`sqlite:///path` or `file:///path.json`.")
+    keystore: str = Field(
+        "sqlite:///.cloudgate/keys.sqlite3",
+        description="`sqlite:///path`, `file:///path.json` or `firestore://PROJECT[/DATABASE]/COLLECTION`.",
+    )
     key_cache_seconds: float = Field(
         2.0, ge=0, description="How long key records are cached in memory; a revocation takes effect within this."
     )
@@ -83,19 +95,46 @@ class ServiceSettings(BaseSettings):
     certs_refetch_cooldown_seconds: float = Field(30.0, ge=0)
 
     # Limits.
-    max_body_bytes: int = Field(CLOUD_RUN_MAX_BYTES - 1, ge=0, description="Larger request bodies get 413.")
+    http2: bool = Field(
+        False, description="Served over h2c (`cloudgate serve --http2`): request bodies may exceed Cloud Run's 32 MiB."
+    )
+    max_body_bytes: int = Field(
+        CLOUD_RUN_MAX_BYTES - 1,
+        ge=0,
+        description="Larger request bodies get 413. Default: 32 MiB - 1 (Cloud Run's HTTP/1 cap), 512 MiB with `http2`.",
+    )
     max_header_bytes: int = Field(64 * 1024, ge=1024, description="Larger request headers (all together) get 431.")
     max_response_bytes: int = Field(
         CLOUD_RUN_MAX_BYTES - 64 * 1024,
         ge=0,
         description="Larger non-streamed responses are refused (Cloud Run would send an empty 500).",
     )
-    trust_forwarded_for: bool = Field(
-        True, description="Take the client address from X-Forwarded-For (Cloud Run sets it)."
+    trust_forwarded_for: Literal["auto"] | bool = Field(
+        "auto",
+        description="Take the client address from X-Forwarded-For: `auto` only on Cloud Run (`K_SERVICE` set), whose "
+        "front end appends it; `true` behind another proxy that appends it; `false` never.",
     )
 
     # Logging.
     project_id: str | None = Field(None, description="Google project id, for trace links in logs.")
+
+    def forwarded_for_trusted(self) -> bool:
+        """Whether ``X-Forwarded-For`` may name the client: on ``auto``, only where Cloud Run appends it.
+
+        Off Cloud Run a client that reaches the service directly writes the header itself, and would choose its
+        own login-throttle bucket.
+        """
+        if self.trust_forwarded_for == "auto":
+            return bool(os.environ.get(env_vars.K_SERVICE))
+        return self.trust_forwarded_for
+
+    @model_validator(mode="before")
+    @classmethod
+    def _http2_body_limit(cls, data: Any) -> Any:
+        # Only the default moves: an explicit CLOUDGATE_MAX_BODY_BYTES is kept whatever the protocol.
+        if isinstance(data, dict) and "max_body_bytes" not in data and _truthy(data.get("http2")):
+            return {**data, "max_body_bytes": HTTP2_MAX_BODY_BYTES}
+        return data
 
     @field_validator("audiences", "allowed_principals", mode="before")
     @classmethod

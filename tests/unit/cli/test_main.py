@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 
 import pytest
 
@@ -49,3 +50,15 @@ def test_a_password_on_the_command_line_is_refused_without_echoing_it() -> None:
     assert result.returncode == 2
     assert "never put a password on the command line" in result.stderr
     assert "hunter2-on-argv" not in result.stderr + result.stdout
+
+
+def test_serve_http2_without_granian_names_the_extra_to_install() -> None:
+    # ``sys.modules[name] = None`` makes the import system report the package as absent.
+    code = (
+        "import sys; sys.modules['granian'] = None; from cloudgate.cli.main import main; "
+        "sys.argv = ['cloudgate', 'serve', '--http2', '--port', '0']; main()"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "pip install 'cloudgate[http2]'" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout

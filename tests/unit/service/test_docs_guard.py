@@ -219,7 +219,7 @@ async def test_missing_credentials_do_not_count_as_failures(alice_hash: str) -> 
 
 @pytest.mark.anyio
 async def test_throttling_is_per_client_address_from_the_rightmost_forwarded_for(alice_hash: str) -> None:
-    async with make_client(f"alice:{alice_hash}", docs_max_failures=2) as client:
+    async with make_client(f"alice:{alice_hash}", docs_max_failures=2, trust_forwarded_for=True) as client:
         attacker = {"X-Forwarded-For": "10.0.0.1, 203.0.113.9"}
         for spoof in ("1.1.1.1", "2.2.2.2"):  # a forged left part does not give a fresh budget
             forged = {"X-Forwarded-For": f"{spoof}, 203.0.113.9"}
@@ -264,6 +264,23 @@ def test_client_ip_uses_the_peer_when_forwarded_for_is_not_trusted() -> None:
 def test_client_ip_falls_back_to_the_peer_when_the_forwarded_entry_is_not_an_address() -> None:
     scope = _scope([(b"x-forwarded-for", b"203.0.113.7, not-an-ip")])
     assert client_ip(scope, trust_forwarded_for=True) == "192.0.2.5"
+
+
+@pytest.mark.parametrize(("setting", "k_service", "trusted"), [("auto", None, False), ("auto", "svc", True),
+    (True, None, True), (False, "svc", False)])  # fmt: skip
+def test_forwarded_for_is_trusted_on_auto_only_on_cloud_run(
+    monkeypatch: pytest.MonkeyPatch, setting: Any, k_service: str | None, trusted: bool
+) -> None:
+    monkeypatch.delenv("K_SERVICE", raising=False)
+    if k_service:
+        monkeypatch.setenv("K_SERVICE", k_service)
+    assert ServiceSettings(trust_forwarded_for=setting).forwarded_for_trusted() is trusted
+
+
+@pytest.mark.parametrize(("value", "parsed"), [("auto", "auto"), ("true", True), ("false", False)])
+def test_trust_forwarded_for_reads_auto_true_and_false(monkeypatch: pytest.MonkeyPatch, value: str, parsed: Any) -> None:
+    monkeypatch.setenv("CLOUDGATE_TRUST_FORWARDED_FOR", value)
+    assert ServiceSettings().trust_forwarded_for == parsed
 
 
 def test_client_ip_is_unknown_without_header_or_peer() -> None:

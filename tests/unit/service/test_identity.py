@@ -316,7 +316,7 @@ async def test_a_refused_token_is_not_cached(signer: rsa.RSAPrivateKey, certs: C
 
 @pytest.mark.anyio
 async def test_verify_refuses_unverified_email(signer: rsa.RSAPrivateKey, certs: CertsServer) -> None:
-    for verified in (False, None, "false"):
+    for verified in (False, None):
         token = mint(signer, email_verified=verified)
         assert "email is not verified" in await refusal(checker(certs), token)
 
@@ -377,7 +377,7 @@ async def test_cloud_run_without_audiences_accepts_what_cloud_run_checked(
     signer: rsa.RSAPrivateKey, certs: CertsServer
 ) -> None:
     check = checker(certs, IdentityMode.CLOUD_RUN, audiences=[])
-    identity = await check.check(stripped(mint(signer, aud=["https://custom.example.com", AUDIENCE])))
+    identity = await check.check(stripped(mint(signer, aud="https://custom.example.com")))
     assert identity.audience == "https://custom.example.com"
 
 
@@ -413,10 +413,10 @@ async def test_cloud_run_refuses_an_expired_token(signer: rsa.RSAPrivateKey, cer
     [
         ({"email_verified": False}, "email is not verified"),
         ({"email_verified": None}, "email is not verified"),
-        ({"exp": None}, "no numeric exp"),
-        ({"exp": "tomorrow"}, "no numeric exp"),
+        ({"exp": None}, "exp must be an integer"),
+        ({"exp": "tomorrow"}, "exp must be an integer"),
         ({"sub": None}, "no sub claim"),
-        ({"aud": None}, "no aud claim"),
+        ({"aud": None}, "aud must be a single string"),
     ],
 )
 async def test_cloud_run_refuses_bad_claims(
@@ -465,12 +465,16 @@ def test_token_cache_is_bounded_and_drops_the_oldest() -> None:
         ("bearer abc", "abc"),
         ("BEARER   abc  ", "abc"),
         ("Basic dXNlcjpwYXNz", None),
-        ("Bearer", None),
-        ("Bearer ", None),
-        ("Bearer a b", None),
         ("", None),
-        ("abc.def.ghi", None),
     ],
 )
 def test_bearer_token_extracts_the_token_of_the_bearer_scheme(header: str, token: str | None) -> None:
     assert bearer_token(header) == token
+
+
+@pytest.mark.parametrize(
+    "header", ["Bearer", "Bearer ", "Bearer a b", "Bearer\tabc", "Bearer a,b", "Bearer a\x0bb", "abc.def.ghi"]
+)
+def test_a_malformed_bearer_value_is_refused_not_ignored(header: str) -> None:
+    with pytest.raises(InvalidCredentialsError, match="malformed Authorization header"):
+        bearer_token(header)

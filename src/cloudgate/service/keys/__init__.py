@@ -22,6 +22,7 @@ from cloudgate.service.keys.store import (
     KeyRecord,
     KeyStore,
     authenticate,
+    authenticate_async,
     hash_secret,
     new_key,
     parse_key_id,
@@ -33,6 +34,7 @@ __all__ = [
     "KeyRecord",
     "KeyStore",
     "authenticate",
+    "authenticate_async",
     "hash_secret",
     "new_key",
     "open_keystore",
@@ -42,7 +44,8 @@ __all__ = [
 
 
 def open_keystore(url: str, *, create: bool = True) -> KeyStore:
-    """A store from its URL: ``sqlite:///path`` (read-write) or ``file:///path.json`` (hashes only, re-read on change)."""
+    """A store from its URL: ``sqlite:///path`` (read-write), ``file:///path.json`` (hashes only, re-read on change)
+    or ``firestore://PROJECT[/DATABASE]/COLLECTION`` (shared by every instance; needs the ``firestore`` extra)."""
     if url.startswith("sqlite:///"):
         from cloudgate.service.keys.sqlite import SqliteKeyStore
 
@@ -51,4 +54,10 @@ def open_keystore(url: str, *, create: bool = True) -> KeyStore:
         from cloudgate.service.keys.file import FileKeyStore
 
         return FileKeyStore(url)
-    raise _ConfigError(f"unknown key store {url!r}: use sqlite:///path or file:///path.json")
+    if url.startswith("firestore://"):
+        from cloudgate.service.keys.firestore import FirestoreKeyStore
+
+        return FirestoreKeyStore(url)
+    raise _ConfigError(
+        f"unknown key store {url!r}: use sqlite:///path, file:///path.json or firestore://PROJECT[/DATABASE]/COLLECTION"
+    )

@@ -7,46 +7,100 @@ within that time (``CLOUDGATE_KEY_CACHE_SECONDS``, default 2 s; 0 disables the c
 Unknown ids are remembered too, in a separate, smaller table: repeating a made-up key costs no query, and a flood
 of fresh made-up ids (each one costs a query, as it must) can only churn that table, never push real keys out.
 Both tables drop their oldest entries first when full.
+
+On the event loop (``aget``) a miss runs the store's lookup in a worker thread, and concurrent requests for the same
+id share that one lookup. A lookup that fails (the store is unreachable) is not remembered as "unknown": the
+request gets ``KeyStoreError`` (503), never a 401, and for ``_FAILURE_COOLDOWN_S`` after a failure other misses
+fail at once instead of queueing more lookups on a store that is down. Cached records keep working meanwhile,
+until their entry ends.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import TypeVar
 
+import anyio
+import anyio.to_thread
+
+from cloudgate.errors import KeyStoreError
 from cloudgate.service.keys.store import KeyRecord, KeyStore
 
 _V = TypeVar("_V")
 _MAX_ENTRIES = 10_000
 _MAX_UNKNOWN = 1_000
+_FAILURE_COOLDOWN_S = 1.0
 
 
 class CachedKeyStore(KeyStore):
     """Reads through to ``inner`` at most once per ``ttl`` seconds per key id; writes go straight through."""
 
-    def __init__(self, inner: KeyStore, ttl: float) -> None:
+    def __init__(self, inner: KeyStore, ttl: float, *, clock: Callable[[], float] | None = None) -> None:
         self.inner = inner
         self.url = inner.url
         self.ttl = ttl
+        self._clock = clock or _monotonic
         self._entries: dict[str, tuple[float, KeyRecord]] = {}
         self._unknown: dict[str, float] = {}
+        self._pending: dict[str, anyio.Event] = {}
+        self._failed_at: float | None = None
 
-    def get(self, key_id: str) -> KeyRecord | None:
-        now = time.monotonic()
+    def _cached(self, key_id: str, now: float) -> tuple[bool, KeyRecord | None]:
+        """``(True, answer)`` when the cache knows (a record, or None for a known-unknown id), else ``(False, None)``."""
         entry = self._entries.get(key_id)
         if entry is not None and now - entry[0] < self.ttl:
-            return entry[1]
+            return True, entry[1]
         seen = self._unknown.get(key_id)
-        if seen is not None and now - seen < self.ttl:
-            return None
-        record = self.inner.get(key_id)
+        return seen is not None and now - seen < self.ttl, None
+
+    def _store(self, key_id: str, record: KeyRecord | None, now: float) -> None:
         if record is None:
             _put(self._unknown, key_id, now, _MAX_UNKNOWN)
         else:
             self._unknown.pop(key_id, None)
             _put(self._entries, key_id, (now, record), _MAX_ENTRIES)
+
+    def get(self, key_id: str) -> KeyRecord | None:
+        now = self._clock()
+        known, cached = self._cached(key_id, now)
+        if known:
+            return cached
+        record = self.inner.get(key_id)
+        self._store(key_id, record, now)
         return record
+
+    async def aget(self, key_id: str) -> KeyRecord | None:
+        while True:
+            known, cached = self._cached(key_id, self._clock())
+            if known:
+                return cached
+            pending = self._pending.get(key_id)
+            if pending is None:
+                break
+            await pending.wait()  # another request is looking this id up: share its answer
+            if self._failed_recently():
+                raise KeyStoreError("the key store lookup failed")
+        if self._failed_recently():
+            raise KeyStoreError("the key store failed less than a second ago")
+        done = self._pending[key_id] = anyio.Event()
+        try:
+            started = self._clock()
+            try:
+                record = await self.inner.aget(key_id)
+            except KeyStoreError:
+                self._failed_at = self._clock()
+                raise
+            self._failed_at = None
+            self._store(key_id, record, started)
+            return record
+        finally:
+            del self._pending[key_id]
+            done.set()
+
+    def _failed_recently(self) -> bool:
+        return self._failed_at is not None and self._clock() - self._failed_at < _FAILURE_COOLDOWN_S
 
     def list(self) -> list[KeyRecord]:
         return self.inner.list()
@@ -64,6 +118,10 @@ class CachedKeyStore(KeyStore):
         self._entries.clear()
         self._unknown.clear()
         self.inner.close()
+
+
+def _monotonic() -> float:
+    return time.monotonic()  # looked up per call, so a test can move it
 
 
 def _put(table: dict[str, _V], key: str, value: _V, limit: int) -> None:

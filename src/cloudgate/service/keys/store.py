@@ -24,6 +24,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import anyio.to_thread
+
 from cloudgate import codes
 from cloudgate.errors import ConfigError, InvalidCredentialsError
 
@@ -83,6 +85,10 @@ class KeyStore(abc.ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release files and connections."""
 
+    async def aget(self, key_id: str) -> KeyRecord | None:
+        """``get`` off the event loop: in a worker thread (a store may wait on a disk or a network)."""
+        return await anyio.to_thread.run_sync(self.get, key_id)
+
     def create(self, name: str, scopes: Sequence[str], expires_at: datetime | None = None) -> tuple[KeyRecord, str]:
         """Make and store a new key; returns the record and the secret (show it once, never store it)."""
         record, secret = new_key(name, scopes, expires_at)
@@ -136,7 +142,17 @@ def parse_key_id(key: str) -> str | None:
 def authenticate(store: KeyStore, presented: str, now: datetime | None = None) -> KeyRecord:
     """The record of a presented key if it is valid, active and unexpired; else ``InvalidCredentialsError``."""
     key_id = parse_key_id(presented)
-    record = store.get(key_id) if key_id else None
+    return check_presented(store.get(key_id) if key_id else None, presented, now)
+
+
+async def authenticate_async(store: KeyStore, presented: str, now: datetime | None = None) -> KeyRecord:
+    """``authenticate`` for the event loop: the lookup never blocks it (``KeyStore.aget``)."""
+    key_id = parse_key_id(presented)
+    return check_presented(await store.aget(key_id) if key_id else None, presented, now)
+
+
+def check_presented(record: KeyRecord | None, presented: str, now: datetime | None = None) -> KeyRecord:
+    """``record`` if it matches the presented key and is active; else ``InvalidCredentialsError``."""
     if record is None or not hmac.compare_digest(record.secret_hash, hash_secret(presented)):
         raise InvalidCredentialsError("invalid API key", scheme="ApiKey")
     state = record.state(now)

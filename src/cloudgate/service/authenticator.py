@@ -1,0 +1,125 @@
+"""The ``Authenticator``: one per protected app, it checks a request's credentials against the key store and the
+identity settings and returns the ``Principal`` (or raises an ``AuthError``).
+
+``protect()`` makes it and hands it to the ASGI layer, which leaves it in each request's scope beside the parsed
+``Credentials``; the route requirements (``cloudgate.service.auth``) call it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cloudgate import codes, env_vars
+from cloudgate.errors import ForbiddenError, InvalidCredentialsError, MissingCredentialsError
+from cloudgate.service.credentials import Credentials
+from cloudgate.service.keys import KeyStore, authenticate_async, open_keystore
+from cloudgate.service.keys.cache import CachedKeyStore
+from cloudgate.service.principal import Principal, grants
+from cloudgate.service.settings import IdentityMode, ServiceSettings
+
+if TYPE_CHECKING:
+    from cloudgate.service.identity import IdentityChecker
+
+logger = logging.getLogger(__name__)
+
+
+class Authenticator:
+    """Checks a request's credentials against the key store and the identity settings."""
+
+    def __init__(self, settings: ServiceSettings, keystore: KeyStore | None = None) -> None:
+        self.settings = settings
+        self._keystore = keystore
+        self._identity: IdentityChecker | None = None
+        self._allowed = frozenset(p.lower() for p in settings.allowed_principals)
+
+    @property
+    def keystore(self) -> KeyStore:
+        if self._keystore is None:
+            store = open_keystore(self.settings.keystore, create=False)
+            ttl = self.settings.key_cache_seconds
+            self._keystore = CachedKeyStore(store, ttl) if ttl > 0 else store
+        return self._keystore
+
+    @property
+    def identity(self) -> IdentityChecker:
+        if self._identity is None:
+            from cloudgate.service.identity import IdentityChecker
+
+            self._identity = IdentityChecker(self.settings)
+        return self._identity
+
+    def check_config(self) -> None:
+        """Fail at start, not at the first request, on settings that cannot work; warn about ones that may not."""
+        if self.settings.identity is not IdentityMode.OFF:
+            _ = self.identity
+        _ = self.keystore
+        url = self.settings.keystore
+        if url.startswith("sqlite:") and os.environ.get(env_vars.K_SERVICE):
+            logger.warning(
+                "CLOUDGATE_KEYSTORE is an SQLite file, but on Cloud Run each instance has its own in-memory "
+                "filesystem: keys created after the image was built, or on another instance, are not there. "
+                "Use firestore://PROJECT/COLLECTION (shared by every instance) or file:///path.json on a Secret "
+                "Manager volume"
+            )
+        elif url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+            logger.warning("no API key store at %s yet: requests with an API key get 503 until keys are created", url)
+
+    async def aclose(self) -> None:
+        if self._identity is not None:
+            await self._identity.aclose()
+        if self._keystore is not None:
+            self._keystore.close()
+
+    async def authenticate(self, creds: Credentials, *, key: bool, scope: str | None, google: bool) -> Principal:
+        """The principal behind ``creds``; raises ``AuthError`` when a required part is missing or wrong."""
+        header = self.settings.api_key_header
+        record = None
+        if key:
+            if not creds.api_keys:
+                raise MissingCredentialsError(f"an API key is required in the {header} header", scheme="ApiKey")
+            if len(creds.api_keys) > 1:
+                raise InvalidCredentialsError(f"send exactly one {header} header", scheme="ApiKey")
+            record = await authenticate_async(self.keystore, creds.api_keys[0])
+            if scope is not None and not grants(record.scopes, scope):
+                raise ForbiddenError(
+                    f"API key {record.key_id} lacks the scope {scope!r}", reason=codes.SCOPE_MISSING, scope=scope
+                )
+        email = await self._google_email(creds, required=google)
+        principal = Principal(
+            email=email,
+            key_id=record.key_id if record else None,
+            key_name=record.name if record else None,
+            scopes=record.scopes if record else frozenset(),
+        )
+        creds.principal = principal
+        return principal
+
+    async def _google_email(self, creds: Credentials, *, required: bool) -> str | None:
+        mode = self.settings.identity
+        if mode is IdentityMode.OFF:
+            if required:
+                raise ForbiddenError(
+                    "this route needs the caller's Google identity, but CLOUDGATE_IDENTITY=off",
+                    reason=codes.IDENTITY_OFF,
+                )
+            return None
+        if creds.bearer_problem is not None:
+            raise InvalidCredentialsError(creds.bearer_problem, scheme="Bearer")
+        if creds.bearer is None:
+            if required:
+                raise MissingCredentialsError(
+                    "a Google ID token is required (X-Serverless-Authorization or Authorization: Bearer)",
+                    scheme="Bearer",
+                )
+            return None
+        identity = await self.identity.check(creds.bearer)
+        email = identity.email
+        # The allowed list is configuration, not a secret: a set lookup is right (and takes any characters).
+        if required and self._allowed and (email is None or email.lower() not in self._allowed):
+            raise ForbiddenError(
+                f"{email or identity.subject} is not an allowed principal", reason=codes.PRINCIPAL_NOT_ALLOWED
+            )
+        return email
