@@ -188,7 +188,8 @@ def _instance_runner(argv: list[str], env: dict[str, str], data_dir: Path) -> An
         }
         if data_dir.is_dir():
             shutil.copytree(data_dir, folder / "data", dirs_exist_ok=True)
-            own[env_vars.DATA_DIR] = str((folder / "data").resolve())
+        (folder / "data").mkdir(exist_ok=True)
+        own[env_vars.DATA_DIR] = str((folder / "data").resolve())
         keystore = env[env_vars.KEYSTORE]
         if keystore.startswith("sqlite:///"):  # what the image held when the instance started, and no more
             shutil.copyfile(keystore.removeprefix("sqlite:///"), folder / "keys.sqlite3")
