@@ -19,6 +19,8 @@ from cloudgate import env_vars
 #: Where the key file's folder is mounted in the container (as a Secret Manager volume would be).
 KEYS_MOUNT = "/var/secrets/cloudgate-keys"
 _KEY_FILE = "keys.json"
+#: The example app's data folder variable (app/settings.py): a path on this machine means nothing in the container.
+_DATA_DIR_VAR = "CLOUDGATE_DATA_DIR"
 
 
 def keys_folder(state_dir: Path) -> Path:
@@ -50,7 +52,7 @@ def container_env(env: dict[str, str]) -> dict[str, str]:
     """The revision's environment: the process runner's, less what only makes sense on this machine."""
     inherited = {name: value for name, value in os.environ.items() if name.startswith("CLOUDGATE_")}
     own = {**inherited, **env, env_vars.KEYSTORE: f"file://{KEYS_MOUNT}/{_KEY_FILE}"}
-    for local in (env_vars.HOST, env_vars.DATA_DIR, env_vars.CERTS_URL):  # 0.0.0.0 inside; its own disk
+    for local in (env_vars.HOST, _DATA_DIR_VAR, env_vars.CERTS_URL):  # 0.0.0.0 inside; its own disk
         own.pop(local, None)
     return own
 
