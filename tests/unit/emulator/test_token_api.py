@@ -39,7 +39,7 @@ async def test_emulator_token_url_is_an_accepted_assertion_audience(
 
 
 @pytest.mark.parametrize(
-    "make_overrides",
+    "overrides",
     [
         lambda now: {"aud": "https://elsewhere.example/token"},
         lambda now: {"exp": now - 600, "iat": now - 4200},
@@ -50,12 +50,13 @@ async def test_emulator_token_url_is_an_accepted_assertion_audience(
     ids=["wrong-aud", "expired", "too-long", "no-iat", "unknown-account"],
 )
 async def test_bad_assertions_get_invalid_grant(
-    google: httpx.AsyncClient, key_file: dict[str, Any], make_overrides: Callable[[int], dict[str, Any]]
+    google: httpx.AsyncClient, key_file: dict[str, Any], overrides: Callable[[int], dict[str, Any]]
 ) -> None:
     """Wrong audience, expired, longer than an hour, missing iat or unknown account: 400 invalid_grant.
-    (Times come from when the test runs, not when it was collected.)"""
-    overrides = make_overrides(int(time.time()))
-    response = await _grant(google, grant_type=JWT_BEARER_GRANT, assertion=assertion(key_file, **overrides))
+
+    Times are built when the test runs, not at collection (which can be minutes earlier on a loaded machine)."""
+    claims = overrides(int(time.time()))
+    response = await _grant(google, grant_type=JWT_BEARER_GRANT, assertion=assertion(key_file, **claims))
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_grant"
 
