@@ -87,15 +87,16 @@ class Slots:
 
 _MiB = 1024 * 1024
 #: Memory set aside per export in flight when their number is derived from the instance's memory.
-EXPORT_MEMORY_SHARE = 64 * _MiB
+EXPORT_MEMORY_SHARE = 256 * _MiB
 
 
 @dataclass(frozen=True)
 class Guards:
-    """Everything that bounds what requests cost: slots for exports and uploads, the per-request caps, the
-    watchdog that enforces time budgets, and the budgets' seconds."""
+    """Everything that bounds what requests cost: slots for exports, pages and uploads, the per-request caps,
+    the watchdog that enforces time budgets, and the budgets' seconds."""
 
     exports: Slots
+    pages: Slots
     uploads: Slots
     caps: QueryCaps
     watchdog: Watchdog
@@ -110,13 +111,9 @@ class Guards:
             columns=settings.max_columns,
             order_keys=settings.max_order_keys,
         )
-        return cls(
-            Slots(exports, "exports"),
-            Slots(settings.max_concurrent_uploads, "uploads", settings.upload_wait_seconds),
-            caps,
-            Watchdog(),
-            settings,
-        )
+        pages = Slots(settings.max_concurrent_pages or 2 * limits.cpus, "page queries", settings.query_wait_seconds)
+        uploads = Slots(settings.max_concurrent_uploads, "uploads", settings.upload_wait_seconds)
+        return cls(Slots(exports, "exports"), pages, uploads, caps, Watchdog(), settings)
 
     def page_budget(self) -> Budget:
         return Budget(self.watchdog, self.settings.query_seconds, "page")

@@ -2,7 +2,8 @@
 
 A request's DuckDB work runs through ``Budget.run``: a watchdog thread interrupts the connection
 (``DuckDBPyConnection.interrupt()``) once the request has used its seconds, and the request fails with a 503
-(``BudgetExceededError``) instead of holding a core. An export spends its budget across many calls (one per batch);
+(``BudgetExceededError``) instead of holding a core. DuckDB running out of memory under its limit (other requests
+hold it) is a 503 too (``ShortOfMemoryError``): the instance is busy, not the request wrong. An export spends its budget across many calls (one per batch);
 the time its client takes to read does not count.
 
 An interrupt that arrives between two statements is lost (DuckDB clears the flag when a statement starts), so the
@@ -23,6 +24,8 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Protocol, TypeVar
+
+import duckdb
 
 from cloudgate.errors import DatasetError
 
@@ -49,6 +52,23 @@ class BudgetExceededError(RetryLaterError):
             status=503,
             retry_after=1,
         )
+
+
+class ShortOfMemoryError(RetryLaterError):
+    """DuckDB could not get memory within its limit (nor room to spill): 503, try again shortly."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the instance is short of memory for this query right now (others are using it); try again shortly, "
+            "or ask for less (fewer rows, columns or order keys)",
+            status=503,
+            retry_after=2,
+        )
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    # DuckDB raises OutOfMemoryException; through Arrow's batch reader it arrives as an OSError with its text.
+    return isinstance(exc, duckdb.OutOfMemoryException) or "Out of Memory Error" in str(exc)
 
 
 class _Interruptible(Protocol):
@@ -134,6 +154,8 @@ class Budget:
             if self._watchdog.release(ticket):
                 self.remaining = 0
                 raise BudgetExceededError(self.seconds, self._what) from exc
+            if _out_of_memory(exc):
+                raise ShortOfMemoryError from exc
             raise
         finally:
             self._watchdog.release(ticket)

@@ -151,7 +151,7 @@ def duckdb_config(settings: DataSettings, limits: Limits, tmp_dir: Path) -> dict
         # the same timestamp tick passes: a query would mix cached blocks of the old file with the new one.
         # (The same holds for /proc/self/fd paths, which name a different file each time; see ``pin``.)
         "enable_external_file_cache": False,
-        "memory_limit": settings.duckdb_memory_limit or f"{max(memory * 35 // 100, 64 * _MiB) // _MiB}MiB",
+        "memory_limit": settings.duckdb_memory_limit or f"{max(memory // 4, 64 * _MiB) // _MiB}MiB",
         "threads": threads,
         "temp_directory": str(settings.duckdb_temp_directory or tmp_dir / "duckdb"),
         "max_temp_directory_size": f"{(settings.duckdb_max_temp_bytes or memory // 4) // _MiB}MiB",

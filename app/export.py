@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from app.budget import Budget, BudgetExceededError
+from app.budget import Budget, RetryLaterError
 from app.catalog import Pinned, first_line
 from app.query import Query, is_scalar, quote
 from cloudgate.errors import DatasetError
@@ -116,7 +116,7 @@ class Export:
         """The first chunk (blocking); a failure is a 4xx/503 and closes the export."""
         try:
             return self.budget.run(self._cursor, lambda: next(self._chunks, None))
-        except BudgetExceededError:
+        except RetryLaterError:  # out of time or memory
             self.close()
             raise
         except (duckdb.Error, pa.ArrowException) as exc:

@@ -134,9 +134,12 @@ def fetch_page(
         where = f"{where} AND {keyset}"
         params.extend(keyset_params)
     keys = "".join(f", CAST({quote(k.column.name)} AS VARCHAR)" for k in query.order)
+    # The page is chosen first and only its rows become JSON: with the JSON in the same SELECT as the ORDER BY,
+    # DuckDB builds it for every row of the dataset before keeping the first ``limit`` (several times slower).
     sql = (
-        f"SELECT {query.json_object()}::VARCHAR{keys}, {ROW_ID} FROM {source} "  # noqa: S608 - see module doc
-        f"WHERE {where} ORDER BY {query.order_by()} LIMIT ?"
+        f"SELECT {query.json_object()}::VARCHAR{keys}, {ROW_ID} FROM ("  # noqa: S608 - see module doc
+        f"SELECT * FROM {source} WHERE {where} ORDER BY {query.order_by()} LIMIT ?"
+        f") ORDER BY {query.order_by()}"
     )
     rows = cursor.sql(sql, params=[*params, limit + 1]).fetchall()
     more = len(rows) > limit

@@ -49,7 +49,7 @@ def _mounts(mountinfo: Path) -> Iterator[tuple[str, str, str, set[str]]]:
         yield fields[3], fields[4], rest[0], set(rest[2].split(","))
 
 
-def _cgroup_dirs(proc_self: Path, controller: str) -> list[Path]:
+def cgroup_dirs(proc_self: Path, controller: str) -> list[Path]:
     """The folders of this process's cgroups that may hold ``controller``'s files, each from the process's own
     cgroup up to the root of its hierarchy (v2 and v1 hierarchies both, when both are mounted)."""
     try:
@@ -93,7 +93,7 @@ def cgroup_memory_limit(proc_self: Path = Path("/proc/self")) -> int | None:
     """The memory limit of this process's cgroup in bytes, or ``None`` when none is set."""
     found = [
         value
-        for folder in _cgroup_dirs(proc_self, "memory")
+        for folder in cgroup_dirs(proc_self, "memory")
         for name in ("memory.max", "memory.limit_in_bytes")
         if (value := _read_int(folder / name)) is not None and value < _UNLIMITED
     ]
@@ -103,7 +103,7 @@ def cgroup_memory_limit(proc_self: Path = Path("/proc/self")) -> int | None:
 def cgroup_cpu_limit(proc_self: Path = Path("/proc/self")) -> float | None:
     """The CPU quota of this process's cgroup in CPUs (``1.5``: 150 ms per 100 ms), or ``None`` when none is set."""
     quotas = []
-    for folder in _cgroup_dirs(proc_self, "cpu"):
+    for folder in cgroup_dirs(proc_self, "cpu"):
         try:
             quota, _, period = (folder / "cpu.max").read_text().partition(" ")
             if quota.strip().isdigit() and period.strip().isdigit():

@@ -115,7 +115,11 @@ async def rows(
         body = f'{head}, "next": {json.dumps(token)}, "rows": [{",".join(texts)}]}}'
         return body.encode(), token
 
-    body, token = await _run(read)
+    slot = await guards.pages.acquire()  # waits for a free query slot, then 429
+    try:
+        body, token = await _run(read)
+    finally:
+        slot.release()
     headers = {}
     if token is not None:
         link = request.url.include_query_params(cursor=token)

@@ -43,7 +43,7 @@ class DataSettings(BaseSettings):
     duckdb_memory_limit: str | None = Field(
         None,
         description="DuckDB `memory_limit` (e.g. `256MB`); spills to disk beyond it. "
-        "Default: 35% of the instance's memory limit (its cgroup), else of the machine's memory.",
+        "Default: 25% of the instance's memory limit (its cgroup), else of the machine's memory.",
     )
     duckdb_threads: int | None = Field(
         None, ge=1, description="DuckDB worker threads. Default: the CPU limit, at most one per 256 MiB of memory."
@@ -58,8 +58,17 @@ class DataSettings(BaseSettings):
         "memory limit (on Cloud Run the local disk is memory).",
     )
     max_concurrent_exports: int | None = Field(
-        None, ge=1, description="Exports streaming at once on one instance; more get 429. Default: 1 per 64 MiB."
+        None,
+        ge=1,
+        description="Exports streaming at once on one instance; more get 429. Default: 1 per 256 MiB of memory (at least 2).",
     )
+    max_concurrent_pages: int | None = Field(
+        None,
+        ge=1,
+        description="Pages being queried at once; more wait (up to `query_wait_seconds`), then 429. "
+        "Default: two per CPU.",
+    )
+    query_wait_seconds: float = Field(10.0, ge=0, description="How long a page waits for a free query slot.")
     max_concurrent_uploads: int = Field(2, ge=1, description="Uploads in progress at once; more wait, then 429.")
     upload_wait_seconds: float = Field(
         30.0, ge=0, description="How long an upload waits for a free upload slot before it gets 429."

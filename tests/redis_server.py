@@ -27,7 +27,9 @@ class RedisServer:
     def start(cls, folder: Path) -> RedisServer:
         binary = shutil.which("redis-server")
         if binary is None:
-            pytest.fail("redis-server is not installed: run `bash scripts/system-deps.sh` (Debian package redis-server)")
+            pytest.fail(
+                "redis-server is not installed: run `bash scripts/system-deps.sh` (Debian package redis-server)"
+            )
         port = free_port()
         argv = [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"]
         argv += ["--loglevel", "warning"]  # its output is read only at the end: keep it short

@@ -37,6 +37,9 @@ CLOUD_RUN_SHUTDOWN_GRACE_S = 10
 #: Default and maximum request timeout, seconds.
 CLOUD_RUN_DEFAULT_TIMEOUT_S = 300
 CLOUD_RUN_MAX_TIMEOUT_S = 3600
+#: gcloud's OAuth client id: the ``aud`` of ``gcloud auth print-identity-token`` without ``--audiences``.
+#: Cloud Run accepts such tokens on every service the principal may invoke.
+GCLOUD_CLIENT_ID = "32555940559.apps.googleusercontent.com"
 #: Default number of requests one instance takes at once (``--concurrency``; at most 1000).
 CLOUD_RUN_DEFAULT_CONCURRENCY = 80
 #: The role a principal needs to call a private service.

@@ -67,7 +67,7 @@ def test_no_cgroup_means_the_machine_limits(tmp_path: Path) -> None:
 
 def test_duckdb_defaults_on_a_512_mib_instance_leave_room_and_spill(tmp_path: Path) -> None:
     config = duckdb_config(DataSettings(data_dir=tmp_path), Limits(512 * MiB, 4), tmp_path / ".tmp")
-    assert config["memory_limit"] == "179MiB"
+    assert config["memory_limit"] == "128MiB"
     assert config["max_temp_directory_size"] == "128MiB"
     assert config["threads"] == 2
     assert config["temp_directory"] == str(tmp_path / ".tmp" / "duckdb")

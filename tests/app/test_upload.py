@@ -156,3 +156,14 @@ async def test_a_name_that_cannot_name_a_dataset_cannot_be_uploaded(client: http
     response = await client.post("/v1/datasets/.hidden", content="n\n1\n", headers=CSV)
     assert response.status_code == 400
     assert "dataset name" in response.json()["detail"]
+
+
+async def test_a_data_folder_file_with_a_reserved_column_is_a_422_not_a_500(
+    client: httpx.AsyncClient, data_dir: Path
+) -> None:
+    """A file put in the data folder by hand (not uploaded) whose column clashes with DuckDB's row id."""
+    pq.write_table(pa.table({"id": [1], "File_Row_Number": [2]}), data_dir / "handmade.parquet")
+    assert (await client.get("/v1/datasets/handmade")).status_code == 422
+    assert (await client.get("/v1/datasets/handmade/rows")).status_code == 422
+    listing = (await client.get("/v1/datasets")).json()["datasets"]
+    assert "handmade" not in [d["name"] for d in listing]

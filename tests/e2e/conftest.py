@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 
 import pytest
 
+from tests.e2e.gcloud_stack import GcloudStack
 from tests.e2e.stack import DevStack, EmulatorStack
 
 
@@ -23,6 +25,18 @@ def emulator_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulato
 def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
     """``cloudgate dev`` (example service in Cloud Run mode behind the emulator), shared by the session."""
     stack = DevStack.start(tmp_path_factory.mktemp("dev-stack"))
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="module")
+def gcloud_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcloudStack]:
+    """The emulator (no fixed service) and the real gcloud pointed at it with a throwaway config, per module."""
+    if shutil.which("gcloud") is None:
+        pytest.skip("gcloud is not installed")
+    stack = GcloudStack.start(tmp_path_factory.mktemp("gcloud-stack"))
     try:
         yield stack
     finally:

@@ -36,11 +36,11 @@ def test_invoker_with_api_key_reaches_whoami(dev_stack: DevStack) -> None:
 
 
 def test_non_invoker_and_no_token_are_refused(dev_stack: DevStack) -> None:
-    """The account without roles/run.invoker gets 403; no token gets 401, before the service sees it."""
+    """The account without roles/run.invoker gets 403; no token gets 403 too, before the service sees it."""
     outsider = httpx.get(f"{dev_stack.url}/v1/whoami", headers=_headers(dev_stack, dev_stack.outsider_key))
     assert outsider.status_code == 403
     anonymous = httpx.get(f"{dev_stack.url}/v1/whoami", headers={"X-API-Key": dev_stack.api_key})
-    assert anonymous.status_code == 401
+    assert anonymous.status_code == 403
 
 
 def test_docs_open_with_token_and_basic_login(dev_stack: DevStack) -> None:

@@ -81,7 +81,6 @@ def _forged(token: str) -> str:
 @pytest.mark.parametrize(
     ("case", "reason"),
     [
-        ("none", "missing_token"),
         ("garbage", "malformed_token"),
         ("forged", "bad_signature"),
         ("wrong_audience", "wrong_audience"),
@@ -91,10 +90,8 @@ def _forged(token: str) -> str:
 def test_bad_tokens_get_401(
     emulator_stack: EmulatorStack, client: httpx.Client, token: str, case: str, reason: str
 ) -> None:
-    """No token, garbage, a forged signature, another audience or an access token: 401 with WWW-Authenticate."""
-    if case == "none":
-        headers = {}
-    elif case == "garbage":
+    """Garbage, a forged signature, another audience or an access token: 401 with WWW-Authenticate."""
+    if case == "garbage":
         headers = _bearer("not-a-jwt")
     elif case == "forged":
         headers = _bearer(_forged(token))
@@ -165,6 +162,15 @@ def test_custom_audience_is_accepted(emulator_stack: EmulatorStack, client: http
     assert client.get("/echo", headers=_bearer(custom)).status_code == 401
 
 
+def test_no_token_gets_403(emulator_stack: EmulatorStack, client: httpx.Client) -> None:
+    """A request without any token gets 403 from Cloud Run (401 is for a token that is bad), unforwarded."""
+    before = emulator_stack.counter("frontend_refused", "missing_token")
+    response = client.get("/echo")
+    assert response.status_code == 403
+    assert "does not have permission to get URL /echo" in response.text
+    assert emulator_stack.counter("frontend_refused", "missing_token") == before + 1
+
+
 def test_all_users_makes_the_service_public(emulator_stack: EmulatorStack, client: httpx.Client) -> None:
     """With allUsers holding roles/run.invoker, requests without a token reach the container."""
     with emulator_stack.store.edit() as state:
@@ -174,7 +180,7 @@ def test_all_users_makes_the_service_public(emulator_stack: EmulatorStack, clien
     finally:
         with emulator_stack.store.edit() as state:
             state.services[SERVICE].bindings[INVOKER_ROLE].remove("allUsers")
-    assert client.get("/echo").status_code == 401
+    assert client.get("/echo").status_code == 403
 
 
 def test_trace_and_forwarding_headers_are_added(client: httpx.Client, token: str) -> None:

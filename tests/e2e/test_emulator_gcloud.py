@@ -8,9 +8,11 @@ from pathlib import Path
 
 import google.auth.transport.requests
 import httpx
+import jwt
 import pytest
 from google.oauth2 import id_token
 
+from cloudgate.google import GCLOUD_CLIENT_ID
 from tests.e2e.stack import EmulatorStack, clean_env
 
 pytestmark = [
@@ -41,12 +43,27 @@ def test_gcloud_print_identity_token_with_emulator_key(emulator_stack: EmulatorS
     assert response.status_code == 200
 
 
+def test_plain_print_identity_token_passes_every_service_its_principal_may_invoke(
+    emulator_stack: EmulatorStack, tmp_path: Path
+) -> None:
+    """Without --audiences the token's aud is gcloud's OAuth client id; Cloud Run accepts it for invokers only."""
+    config = tmp_path / "gcloud"
+    _gcloud(config, "config", "set", "core/check_gce_metadata", "false")
+    _gcloud(config, "auth", "activate-service-account", f"--key-file={emulator_stack.invoker_key}")
+    token = _gcloud(config, "auth", "print-identity-token")
+    assert jwt.decode(token, options={"verify_signature": False})["aud"] == GCLOUD_CLIENT_ID
+    assert httpx.get(f"{emulator_stack.url}/echo", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    _gcloud(config, "auth", "activate-service-account", f"--key-file={emulator_stack.outsider_key}")
+    outsider = _gcloud(config, "auth", "print-identity-token")
+    assert httpx.get(f"{emulator_stack.url}/echo", headers={"Authorization": f"Bearer {outsider}"}).status_code == 403
+
+
 def test_gcloud_on_metadata_server_prints_identity_token(emulator_stack: EmulatorStack, tmp_path: Path) -> None:
     """With GCE_METADATA_ROOT/IP at the emulator, gcloud runs as the metadata account, as on Cloud Run."""
     host = emulator_stack.emulator_url.removeprefix("http://")
     env = clean_env(CLOUDSDK_CONFIG=str(tmp_path / "gcloud"), GCE_METADATA_ROOT=host, GCE_METADATA_IP=host)
     done = subprocess.run(
-        ["gcloud", "auth", "print-identity-token", f"--audiences={emulator_stack.url}"],
+        ["gcloud", "auth", "print-identity-token", f"--audiences={emulator_stack.url}", "--token-format=full"],
         env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -57,3 +74,4 @@ def test_gcloud_on_metadata_server_prints_identity_token(emulator_stack: Emulato
         certs_url=emulator_stack.certs_url,
     )
     assert claims["email"] == emulator_stack.invoker_email
+    assert claims["azp"] == claims["sub"] and claims["sub"].isdigit()  # the numeric id, as Google's metadata server

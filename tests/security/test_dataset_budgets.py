@@ -4,13 +4,16 @@ answer is a 503 with ``Retry-After`` that says to ask for less, never a request 
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 
 import httpx
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from tests.e2e.service_env import Served, serve
-from tests.security.conftest import Secrets
+from tests.security.conftest import Attack, Secrets
 
 pytestmark = pytest.mark.e2e
 
@@ -27,8 +30,8 @@ def strict_service(secrets: Secrets, tmp_path_factory: pytest.TempPathFactory) -
         yield served
 
 
-def _refused_for_time(response: httpx.Response) -> None:
-    assert response.status_code == 503, response.text
+def _refused_for_time(attack: Attack, label: str, response: httpx.Response) -> None:
+    attack(label, response, expect=503)
     assert response.json()["error"] == "unavailable"
     assert "budget" in response.json()["detail"]
     assert int(response.headers["retry-after"]) >= 1
@@ -42,7 +45,9 @@ def _refused_for_time(response: httpx.Response) -> None:
     ],
     ids=["ordered-text-search", "long-in-list"],
 )
-def test_a_page_past_its_budget_is_a_503(strict_service: Served, secrets: Secrets, params: dict[str, str]) -> None:
+def test_a_page_past_its_budget_is_a_503(
+    strict_service: Served, secrets: Secrets, attack: Attack, params: dict[str, str]
+) -> None:
     """Attack: an expensive page (a sort after a text search, a long 'in' list). Secure: stopped, 503."""
     response = httpx.get(
         f"{strict_service.url}/v1/datasets/sample/rows",
@@ -50,10 +55,12 @@ def test_a_page_past_its_budget_is_a_503(strict_service: Served, secrets: Secret
         headers={"X-API-Key": secrets.keys["reader"]},
         timeout=60,
     )
-    _refused_for_time(response)
+    _refused_for_time(attack, "page past its time budget", response)
 
 
-def test_an_export_past_its_budget_fails_before_the_first_byte(strict_service: Served, secrets: Secrets) -> None:
+def test_an_export_past_its_budget_fails_before_the_first_byte(
+    strict_service: Served, secrets: Secrets, attack: Attack
+) -> None:
     """Attack: an ordered export (the sort runs before the first row can go out). Secure: 503, not a 200 that
     stops short."""
     response = httpx.get(
@@ -62,12 +69,19 @@ def test_an_export_past_its_budget_fails_before_the_first_byte(strict_service: S
         headers={"X-API-Key": secrets.keys["reader"]},
         timeout=60,
     )
-    _refused_for_time(response)
+    _refused_for_time(attack, "export past its time budget", response)
 
 
-def test_an_upload_past_its_budget_is_a_503_and_changes_nothing(strict_service: Served, secrets: Secrets) -> None:
+def test_an_upload_past_its_budget_is_a_503_and_changes_nothing(
+    strict_service: Served, secrets: Secrets, attack: Attack
+) -> None:
     """Attack: an upload whose conversion takes longer than the budget. Secure: 503, no dataset installed."""
-    body = ("id,text\n" + "".join(f"{i},row {i}\n" for i in range(50_000))).encode()
+    table = pa.table({"id": list(range(50_000)), "text": [f"row {i}" for i in range(50_000)]})
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
     with httpx.Client(base_url=strict_service.url, headers={"X-API-Key": secrets.keys["all"]}, timeout=60) as client:
-        _refused_for_time(client.post("/v1/datasets/slow", content=body, headers={"Content-Type": "text/csv"}))
+        response = client.post(
+            "/v1/datasets/slow", content=sink.getvalue(), headers={"Content-Type": "application/vnd.apache.parquet"}
+        )
+        _refused_for_time(attack, "upload past its time budget", response)
         assert client.get("/v1/datasets/slow").status_code == 404

@@ -1,6 +1,6 @@
 """The layering of the house, read from the source (an AST walk, no imports run):
 
-- the bottom (``errors``, ``codes``, ``env_vars``, ``google``, ``headers``) imports nothing of ours;
+- the bottom (``errors``, ``codes``, ``env_vars``, ``google``, ``headers``, ``log_lines``) imports nothing of ours;
 - ``service``, ``client``, ``emulator`` and ``deploy`` import the bottom and themselves, never each other;
 - nothing imports ``cli`` but ``cli``; ``app/`` (the example) uses only ``cloudgate.service`` and the bottom;
 - no module imports itself back through others (no cycle, lazy and ``TYPE_CHECKING`` imports counted too).
@@ -15,7 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src"
-BOTTOM = frozenset({"errors", "codes", "env_vars", "google", "headers"})
+BOTTOM = frozenset({"errors", "codes", "env_vars", "google", "headers", "log_lines"})
 PARTS = frozenset({"service", "client", "emulator", "deploy"})
 
 

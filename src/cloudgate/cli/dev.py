@@ -29,6 +29,7 @@ from typing import Any
 import typer
 
 from cloudgate import codes, env_vars
+from cloudgate.log_lines import configure_text_logging
 
 _SERVICE = "dev"
 _DEV_SCOPES = ["datasets:read", "datasets:write", "datasets:admin"]
@@ -219,12 +220,13 @@ def dev(
     ),
 ) -> None:
     """Run the example service as a private Cloud Run service on this machine (what `make run` does)."""
+    from cloudgate.emulator.listeners import bind
     from cloudgate.emulator.runner import ProcessRunner
-    from cloudgate.emulator.server import ServiceSpec, bind, run
+    from cloudgate.emulator.server import ServiceSpec, run
 
     scaling = _scaling(instances, min_instances, max_instances, concurrency)
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_text_logging(logging.INFO)  # one line per record: a request path cannot forge one
     logging.getLogger("httpx").setLevel(logging.WARNING)
     if http2:
         from cloudgate.service.server import check_http2_server

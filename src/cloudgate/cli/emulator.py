@@ -19,13 +19,17 @@ from typing import Any
 
 import typer
 
+from cloudgate.log_lines import configure_text_logging
+
 emulator = typer.Typer(help="Google's side on localhost: token endpoint, certs, metadata, Cloud Run front end.")
 accounts = typer.Typer(help="Service accounts and their key files.")
 users = typer.Typer(help="Users (gcloud application-default style credentials).")
 services = typer.Typer(help="Cloud Run services: URL, custom audiences, invoker bindings.")
 emulator.add_typer(accounts, name="accounts")
 emulator.add_typer(users, name="users")
+project = typer.Typer(help="The emulated project's IAM policy.")
 emulator.add_typer(services, name="services")
+emulator.add_typer(project, name="project")
 
 _DEFAULT_URL = "http://127.0.0.1:8089"
 StateDir = typer.Option(Path(".cloudgate/emulator"), "--state-dir", help="The emulator's state folder.")
@@ -71,15 +75,16 @@ def run(
     With --min-instances/--max-instances/--concurrency the command runs as scaled instances, each its own process
     in its own folder (the working directory stays the same): see GET /admin/instances and the counters.
     """
+    from cloudgate.emulator.listeners import bind
     from cloudgate.emulator.runner import ProcessRunner
-    from cloudgate.emulator.server import ServiceSpec, bind
+    from cloudgate.emulator.server import ServiceSpec
     from cloudgate.emulator.server import run as run_emulator
 
     checks = [(port, "--port"), *([(service_port, "--service-port")] if command or upstream else [])]
     for taken, flag in checks:
         bind(host, taken, flag=flag).close()  # a taken port fails here, naming the option that moves it
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_text_logging(logging.INFO)  # one line per record: a request path cannot forge one
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per proxied request is noise
     specs = []
     if command or upstream:
@@ -262,6 +267,63 @@ def services_revoke(
 
     revoke_service_role(_store(state_dir), name, role, member)
     typer.echo(f"{member} no longer has {role} on {name}", err=True)
+
+
+@emulator.command("gcloud-env")
+def gcloud_env(
+    state_dir: Path = StateDir,
+    emulator_url: str | None = typer.Option(
+        None, "--emulator", help="The running emulator's URL (default: the one running on --state-dir)."
+    ),
+    config_dir: Path | None = typer.Option(
+        None, "--config-dir", help="gcloud's config folder to use (default: a new temporary folder)."
+    ),
+    region: str = typer.Option("us-central1", help="The default Cloud Run region (run/region)."),
+) -> None:
+    """Print the `export ...` lines that make gcloud use the running emulator, with a throwaway config.
+
+    Use it as `eval "$(cloudgate emulator gcloud-env)"`; the machine's own gcloud config is never touched.
+    """
+    import tempfile
+
+    import httpx
+
+    from cloudgate.emulator.gcloud_env import export_lines, gcloud_environment, prepare_config
+    from cloudgate.emulator.state import read_address
+    from cloudgate.errors import EmulatorError
+
+    url = emulator_url or read_address(state_dir)
+    if url is None:
+        raise EmulatorError(
+            f"no emulator is running on {state_dir}: start one with `cloudgate emulator run`, or give --emulator URL"
+        )
+    try:
+        answer = httpx.post(f"{url.rstrip('/')}/admin/gcloud-credentials", timeout=30, trust_env=False)
+        answer.raise_for_status()
+        body = answer.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        raise EmulatorError(f"the emulator at {url} did not hand out gcloud credentials: {exc}") from exc
+    folder = config_dir or Path(tempfile.mkdtemp(prefix="cloudgate-gcloud-"))
+    key_path = prepare_config(folder, body["key_file"])
+    try:
+        env = gcloud_environment(url, folder, key_path, body["project"], region=region)
+    except ValueError as exc:
+        raise EmulatorError(str(exc)) from exc
+    typer.echo(export_lines(env), nl=False)
+    typer.echo(f"# gcloud now talks to the emulator at {url} (config: {folder})", err=True)
+
+
+@project.command("grant")
+def project_grant(
+    member: str,
+    role: str = typer.Option(..., help="The project role, e.g. roles/run.admin."),
+    state_dir: Path = StateDir,
+) -> None:
+    """Bind MEMBER (serviceAccount:EMAIL, user:EMAIL) to a role on the emulated project."""
+    from cloudgate.emulator.iam import grant_project_role
+
+    grant_project_role(_store(state_dir), role, member)
+    typer.echo(f"{member} has {role} on the project", err=True)
 
 
 def register(root: typer.Typer) -> None:

@@ -16,6 +16,8 @@ CORS preflight, but never one with that type. Bodyless POSTs (``keys/rotate``, `
 - ``POST /admin/keys/rotate``: a new signing key (the previous one stays published); answers ``{"kid"}``.
 - ``GET /admin/faults``, ``POST /admin/faults`` ``{"count": N, "status": 503}``: the front end answers the next
   N requests with that status before any other check.
+- ``POST /admin/gcloud-credentials``: a new key file of the ``deployer`` service account (created on first use,
+  ``roles/owner`` on the project), for ``cloudgate emulator gcloud-env``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from cloudgate import codes
+from cloudgate.emulator import iam
 from cloudgate.emulator.context import EmulatorContext
 from cloudgate.google import ID_TOKEN_LIFETIME_S
 
@@ -57,6 +60,10 @@ def _loopback_address(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+#: The account whose key ``cloudgate emulator gcloud-env`` hands to gcloud (a project owner).
+DEPLOYER_ACCOUNT = "deployer"
 
 
 def _error(status: int, detail: str) -> JSONResponse:
@@ -154,7 +161,18 @@ def admin_routes(ctx: EmulatorContext) -> list[Route]:
                 return _error(400, str(exc))
         return JSONResponse(ctx.faults.pending())
 
+    async def gcloud_credentials(request: Request) -> Response:
+        email = iam.create_account(ctx.store, DEPLOYER_ACCOUNT, display_name="gcloud against the emulator")
+        with ctx.store.edit() as current:
+            owners = current.project_bindings.setdefault("roles/owner", [])
+            if f"serviceAccount:{email}" not in owners:
+                owners.append(f"serviceAccount:{email}")
+                current.touch_policy("project")
+        key_file = iam.create_key(ctx.store, email, token_uri=ctx.token_url)
+        return JSONResponse({"key_file": key_file, "project": ctx.store.current().project_id})
+
     return [
+        Route("/admin/gcloud-credentials", local_only(gcloud_credentials), methods=["POST"]),
         Route("/admin/state", local_only(state), methods=["GET"]),
         Route("/admin/counters", local_only(counters), methods=["GET"]),
         Route("/admin/counters/reset", local_only(reset_counters), methods=["POST"]),

@@ -17,6 +17,7 @@ from cloudgate.emulator.tokens import TokenIssuer
 
 if TYPE_CHECKING:
     from cloudgate.emulator.instances import InstancePool
+    from cloudgate.emulator.revisions import RevisionRuntime
 
 
 class Faults:
@@ -58,6 +59,9 @@ class EmulatorContext:
     faults: Faults = field(default_factory=Faults)
     #: The instance pools of scaled services, by service name (``instances.py``).
     instances: dict[str, InstancePool] = field(default_factory=dict)
+    #: Runs deployed revisions; set by ``serve`` once its task group exists (``None``: the admin APIs only
+    #: record services, as in unit tests of the API shapes).
+    runtime: RevisionRuntime | None = None
 
     @property
     def token_url(self) -> str:

@@ -3,9 +3,12 @@
 An ASGI app in front of the service process, doing what ``shared/CLOUD_RUN.md`` lists:
 
 - Reads the ID token from ``X-Serverless-Authorization`` (preferred) or ``Authorization``; accepted audiences are
-  the service URL plus custom audiences. No token or a bad one (forged, expired, wrong audience): ``401``; a valid
-  token whose principal lacks ``roles/run.invoker``: ``403``. The container never sees refused requests.
-  If ``allUsers`` holds the invoker role the service is public and nothing is checked.
+  the service URL, custom audiences and gcloud's OAuth client id (plain ``gcloud auth print-identity-token``).
+  No token: ``403``; a bad one (forged, expired, wrong audience): ``401``; a valid token whose principal lacks
+  ``roles/run.invoker``: ``403``. The container never sees refused requests. If ``allUsers`` holds the invoker
+  role, or the service has ``--no-invoker-iam-check``, nothing is checked.
+- Reserved paths (``/eventlog``, ``/_ah/...``, paths ending in ``z``): ``404``; ``TRACE``: ``405``.
+- Every response carries ``server: Google Frontend`` and ``x-cloud-trace-context``.
 - Forwards the checked token with its signature replaced by ``SIGNATURE_REMOVED_BY_GOOGLE``; the other
   header (e.g. ``Authorization: Basic`` for the docs) passes through unchanged.
 - Adds ``X-Cloud-Trace-Context``, ``traceparent``, ``X-Forwarded-For`` and ``X-Forwarded-Proto``.
@@ -22,6 +25,7 @@ An ASGI app in front of the service process, doing what ``shared/CLOUD_RUN.md`` 
 from __future__ import annotations
 
 import contextlib
+import html
 import logging
 import re
 import secrets
@@ -32,13 +36,13 @@ from typing import Any
 import anyio
 import httpx
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from cloudgate.emulator.context import EmulatorContext
 from cloudgate.emulator.instances import InstancePool, InstanceStartError, NoInstanceError
 from cloudgate.emulator.state import State
 from cloudgate.emulator.tokens import IdTokenError
-from cloudgate.google import CLOUD_RUN_MAX_BYTES, INVOKER_ROLE, SIGNATURE_REMOVED
+from cloudgate.google import CLOUD_RUN_MAX_BYTES, GCLOUD_CLIENT_ID, INVOKER_ROLE, SIGNATURE_REMOVED
 from cloudgate.headers import content_length, date_header, end_to_end
 
 logger = logging.getLogger(__name__)
@@ -128,10 +132,14 @@ class CloudRunFrontend:
         if scope["type"] != "http":  # websockets are not emulated
             await send({"type": "websocket.close", "code": 1003})
             return
+        # One trace id per request: sent to the container and echoed in the response, as Google's front end does.
+        trace_id = _incoming_trace_id(scope["headers"]) or secrets.token_hex(16)
+        scope["cloudgate.trace_id"] = trace_id
+        send = _google_response_headers(send, trace_id)
         # One look at the state per request (a stat; re-read only when the CLI changed it), shared by the check
         # and the timeout: IAM changes made by the CLI still apply to the very next request.
         state = self.ctx.store.current()
-        refusal = _target_refusal(scope) or self._check(scope, state)
+        refusal = _target_refusal(scope) or _reserved(scope) or self._check(scope, state)
         if refusal is not None:
             status = refusal.response.status_code
             self.ctx.counters.add("frontend_refused", refusal.reason)
@@ -185,8 +193,8 @@ class CloudRunFrontend:
         if service is None:
             return Refusal("no_service", _page(404, "Not Found", "The requested URL was not found on this server."))
         invokers = service.members(INVOKER_ROLE)
-        if any(member in invokers for member in _PUBLIC_MEMBERS):
-            return None
+        if not service.invoker_iam_check or any(member in invokers for member in _PUBLIC_MEMBERS):
+            return None  # --no-invoker-iam-check or allUsers: nothing checked, headers forwarded untouched
         headers: list[tuple[bytes, bytes]] = scope["headers"]
         names = [name for name, _ in headers]
         header = b"x-serverless-authorization" if b"x-serverless-authorization" in names else b"authorization"
@@ -197,19 +205,18 @@ class CloudRunFrontend:
             # Two tokens: checking one and forwarding the other unverified would let a caller smuggle claims.
             return _unauthorized("malformed_token")
         if scheme.lower() != "bearer" or not token:
-            return _unauthorized("missing_token")
+            # Cloud Run answers a request without a token 403, not 401 (401 is for a token that is bad).
+            return _forbidden("missing_token", scope)
         try:
-            claims = self.ctx.issuer.verify_id_token(token, service.accepted_audiences())
+            # Plain `gcloud auth print-identity-token` tokens (aud: gcloud's OAuth client) pass on every service
+            # their principal may invoke, as on Cloud Run, which is why they can be replayed across services.
+            accepted = service.accepted_audiences() | {GCLOUD_CLIENT_ID}
+            claims = self.ctx.issuer.verify_id_token(token, accepted)
         except IdTokenError as exc:
             return _unauthorized(exc.reason)
         member = _member(state, claims)
         if member is None or (member not in invokers and "allAuthenticatedUsers" not in invokers):
-            return Refusal(
-                "not_invoker",
-                _page(
-                    403, "Forbidden", "Your client does not have permission to get the requested URL from this server."
-                ),
-            )
+            return _forbidden("not_invoker", scope)
         head, payload, _ = token.split(".")
         stripped = f"{scheme} {head}.{payload}.{SIGNATURE_REMOVED}".encode()
         scope["headers"] = [(n, stripped if n == header else v) for n, v in headers]
@@ -285,7 +292,7 @@ class CloudRunFrontend:
     def _upstream_headers(self, scope: Scope) -> list[tuple[bytes, bytes]]:
         incoming: list[tuple[bytes, bytes]] = scope["headers"]
         headers = end_to_end(incoming, _REPLACED_UPSTREAM)
-        trace_id = _incoming_trace_id(incoming) or secrets.token_hex(16)
+        trace_id = scope["cloudgate.trace_id"]
         span = secrets.randbits(63) or 1
         headers.append((b"x-cloud-trace-context", f"{trace_id}/{span};o=1".encode()))
         headers.append((b"traceparent", f"00-{trace_id}-{span:016x}-01".encode()))
@@ -295,6 +302,42 @@ class CloudRunFrontend:
         headers.append((b"x-forwarded-for", chain))
         headers.append((b"x-forwarded-proto", scope.get("scheme", "http").encode()))
         return headers
+
+
+def _forbidden(reason: str, scope: Scope) -> Refusal:
+    path = scope["path"] if len(scope["path"]) <= 200 else scope["path"][:200] + "..."
+    message = f"Your client does not have permission to get URL {html.escape(path)} from this server."
+    return Refusal(reason, _page(403, "Forbidden", message))
+
+
+def _reserved(scope: Scope) -> Refusal | None:
+    """Paths Cloud Run keeps for itself (``/eventlog``, ``/_ah/...``, paths ending in ``z``) and ``TRACE``.
+
+    Google reserves "some" paths ending in ``z`` and advises against all of them; the emulator reserves all,
+    so that a route the real front end would swallow is found here first.
+    """
+    path: str = scope["path"]
+    if scope["method"] == "TRACE":
+        message = "The request method TRACE is inappropriate for the URL."
+        return Refusal("trace_method", _page(405, "Method Not Allowed", message))
+    if path == "/eventlog" or path.startswith("/_ah/") or path.rstrip("/").endswith("z"):
+        return Refusal("reserved_path", _page(404, "Not Found", "The requested URL was not found on this server."))
+    return None
+
+
+def _google_response_headers(send: Send, trace_id: str) -> Send:
+    """``send`` with Google's front-end response headers: ``server: Google Frontend`` (replacing the
+    container's own) and ``x-cloud-trace-context``."""
+    added = [(b"server", b"Google Frontend"), (b"x-cloud-trace-context", f"{trace_id};o=1".encode())]
+    replaced = (b"server", b"x-cloud-trace-context")
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            kept = [(n, v) for n, v in message.get("headers", []) if n.lower() not in replaced]
+            message = {**message, "headers": [*kept, *added]}
+        await send(message)
+
+    return wrapped
 
 
 def _unauthorized(reason: str) -> Refusal:

@@ -14,9 +14,12 @@ Example::
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +42,25 @@ def is_local_host(host: str | None, extra_names: Iterable[str] = ()) -> bool:
     return host_name(host) in LOOPBACK_NAMES | {name.lower() for name in extra_names}
 
 
+#: gcloud prefixes the region to a Cloud Run endpoint's host: ``us-central1-127.0.0.1:8089``.
+_REGIONAL = re.compile(r"^([a-z]+-[a-z]+[0-9]+)-(.+)$")
+
+
+def split_region(host: str) -> tuple[str | None, str]:
+    """``("us-central1", "127.0.0.1:8089")`` for gcloud's regional host, ``(None, host)`` otherwise."""
+    match = _REGIONAL.match(host.strip().lower())
+    return (match.group(1), match.group(2)) if match else (None, host)
+
+
 class LocalHostGuard:
-    """ASGI middleware: 403 (plain text) for HTTP requests whose ``Host`` is not a local name."""
+    """ASGI middleware: only requests for this machine reach Google's side; proxy requests are unwrapped.
+
+    - ``Host`` (or, for a request sent to the emulator as gcloud's HTTP proxy, the authority of the absolute
+      request target) must be a local name, optionally with gcloud's region prefix (``us-central1-127.0.0.1``);
+      the region goes into the scope as ``cloudgate.region`` and the path becomes the target's path.
+    - Anything else gets ``421 Misdirected Request`` with a JSON body in Google's error shape that says the
+      emulator's Host guard refused it: gcloud then prints that reason, not an IAM-looking ``403``.
+    """
 
     def __init__(self, app: Any, *, extra_names: Iterable[str] = ()) -> None:
         self.app = app
@@ -51,11 +71,28 @@ class LocalHostGuard:
             await self.app(scope, receive, send)
             return
         host = next((v.decode("latin-1") for n, v in scope["headers"] if n == b"host"), None)
-        if is_local_host(host, self.extra_names):
+        path: str = scope["path"]
+        if path.startswith(("http://", "https://")):
+            # Absolute-form (RFC 9112 3.2.2): a client using the emulator as its HTTP proxy (h11 keeps it whole).
+            target = urlsplit(path)
+            host = target.netloc
+            raw = scope.get("raw_path") or path.encode()
+            raw_target = urlsplit(raw.decode("latin-1"))
+            scope = {**scope, "path": target.path or "/", "raw_path": (raw_target.path or "/").encode("latin-1")}
+        region, local = split_region(host or "")
+        if host and is_local_host(local, self.extra_names):
+            if region is not None:
+                scope = {**scope, "cloudgate.region": region}
             await self.app(scope, receive, send)
             return
         logger.warning("refused %s %s: Host %r is not a local name", scope["method"], scope["path"], host)
-        body = b"the emulator answers only requests to 127.0.0.1, localhost or [::1]\n"
-        headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": 403, "headers": headers})
+        message = (
+            f"Refused by the cloudgate emulator's Host guard (not an IAM decision): the request is for {host!r}, "
+            "and the emulator answers only requests for 127.0.0.1, localhost or [::1] (gcloud's regional form "
+            "REGION-127.0.0.1 included), so that a web page cannot reach it through DNS rebinding. Point gcloud "
+            "at the emulator with `cloudgate emulator gcloud-env`."
+        )
+        body = json.dumps({"error": {"code": 421, "message": message, "status": "FAILED_PRECONDITION"}}).encode()
+        headers = [(b"content-type", b"application/json; charset=utf-8"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 421, "headers": headers})
         await send({"type": "http.response.body", "body": body})

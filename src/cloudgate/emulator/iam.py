@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import re
 import secrets
@@ -62,6 +63,7 @@ def create_key(store: StateStore, account: str, *, token_uri: str) -> dict[str, 
         email = state.account_email(account)
         record = state.account(email)
         record.keys[kid] = public_pem(key.public_key())
+        record.key_created[kid] = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         project_id = state.project_id
     certs_base = token_uri.rsplit("/", 1)[0]
     return {
@@ -85,6 +87,19 @@ def delete_key(store: StateStore, account: str, key_id: str) -> None:
         record = state.account(state.account_email(account))
         if record.keys.pop(key_id, None) is None:
             raise EmulatorError(f"no key {key_id!r} on that account")
+        record.key_created.pop(key_id, None)
+
+
+def delete_account(store: StateStore, account: str) -> None:
+    """Remove a service account, its keys and its bindings (tokens it holds stop working at their expiry)."""
+    with store.edit() as state:
+        email = state.account_email(account)
+        state.account(email)
+        del state.accounts[email]
+        state.account_bindings.pop(email, None)
+        state.etags.pop(f"accounts/{email}", None)
+        if state.metadata_account == email:
+            state.metadata_account = None
 
 
 def create_user(store: StateStore, email: str, *, token_uri: str) -> dict[str, Any]:
@@ -131,14 +146,11 @@ def ensure_service(
     if not 0 < timeout_seconds <= 3600:
         raise EmulatorError("a Cloud Run request timeout is between 1 and 3600 seconds")
     with store.edit() as state:
-        bindings = state.services[name].bindings if name in state.services else {}
-        state.services[name] = Service(
-            url=url.rstrip("/"),
-            audiences=list(audiences or []),
-            timeout_seconds=timeout_seconds,
-            bindings=bindings,
-            http2=http2,
-        )
+        service = state.services.setdefault(name, Service(url=url.rstrip("/")))
+        service.url = url.rstrip("/")
+        service.audiences = list(audiences or [])
+        service.timeout_seconds = timeout_seconds
+        service.http2 = http2
 
 
 def grant_service_role(store: StateStore, service: str, role: str, member: str) -> None:
@@ -146,6 +158,7 @@ def grant_service_role(store: StateStore, service: str, role: str, member: str) 
         members = state.service(service).bindings.setdefault(role, [])
         if check_member(member) not in members:
             members.append(member)
+            state.touch_policy(f"services/{service}")
 
 
 def revoke_service_role(store: StateStore, service: str, role: str, member: str) -> None:
@@ -153,6 +166,7 @@ def revoke_service_role(store: StateStore, service: str, role: str, member: str)
         members = state.service(service).bindings.get(role, [])
         if member in members:
             members.remove(member)
+            state.touch_policy(f"services/{service}")
 
 
 def grant_account_role(store: StateStore, account: str, role: str, member: str) -> None:
@@ -163,6 +177,18 @@ def grant_account_role(store: StateStore, account: str, role: str, member: str) 
         members = state.account_bindings.setdefault(email, {}).setdefault(role, [])
         if check_member(member) not in members:
             members.append(member)
+            state.touch_policy(f"accounts/{email}")
+
+
+def grant_project_role(store: StateStore, role: str, member: str) -> None:
+    """Bind ``member`` to ``role`` on the emulated project (what the admin APIs check)."""
+    if not role.startswith("roles/"):
+        raise EmulatorError(f"a role is named roles/..., not {role!r}")
+    with store.edit() as state:
+        members = state.project_bindings.setdefault(role, [])
+        if check_member(member) not in members:
+            members.append(member)
+            state.touch_policy("project")
 
 
 def grant_token_creator(store: StateStore, account: str, member: str) -> None:

@@ -77,7 +77,7 @@ def _generate_id_token(ctx: EmulatorContext, email: str, body: dict[str, Any]) -
     audience = body.get("audience")
     if not isinstance(audience, str) or not audience:
         return google_error(400, "Request contains an invalid argument: audience is required.")
-    token = ctx.issuer.mint_id_token(email, audience, include_email=_truthy(body.get("includeEmail")))
+    token = ctx.issuer.mint_id_token(email, audience, include_email=_truthy(body.get("includeEmail")), numeric_azp=True)
     logger.info("ID token for %s issued by impersonation, audience %s", email, audience)
     return JSONResponse({"token": token})
 

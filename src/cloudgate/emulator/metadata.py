@@ -79,7 +79,9 @@ def metadata_routes(ctx: EmulatorContext) -> list[Route]:
             audience = request.query_params.get("audience")
             if not audience:
                 return _text("non-empty audience parameter required\n", 400)
-            token = ctx.issuer.mint_id_token(email, audience)
+            token = ctx.issuer.mint_id_token(
+                email, audience, include_email=request.query_params.get("format") == "full", numeric_azp=True
+            )
             logger.info("metadata server issued an ID token to %s for %s", email, audience)
             return _text(token)
         if leaf == "token":

@@ -8,31 +8,37 @@ finish their in-flight requests while the services get SIGTERM (SIGKILL after 10
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import signal
-import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
-import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.routing import BaseRoute, Mount
 
 from cloudgate.emulator.admin import admin_routes
+from cloudgate.emulator.api_errors import ApiError, api_error_handler
 from cloudgate.emulator.context import EmulatorContext
 from cloudgate.emulator.frontend import CloudRunFrontend
 from cloudgate.emulator.hosts import LocalHostGuard
 from cloudgate.emulator.iam import ensure_service
+from cloudgate.emulator.iam_admin_api import iam_admin_routes
 from cloudgate.emulator.iam_api import iam_routes
 from cloudgate.emulator.instances import InstancePool, RunnerFactory, Scaling
+from cloudgate.emulator.listeners import QuietServer, bind, free_port, quiet_server
 from cloudgate.emulator.metadata import metadata_routes
+from cloudgate.emulator.projects_api import project_routes
+from cloudgate.emulator.revisions import RevisionRuntime
+from cloudgate.emulator.run_api import run_routes
 from cloudgate.emulator.runner import Runner
+from cloudgate.emulator.secrets_api import secret_routes
+from cloudgate.emulator.state import remove_address, write_address
 from cloudgate.emulator.token_api import token_routes
 from cloudgate.errors import EmulatorError
 from cloudgate.google import CLOUD_RUN_DEFAULT_TIMEOUT_S, CLOUD_RUN_SHUTDOWN_GRACE_S
@@ -44,11 +50,23 @@ _WILDCARDS = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 - names to leave out
 
 def google_app(ctx: EmulatorContext) -> Starlette:
     """Google's endpoints for one emulator context, as one ASGI app (loopback names and its own host only)."""
-    routes = [*token_routes(ctx), *iam_routes(ctx), *metadata_routes(ctx), *admin_routes(ctx)]
+    routes: list[BaseRoute] = [*token_routes(ctx), *iam_routes(ctx), *metadata_routes(ctx), *admin_routes(ctx)]
+    # The admin APIs gcloud calls, each under its own prefix (``api_endpoint_overrides/<api>`` points there).
+    routes += [
+        Mount("/run", routes=run_routes(ctx)),
+        Mount("/iam", routes=iam_admin_routes(ctx)),
+        Mount("/iamcredentials", routes=iam_routes(ctx)),
+        Mount("/secretmanager", routes=secret_routes(ctx)),
+        Mount("/cloudresourcemanager", routes=project_routes(ctx)),
+    ]
     own = urlsplit(ctx.base_url).hostname or ""
     # A wildcard bind address is no name a client would send; only a concrete one is added.
     extra = [] if own in _WILDCARDS else [own]
-    return Starlette(routes=routes, middleware=[Middleware(LocalHostGuard, extra_names=extra)])
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(LocalHostGuard, extra_names=extra)],
+        exception_handlers={ApiError: api_error_handler},
+    )
 
 
 @dataclass
@@ -66,58 +84,6 @@ class ServiceSpec:
     timeout_seconds: float = CLOUD_RUN_DEFAULT_TIMEOUT_S
     #: The service speaks h2c (``cloudgate serve --http2``), as with ``gcloud run deploy --use-http2``.
     http2: bool = False
-
-
-class _Server(uvicorn.Server):
-    """A uvicorn server that leaves signals to ``serve``: several servers share one process here."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-def bind(host: str, port: int, *, flag: str | None = None) -> socket.socket:
-    """A listening socket, or ``EmulatorError`` naming the port (and the option that moves it) when it is taken."""
-    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only when proto says TCP, and
-    # without it every small response waits for a delayed ACK (~40 ms per request).
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        fix = f"choose another port with {flag}" if flag else "use another port"
-        raise EmulatorError(f"cannot listen on {host}:{port}: {exc.strerror} ({fix})") from exc
-    sock.set_inheritable(True)
-    return sock
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _uvicorn(app: Any, *, graceful: int, date_header: bool = True) -> _Server:
-    """A quiet uvicorn server for one of the emulator's apps.
-
-    ``proxy_headers=False``: uvicorn would otherwise let a local caller's ``X-Forwarded-For`` replace the peer
-    address, and the front end would append that forged value where Cloud Run appends the address it saw.
-    ``date_header=False`` for the front end: the container's ``Date`` passes through, and a second one from
-    the front end's own uvicorn would make two.
-    """
-    config = uvicorn.Config(
-        app,
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-        proxy_headers=False,
-        server_header=False,
-        date_header=date_header,
-        timeout_graceful_shutdown=graceful,
-        timeout_keep_alive=620,  # longer than any client pool's idle timeout, as Google's front end does
-    )
-    return _Server(config)
 
 
 def run(state_dir: Path, **options: Any) -> None:
@@ -146,7 +112,7 @@ async def serve(
     pools: list[InstancePool] = []
     stop = anyio.Event()
     try:
-        fronts: list[_Server] = []
+        fronts: list[QuietServer] = []
         for spec in services:
             upstream: str | InstancePool | None = spec.upstream
             if spec.make_runner is not None:
@@ -157,7 +123,7 @@ async def serve(
                 await pool.start()
                 upstream = pool
             elif spec.runner is not None:
-                internal = _free_port()
+                internal = free_port()
                 spec.runner.start(internal)
                 await spec.runner.wait_ready(internal)
                 upstream = f"http://127.0.0.1:{internal}"
@@ -172,8 +138,8 @@ async def serve(
                 http2=spec.http2,
             )
             frontend = CloudRunFrontend(ctx, spec.name, upstream)
-            fronts.append(_uvicorn(frontend, graceful=CLOUD_RUN_SHUTDOWN_GRACE_S + 5, date_header=False))
-        google = _uvicorn(google_app(ctx), graceful=5)
+            fronts.append(quiet_server(frontend, graceful=CLOUD_RUN_SHUTDOWN_GRACE_S + 5, date_header=False))
+        google = quiet_server(google_app(ctx), graceful=5)
         watcher = anyio.CancelScope()
         reapers = anyio.CancelScope()
         async with anyio.create_task_group() as tg:
@@ -183,17 +149,21 @@ async def serve(
             async with anyio.create_task_group() as front_group:
                 for front, sock in zip(fronts, front_sockets, strict=True):
                     front_group.start_soon(front.serve, [sock])
+                ctx.runtime = RevisionRuntime(ctx, front_group, host=host)
+                ctx.runtime.resume()
                 while not all(server.started for server in [google, *fronts]):
                     if google.should_exit or any(f.should_exit for f in fronts):
                         raise EmulatorError("the emulator could not start its servers")
                     await anyio.sleep(0.02)
                 logger.info("emulator ready at %s", ctx.base_url)
+                write_address(state_dir, ctx.base_url)
                 if on_ready is not None:
                     on_ready(ctx)
                 await _wait_for_stop(stop, runners)
                 # Cloud Run's order: stop routing new requests, SIGTERM the container, let in-flight ones finish.
                 for front in fronts:
                     front.should_exit = True
+                front_group.start_soon(ctx.runtime.aclose)
                 for runner in runners:
                     front_group.start_soon(_stop_runner, runner)
                 reapers.cancel()
@@ -205,6 +175,7 @@ async def serve(
             died = next((r.returncode for r in runners if r.returncode is not None), None)
             raise EmulatorError(f"the service exited on its own (status {died}); it is not restarted")
     finally:
+        remove_address(state_dir)
         for runner in runners:
             if runner.returncode is None:
                 await anyio.to_thread.run_sync(runner.stop)
@@ -227,7 +198,7 @@ async def _stop_runner(runner: Runner) -> None:
     await anyio.to_thread.run_sync(runner.stop)
 
 
-async def _watch_signals(scope: anyio.CancelScope, stop: anyio.Event, servers: list[_Server]) -> None:
+async def _watch_signals(scope: anyio.CancelScope, stop: anyio.Event, servers: list[QuietServer]) -> None:
     """The first SIGINT/SIGTERM stops gracefully; a second one stops without waiting for requests."""
     with scope, anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async for signum in signals:

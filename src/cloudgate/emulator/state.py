@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import logging
@@ -35,6 +36,8 @@ DEFAULT_STATE_DIR = Path(".cloudgate/emulator")
 DEFAULT_PROJECT_ID = "cloudgate-local"
 TOKEN_CREATOR_ROLE = "roles/iam.serviceAccountTokenCreator"  # noqa: S105 - a role name
 _STATE_FILE = "state.json"
+#: Written by a running emulator: where it answers (``cloudgate emulator gcloud-env`` reads it).
+ADDRESS_FILE = "emulator.json"
 
 
 def new_unique_id() -> str:
@@ -50,6 +53,9 @@ class Account:
     display_name: str = ""
     keys: dict[str, str] = field(default_factory=dict)
     disabled: bool = False
+    description: str = ""
+    #: When each key was made (RFC 3339), for the IAM API's ``validAfterTime``.
+    key_created: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -64,14 +70,28 @@ class User:
 
 @dataclass
 class Service:
-    """A Cloud Run service as the front end sees it: URL, custom audiences, timeout, IAM bindings, protocol."""
+    """A Cloud Run service as the front end sees it: URL, custom audiences, timeout, IAM bindings, protocol.
+
+    Services deployed through the Cloud Run admin API (``run_api.py``) also keep their Knative object
+    (``resource``: metadata and spec as last written, ``status`` as last computed) and their region; services
+    set up by the CLI or ``cloudgate dev`` leave those empty.
+    """
 
     url: str
     audiences: list[str] = field(default_factory=list)
     timeout_seconds: float = CLOUD_RUN_DEFAULT_TIMEOUT_S
     bindings: dict[str, list[str]] = field(default_factory=dict)
+    #: ``--no-invoker-iam-check``: the front end forwards every request unchecked.
+    invoker_iam_check: bool = True
     #: Deployed with ``--use-http2``: the front end speaks h2c to it and lifts the 32 MiB caps.
     http2: bool = False
+    region: str = ""
+    resource: dict[str, Any] = field(default_factory=dict)
+    status: dict[str, Any] = field(default_factory=dict)
+    #: How many revisions were created (the next one is ``NAME-{n+1:05d}-xyz``).
+    revision_count: int = 0
+    #: The newest revisions by name: template metadata and spec, creation time, and readiness.
+    revisions: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def accepted_audiences(self) -> frozenset[str]:
         """The service URL (always) plus its custom audiences."""
@@ -79,6 +99,39 @@ class Service:
 
     def members(self, role: str) -> list[str]:
         return self.bindings.get(role, [])
+
+
+@dataclass
+class SecretVersion:
+    """One version of a secret: ``ENABLED``, ``DISABLED`` or ``DESTROYED``; its payload is a file, not state."""
+
+    state: str = "ENABLED"
+    create_time: str = ""
+
+
+@dataclass
+class Secret:
+    """A Secret Manager secret: labels, creation time, versions (``"1"``, ``"2"``, ...) and IAM bindings."""
+
+    create_time: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    versions: dict[str, SecretVersion] = field(default_factory=dict)
+    bindings: dict[str, list[str]] = field(default_factory=dict)
+
+    def latest_enabled(self) -> str | None:
+        """The highest enabled version number, or ``None`` when none is enabled."""
+        enabled = [int(n) for n, v in self.versions.items() if v.state == "ENABLED"]
+        return str(max(enabled)) if enabled else None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Secret:
+        versions = {k: SecretVersion(**v) for k, v in data.get("versions", {}).items()}
+        return cls(
+            create_time=data.get("create_time", ""),
+            labels=data.get("labels", {}),
+            versions=versions,
+            bindings=data.get("bindings", {}),
+        )
 
 
 @dataclass
@@ -94,6 +147,16 @@ class State:
     services: dict[str, Service] = field(default_factory=dict)
     #: IAM bindings on service accounts: ``email -> role -> members`` (token creator for impersonation).
     account_bindings: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    #: The project's own IAM policy (read by ``projects get-iam-policy``; checked by the admin APIs).
+    project_bindings: dict[str, list[str]] = field(default_factory=dict)
+    #: Secret Manager secrets (metadata only: payloads live in ``<folder>/secrets/``, mode 0600).
+    secrets: dict[str, Secret] = field(default_factory=dict)
+    #: The etag of each IAM policy, by resource (``services/NAME``, ``accounts/EMAIL``, ``secrets/NAME``).
+    etags: dict[str, str] = field(default_factory=dict)
+
+    def touch_policy(self, resource: str) -> None:
+        """Record that ``resource``'s IAM bindings changed: a new etag, so stale read-modify-writes fail."""
+        self.etags[resource] = base64.b64encode(secrets.token_bytes(8)).decode()
 
     def account_email(self, account_id: str) -> str:
         """The full email of a service account given its short id (``ci``) or its email."""
@@ -128,6 +191,9 @@ class State:
                 users={k: User(**v) for k, v in data.get("users", {}).items()},
                 services={k: Service(**v) for k, v in data.get("services", {}).items()},
                 account_bindings=data.get("account_bindings", {}),
+                project_bindings=data.get("project_bindings", {}),
+                secrets={k: Secret.from_json(v) for k, v in data.get("secrets", {}).items()},
+                etags=data.get("etags", {}),
             )
         except (TypeError, ValueError, AttributeError) as exc:
             raise EmulatorError(f"the emulator state file is malformed: {exc}") from exc
@@ -197,3 +263,30 @@ class StateStore:
         self._state = state
         self._stamp = self._file_stamp()
         logger.debug("emulator state written to %s", self._path)
+
+
+def write_address(folder: Path, url: str) -> None:
+    """Record in the state folder that an emulator answers at ``url`` (removed when it stops)."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    (folder / ADDRESS_FILE).write_text(json.dumps({"url": url, "pid": os.getpid()}) + "\n", encoding="utf-8")
+
+
+def remove_address(folder: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        (folder / ADDRESS_FILE).unlink()
+
+
+def read_address(folder: Path) -> str | None:
+    """The URL of the emulator running on ``folder``, or ``None`` when none is (or it died)."""
+    try:
+        data = json.loads((folder / ADDRESS_FILE).read_text(encoding="utf-8"))
+        pid, url = int(data["pid"]), str(data["url"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return url

@@ -5,13 +5,16 @@
   or the emulator's own, short-lived and current. Anything else is ``invalid_grant``, as at Google.
 - ID tokens carry Google's claims (``iss``, ``aud``, ``azp``, ``sub``, ``email``, ``email_verified``, ``iat``,
   ``exp``) and are signed by ``SigningKeys``; their lifetime is the state's ``token_lifetime_seconds`` (1 h).
-- Access tokens are opaque (``ya29.`` + random), remembered in memory by hash with their principal.
+- Access tokens (``ya29.`` + principal and expiry, HMAC-sealed with a key in the state folder) survive restarts.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import json
+import os
 import secrets
 import threading
 import time
@@ -32,6 +35,7 @@ from cloudgate.google import ID_TOKEN_ISSUER, ID_TOKEN_ISSUERS, TOKEN_URI
 _MAX_ASSERTION_LIFETIME_S = 3600
 _ASSERTION_LEEWAY_S = 60
 _ACCESS_TOKEN_LIFETIME_S = 3600
+_ACCESS_KEY_FILE = "access-token.key"
 #: How many verified ID tokens the front end remembers at most (as the service's own cache does).
 VERIFIED_CACHE_SIZE = 10_000
 
@@ -86,7 +90,7 @@ class TokenIssuer:
         self.keys = keys
         self.counters = counters
         self._clock = clock
-        self._access: dict[str, AccessGrant] = {}
+        self._access_secret: bytes | None = None
         self._lock = threading.Lock()
         #: Verified ID tokens by SHA-256 of the token, oldest first (dicts keep insertion order).
         self._verified: dict[bytes, _Verified] = {}
@@ -159,8 +163,13 @@ class TokenIssuer:
 
     # -- minting --------------------------------------------------------------------------------------------
 
-    def mint_id_token(self, email: str, audience: str, *, include_email: bool = True) -> str:
-        """An ID token for a service account or user ``email``, for ``audience``."""
+    def mint_id_token(self, email: str, audience: str, *, include_email: bool = True, numeric_azp: bool = False) -> str:
+        """An ID token for a service account or user ``email``, for ``audience``.
+
+        ``azp`` is the email for tokens minted from a key (jwt-bearer), but the account's numeric id in tokens
+        from the metadata server and ``generateIdToken`` (``numeric_azp``), as Google mints them
+        (google-auth-library-python #746).
+        """
         state = self.store.current()
         if email in state.accounts:
             subject = state.accounts[email].unique_id
@@ -172,7 +181,7 @@ class TokenIssuer:
         claims: dict[str, Any] = {
             "iss": ID_TOKEN_ISSUER,
             "aud": audience,
-            "azp": email if include_email else subject,
+            "azp": subject if numeric_azp or not include_email else email,
             "sub": subject,
             "iat": now,
             "exp": now + state.token_lifetime_seconds,
@@ -185,22 +194,52 @@ class TokenIssuer:
         return token
 
     def mint_access_token(self, member: str) -> tuple[str, int]:
-        """An opaque access token for ``member`` and its lifetime in seconds."""
-        token = "ya29." + secrets.token_urlsafe(48)
-        now = self._clock()
-        with self._lock:
-            self._access = {k: v for k, v in self._access.items() if v.expires_at > now}
-            self._access[_digest(token)] = AccessGrant(member, now + _ACCESS_TOKEN_LIFETIME_S)
+        """An access token for ``member`` and its lifetime in seconds.
+
+        The token carries its principal and expiry, sealed with an HMAC key kept in the state folder
+        (``access-token.key``, mode 0600): it stays valid across emulator restarts, so a gcloud config folder
+        that cached one keeps working (gcloud resends a cached token even after a 401).
+        """
+        expires_at = int(self._clock()) + _ACCESS_TOKEN_LIFETIME_S
+        body = base64.urlsafe_b64encode(json.dumps({"m": member, "e": expires_at}).encode()).rstrip(b"=")
+        token = "ya29." + body.decode() + "." + self._seal(body)
         self.counters.add("access_tokens_by_principal", member)
         return token, _ACCESS_TOKEN_LIFETIME_S
 
     def access_grant(self, token: str) -> AccessGrant | None:
         """Who a live access token speaks for, or ``None``."""
-        with self._lock:
-            grant = self._access.get(_digest(token))
-        if grant is None or grant.expires_at <= self._clock():
+        body, _, seal = token.removeprefix("ya29.").partition(".")
+        try:
+            raw = body.encode("ascii")
+            if not hmac.compare_digest(self._seal(raw).encode(), seal.encode("ascii")):
+                return None
+            data = json.loads(base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4)))
+            grant = AccessGrant(str(data["m"]), float(data["e"]))
+        except (UnicodeEncodeError, ValueError, KeyError, TypeError):
             return None
-        return grant
+        return grant if grant.expires_at > self._clock() else None
+
+    def _seal(self, body: bytes) -> str:
+        return base64.urlsafe_b64encode(hmac.digest(self._access_key(), body, "sha256")).rstrip(b"=").decode()
+
+    def _access_key(self) -> bytes:
+        with self._lock:
+            if self._access_secret is None:
+                path = self.store.folder / _ACCESS_KEY_FILE
+                try:
+                    self._access_secret = path.read_bytes()
+                except FileNotFoundError:
+                    self.store.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+                    secret = secrets.token_bytes(32)
+                    try:
+                        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    except FileExistsError:  # another process made it meanwhile
+                        secret = path.read_bytes()
+                    else:
+                        with os.fdopen(fd, "wb") as handle:
+                            handle.write(secret)
+                    self._access_secret = secret
+            return self._access_secret
 
     # -- checking ID tokens (the Cloud Run front end) ------------------------------------------------------
 
@@ -285,7 +324,3 @@ _TIMEFRAME = (
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()

@@ -84,7 +84,10 @@ def test_each_reason_gets_its_own_hint() -> None:
     }
     assert hints["api_key_missing"] == hints["api_key_invalid"]
     assert hints["api_key_expired"] == hints["api_key_revoked"]
-    assert len({hints["api_key_missing"], hints["api_key_expired"], hints["scope_missing"], hints["id_token_missing"]}) == 4
+    assert (
+        len({hints["api_key_missing"], hints["api_key_expired"], hints["scope_missing"], hints["id_token_missing"]})
+        == 4
+    )
 
 
 def test_a_front_end_403_reads_as_a_sentence() -> None:

@@ -69,7 +69,9 @@ def test_a_secret_passed_as_env_var_is_a_warning() -> None:
     out.container(service)["env"].append(
         {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"key": "3", "name": "db-password"}}}
     )
-    [finding] = [f for f in audit_service(TARGET, service, out.policy(), out.project_policy()) if f.code == "secret-env"]
+    [finding] = [
+        f for f in audit_service(TARGET, service, out.policy(), out.project_policy()) if f.code == "secret-env"
+    ]
     assert finding.severity == "warning" and "db-password" in finding.message and "DB_PASSWORD" in finding.message
 
 

@@ -150,7 +150,9 @@ def test_an_existing_account_of_another_project_is_not_created(files: Path) -> N
         (("--image", "i", "--docs-users-file", "missing.txt"), "missing.txt: no such file"),
     ],
 )
-def test_bad_requests_are_clear_errors_before_anything_runs(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+def test_bad_requests_are_clear_errors_before_anything_runs(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
     argv = [CLOUDGATE, "deploy", "--service", "api", "--project", "p", "--region", "r", *args, "--dry-run"]
     done = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=60, env={"PATH": ""})
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr

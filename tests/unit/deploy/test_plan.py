@@ -49,9 +49,13 @@ def test_a_project_that_matches_needs_no_command(options: DeployOptions) -> None
 def test_a_changed_secret_file_adds_one_version_only(options: DeployOptions) -> None:
     observed = deployed(options)
     secrets = dict(observed.secrets)
-    secrets["api-docs-users"] = plan.SecretState(exists=True, current=False, accessors=secrets["api-docs-users"].accessors)
+    secrets["api-docs-users"] = plan.SecretState(
+        exists=True, current=False, accessors=secrets["api-docs-users"].accessors
+    )
     commands = all_commands(options, plan.Observed(**{**observed.__dict__, "secrets": secrets}))
-    assert commands == [f"gcloud secrets versions add api-docs-users --project=my-proj --data-file={options.docs_users_file} --quiet"]
+    assert commands == [
+        f"gcloud secrets versions add api-docs-users --project=my-proj --data-file={options.docs_users_file} --quiet"
+    ]
 
 
 def test_a_new_image_redeploys_with_the_known_url_as_audience(options: DeployOptions) -> None:
@@ -65,7 +69,9 @@ def test_a_new_image_redeploys_with_the_known_url_as_audience(options: DeployOpt
 def test_cpu_one_matches_what_cloud_run_prints(options: DeployOptions) -> None:
     asked = DeployOptions(**{**options.__dict__, "cpu": "1", "memory": "512Mi", "concurrency": 80, "timeout": 300})
     assert plan.service_differences(asked, out.service()) == []
-    assert plan.service_differences(DeployOptions(**{**asked.__dict__, "cpu": "2"}), out.service()) == ["cpu 1000m -> 2000m"]
+    assert plan.service_differences(DeployOptions(**{**asked.__dict__, "cpu": "2"}), out.service()) == [
+        "cpu 1000m -> 2000m"
+    ]
 
 
 def test_iam_check_turned_off_by_someone_is_a_difference(options: DeployOptions) -> None:

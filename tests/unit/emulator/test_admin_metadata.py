@@ -88,10 +88,12 @@ async def test_local_host_names_are_served(google: httpx.AsyncClient, host: str)
     [("GET", "/admin/state"), ("GET", "/computeMetadata/v1/project/project-id"), ("POST", "/token"), ("GET", "/")],
 )
 async def test_foreign_host_names_are_refused(google: httpx.AsyncClient, method: str, path: str) -> None:
-    """DNS rebinding: a page under attacker.example that resolves to 127.0.0.1 gets 403 from every endpoint."""
+    """DNS rebinding: a page under attacker.example that resolves to 127.0.0.1 is refused by every endpoint,
+    with 421 and a message naming the Host guard (a 403 would read as an IAM denial in gcloud)."""
     for host in ("attacker.example:8089", "127.0.0.1.attacker.example", "localhost.evil"):
         response = await google.request(method, path, headers={"Host": host, **_FLAVOR})
-        assert response.status_code == 403, (host, path)
+        assert response.status_code == 421, (host, path)
+        assert "Host guard (not an IAM decision)" in response.json()["error"]["message"]
         assert "eyJ" not in response.text
 
 
@@ -145,8 +147,8 @@ async def test_admin_refuses_clients_forwarded_for_others(ctx: EmulatorContext) 
 def test_uvicorn_trusts_no_forwarded_headers() -> None:
     """uvicorn must not replace the peer with X-Forwarded-For (the front end appends the real peer, as Cloud Run
     does); the front end's server adds no Date of its own (the container's passes through)."""
-    from cloudgate.emulator.server import _uvicorn
+    from cloudgate.emulator.listeners import quiet_server
 
-    google, front = _uvicorn(object(), graceful=1), _uvicorn(object(), graceful=1, date_header=False)
+    google, front = quiet_server(object(), graceful=1), quiet_server(object(), graceful=1, date_header=False)
     assert google.config.proxy_headers is False and front.config.proxy_headers is False
     assert google.config.date_header is True and front.config.date_header is False

@@ -210,7 +210,7 @@ async def test_the_front_end_looks_at_the_state_once_per_request(
             headers = {"X-Serverless-Authorization": f"Bearer {token}"}
             assert (await client.get("/x", headers=headers)).status_code == 503
             assert looks["n"] == 1
-            assert (await client.get("/x")).status_code == 401
+            assert (await client.get("/x")).status_code == 403
             assert looks["n"] == 2
     finally:
         await front.aclose()

@@ -1,0 +1,315 @@
+"""Revisions that run: the emulator's data plane for services deployed through the Cloud Run admin API.
+
+The model, kept explicit so that scale-out can be added without reshaping it:
+
+- a **service** has a URL (its own port, served by a ``CloudRunFrontend``) and at most one serving revision;
+- a **revision** (``NAME-00002-xyz``) is an immutable template and has **instances**;
+- an **instance** is one running copy (a ``Runner`` listening on an internal port). Today every revision has
+  exactly one instance; ``Revision.pick()`` is where a scheduler for several instances (min/max instances,
+  concurrency) would choose one.
+
+A rollout (``RevisionRuntime.rollout``) follows Cloud Run: the new revision's instance starts with ``PORT`` set
+and must listen within its startup limit (the container's ``startupProbe``, else 240 s); then it takes all the
+traffic and the previous revision gets SIGTERM, and SIGKILL 10 s later, while requests already sent to it
+finish. A revision that exits or never listens fails the deploy (``Ready=False`` with Cloud Run's message) and
+the previous revision keeps serving.
+
+Secrets reach a revision as Cloud Run gives them: env vars resolved once at start, and mounted files that are
+rewritten whenever a version is added or disabled (so a read gives the latest enabled version). A local-command
+revision cannot have files at absolute paths, so its mounts live under ``$CLOUDGATE_MOUNT_ROOT`` (a mount path
+``/secrets`` is ``$CLOUDGATE_MOUNT_ROOT/secrets``).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+
+from cloudgate.emulator import run_services
+from cloudgate.emulator.api_errors import ApiError
+from cloudgate.emulator.context import EmulatorContext
+from cloudgate.emulator.frontend import CloudRunFrontend
+from cloudgate.emulator.listeners import QuietServer, bind, free_port, quiet_server
+from cloudgate.emulator.runner import ProcessRunner, Runner
+from cloudgate.emulator.secret_store import access, write_private
+from cloudgate.errors import EmulatorError
+from cloudgate.google import CLOUD_RUN_SHUTDOWN_GRACE_S
+
+logger = logging.getLogger(__name__)
+
+#: Cloud Run's default TCP startup probe gives a container 240 s to listen.
+DEFAULT_STARTUP_LIMIT_S = 240.0
+MOUNT_ROOT_ENV = "CLOUDGATE_MOUNT_ROOT"
+_NO_LISTEN = (
+    "The user-provided container failed to start and listen on the port defined provided by the PORT={port} "
+    "environment variable within the allocated timeout. {detail}"
+)
+
+#: Makes the runner of a revision from its container spec, environment and mount folder.
+RunnerFactory = Callable[[dict[str, Any], dict[str, str], Path], Runner]
+
+
+@dataclass
+class Instance:
+    """One running copy of a revision, listening on ``port``."""
+
+    runner: Runner
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@dataclass
+class Revision:
+    """An immutable template and its instances; ``mounts`` is where its secret files live."""
+
+    name: str
+    service: str
+    template: dict[str, Any]
+    mounts: Path
+    instances: list[Instance] = field(default_factory=list)
+
+    def pick(self) -> Instance:
+        """The instance for the next request (one per revision today)."""
+        return self.instances[0]
+
+    def secret_files(self) -> list[tuple[Path, str, str]]:
+        """``(file, secret, version)`` for every mounted secret item."""
+        spec = self.template["spec"]
+        volumes = {v.get("name"): v for v in spec.get("volumes") or [] if isinstance(v, dict)}
+        files = []
+        for mount in spec["containers"][0].get("volumeMounts") or []:
+            secret = (volumes.get(mount.get("name")) or {}).get("secret")
+            if not isinstance(secret, dict):
+                continue
+            base = self.mounts / str(mount.get("mountPath", "/")).lstrip("/")
+            items = secret.get("items") or [{"key": "latest", "path": secret.get("secretName", "secret")}]
+            for item in items:
+                files.append((base / str(item.get("path")), str(secret.get("secretName")), str(item.get("key"))))
+        return files
+
+
+@dataclass
+class _Running:
+    """A deployed service's front end and its serving revision."""
+
+    socket: socket.socket
+    frontend: CloudRunFrontend | None = None
+    server: QuietServer | None = None
+    serving: Revision | None = None
+    lock: anyio.Lock = field(default_factory=anyio.Lock)
+
+
+def local_command_runner(container: dict[str, Any], env: dict[str, str], mounts: Path) -> Runner:
+    """A ``ProcessRunner`` for the image ``cloudgate/local-command``: ``command`` + ``args`` on this machine."""
+    argv = [*container.get("command", []), *container.get("args", [])]
+    return ProcessRunner([str(a) for a in argv], env={**env, MOUNT_ROOT_ENV: str(mounts)})
+
+
+def default_runner(container: dict[str, Any], env: dict[str, str], mounts: Path) -> Runner:
+    """A local command for ``cloudgate/local-command``; any other image needs the container runner."""
+    if container.get("image") == run_services.LOCAL_COMMAND_IMAGE:
+        return local_command_runner(container, env, mounts)
+    raise EmulatorError(
+        f"this emulator cannot run the image {container.get('image')!r}: it has no container runner. "
+        f"Deploy a local command instead (--image={run_services.LOCAL_COMMAND_IMAGE} --command=... --args=...)."
+    )
+
+
+class RevisionRuntime:
+    """Runs the revisions of every deployed service, in the emulator's event loop and task group."""
+
+    def __init__(
+        self,
+        ctx: EmulatorContext,
+        tg: TaskGroup,
+        *,
+        host: str = "127.0.0.1",
+        make_runner: RunnerFactory = default_runner,
+    ) -> None:
+        self.ctx = ctx
+        self.host = host
+        self._tg = tg
+        self._make_runner = make_runner
+        self._running: dict[str, _Running] = {}
+        self._revisions_dir = ctx.store.folder / "revisions"
+
+    # -- the control plane's entry points -------------------------------------------------------------------
+
+    def reserve_url(self, name: str, port: int = 0) -> str:
+        """Bind the front-end port of a new service now (so nobody takes it); returns the service URL."""
+        if name not in self._running:
+            sock = bind(self.host, port)
+            sock.listen(128)
+            self._running[name] = _Running(socket=sock)
+        port = self._running[name].socket.getsockname()[1]
+        return f"http://{self.host}:{port}"
+
+    def rollout(self, name: str) -> None:
+        """Start the service's newest revision in the background (the state already names it)."""
+        self._tg.start_soon(self._rollout, name)
+
+    def remove(self, name: str) -> None:
+        """Stop listening on the service's URL now; stop its revisions in the background."""
+        running = self._running.pop(name, None)
+        if running is None:
+            return
+        if running.server is not None:
+            for listener in running.server.servers:  # refuse new connections at once, as a deleted service does
+                listener.close()
+        self._tg.start_soon(self._remove, running)
+
+    def secret_changed(self, secret_id: str) -> None:
+        """Rewrite the mounted files of ``secret_id`` in every serving revision (latest enabled version)."""
+        for running in self._running.values():
+            if running.serving is not None:
+                self._write_mounts(running.serving, only=secret_id)
+
+    def resume(self) -> None:
+        """After a restart: serve again every service the state says was deployed (same URL, newest revision)."""
+        for name, service in self.ctx.store.current().services.items():
+            if not service.resource or not service.status.get("latestCreatedRevisionName"):
+                continue
+            port = int(service.url.rsplit(":", 1)[1])
+            try:
+                self.reserve_url(name, port)
+            except EmulatorError as exc:
+                logger.error("cannot serve %s again: %s", name, exc)
+                continue
+            with self.ctx.store.edit() as state:
+                run_services.mark_deploying(state.services[name])
+            self.rollout(name)
+
+    async def aclose(self) -> None:
+        """Stop every front end and revision (the emulator is stopping)."""
+        running, self._running = list(self._running.values()), {}
+        async with anyio.create_task_group() as tg:
+            for entry in running:
+                tg.start_soon(self._remove, entry)
+
+    # -- rollout --------------------------------------------------------------------------------------------
+
+    async def _rollout(self, name: str) -> None:
+        running = self._running.get(name)
+        if running is None:
+            return
+        async with running.lock:
+            state = self.ctx.store.current()
+            service = state.services.get(name)
+            if service is None:
+                return
+            revision_name = service.status.get("latestCreatedRevisionName", "")
+            if running.serving is not None and running.serving.name == revision_name:
+                return
+            template = service.resource["spec"]["template"]
+            revision = Revision(revision_name, name, template, self._revisions_dir / revision_name / "mounts")
+            try:
+                await self._start(revision, state.project_id)
+            except (EmulatorError, ApiError, OSError) as exc:
+                detail = exc.message if isinstance(exc, ApiError) else str(exc)
+                logger.warning("revision %s failed: %s", revision_name, detail)
+                await self._stop_revision(revision)
+                self._set_status(name, revision_name, failure=detail)
+                return
+            previous, running.serving = running.serving, revision
+            self._serve(name, running, revision)
+            self._set_status(name, revision_name)
+            logger.info("revision %s of %s is serving at %s", revision_name, name, revision.pick().url)
+        if previous is not None:
+            await self._stop_revision(previous)
+
+    async def _start(self, revision: Revision, project_id: str) -> None:
+        container = revision.template["spec"]["containers"][0]
+        env = {"K_SERVICE": revision.service, "K_REVISION": revision.name, "K_CONFIGURATION": revision.service}
+        env.update(self._env(container))
+        revision.mounts.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._write_mounts(revision)
+        runner = self._make_runner(container, env, revision.mounts)
+        port = free_port()
+        instance = Instance(runner, port)
+        revision.instances.append(instance)
+        await anyio.to_thread.run_sync(runner.start, port)
+        limit = _startup_limit(container)
+        try:
+            await runner.wait_ready(port, limit)
+        except EmulatorError as exc:
+            raise EmulatorError(_NO_LISTEN.format(port=port, detail=str(exc).capitalize() + ".")) from exc
+
+    def _env(self, container: dict[str, Any]) -> dict[str, str]:
+        """The container's env vars, secrets resolved now (as at a Cloud Run instance's start)."""
+        env: dict[str, str] = {}
+        for item in container.get("env") or []:
+            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+                continue
+            ref = (item.get("valueFrom") or {}).get("secretKeyRef")
+            if isinstance(ref, dict):
+                _, payload = access(self.ctx.store, str(ref.get("name")), str(ref.get("key", "latest")))
+                env[item["name"]] = payload.decode("utf-8", "replace")
+            else:
+                env[item["name"]] = str(item.get("value", ""))
+        return env
+
+    def _write_mounts(self, revision: Revision, *, only: str | None = None) -> None:
+        for path, secret, version in revision.secret_files():
+            if only is not None and secret != only:
+                continue
+            try:
+                _, payload = access(self.ctx.store, secret, version)
+            except ApiError as exc:
+                if only is None:
+                    raise
+                logger.warning("mounted secret %s of %s not updated: %s", secret, revision.name, exc.message)
+                continue
+            write_private(path, payload)
+
+    def _serve(self, name: str, running: _Running, revision: Revision) -> None:
+        upstream = revision.pick().url
+        if running.frontend is None:
+            running.frontend = CloudRunFrontend(self.ctx, name, upstream)
+            running.server = quiet_server(running.frontend, graceful=CLOUD_RUN_SHUTDOWN_GRACE_S + 5, date_header=False)
+            self._tg.start_soon(running.server.serve, [running.socket])
+        else:
+            running.frontend.upstream = upstream  # the next request goes to the new revision
+
+    def _set_status(self, name: str, revision: str, *, failure: str | None = None) -> None:
+        with self.ctx.store.edit() as state:
+            service = state.services.get(name)
+            if service is None or service.status.get("latestCreatedRevisionName") != revision:
+                return  # deleted or superseded meanwhile
+            if failure is None:
+                run_services.mark_ready(service, revision)
+            else:
+                run_services.mark_failed(service, revision, failure)
+
+    async def _stop_revision(self, revision: Revision) -> None:
+        for instance in revision.instances:
+            if instance.runner.returncode is None:
+                await anyio.to_thread.run_sync(instance.runner.stop)
+        shutil.rmtree(revision.mounts.parent, ignore_errors=True)
+
+    async def _remove(self, running: _Running) -> None:
+        if running.server is not None:
+            running.server.should_exit = True
+        if running.serving is not None:
+            await self._stop_revision(running.serving)
+        if running.server is None:
+            running.socket.close()
+
+
+def _startup_limit(container: dict[str, Any]) -> float:
+    probe = container.get("startupProbe")
+    if not isinstance(probe, dict):
+        return DEFAULT_STARTUP_LIMIT_S
+    period = float(probe.get("periodSeconds", 10))
+    failures = float(probe.get("failureThreshold", 3))
+    return float(probe.get("initialDelaySeconds", 0)) + period * failures
