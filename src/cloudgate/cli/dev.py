@@ -26,7 +26,6 @@ import secrets
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -54,11 +53,9 @@ print(json.dumps(sorted(declared_scopes(app)) if isinstance(app, FastAPI) else [
 
 def _write_private(path: Path, data: dict[str, Any]) -> None:
     """Write JSON atomically, readable by the owner only (the files hold secrets)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    from cloudgate.emulator.secret_store import write_private
+
+    write_private(path, json.dumps(data, indent=2).encode())
 
 
 def _key_file(store: Any, account: str, path: Path, token_uri: str) -> None:
