@@ -8,9 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import typer.main
 
@@ -25,9 +23,10 @@ def _commands() -> list[list[str]]:
     root = typer.main.get_command(app)
     found: list[list[str]] = [[]]
 
-    def walk(command: Any, path: list[str]) -> None:
-        # Duck-typed: typer 0.29 ships its own copy of click, whose Group is not ``click.Group``.
-        commands = getattr(command, "commands", None) or {}
+    def walk(command: object, path: list[str]) -> None:
+        # typer 0.2x ships its own copy of click, so isinstance(command, click.Group) is never true: a group is
+        # whatever has sub-commands.
+        commands = getattr(command, "commands", {})
         for name in sorted(commands):
             found.append([*path, name])
             walk(commands[name], [*path, name])
@@ -45,16 +44,9 @@ def render() -> str:
         "fails when it drifts from the code.",
         "",
     ]
-    paths = _commands()
-
-    def help_of(path: list[str]) -> str:
-        return subprocess.run([cloudgate, *path, "--help"], capture_output=True, text=True, env=_ENV, check=True).stdout
-
-    # One process per command (as a user runs it); a few at once, in the order of the reference.
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        helps = list(pool.map(help_of, paths))
-    for path, out in zip(paths, helps, strict=True):
-        lines = [line.rstrip() for line in out.strip("\n").splitlines()]
+    for path in _commands():
+        out = subprocess.run([cloudgate, *path, "--help"], capture_output=True, text=True, env=_ENV, check=True)
+        lines = [line.rstrip() for line in out.stdout.strip("\n").splitlines()]
         parts += [f"## `{' '.join(['cloudgate', *path])}`"]
         parts += ["", "```text", *lines, "```", ""]
     return "\n".join(parts)

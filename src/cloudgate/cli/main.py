@@ -28,6 +28,7 @@ _COMMAND_MODULES = (
     "cloudgate.cli.audit",
 )
 
+
 def _plain_help_types() -> None:
     """Help shows ``--port PORT`` and a bare ``--dev``, not typer 0.29's ``<int>``/``<bool>`` type placeholders.
 
