@@ -41,14 +41,14 @@ def _plain_help_types() -> None:
     def option_type(self: Any, ctx: Any) -> str | None:
         if self.is_flag:
             return None
-        return self.metavar or self.name.replace("_", "-").split("-")[-1].upper()
+        return str(self.metavar or self.name.replace("_", "-").split("-")[-1].upper())
 
     def argument_type(self: Any, ctx: Any) -> str | None:
-        return self.metavar
+        return None if self.metavar is None else str(self.metavar)
 
     if hasattr(core.TyperOption, "display_type_rich"):
-        core.TyperOption.display_type_rich = option_type
-        core.TyperArgument.display_type_rich = argument_type
+        setattr(core.TyperOption, "display_type_rich", option_type)  # noqa: B010 - replacing a method on purpose
+        setattr(core.TyperArgument, "display_type_rich", argument_type)  # noqa: B010
 
 
 _plain_help_types()
