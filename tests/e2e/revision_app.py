@@ -1,5 +1,8 @@
-"""A revision that shows its secrets, for the control-plane tests: ``PORT=9000 python -m tests.e2e.secret_app``.
+"""A revision for the control-plane tests: ``PORT=9000 python -m tests.e2e.revision_app``.
 
+- ``GET /revision``: ``$K_REVISION``, the revision this instance belongs to.
+- ``GET /hold``: answers (with ``$K_REVISION``) once the file ``$HOLD_FILE`` exists, so a test can keep a request
+  in flight across a rollout and release it when it chooses.
 - ``GET /file/{path}``: the mounted file ``path`` (under ``$CLOUDGATE_MOUNT_ROOT``, where a local-command
   revision's volumes live), read on every request, as an app re-reading a rotated secret would.
 - ``GET /env/{name}``: the environment variable ``name`` (resolved once, when the revision started).
@@ -8,8 +11,10 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
+import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -28,7 +33,27 @@ def read_env(request: Request) -> Response:
     return PlainTextResponse(os.environ.get(request.path_params["name"], ""))
 
 
-app = Starlette(routes=[Route("/file/{path:path}", read_file), Route("/env/{name}", read_env)])
+def revision(request: Request) -> Response:
+    return PlainTextResponse(os.environ.get("K_REVISION", ""))
+
+
+async def hold(request: Request) -> Response:
+    release = anyio.Path(os.environ["HOLD_FILE"])
+    print("hold: started", file=sys.stderr, flush=True)
+    with anyio.fail_after(60):
+        while not await release.exists():  # noqa: ASYNC110 - the event is a file another process creates
+            await anyio.sleep(0.05)
+    return PlainTextResponse(os.environ.get("K_REVISION", ""))
+
+
+app = Starlette(
+    routes=[
+        Route("/file/{path:path}", read_file),
+        Route("/env/{name}", read_env),
+        Route("/revision", revision),
+        Route("/hold", hold),
+    ]
+)
 
 if __name__ == "__main__":
     import uvicorn
