@@ -15,7 +15,7 @@ import httpx
 import pytest
 from google.oauth2 import service_account
 
-from tests.e2e.gcloud_stack import GcloudStack
+from tests.e2e.gcloud_stack import LOCAL_COMMAND_IMAGE, GcloudStack
 
 pytestmark = pytest.mark.e2e
 
@@ -127,6 +127,18 @@ def test_mounted_secret_shows_new_versions_and_env_secret_keeps_its_start_value(
     assert httpx.get(f"{url}/file/secrets/api-key").text == "second"
     assert httpx.get(f"{url}/env/TOKEN").text == "first"
     assert gcloud_stack.gcloud("secrets", "versions", "access", "latest", "--secret=api-key").stdout == "second"
+
+
+def test_a_revision_whose_account_cannot_read_its_secret_fails_the_deploy(gcloud_stack: GcloudStack) -> None:
+    gcloud_stack.gcloud("iam", "service-accounts", "create", "no-secrets")
+    gcloud_stack.gcloud("secrets", "create", "locked", "--data-file=-", stdin="x")
+    done = gcloud_stack.gcloud(
+        "run", "deploy", "locked-app", f"--image={LOCAL_COMMAND_IMAGE}", "--command=true",
+        "--set-secrets=TOKEN=locked:latest",
+        f"--service-account=no-secrets@{gcloud_stack.project}.iam.gserviceaccount.com",
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 1 and "roles/secretmanager.secretAccessor" in done.stderr
 
 
 def test_a_revision_that_never_listens_fails_the_deploy_and_the_previous_one_keeps_serving(

@@ -34,7 +34,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from cloudgate.emulator import run_services
-from cloudgate.emulator.api_errors import ApiError
+from cloudgate.emulator.api_errors import ApiError, allowed
 from cloudgate.emulator.context import EmulatorContext
 from cloudgate.emulator.frontend import CloudRunFrontend
 from cloudgate.emulator.listeners import QuietServer, bind, free_port, quiet_server
@@ -230,6 +230,7 @@ class RevisionRuntime:
 
     async def _start(self, revision: Revision, project_id: str) -> None:
         container = revision.template["spec"]["containers"][0]
+        self._check_secret_access(revision)
         env = {"K_SERVICE": revision.service, "K_REVISION": revision.name, "K_CONFIGURATION": revision.service}
         env.update(self._env(container))
         revision.mounts.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -244,6 +245,31 @@ class RevisionRuntime:
             await runner.wait_ready(port, limit)
         except EmulatorError as exc:
             raise EmulatorError(_NO_LISTEN.format(port=port, detail=str(exc).capitalize() + ".")) from exc
+
+    def _check_secret_access(self, revision: Revision) -> None:
+        """Cloud Run refuses a revision whose service account may not read one of its secrets."""
+        state = self.ctx.store.current()
+        account = revision.template["spec"].get("serviceAccountName") or ""
+        if not account:
+            return  # the default compute account, which holds roles/editor on a Google project by default
+        container = revision.template["spec"]["containers"][0]
+        wanted = [
+            str(((item.get("valueFrom") or {}).get("secretKeyRef") or {}).get("name"))
+            for item in container.get("env") or []
+            if isinstance(item, dict) and ((item.get("valueFrom") or {}).get("secretKeyRef"))
+        ]
+        wanted += [secret for _, secret, _ in revision.secret_files()]
+        for secret_id in dict.fromkeys(wanted):
+            secret = state.secrets.get(secret_id)
+            bindings = secret.bindings if secret is not None else None
+            if not allowed(state, f"serviceAccount:{account}", "secretmanager.versions.access", bindings):
+                raise ApiError(
+                    403,
+                    f"Permission denied on secret: projects/{state.project_number}/secrets/{secret_id} for Revision "
+                    f"service account {account}. The service account used must be granted the 'Secret Manager "
+                    "Secret Accessor' role (roles/secretmanager.secretAccessor) at the secret, project or higher "
+                    "level.",
+                )
 
     def _env(self, container: dict[str, Any]) -> dict[str, str]:
         """The container's env vars, secrets resolved now (as at a Cloud Run instance's start)."""

@@ -23,7 +23,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount
 
 from cloudgate.emulator.admin import admin_routes
-from cloudgate.emulator.api_errors import ApiError, api_error_handler
+from cloudgate.emulator.api_errors import ApiError, api_error_handler, unrouted_handler
 from cloudgate.emulator.context import EmulatorContext
 from cloudgate.emulator.frontend import CloudRunFrontend
 from cloudgate.emulator.hosts import LocalHostGuard
@@ -65,7 +65,7 @@ def google_app(ctx: EmulatorContext) -> Starlette:
     return Starlette(
         routes=routes,
         middleware=[Middleware(LocalHostGuard, extra_names=extra)],
-        exception_handlers={ApiError: api_error_handler},
+        exception_handlers={ApiError: api_error_handler, 404: unrouted_handler, 405: unrouted_handler},
     )
 
 
