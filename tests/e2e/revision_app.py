@@ -3,6 +3,8 @@
 - ``GET /revision``: ``$K_REVISION``, the revision this instance belongs to.
 - ``GET /hold``: answers (with ``$K_REVISION``) once the file ``$HOLD_FILE`` exists, so a test can keep a request
   in flight across a rollout and release it when it chooses.
+- ``GET /id-token?audience=A``: an ID token fetched by google-auth from the metadata server, as code on Cloud Run
+  gets one for its own service account.
 - ``GET /file/{path}``: the mounted file ``path`` (under ``$CLOUDGATE_MOUNT_ROOT``, where a local-command
   revision's volumes live), read on every request, as an app re-reading a rotated secret would.
 - ``GET /env/{name}``: the environment variable ``name`` (resolved once, when the revision started).
@@ -46,12 +48,22 @@ async def hold(request: Request) -> Response:
     return PlainTextResponse(os.environ.get("K_REVISION", ""))
 
 
+def id_token(request: Request) -> Response:
+    import google.auth.transport.requests
+    from google.oauth2 import id_token as google_id_token
+
+    audience = request.query_params["audience"]
+    token = google_id_token.fetch_id_token(google.auth.transport.requests.Request(), audience)
+    return PlainTextResponse(token)
+
+
 app = Starlette(
     routes=[
         Route("/file/{path:path}", read_file),
         Route("/env/{name}", read_env),
         Route("/revision", revision),
         Route("/hold", hold),
+        Route("/id-token", id_token),
     ]
 )
 

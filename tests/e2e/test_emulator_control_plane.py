@@ -12,6 +12,7 @@ from pathlib import Path
 
 import google.auth.transport.requests
 import httpx
+import jwt
 import pytest
 from google.oauth2 import service_account
 
@@ -127,6 +128,19 @@ def test_mounted_secret_shows_new_versions_and_env_secret_keeps_its_start_value(
     assert httpx.get(f"{url}/file/secrets/api-key").text == "second"
     assert httpx.get(f"{url}/env/TOKEN").text == "first"
     assert gcloud_stack.gcloud("secrets", "versions", "access", "latest", "--secret=api-key").stdout == "second"
+
+
+def test_a_revision_runs_as_its_service_account_on_the_metadata_server(gcloud_stack: GcloudStack) -> None:
+    """google-auth inside the revision gets ID tokens for the account given with --service-account."""
+    gcloud_stack.gcloud("iam", "service-accounts", "create", "runtime-sa")
+    email = f"runtime-sa@{gcloud_stack.project}.iam.gserviceaccount.com"
+    url = gcloud_stack.deploy(
+        "identity", "--allow-unauthenticated", f"--service-account={email}", module="tests.e2e.revision_app"
+    )
+    token = httpx.get(f"{url}/id-token", params={"audience": "https://other.example"}, timeout=60).text
+    claims = jwt.decode(token, options={"verify_signature": False})
+    unique_id = gcloud_stack.gcloud("iam", "service-accounts", "describe", email, "--format=value(uniqueId)").stdout
+    assert (claims["aud"], claims["sub"]) == ("https://other.example", unique_id.strip())
 
 
 def test_a_revision_whose_account_cannot_read_its_secret_fails_the_deploy(gcloud_stack: GcloudStack) -> None:

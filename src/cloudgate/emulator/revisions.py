@@ -14,6 +14,9 @@ traffic and the previous revision gets SIGTERM, and SIGKILL 10 s later, while re
 finish. A revision that exits or never listens fails the deploy (``Ready=False`` with Cloud Run's message) and
 the previous revision keeps serving.
 
+Each revision runs as its service account: its ``GCE_METADATA_HOST``/``GCE_METADATA_IP``/``GCE_METADATA_ROOT``
+point at ``/revisions/REVISION`` on the emulator, a metadata server answering as that account.
+
 Secrets reach a revision as Cloud Run gives them: env vars resolved once at start, and mounted files that are
 rewritten whenever a version is added or disabled (so a read gives the latest enabled version). A local-command
 revision cannot have files at absolute paths, so its mounts live under ``$CLOUDGATE_MOUNT_ROOT`` (a mount path
@@ -29,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 from anyio.abc import TaskGroup
@@ -232,6 +236,9 @@ class RevisionRuntime:
         container = revision.template["spec"]["containers"][0]
         self._check_secret_access(revision)
         env = {"K_SERVICE": revision.service, "K_REVISION": revision.name, "K_CONFIGURATION": revision.service}
+        # The revision's own metadata server (as its service account), for google-auth and gcloud inside it.
+        metadata = f"{urlsplit(self.ctx.base_url).netloc}/revisions/{revision.name}"
+        env.update(GCE_METADATA_HOST=metadata, GCE_METADATA_IP=metadata, GCE_METADATA_ROOT=metadata)
         env.update(self._env(container))
         revision.mounts.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._write_mounts(revision)
