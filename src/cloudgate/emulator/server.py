@@ -139,7 +139,7 @@ async def serve(
             )
             frontend = CloudRunFrontend(ctx, spec.name, upstream)
             fronts.append(quiet_server(frontend, graceful=CLOUD_RUN_SHUTDOWN_GRACE_S + 5, date_header=False))
-        google = quiet_server(google_app(ctx), graceful=5)
+        google = quiet_server(google_app(ctx), graceful=5, http="h11")
         watcher = anyio.CancelScope()
         reapers = anyio.CancelScope()
         async with anyio.create_task_group() as tg:
