@@ -189,6 +189,9 @@ class RevisionRuntime:
                 self.reserve_url(name, port)
             except EmulatorError as exc:
                 logger.error("cannot serve %s again: %s", name, exc)
+                with self.ctx.store.edit() as state:
+                    revision = state.services[name].status["latestCreatedRevisionName"]
+                    run_services.mark_failed(state.services[name], revision, f"Its URL cannot be served again: {exc}.")
                 continue
             with self.ctx.store.edit() as state:
                 run_services.mark_deploying(state.services[name])
