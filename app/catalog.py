@@ -30,9 +30,9 @@ from typing import Any
 
 import duckdb
 
+from app.errors import DatasetError
 from app.resources import Limits, read_limits
 from app.settings import DataSettings
-from cloudgate.errors import DatasetError
 
 logger = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from typing import Any
 import duckdb
 
 from app.catalog import Column, Dataset, first_line
-from cloudgate.errors import DatasetError
+from app.errors import DatasetError
 
 #: Comparison operators and their SQL; ``in`` and ``contains`` are handled on their own.
 _COMPARISONS = {"eq": "=", "ne": "<>", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}

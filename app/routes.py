@@ -20,12 +20,12 @@ from fastapi import APIRouter, Query, Request, Response
 
 from app.catalog import Dataset
 from app.deps import Admin, CatalogDep, CodecDep, DataSettingsDep, GuardsDep, Reader, Writer
+from app.errors import DatasetError
 from app.export import MEDIA_TYPES, Export, open_export
 from app.paging import fetch_page
 from app.query import parse_query
 from app.streaming import ExportResponse
 from app.upload import receive_upload
-from cloudgate.errors import DatasetError
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 

@@ -37,8 +37,8 @@ from app.catalog import (
     describe_file,
     first_line,
 )
+from app.errors import DatasetError
 from app.settings import DataSettings
-from cloudgate.errors import DatasetError
 
 logger = logging.getLogger(__name__)
 

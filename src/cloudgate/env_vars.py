@@ -44,8 +44,6 @@ API_KEY = "CLOUDGATE_API_KEY"
 IMPERSONATE_SERVICE_ACCOUNT = "CLOUDGATE_IMPERSONATE_SERVICE_ACCOUNT"
 #: Client-side: base URL of the IAM Credentials API (default ``https://iamcredentials.googleapis.com``).
 IAM_ENDPOINT = "CLOUDGATE_IAM_ENDPOINT"
-#: Folder of the dataset example service.
-DATA_DIR = "CLOUDGATE_DATA_DIR"
 
 #: Set by Cloud Run in every container: the service's name (so code can tell it runs there).
 K_SERVICE = "K_SERVICE"

@@ -8,9 +8,8 @@ from typing import Any
 import duckdb
 import pytest
 from app.catalog import Column, Dataset
+from app.errors import DatasetError
 from app.query import QueryCaps, parse_query
-
-from cloudgate.errors import DatasetError
 
 _DATASET = Dataset(
     "d",

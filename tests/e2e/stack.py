@@ -70,6 +70,11 @@ class _Admin:
     def set_token_lifetime(self, seconds: int) -> None:
         httpx.put(f"{self.emulator_url}/admin/settings", json={"token_lifetime_seconds": seconds}).raise_for_status()
 
+    def instances(self) -> dict[str, list[dict[str, Any]]]:
+        """Each scaled service's instances (name, url, state, in_flight, served)."""
+        result: dict[str, list[dict[str, Any]]] = httpx.get(f"{self.emulator_url}/admin/instances").raise_for_status().json()
+        return result
+
     def rotate_keys(self) -> str:
         return str(httpx.post(f"{self.emulator_url}/admin/keys/rotate").raise_for_status().json()["kid"])
 
@@ -188,12 +193,15 @@ class DevStack(_Admin):
         args: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
     ) -> DevStack:
+        """``cloudgate dev`` with ``args`` added (``--instances 3``...) and ``env`` added to its environment."""
         port, emulator_port = free_port(), free_port()
         argv = [
             CLOUDGATE, "dev", "--port", str(port), "--emulator-port", str(emulator_port),
-            "--state-dir", str(folder), "--data-dir", str(folder / "data"), *args,
+            "--state-dir", str(folder), *args,
         ]  # fmt: skip
-        proc = _start(argv, env=clean_env(CLOUDGATE_SAMPLE_ROWS=str(sample_rows), **(env or {})))
+        # The service inherits this environment: the example's settings (app/settings.py) go to it this way.
+        extra = {"CLOUDGATE_DATA_DIR": str(folder / "data"), **(env or {})}
+        proc = _start(argv, env=clean_env(CLOUDGATE_SAMPLE_ROWS=str(sample_rows), **extra))
         session_file = folder / "session.json"
         deadline = time.monotonic() + timeout
         while not session_file.exists():

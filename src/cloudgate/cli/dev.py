@@ -7,6 +7,9 @@ a service account with ``roles/run.invoker`` and one without (key files), a user
 invoker, a docs user with a fresh password and a fresh API key; it prints how to call the service and writes
 ``session.json`` (mode 0600) for scripts and tests. Ctrl-C or SIGTERM stops everything.
 
+The service process inherits this command's environment, so the app's own settings (the example's
+``CLOUDGATE_DATA_DIR``) are set there: ``CLOUDGATE_DATA_DIR=/tmp/data cloudgate dev``.
+
 ``--instances N`` (or ``--min-instances``/``--max-instances``/``--concurrency``) runs the service scaled out, as
 Cloud Run does: each instance is its own process with its own copy of the data folder and, for an SQLite key
 store, of the key file (Cloud Run instances share no disk), so a key created after start is unknown to them;
@@ -21,6 +24,7 @@ import logging
 import os
 import secrets
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -29,10 +33,23 @@ from typing import Any
 import typer
 
 from cloudgate import codes, env_vars
+from cloudgate.errors import ConfigError
+from cloudgate.log_lines import configure_text_logging
 
 _SERVICE = "dev"
-_DEV_SCOPES = ["datasets:read", "datasets:write", "datasets:admin"]
 _USER = "developer@example.com"
+#: The example app's data folder setting (app/settings.py); only copied per instance when scaled out.
+_DATA_DIR_VAR = "CLOUDGATE_DATA_DIR"
+#: Run in a short-lived process with the service's environment: the app's imports and settings stay out of this one.
+_SCOPES_PROBE = """
+import json, sys
+from pathlib import Path
+from fastapi import FastAPI
+from cloudgate.service.openapi import declared_scopes
+from cloudgate.service.server import load_app
+app = load_app(sys.argv[1], Path.cwd())
+print(json.dumps(sorted(declared_scopes(app)) if isinstance(app, FastAPI) else []))
+"""
 
 
 def _write_private(path: Path, data: dict[str, Any]) -> None:
@@ -60,7 +77,21 @@ def _key_file(store: Any, account: str, path: Path, token_uri: str) -> None:
     _write_private(path, iam.create_key(store, email, token_uri=token_uri))
 
 
-def _prepare(state_dir: Path, url: str, emulator_url: str, keystore_url: str | None) -> dict[str, Any]:
+def _declared_scopes(app: str, keystore: str) -> list[str]:
+    """The API key scopes the app's routes declare (the session key gets them all)."""
+    env = {**os.environ, env_vars.IDENTITY: "off", env_vars.KEYSTORE: keystore}
+    result = subprocess.run(
+        [sys.executable, "-c", _SCOPES_PROBE, app], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    if result.returncode != 0:
+        raise ConfigError(f"cannot load {app} to read the scopes it declares:\n{result.stderr.strip()[-3000:]}")
+    scopes = json.loads(result.stdout.strip().splitlines()[-1])
+    return [str(scope) for scope in scopes]
+
+
+def _prepare(
+    state_dir: Path, url: str, emulator_url: str, keystore_url: str | None, scopes: list[str]
+) -> dict[str, Any]:
     """Accounts, keys, user, bindings, docs user and API key; returns the session (with its secrets)."""
     from cloudgate.emulator import iam
     from cloudgate.emulator.state import StateStore
@@ -87,7 +118,7 @@ def _prepare(state_dir: Path, url: str, emulator_url: str, keystore_url: str | N
     keystore = open_keystore(keystore_url)
     with contextlib.suppress(ValueError, OSError, KeyError):  # a run that crashed left its session behind
         _revoke(keystore_url, json.loads((state_dir / "session.json").read_text())["api_key_id"])
-    record, api_key = keystore.create("dev", _DEV_SCOPES)
+    record, api_key = keystore.create("dev", scopes)
     keystore.close()
     password = secrets.token_urlsafe(15)
     return {
@@ -102,6 +133,7 @@ def _prepare(state_dir: Path, url: str, emulator_url: str, keystore_url: str | N
         "docs_users_entry": f"dev:{hash_password(password)}",
         "api_key": api_key,
         "api_key_id": record.key_id,
+        "api_key_scopes": scopes,
         "keystore": keystore_url,
         "invoker_email": invoker,
         "outsider_email": outsider,
@@ -147,6 +179,7 @@ def _banner(session: dict[str, Any]) -> str:
         f'print(httpx.get("{url}/v1/whoami", headers=headers).json())'
     )
     cloudgate = "cloudgate" if shutil.which("cloudgate") else _serve_command("")[0]
+    scope = session["api_key_scopes"][0] if session["api_key_scopes"] else "SCOPE"
     curl = (
         f'curl -H "X-Serverless-Authorization: Bearer $({cloudgate} token {url} --credentials {key})" '
         f'-H "{codes.API_KEY_HEADER}: {session["api_key"]}" {url}/v1/whoami'
@@ -158,7 +191,8 @@ def _banner(session: dict[str, Any]) -> str:
             f"  invoker key file:  {key}",
             f"  no-role key file:  {session['outsider_key_file']}",
             f"  API key:           {session['api_key']}",
-            f"  more keys:         {cloudgate} keys create NAME --scope datasets:read --keystore {session['keystore']}",
+            f"  API key scopes:    {', '.join(session['api_key_scopes']) or '(none: the app declares none)'}",
+            f"  more keys:         {cloudgate} keys create NAME --scope {scope} --keystore {session['keystore']}",
             f"  docs:              {cloudgate} proxy {url} --credentials {key} --port 8081",
             f"                     then open http://127.0.0.1:8081/docs  (user dev, password {session['docs_password']})",
             "",
@@ -175,6 +209,8 @@ def _banner(session: dict[str, Any]) -> str:
 
 
 def _instance_runner(argv: list[str], env: dict[str, str], data_dir: Path) -> Any:
+    # ``data_dir``: the folder named by the example app's CLOUDGATE_DATA_DIR (app/settings.py), as the service
+    # inherits it from this process; each instance gets its own copy, as each Cloud Run instance has its own files.
     """A runner factory giving each instance its own copy of the data folder and of an SQLite key store."""
     from cloudgate.emulator.runner import ProcessRunner
 
@@ -187,7 +223,8 @@ def _instance_runner(argv: list[str], env: dict[str, str], data_dir: Path) -> An
         }
         if data_dir.is_dir():
             shutil.copytree(data_dir, folder / "data", dirs_exist_ok=True)
-            own[env_vars.DATA_DIR] = str((folder / "data").resolve())
+        (folder / "data").mkdir(exist_ok=True)
+        own[_DATA_DIR_VAR] = str((folder / "data").resolve())
         keystore = env[env_vars.KEYSTORE]
         if keystore.startswith("sqlite:///"):  # what the image held when the instance started, and no more
             shutil.copyfile(keystore.removeprefix("sqlite:///"), folder / "keys.sqlite3")
@@ -201,7 +238,6 @@ def dev(
     port: int = typer.Option(8080, help="Port of the service URL (the Cloud Run front end)."),
     emulator_port: int = typer.Option(8089, help="Port of the emulated Google endpoints."),
     state_dir: Path = typer.Option(Path(".cloudgate/dev"), help="Folder for keys, state and session.json."),
-    data_dir: Path = typer.Option(Path("data"), envvar=env_vars.DATA_DIR, help="The dataset service's folder."),
     app: str = typer.Option("app.main:create_app", help="The service (module:attribute) to run."),
     keystore: str | None = typer.Option(
         None,
@@ -225,7 +261,7 @@ def dev(
 
     scaling = _scaling(instances, min_instances, max_instances, concurrency)
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_text_logging(logging.INFO)  # one line per record: a request path cannot forge one
     logging.getLogger("httpx").setLevel(logging.WARNING)
     if http2:
         from cloudgate.service.server import check_http2_server
@@ -236,7 +272,8 @@ def dev(
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(state_dir, 0o700)
     url, emulator_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{emulator_port}"
-    session = _prepare(state_dir, url, emulator_url, keystore)
+    scopes = _declared_scopes(app, f"sqlite:///{(state_dir / 'keys.sqlite3').resolve()}")
+    session = _prepare(state_dir, url, emulator_url, keystore, scopes)
     session_file = state_dir / "session.json"
     session["session_file"] = str(session_file.resolve())
     env = {
@@ -244,7 +281,6 @@ def dev(
         env_vars.AUDIENCES: url,
         env_vars.DOCS_USERS: session.pop("docs_users_entry"),
         env_vars.KEYSTORE: session["keystore"],
-        env_vars.DATA_DIR: str(data_dir.resolve()),
         env_vars.CERTS_URL: session["certs_url"],
         # Cloud Logging's JSON lines are for machines; a person at a terminal gets readable lines instead.
         env_vars.LOG_FORMAT: os.environ.get(env_vars.LOG_FORMAT, "text" if sys.stderr.isatty() else "json"),
@@ -253,6 +289,7 @@ def dev(
     }
     session["http2"] = http2
     runner = ProcessRunner(_serve_command(app), env=env)
+    data_dir = Path(os.environ.get(_DATA_DIR_VAR, "data"))
     make_runner = _instance_runner(_serve_command(app), env, data_dir) if scaling else None
 
     def ready(ctx: Any) -> None:

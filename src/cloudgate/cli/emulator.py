@@ -19,6 +19,8 @@ from typing import Any
 
 import typer
 
+from cloudgate.log_lines import configure_text_logging
+
 emulator = typer.Typer(help="Google's side on localhost: token endpoint, certs, metadata, Cloud Run front end.")
 accounts = typer.Typer(help="Service accounts and their key files.")
 users = typer.Typer(help="Users (gcloud application-default style credentials).")
@@ -82,7 +84,7 @@ def run(
     for taken, flag in checks:
         bind(host, taken, flag=flag).close()  # a taken port fails here, naming the option that moves it
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_text_logging(logging.INFO)  # one line per record: a request path cannot forge one
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per proxied request is noise
     specs = []
     if command or upstream:

@@ -6,6 +6,7 @@ works. Binds to 127.0.0.1 unless told otherwise: anyone who can reach the port c
 
 from __future__ import annotations
 
+import logging
 import socket
 from typing import Annotated
 
@@ -20,6 +21,7 @@ from cloudgate.cli.token import (
     make_provider,
 )
 from cloudgate.errors import ConfigError
+from cloudgate.log_lines import configure_text_logging
 
 _HELP = """Serve a private Cloud Run service on localhost with your identity, for a browser.
 
@@ -53,6 +55,8 @@ def proxy(
 
     if host not in _LOOPBACK and not allow_remote:
         raise ConfigError(f"--host {host} exposes your identity to the network; add --allow-remote if you mean it")
+    # The proxy's own warnings (a refused request names its path) go out one record per line.
+    configure_text_logging(logging.WARNING)
     sock = _listen(host, port)  # a taken port fails here, before any credential is touched
     try:
         aud = audience_of(url, audience)

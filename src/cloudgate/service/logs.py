@@ -5,7 +5,8 @@ Each line has ``severity``, ``message``, ``time`` and, inside a request, ``loggi
 access log line also carries ``httpRequest``. Entry points call ``configure_logging``; library code only uses
 ``logging.getLogger(__name__)``.
 
-As a last line of defence the formatter masks anything shaped like a cloudgate API key or a JWT, though no code
+A request's path or headers cannot forge a line: JSON escapes control characters, and the text format escapes
+them too (``cloudgate.log_lines``). As a last line of defence the formatter masks anything shaped like a cloudgate API key or a JWT, though no code
 logs one on purpose.
 """
 
@@ -18,6 +19,8 @@ import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
+
+from cloudgate.log_lines import OneLineFormatter
 
 #: Trace fields of the request being served, set by the middleware, read by the formatter.
 trace_context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("cloudgate_trace", default=None)
@@ -90,8 +93,8 @@ class CloudLoggingFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-class TextFormatter(logging.Formatter):
-    """Readable lines for a terminal, with the same redaction."""
+class TextFormatter(OneLineFormatter):
+    """Readable lines for a terminal, with the same redaction; one record is one line (``log_lines``)."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
