@@ -71,4 +71,3 @@ def create_app(settings: ServiceSettings | None = None, data_settings: DataSetti
         }
 
     return protect(app, settings)
-

@@ -7,7 +7,8 @@ from typing import Any
 
 import duckdb
 import pytest
-from app.catalog import Column, Dataset
+from app.catalog import Dataset
+from app.columns import Column
 from app.errors import DatasetError
 from app.query import QueryCaps, parse_query
 

@@ -26,7 +26,6 @@ import secrets
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -54,11 +53,9 @@ print(json.dumps(sorted(declared_scopes(app)) if isinstance(app, FastAPI) else [
 
 def _write_private(path: Path, data: dict[str, Any]) -> None:
     """Write JSON atomically, readable by the owner only (the files hold secrets)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    from cloudgate.emulator.secret_store import write_private
+
+    write_private(path, json.dumps(data, indent=2).encode())
 
 
 def _key_file(store: Any, account: str, path: Path, token_uri: str) -> None:
@@ -168,6 +165,12 @@ def _serve_command(app: str) -> list[str]:
     return [sys.executable, "-c", "from cloudgate.cli.main import main; main()", "serve", app]
 
 
+def _image_share_hint(keystore: str) -> str:
+    from cloudgate.cli.dev_image import share_hint
+
+    return share_hint(keystore)
+
+
 def _banner(session: dict[str, Any]) -> str:
     url, key = session["url"], session["invoker_key_file"]
     snippet = (
@@ -192,26 +195,29 @@ def _banner(session: dict[str, Any]) -> str:
             f"  no-role key file:  {session['outsider_key_file']}",
             f"  API key:           {session['api_key']}",
             f"  API key scopes:    {', '.join(session['api_key_scopes']) or '(none: the app declares none)'}",
-            f"  more keys:         {cloudgate} keys create NAME --scope {scope} --keystore {session['keystore']}",
+            f"  more keys:         {cloudgate} keys create NAME --scope {scope} --keystore {session['keystore']}"
+            + (_image_share_hint(session["keystore"]) if session.get("image") else ""),
             f"  docs:              {cloudgate} proxy {url} --credentials {key} --port 8081",
             f"                     then open http://127.0.0.1:8081/docs  (user dev, password {session['docs_password']})",
             "",
-            f"Python ({sys.executable}):",
-            *("  " + line for line in snippet.splitlines()),
+            # The snippets start at column 0 so they paste as they are (an indented Python line does not run).
+            f"Python (paste into {sys.executable}):",
+            snippet,
             "",
             "curl:",
-            "  " + curl,
+            curl,
             "",
-            f"Session details: {session['session_file']}   Stop: Ctrl-C",
+            f"Session details: {session['session_file']}",
+            "Stop: Ctrl-C (revokes this session's API key; the key files stay for the next run)",
             "",
         ]
     )
 
 
 def _instance_runner(argv: list[str], env: dict[str, str], data_dir: Path) -> Any:
+    """A runner factory giving each instance its own copy of the data folder and of an SQLite key store."""
     # ``data_dir``: the folder named by the example app's CLOUDGATE_DATA_DIR (app/settings.py), as the service
     # inherits it from this process; each instance gets its own copy, as each Cloud Run instance has its own files.
-    """A runner factory giving each instance its own copy of the data folder and of an SQLite key store."""
     from cloudgate.emulator.runner import ProcessRunner
 
     def make(name: str, folder: Path) -> ProcessRunner:
@@ -253,6 +259,11 @@ def dev(
         help="Deploy as with `--use-http2`: the service speaks h2c (`cloudgate serve --http2`) and the front end "
         "lets request bodies over 32 MiB through.",
     ),
+    image: str | None = typer.Option(
+        None,
+        help="Run this container image (podman) instead of --app as a local process, as Cloud Run runs a "
+        "revision; build one with scripts/build-image.sh.",
+    ),
 ) -> None:
     """Run the example service as a private Cloud Run service on this machine (what `make run` does)."""
     from cloudgate.emulator.listeners import bind
@@ -273,7 +284,17 @@ def dev(
     os.chmod(state_dir, 0o700)
     url, emulator_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{emulator_port}"
     scopes = _declared_scopes(app, f"sqlite:///{(state_dir / 'keys.sqlite3').resolve()}")
+    if image is not None:
+        from cloudgate.cli import dev_image
+        from cloudgate.errors import ConfigError
+
+        if keystore is not None:
+            raise ConfigError("--image uses a key file mounted into the container: leave out --keystore")
+        keystore = dev_image.keystore_url(state_dir)
     session = _prepare(state_dir, url, emulator_url, keystore, scopes)
+    if image is not None:
+        dev_image.share_key_file(state_dir)
+        session["image"] = image
     session_file = state_dir / "session.json"
     session["session_file"] = str(session_file.resolve())
     env = {
@@ -288,9 +309,13 @@ def dev(
         **({env_vars.HTTP2: "true"} if http2 else {}),
     }
     session["http2"] = http2
-    runner = ProcessRunner(_serve_command(app), env=env)
-    data_dir = Path(os.environ.get(_DATA_DIR_VAR, "data"))
-    make_runner = _instance_runner(_serve_command(app), env, data_dir) if scaling else None
+    if image is not None:
+        runner, make_image_runner = dev_image.runners(image, _SERVICE, env, state_dir)
+        make_runner = make_image_runner if scaling else None
+    else:
+        runner = ProcessRunner(_serve_command(app), env=env)
+        data_dir = Path(os.environ.get(_DATA_DIR_VAR, "data"))
+        make_runner = _instance_runner(_serve_command(app), env, data_dir) if scaling else None
 
     def ready(ctx: Any) -> None:
         _write_private(session_file, session)
@@ -306,6 +331,11 @@ def dev(
         _revoke(session["keystore"], session["api_key_id"])
         with contextlib.suppress(FileNotFoundError):
             session_file.unlink()
+        typer.echo(
+            f"cloudgate dev: stopped; the session's API key {session['api_key_id']} is revoked "
+            f"(the key files in {state_dir} stay for the next run)",
+            err=True,
+        )
 
 
 def _scaling(instances: int | None, low: int | None, high: int | None, concurrency: int | None) -> Any:

@@ -98,7 +98,9 @@ def _revoke_on_shutdown(app: Any, keystore: str, key_id: str) -> None:
 
 
 def serve(
-    app: str = typer.Argument("app.main:create_app", help="module:attribute of an ASGI app or app factory."),
+    app: str = typer.Argument(
+        "app.main:create_app", envvar=env_vars.APP, help="module:attribute of an ASGI app or app factory."
+    ),
     host: str | None = typer.Option(
         None,
         "--host",
@@ -119,7 +121,7 @@ def serve(
     ),
     log_format: str = typer.Option("json", "--log-format", envvar=env_vars.LOG_FORMAT, help="json or text."),
     log_level: str = typer.Option("info", "--log-level", envvar=env_vars.LOG_LEVEL),
-    app_dir: Path = typer.Option(Path("."), "--app-dir", help="Folder to import APP from."),
+    app_dir: Path = typer.Option(Path("."), "--app-dir", envvar=env_vars.APP_DIR, help="Folder to import APP from."),
     http2: bool = typer.Option(
         False,
         "--http2",

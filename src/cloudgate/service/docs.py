@@ -33,9 +33,9 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import BaseRoute
 
 from cloudgate.errors import AuthError, UnavailableError
-from cloudgate.service.docs_guard import DocsGuard, error_response
+from cloudgate.service.docs_guard import DocsGuard, docs_refusal
 from cloudgate.service.docs_users import DocsUsers
-from cloudgate.service.errors_http import error_response as plain_error_response
+from cloudgate.service.errors_http import error_response
 from cloudgate.service.openapi import remove_open_docs_routes
 from cloudgate.service.settings import ServiceSettings
 
@@ -55,10 +55,14 @@ _FILES = {
     "redoc.standalone.js": _JS,
     "favicon.png": "image/png",
 }
-# Swagger UI's start-up, served as a file so the page's CSP needs no inline script.
+# Swagger UI's start-up, served as a file so the page's CSP needs no inline script. The schema URL is made absolute
+# from ``location.origin``: a page opened as http://user:pass@host/docs resolves relative URLs with the credentials
+# in them, and browsers refuse to fetch such a URL ("Failed to load API definition"); the origin has none, and the
+# browser still sends the Basic login it was given for this host.
 _SWAGGER_INIT_JS = """"use strict";
 (function () {
   var config = JSON.parse(document.getElementById("swagger-config").textContent);
+  config.url = window.location.origin + config.url;
   config.oauth2RedirectUrl = window.location.origin + config.oauth2RedirectPath;
   config.presets = [SwaggerUIBundle.presets.apis, SwaggerUIBundle.SwaggerUIStandalonePreset];
   window.ui = SwaggerUIBundle(config);
@@ -123,10 +127,10 @@ def _guarded_route_class(guard: DocsGuard) -> type[APIRoute]:
                 try:
                     return await handler(request)
                 except AuthError as exc:
-                    return error_response(exc, guard.realm)
+                    return docs_refusal(exc, guard.realm)
                 except UnavailableError as exc:  # the shared login throttle is down: fail closed
                     headers = {"Retry-After": str(exc.retry_after), "Cache-Control": "no-store"}
-                    return plain_error_response(503, str(exc), headers)
+                    return error_response(503, str(exc), headers)
 
             return guarded
 
