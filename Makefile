@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint unit bench clean system-deps docs
+.PHONY: run test lint unit bench clean system-deps docs lock image
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,12 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+lock: $(STAMP)
+	$(BIN)/python scripts/lock.py $(ARGS)
+
+image: system-deps
+	scripts/build-image.sh $(or $(TAG),localhost/cloudgate:latest)
 
 docs: $(STAMP)
 	$(BIN)/python scripts/cli_reference.py

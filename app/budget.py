@@ -27,7 +27,7 @@ from typing import Protocol, TypeVar
 
 import duckdb
 
-from cloudgate.errors import DatasetError
+from app.errors import DatasetError
 
 _T = TypeVar("_T")
 #: How often an overdue connection is interrupted again, until its call returns.
@@ -38,7 +38,7 @@ class RetryLaterError(DatasetError):
     """A refusal that passes with time (429, 503): the answer carries ``Retry-After``."""
 
     def __init__(self, message: str, *, status: int, retry_after: int) -> None:
-        super().__init__(message, status=status)
+        super().__init__(message, status=status, headers={"Retry-After": str(retry_after)})
         self.retry_after = retry_after
 
 

@@ -31,9 +31,10 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from app.budget import Budget, RetryLaterError
-from app.catalog import Pinned, first_line
+from app.catalog import Pinned
+from app.convert import first_line
+from app.errors import DatasetError
 from app.query import Query, is_scalar, quote
-from cloudgate.errors import DatasetError
 
 logger = logging.getLogger(__name__)
 

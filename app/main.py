@@ -17,11 +17,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import FastAPI
 
 from app.admission import Guards
-from app.budget import RetryLaterError
 from app.catalog import Catalog
 from app.deps import Caller
 from app.paging import CursorCodec
@@ -29,7 +27,6 @@ from app.routes import router
 from app.sample import ensure_sample
 from app.settings import DataSettings
 from cloudgate.service import ServiceSettings, protect
-from cloudgate.service.errors_http import error_code
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +60,6 @@ def create_app(settings: ServiceSettings | None = None, data_settings: DataSetti
     app.state.guards = guards
     app.state.cursor_codec = CursorCodec(data.cursor_secret.get_secret_value().encode())
     app.include_router(router)
-    app.add_exception_handler(RetryLaterError, _retry_later)
 
     @app.get("/v1/whoami", tags=["identity"], summary="Who the service thinks is calling")
     async def whoami(caller: Caller) -> dict[str, Any]:
@@ -75,10 +71,3 @@ def create_app(settings: ServiceSettings | None = None, data_settings: DataSetti
         }
 
     return protect(app, settings)
-
-
-async def _retry_later(request: Request, exc: Exception) -> Response:
-    """429/503 refusals that pass with time: the service's error body, plus ``Retry-After``."""
-    assert isinstance(exc, RetryLaterError)
-    body = {"error": error_code(exc.status), "detail": str(exc)}
-    return JSONResponse(body, status_code=exc.status, headers={"Retry-After": str(exc.retry_after)})

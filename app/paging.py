@@ -24,8 +24,8 @@ from typing import Any
 
 import duckdb
 
+from app.errors import DatasetError
 from app.query import ROW_ID, Query, first_uncastable, quote
-from cloudgate.errors import DatasetError
 
 #: The largest row id DuckDB's ``file_row_number`` (a BIGINT) can hold.
 _MAX_ROW = 2**63 - 1

@@ -26,8 +26,10 @@ from typing import Any
 
 import duckdb
 
-from app.catalog import Column, Dataset, first_line
-from cloudgate.errors import DatasetError
+from app.catalog import Dataset
+from app.columns import Column
+from app.convert import first_line
+from app.errors import DatasetError
 
 #: Comparison operators and their SQL; ``in`` and ``contains`` are handled on their own.
 _COMPARISONS = {"eq": "=", "ne": "<>", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}

@@ -20,12 +20,12 @@ from fastapi import APIRouter, Query, Request, Response
 
 from app.catalog import Dataset
 from app.deps import Admin, CatalogDep, CodecDep, DataSettingsDep, GuardsDep, Reader, Writer
+from app.errors import DatasetError
 from app.export import MEDIA_TYPES, Export, open_export
 from app.paging import fetch_page
 from app.query import parse_query
 from app.streaming import ExportResponse
 from app.upload import receive_upload
-from cloudgate.errors import DatasetError
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
@@ -100,18 +100,20 @@ async def rows(
 
     def read() -> tuple[bytes, str | None]:
         with catalog.pin(name) as pinned:
+            # Wide rows make fewer per page: a page's memory is bounded by bytes, not by its row count alone.
+            rows_limit = pinned.dataset.batch_rows(page_limit, settings.max_page_bytes)
             query = parse_query(pinned.dataset, columns=columns, filters=filters, order=order, caps=guards.caps)
             after = codec.decode(query, cursor) if cursor is not None else None
             connection = catalog.cursor()
             try:
                 budget.run(connection, lambda: query.check_values(connection))
                 texts, last = budget.run(
-                    connection, lambda: fetch_page(connection, query, after=after, limit=page_limit)
+                    connection, lambda: fetch_page(connection, query, after=after, limit=rows_limit)
                 )
             finally:
                 connection.close()
         token = codec.encode(query, last) if last is not None else None
-        head = json.dumps({"dataset": name, "version": query.dataset.version, "limit": page_limit})[:-1]
+        head = json.dumps({"dataset": name, "version": query.dataset.version, "limit": rows_limit})[:-1]
         body = f'{head}, "next": {json.dumps(token)}, "rows": [{",".join(texts)}]}}'
         return body.encode(), token
 

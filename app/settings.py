@@ -32,6 +32,9 @@ class DataSettings(BaseSettings):
     max_page_limit: int = Field(
         MAX_PAGE_LIMIT, ge=1, le=MAX_PAGE_LIMIT, description="A larger `limit` is clamped to this."
     )
+    max_page_bytes: int = Field(
+        4 * 1024 * 1024, ge=1024, description="Fewer rows per page when rows are so wide that a page passes this."
+    )
     sample_rows: int = Field(
         1_000_000, ge=0, description="Rows of the sample dataset generated on first start; 0: no sample."
     )

@@ -28,17 +28,11 @@ import duckdb
 from starlette.requests import ClientDisconnect, Request
 
 from app.budget import Budget
-from app.catalog import (
-    Catalog,
-    Dataset,
-    check_column_names,
-    check_name,
-    convert_to_parquet,
-    describe_file,
-    first_line,
-)
+from app.catalog import Catalog, Dataset, check_name
+from app.columns import check_column_names
+from app.convert import convert_to_parquet, describe_file, first_line
+from app.errors import DatasetError
 from app.settings import DataSettings
-from cloudgate.errors import DatasetError
 
 logger = logging.getLogger(__name__)
 

@@ -26,8 +26,15 @@ ROUNDS = 3
 CONNECTIONS = 16
 
 
-def wrk(url: str, seconds: int, headers: dict[str, str]) -> float:
-    argv = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s"]
+def wrk(url: str, seconds: int, headers: dict[str, str], cpu: int | None = None) -> float:
+    """Requests/s; ``cpu`` pins wrk to that CPU (``taskset``)."""
+    argv = [
+        *(["taskset", "-c", str(cpu)] if cpu is not None else []),
+        "wrk",
+        "-t1",
+        f"-c{CONNECTIONS}",
+        f"-d{seconds}s",
+    ]
     for name, value in headers.items():
         argv += ["-H", f"{name}: {value}"]
     out = subprocess.run([*argv, url], capture_output=True, text=True, check=True).stdout

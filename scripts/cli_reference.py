@@ -10,7 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import click
 import typer.main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,12 +23,13 @@ def _commands() -> list[list[str]]:
     root = typer.main.get_command(app)
     found: list[list[str]] = [[]]
 
-    def walk(command: click.Command, path: list[str]) -> None:
-        if isinstance(command, click.Group):
-            for name in sorted(command.commands):
-                sub = command.commands[name]
-                found.append([*path, name])
-                walk(sub, [*path, name])
+    def walk(command: object, path: list[str]) -> None:
+        # typer 0.2x ships its own copy of click, so isinstance(command, click.Group) is never true: a group is
+        # whatever has sub-commands.
+        commands = getattr(command, "commands", {})
+        for name in sorted(commands):
+            found.append([*path, name])
+            walk(commands[name], [*path, name])
 
     walk(root, [])
     return found

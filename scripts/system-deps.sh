@@ -1,4 +1,14 @@
 #!/usr/bin/env bash
+<<<<<<< HEAD
+# Installs the Debian packages the test suite drives for real (Chromium for the docs-through-proxy test;
+# buildah, podman, runc and mmdebstrap for the image tests, see scripts/build-image.sh),
+# plus any command named as an argument whose package has the same name (`make bench` asks for wrk).
+# Idempotent: does nothing when they are present. Needs root (or sudo) the first time.
+set -euo pipefail
+need=()
+for command in chromium buildah podman runc mmdebstrap "$@"; do
+  command -v "$command" >/dev/null 2>&1 || need+=("$command")
+=======
 # Installs the Debian packages the test suite drives for real: Chromium (the docs-through-proxy test), redis-server
 # (the shared login throttle) and Java 17 (the Firestore emulator), plus any command named as an argument whose
 # package has the same name (`make bench` asks for wrk; h2load comes from nghttp2-client). The Firestore emulator itself ships with the Cloud SDK
@@ -19,6 +29,7 @@ for command in "$@"; do
     h2load) want h2load nghttp2-client ;;  # the HTTP/2 server comparison's load generator
     *) want "$command" "$command" ;;
   esac
+>>>>>>> main
 done
 if command -v gcloud >/dev/null 2>&1; then
   sdk_root="$(dirname "$(dirname "$(readlink -f "$(command -v gcloud)")")")"

@@ -10,6 +10,10 @@ from __future__ import annotations
 PORT = "PORT"
 #: Interface ``cloudgate serve`` listens on (default 0.0.0.0, the container contract; 127.0.0.1 with ``--dev``).
 HOST = "CLOUDGATE_HOST"
+#: The app ``cloudgate serve`` runs (``module:attribute``) when none is named: what the image's ``CMD`` serves.
+APP = "CLOUDGATE_APP"
+#: The folder ``cloudgate serve`` imports the app from (default: the current folder; ``/srv`` in the image).
+APP_DIR = "CLOUDGATE_APP_DIR"
 #: ``true``: ``cloudgate serve`` answers cleartext HTTP/2 (h2c) too, for Cloud Run's ``--use-http2``; request bodies
 #: may then exceed Cloud Run's 32 MiB HTTP/1 cap (``cloudgate.service.settings.HTTP2_MAX_BODY_BYTES``).
 HTTP2 = "CLOUDGATE_HTTP2"
@@ -44,12 +48,10 @@ API_KEY = "CLOUDGATE_API_KEY"
 IMPERSONATE_SERVICE_ACCOUNT = "CLOUDGATE_IMPERSONATE_SERVICE_ACCOUNT"
 #: Client-side: base URL of the IAM Credentials API (default ``https://iamcredentials.googleapis.com``).
 IAM_ENDPOINT = "CLOUDGATE_IAM_ENDPOINT"
-#: Folder of the dataset example service.
-DATA_DIR = "CLOUDGATE_DATA_DIR"
 
 #: Set by Cloud Run in every container: the service's name (so code can tell it runs there).
 K_SERVICE = "K_SERVICE"
-#: Set by Cloud Run: the revision and the configuration the instance runs.
+#: Set by Cloud Run in every container: the revision's name and the configuration's (the service's) name.
 K_REVISION = "K_REVISION"
 K_CONFIGURATION = "K_CONFIGURATION"
 

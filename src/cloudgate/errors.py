@@ -11,10 +11,10 @@
     │   └── ThrottledError              too many failures from this client (HTTP 429)
     ├── UnavailableError                the service cannot check credentials right now (HTTP 503)
     ├── KeyStoreError                   an API key store could not be read or written
-    ├── CredentialsError                a client could not get an ID token (``retryable`` says if trying again may help)
-    │   └── NoCredentialsError          no token source applied (lists what was tried)
+    ├── TokenSourceError                a token source applied but could not get an ID token (``retryable`` says if trying again may help)
+    │   └── NoTokenSourceError          no token source applied (lists what was tried)
     ├── RequestError                    a call to a private service failed (``status``, ``hint``)
-    ├── DatasetError                    the example dataset API refused an input (``status``)
+    ├── AppError                        an app's own refusal of a request (``status``, ``headers``); apps subclass it
     ├── EmulatorError                   the local emulator refused a request or could not start
     └── DeployError                     a deploy step failed or its result did not check out
 
@@ -98,7 +98,7 @@ class KeyStoreError(CloudgateError):
     """An API key store could not be read or written."""
 
 
-class CredentialsError(CloudgateError):
+class TokenSourceError(CloudgateError):
     """A client could not obtain an ID token from a source that applied."""
 
     def __init__(self, message: str, *, retryable: bool = False) -> None:
@@ -106,7 +106,7 @@ class CredentialsError(CloudgateError):
         self.retryable = retryable
 
 
-class NoCredentialsError(CredentialsError):
+class NoTokenSourceError(TokenSourceError):
     """No token source applied; the message lists every source tried."""
 
 
@@ -119,12 +119,22 @@ class RequestError(CloudgateError):
         self.hint = hint
 
 
-class DatasetError(CloudgateError):
-    """The dataset API refused an input; ``status`` is the HTTP status to answer with."""
+class AppError(CloudgateError):
+    """An app's own refusal of a request. Subclass it for your app's errors: ``protect()`` answers every one with
+    ``status``, the common body (``{"error": code, "detail": message}``) and ``headers`` (e.g. ``Retry-After``).
 
-    def __init__(self, message: str, *, status: int = 400) -> None:
+    Example::
+
+        class DatasetError(AppError):
+            pass
+
+        raise DatasetError("no dataset named 'x'", status=404)
+    """
+
+    def __init__(self, message: str, *, status: int = 400, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.headers = dict(headers or {})
 
 
 class EmulatorError(CloudgateError):

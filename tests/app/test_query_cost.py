@@ -7,10 +7,10 @@ from typing import Any
 
 import duckdb
 import pytest
-from app.catalog import Column, Dataset
+from app.catalog import Dataset
+from app.columns import Column
+from app.errors import DatasetError
 from app.query import QueryCaps, parse_query
-
-from cloudgate.errors import DatasetError
 
 _DATASET = Dataset(
     "d",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from datetime import datetime
 from typing import Any
 
 import httpx
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from tests.app.conftest import SAMPLE_ROWS
@@ -176,3 +178,17 @@ async def test_a_csv_dropped_in_the_data_dir_is_served(client: httpx.AsyncClient
     (app.state.catalog.directory / "dropped.csv").write_text("city,population\nLille,236710\n")
     response = await client.get("/v1/datasets/dropped/rows")
     assert response.json()["rows"] == [{"city": "Lille", "population": 236710}]
+
+
+async def test_wide_rows_make_smaller_pages(client: httpx.AsyncClient) -> None:
+    """A page's memory is bounded by bytes: rows of 100 KB each come at most 40 to a 4 MiB page."""
+    table = pa.table({"id": list(range(100)), "text": ["x" * 100_000] * 100})
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    created = await client.post(
+        "/v1/datasets/wide", content=sink.getvalue(), headers={"Content-Type": "application/vnd.apache.parquet"}
+    )
+    assert created.status_code == 201
+    page = (await client.get("/v1/datasets/wide/rows", params={"limit": 10_000, "columns": "id"})).json()
+    assert page["limit"] == len(page["rows"]) <= 4 * 1024 * 1024 // 100_000
+    assert page["next"] is not None

@@ -197,9 +197,11 @@ class DevStack(_Admin):
         port, emulator_port = free_port(), free_port()
         argv = [
             CLOUDGATE, "dev", "--port", str(port), "--emulator-port", str(emulator_port),
-            "--state-dir", str(folder), "--data-dir", str(folder / "data"), *args,
+            "--state-dir", str(folder), *args,
         ]  # fmt: skip
-        proc = _start(argv, env=clean_env(CLOUDGATE_SAMPLE_ROWS=str(sample_rows), **(env or {})))
+        # The service inherits this environment: the example's settings (app/settings.py) go to it this way.
+        extra = {"CLOUDGATE_DATA_DIR": str(folder / "data"), **(env or {})}
+        proc = _start(argv, env=clean_env(CLOUDGATE_SAMPLE_ROWS=str(sample_rows), **extra))
         session_file = folder / "session.json"
         deadline = time.monotonic() + timeout
         while not session_file.exists():

@@ -18,7 +18,7 @@ from cloudgate.client.gcloud import GcloudSource
 from cloudgate.client.metadata import MetadataSource
 from cloudgate.client.sources import EnvironmentSource, ImpersonationSource, KeyFileSource
 from cloudgate.emulator import iam
-from cloudgate.errors import CredentialsError, NoCredentialsError, RequestError
+from cloudgate.errors import NoTokenSourceError, RequestError, TokenSourceError
 from tests.e2e.stack import EmulatorStack
 
 pytestmark = pytest.mark.e2e
@@ -77,7 +77,7 @@ def test_impersonation_without_token_creator_names_the_role(emulator_stack: Emul
     shutil.copy(emulator_stack.user_credentials, gcloud_config / "application_default_credentials.json")
     os.environ["CLOUDGATE_IAM_ENDPOINT"] = emulator_stack.emulator_url
     source = ImpersonationSource(emulator_stack.outsider_email)
-    with pytest.raises(CredentialsError, match=r"roles/iam\.serviceAccountTokenCreator"):
+    with pytest.raises(TokenSourceError, match=r"roles/iam\.serviceAccountTokenCreator"):
         source.fetch(emulator_stack.url)
 
 
@@ -92,7 +92,7 @@ def test_gcloud_source_with_a_throwaway_config(emulator_stack: EmulatorStack) ->
 
 
 def test_no_credentials_lists_what_was_tried(emulator_stack: EmulatorStack) -> None:
-    with pytest.raises(NoCredentialsError) as caught:
+    with pytest.raises(NoTokenSourceError) as caught:
         TokenProvider().get(emulator_stack.url)
     message = str(caught.value)
     for source in ("credentials file", "GOOGLE_APPLICATION_CREDENTIALS", "metadata server", "impersonation", "gcloud"):
@@ -159,7 +159,7 @@ def test_a_deleted_key_says_to_make_a_new_one(emulator_stack: EmulatorStack, tmp
     iam.delete_key(emulator_stack.store, emulator_stack.invoker_email, info["private_key_id"])
     path = tmp_path / "old-key.json"
     path.write_text(json.dumps(info))
-    with pytest.raises(CredentialsError, match="deleted, disabled or has expired") as caught:
+    with pytest.raises(TokenSourceError, match="deleted, disabled or has expired") as caught:
         KeyFileSource(path).fetch(emulator_stack.url)
     assert "PRIVATE KEY" not in str(caught.value)
 

@@ -40,6 +40,8 @@ def test_dev_mode_listens_on_loopback_and_its_printed_key_works(tmp_path: Path) 
         assert key is not None, banner
         response = httpx.get(f"http://127.0.0.1:{port}/v1/whoami", headers={"X-API-Key": key})
         assert response.json()["key_name"] == "dev"
+        # The key holds the scopes the app's routes declare (the example's), not a list the library knows.
+        assert response.json()["scopes"] == ["datasets:admin", "datasets:read", "datasets:write"]
     finally:
         later_output = stop_process(proc)
     assert key not in later_output  # printed once, never logged

@@ -10,7 +10,7 @@ import base64
 import json
 import subprocess
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,6 +26,14 @@ from cloudgate.service.keys import open_keystore
 from cloudgate.service.passwords import hash_password
 from tests.e2e.service_env import AUDIENCE, Served, SigningKey, claims, new_signing_key, serve
 from tests.e2e.stack import DevStack, EmulatorStack, clean_env
+from tests.security.scorecard import (  # noqa: F401  (fixtures and hooks of the scorecard, for every security test)
+    Attack,
+    AttackOutcome,
+    attack,
+    observe_server_errors,
+    pytest_runtest_makereport,
+    pytest_terminal_summary,
+)
 from tests.support import CLOUDGATE, Drain, free_port, wait_for_port
 
 DOCS_USER = "docs"
@@ -46,42 +54,6 @@ def unsigned_jwt(claims: dict[str, Any], header: dict[str, Any] | None = None, s
     head = b64url(json.dumps(header or {"alg": "RS256", "kid": KID, "typ": "JWT"}).encode())
     body = b64url(json.dumps(claims).encode())
     return f"{head}.{body}.{signature}"
-
-
-@dataclass(frozen=True)
-class AttackOutcome:
-    """One attack a security test made, and how the target answered (for the suite's scorecard)."""
-
-    test: str
-    label: str
-    status: int
-    expected: tuple[int, ...]
-
-    @property
-    def outcome(self) -> str:
-        """``5xx``, ``rejected`` (answered as expected) or ``accepted`` (answered anything else)."""
-        if self.status >= 500 and self.status not in self.expected:
-            return "5xx"
-        return "rejected" if self.status in self.expected else "accepted"
-
-
-#: Every attack recorded this session, in order; read by the scorecard (issue 14) at the end of the run.
-ATTACK_OUTCOMES = pytest.StashKey[list[AttackOutcome]]()
-Attack = Callable[..., httpx.Response]
-
-
-@pytest.fixture
-def attack(request: pytest.FixtureRequest) -> Attack:
-    """``attack(label, response, expect=401)``: record one attack's outcome, then assert it was refused as expected."""
-    outcomes = request.config.stash.setdefault(ATTACK_OUTCOMES, [])
-
-    def record(label: str, response: httpx.Response, expect: int | tuple[int, ...] = 401) -> httpx.Response:
-        expected = (expect,) if isinstance(expect, int) else expect
-        outcomes.append(AttackOutcome(request.node.nodeid, label, response.status_code, expected))
-        assert response.status_code in expected, f"{label}: HTTP {response.status_code} {response.text[:300]}"
-        return response
-
-    return record
 
 
 @dataclass
@@ -236,7 +208,6 @@ def id_token(key_file: Path, audience: str) -> str:
 
 
 def emulator_kid(emulator_url: str) -> str:
-    import httpx
 
     keys = httpx.get(f"{emulator_url}/oauth2/v1/certs").raise_for_status().json()
     return str(next(iter(keys)))

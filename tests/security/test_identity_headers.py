@@ -12,7 +12,7 @@ Attacks, against a real ``cloudgate serve`` in ``cloud-run`` mode listening on 0
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -24,21 +24,25 @@ from tests.security.conftest import DOCS_PASSWORD, Attack, Secrets, Served, basi
 
 pytestmark = pytest.mark.e2e
 
-GOOD = unsigned_jwt(claims(), signature=SIGNATURE_REMOVED)
-OTHER = unsigned_jwt(claims(email="admin@proj.iam.gserviceaccount.com"), signature=SIGNATURE_REMOVED)
 
-#: Header lists that carry an identity, but not as exactly one well-formed Bearer token.
-MALFORMED: dict[str, list[tuple[str, str]]] = {
-    "serverless-basic-scheme": [("X-Serverless-Authorization", "Basic ZG9jczpzZWNyZXQ=")],
-    "serverless-no-scheme": [("X-Serverless-Authorization", GOOD)],
-    "serverless-bearer-without-token": [("X-Serverless-Authorization", "Bearer")],
-    "serverless-two-tokens": [("X-Serverless-Authorization", f"Bearer {GOOD} {OTHER}")],
-    "serverless-comma-joined": [("X-Serverless-Authorization", f"Bearer {GOOD},{OTHER}")],
-    "serverless-tab-separated": [("X-Serverless-Authorization", f"Bearer\t{GOOD}")],
-    "serverless-twice": [("X-Serverless-Authorization", f"Bearer {GOOD}"), ("X-Serverless-Authorization", f"Bearer {OTHER}")],
-    "authorization-two-tokens": [("Authorization", f"Bearer {GOOD} {OTHER}")],
-    "authorization-bare-jwt": [("Authorization", GOOD)],
-    "authorization-twice": [("Authorization", f"Bearer {GOOD}"), ("Authorization", f"Bearer {OTHER}")],
+def _token(**overrides: object) -> str:
+    """A forwarded-looking token, made when the test runs (a token made at collection could expire in a long run)."""
+    return unsigned_jwt(claims(**overrides), signature=SIGNATURE_REMOVED)
+
+
+#: Header lists that carry an identity, but not as exactly one well-formed Bearer token: ``(good, other)`` tokens in.
+MALFORMED: dict[str, Callable[[str, str], list[tuple[str, str]]]] = {
+    "serverless-basic-scheme": lambda good, other: [("X-Serverless-Authorization", "Basic ZG9jczpzZWNyZXQ=")],
+    "serverless-no-scheme": lambda good, other: [("X-Serverless-Authorization", good)],
+    "serverless-bearer-without-token": lambda good, other: [("X-Serverless-Authorization", "Bearer")],
+    "serverless-two-tokens": lambda good, other: [("X-Serverless-Authorization", f"Bearer {good} {other}")],
+    "serverless-comma-joined": lambda good, other: [("X-Serverless-Authorization", f"Bearer {good},{other}")],
+    "serverless-tab-separated": lambda good, other: [("X-Serverless-Authorization", f"Bearer\t{good}")],
+    "serverless-twice": lambda good, other: [
+        ("X-Serverless-Authorization", f"Bearer {good}"), ("X-Serverless-Authorization", f"Bearer {other}")],
+    "authorization-two-tokens": lambda good, other: [("Authorization", f"Bearer {good} {other}")],
+    "authorization-bare-jwt": lambda good, other: [("Authorization", good)],
+    "authorization-twice": lambda good, other: [("Authorization", f"Bearer {good}"), ("Authorization", f"Bearer {other}")],
 }  # fmt: skip
 
 
@@ -56,8 +60,9 @@ def exposed(secrets: Secrets) -> Iterator[Served]:
 def test_a_malformed_identity_header_is_refused_not_ignored(
     exposed: Served, secrets: Secrets, attack: Attack, name: str
 ) -> None:
+    malformed = MALFORMED[name](_token(), _token(email="admin@proj.iam.gserviceaccount.com"))
     for path in ("/v1/me", "/v1/keyed"):
-        headers = [("X-API-Key", secrets.keys["reader"]), *MALFORMED[name]]
+        headers = [("X-API-Key", secrets.keys["reader"]), *malformed]
         response = attack(f"{name} on {path}", httpx.get(exposed.url + path, headers=headers, timeout=10))
         assert response.json()["reason"] == codes.ID_TOKEN_INVALID
         assert response.headers["www-authenticate"].startswith("Bearer")
@@ -66,7 +71,7 @@ def test_a_malformed_identity_header_is_refused_not_ignored(
 def test_well_formed_identity_headers_still_pass(exposed: Served, secrets: Secrets) -> None:
     """Control: one Bearer token in either header, and the docs' Basic scheme in Authorization on a key route."""
     for header in ("X-Serverless-Authorization", "Authorization"):
-        response = httpx.get(exposed.url + "/v1/me", headers={header: f"Bearer {GOOD}"}, timeout=10)
+        response = httpx.get(exposed.url + "/v1/me", headers={header: f"Bearer {_token()}"}, timeout=10)
         assert response.status_code == 200 and response.json()["email"] == claims()["email"]
     keyed = {"X-API-Key": secrets.keys["reader"], "Authorization": "Basic ZG9jczpzZWNyZXQ="}
     assert httpx.get(exposed.url + "/v1/keyed", headers=keyed, timeout=10).json() == {"key": "reader", "email": None}

@@ -3,7 +3,11 @@
 - the bottom (``errors``, ``codes``, ``env_vars``, ``google``, ``headers``, ``log_lines``) imports nothing of ours;
 - ``service``, ``client``, ``emulator`` and ``deploy`` import the bottom and themselves, never each other;
 - nothing imports ``cli`` but ``cli``; ``app/`` (the example) uses only ``cloudgate.service`` and the bottom;
-- no module imports itself back through others (no cycle, lazy and ``TYPE_CHECKING`` imports counted too).
+- no module imports itself back through others when it runs (no cycle; imports inside functions count, those in
+  ``if TYPE_CHECKING:`` blocks do not, as they never run: a type-only back reference is how a context object
+  names what it holds).
+
+The crossing rules count every import, ``TYPE_CHECKING`` ones too: a type is a dependency as well.
 """
 
 from __future__ import annotations
@@ -28,10 +32,23 @@ def _modules(base: Path, package: str) -> dict[str, Path]:
     return {_module_name(path, base): path for path in sorted((base / package).rglob("*.py"))}
 
 
-def _imports(path: Path, name: str, known: set[str]) -> Iterator[str]:
-    """Every module of ours that ``path`` imports, anywhere in it (functions and ``TYPE_CHECKING`` too)."""
+def _type_only(tree: ast.Module) -> set[int]:
+    """The ids of the import nodes inside ``if TYPE_CHECKING:`` blocks."""
+    found: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            found.update(id(inner) for stmt in node.body for inner in ast.walk(stmt))
+    return found
+
+
+def _imports(path: Path, name: str, known: set[str], *, typing: bool = True) -> Iterator[str]:
+    """Every module of ours that ``path`` imports, anywhere in it (functions too; ``TYPE_CHECKING`` if ``typing``)."""
     is_package = path.name == "__init__.py"
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    tree = ast.parse(path.read_text(), str(path))
+    skip = set() if typing else _type_only(tree)
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
         if isinstance(node, ast.Import):
             targets = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -52,15 +69,18 @@ def _imports(path: Path, name: str, known: set[str]) -> Iterator[str]:
 
 
 def _layer(module: str) -> str:
+    """``service`` for ``cloudgate.service.auth``, ``cloudgate`` for the package root, ``app`` for the example."""
     parts = module.split(".")
+    if parts[0] != "cloudgate":
+        return parts[0]
     return parts[1] if len(parts) > 1 else "cloudgate"
 
 
 @functools.cache
-def _graph() -> dict[str, set[str]]:
+def _graph(typing: bool = True) -> dict[str, set[str]]:
     modules = {**_modules(SRC, "cloudgate"), **_modules(ROOT, "app")}
     known = set(modules)
-    return {name: set(_imports(path, name, known)) - {name} for name, path in modules.items()}
+    return {name: set(_imports(path, name, known, typing=typing)) - {name} for name, path in modules.items()}
 
 
 def test_the_bottom_imports_nothing_of_ours() -> None:
@@ -96,7 +116,7 @@ def test_the_example_app_uses_only_the_service_and_the_bottom() -> None:
 
 
 def test_there_is_no_import_cycle() -> None:
-    graph = _graph()
+    graph = _graph(typing=False)
     cycles: list[list[str]] = []
     state: dict[str, int] = {}  # 1: on the current path, 2: done
 
@@ -120,3 +140,9 @@ def test_the_walk_sees_imports_made_inside_functions() -> None:
     graph = _graph()
     assert "cloudgate.service.keys.sqlite" in graph["cloudgate.service.keys"]
     assert "cloudgate.service.auth" in graph["cloudgate.service"]
+
+
+def test_type_only_imports_are_left_out_of_the_cycle_check_only() -> None:
+    """``context`` names the instance pool for its annotations only: a crossing rule sees it, the cycle check not."""
+    assert "cloudgate.emulator.instances" in _graph()["cloudgate.emulator.context"]
+    assert "cloudgate.emulator.instances" not in _graph(typing=False)["cloudgate.emulator.context"]

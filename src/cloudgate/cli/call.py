@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cloudgate.cli.token import (
+from cloudgate.cli.caller_options import (
     ApiKeyOption,
     AudienceOption,
     CredentialsOption,
@@ -42,7 +42,7 @@ Examples:
 """
 
 
-class Request:
+class CallArguments:
     """A parsed command line: method, URL, query, JSON body and headers."""
 
     def __init__(self, args: list[str]) -> None:
@@ -95,7 +95,7 @@ def call(
 ) -> None:
     from cloudgate.client.client import Client
 
-    request = Request(args)
+    request = CallArguments(args)
     provider = make_provider(credentials, impersonate)
     aud = audience_of(request.url, audience)
     kwargs: dict[str, Any] = {"params": request.params or None, "headers": request.headers or None}

@@ -100,6 +100,16 @@ def deploy(
     args: Annotated[
         list[str], typer.Option("--args", help="Arguments to the entrypoint, one per flag (--args=-c).")
     ] = [],  # noqa: B006
+    emulator: Annotated[
+        bool, typer.Option("--emulator", help="Deploy to the running local emulator (cloudgate emulator run).")
+    ] = False,
+    emulator_state_dir: Annotated[
+        Path, typer.Option("--emulator-state-dir", help="The emulator's state folder (with --emulator).")
+    ] = Path(".cloudgate/emulator"),
+    app: Annotated[
+        str | None,
+        typer.Option("--app", help="With --emulator --source: the app `cloudgate serve` runs.", show_default=False),
+    ] = None,
     health_path: Annotated[str, typer.Option("--health-path", help="Route the smoke test calls.")] = "/health",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the gcloud commands; change nothing.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Remove invokers nobody named without asking.")] = False,
@@ -109,7 +119,19 @@ def deploy(
     from cloudgate.deploy.runner import Deployer, dry_run_lines
     from cloudgate.deploy.source import source_tag
 
-    runner = Gcloud()
+    if source is not None and not source.is_dir():
+        raise ConfigError(f"--source {source}: not a folder")
+    gcloud_env: dict[str, str] | None = None
+    if emulator:
+        from cloudgate.cli.deploy_emulator import emulator_gcloud_env, local_command
+
+        gcloud_env = emulator_gcloud_env(emulator_state_dir, region)
+        project = project or gcloud_env["CLOUDSDK_CORE_PROJECT"]
+        region = region or gcloud_env["CLOUDSDK_RUN_REGION"]
+        if source is not None and image is None and not local_build:
+            image, revision_command, revision_args = local_command(source, app)
+            command, args, source = [*revision_command], [*revision_args], None
+    runner = Gcloud(gcloud_env)
     options = DeployOptions(
         project=project or runner.config_value("core/project") or "",
         region=region or runner.config_value("run/region") or "",
@@ -136,8 +158,6 @@ def deploy(
         args=tuple(args),
         builder=_builder() if local_build else "podman",
     )
-    if source is not None and not source.is_dir():
-        raise ConfigError(f"--source {source}: not a folder")
     if dry_run:
         for line in dry_run_lines(options):
             typer.echo(line)

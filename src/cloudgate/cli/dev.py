@@ -7,6 +7,9 @@ a service account with ``roles/run.invoker`` and one without (key files), a user
 invoker, a docs user with a fresh password and a fresh API key; it prints how to call the service and writes
 ``session.json`` (mode 0600) for scripts and tests. Ctrl-C or SIGTERM stops everything.
 
+The service process inherits this command's environment, so the app's own settings (the example's
+``CLOUDGATE_DATA_DIR``) are set there: ``CLOUDGATE_DATA_DIR=/tmp/data cloudgate dev``.
+
 ``--instances N`` (or ``--min-instances``/``--max-instances``/``--concurrency``) runs the service scaled out, as
 Cloud Run does: each instance is its own process with its own copy of the data folder and, for an SQLite key
 store, of the key file (Cloud Run instances share no disk), so a key created after start is unknown to them;
@@ -21,28 +24,38 @@ import logging
 import os
 import secrets
 import shutil
+import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from cloudgate import codes, env_vars
+from cloudgate.errors import ConfigError
 from cloudgate.log_lines import configure_text_logging
 
 _SERVICE = "dev"
-_DEV_SCOPES = ["datasets:read", "datasets:write", "datasets:admin"]
 _USER = "developer@example.com"
+#: The example app's data folder setting (app/settings.py); only copied per instance when scaled out.
+_DATA_DIR_VAR = "CLOUDGATE_DATA_DIR"
+#: Run in a short-lived process with the service's environment: the app's imports and settings stay out of this one.
+_SCOPES_PROBE = """
+import json, sys
+from pathlib import Path
+from fastapi import FastAPI
+from cloudgate.service.openapi import declared_scopes
+from cloudgate.service.server import load_app
+app = load_app(sys.argv[1], Path.cwd())
+print(json.dumps(sorted(declared_scopes(app)) if isinstance(app, FastAPI) else []))
+"""
 
 
 def _write_private(path: Path, data: dict[str, Any]) -> None:
     """Write JSON atomically, readable by the owner only (the files hold secrets)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    from cloudgate.emulator.secret_store import write_private
+
+    write_private(path, json.dumps(data, indent=2).encode())
 
 
 def _key_file(store: Any, account: str, path: Path, token_uri: str) -> None:
@@ -61,7 +74,21 @@ def _key_file(store: Any, account: str, path: Path, token_uri: str) -> None:
     _write_private(path, iam.create_key(store, email, token_uri=token_uri))
 
 
-def _prepare(state_dir: Path, url: str, emulator_url: str, keystore_url: str | None) -> dict[str, Any]:
+def _declared_scopes(app: str, keystore: str) -> list[str]:
+    """The API key scopes the app's routes declare (the session key gets them all)."""
+    env = {**os.environ, env_vars.IDENTITY: "off", env_vars.KEYSTORE: keystore}
+    result = subprocess.run(
+        [sys.executable, "-c", _SCOPES_PROBE, app], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    if result.returncode != 0:
+        raise ConfigError(f"cannot load {app} to read the scopes it declares:\n{result.stderr.strip()[-3000:]}")
+    scopes = json.loads(result.stdout.strip().splitlines()[-1])
+    return [str(scope) for scope in scopes]
+
+
+def _prepare(
+    state_dir: Path, url: str, emulator_url: str, keystore_url: str | None, scopes: list[str]
+) -> dict[str, Any]:
     """Accounts, keys, user, bindings, docs user and API key; returns the session (with its secrets)."""
     from cloudgate.emulator import iam
     from cloudgate.emulator.state import StateStore
@@ -88,7 +115,7 @@ def _prepare(state_dir: Path, url: str, emulator_url: str, keystore_url: str | N
     keystore = open_keystore(keystore_url)
     with contextlib.suppress(ValueError, OSError, KeyError):  # a run that crashed left its session behind
         _revoke(keystore_url, json.loads((state_dir / "session.json").read_text())["api_key_id"])
-    record, api_key = keystore.create("dev", _DEV_SCOPES)
+    record, api_key = keystore.create("dev", scopes)
     keystore.close()
     password = secrets.token_urlsafe(15)
     return {
@@ -103,6 +130,7 @@ def _prepare(state_dir: Path, url: str, emulator_url: str, keystore_url: str | N
         "docs_users_entry": f"dev:{hash_password(password)}",
         "api_key": api_key,
         "api_key_id": record.key_id,
+        "api_key_scopes": scopes,
         "keystore": keystore_url,
         "invoker_email": invoker,
         "outsider_email": outsider,
@@ -137,6 +165,12 @@ def _serve_command(app: str) -> list[str]:
     return [sys.executable, "-c", "from cloudgate.cli.main import main; main()", "serve", app]
 
 
+def _image_share_hint(keystore: str) -> str:
+    from cloudgate.cli.dev_image import share_hint
+
+    return share_hint(keystore)
+
+
 def _banner(session: dict[str, Any]) -> str:
     url, key = session["url"], session["invoker_key_file"]
     snippet = (
@@ -148,6 +182,7 @@ def _banner(session: dict[str, Any]) -> str:
         f'print(httpx.get("{url}/v1/whoami", headers=headers).json())'
     )
     cloudgate = "cloudgate" if shutil.which("cloudgate") else _serve_command("")[0]
+    scope = session["api_key_scopes"][0] if session["api_key_scopes"] else "SCOPE"
     curl = (
         f'curl -H "X-Serverless-Authorization: Bearer $({cloudgate} token {url} --credentials {key})" '
         f'-H "{codes.API_KEY_HEADER}: {session["api_key"]}" {url}/v1/whoami'
@@ -159,7 +194,9 @@ def _banner(session: dict[str, Any]) -> str:
             f"  invoker key file:  {key}",
             f"  no-role key file:  {session['outsider_key_file']}",
             f"  API key:           {session['api_key']}",
-            f"  more keys:         {cloudgate} keys create NAME --scope datasets:read --keystore {session['keystore']}",
+            f"  API key scopes:    {', '.join(session['api_key_scopes']) or '(none: the app declares none)'}",
+            f"  more keys:         {cloudgate} keys create NAME --scope {scope} --keystore {session['keystore']}"
+            + (_image_share_hint(session["keystore"]) if session.get("image") else ""),
             f"  docs:              {cloudgate} proxy {url} --credentials {key} --port 8081",
             f"                     then open http://127.0.0.1:8081/docs  (user dev, password {session['docs_password']})",
             "",
@@ -176,6 +213,8 @@ def _banner(session: dict[str, Any]) -> str:
 
 
 def _instance_runner(argv: list[str], env: dict[str, str], data_dir: Path) -> Any:
+    # ``data_dir``: the folder named by the example app's CLOUDGATE_DATA_DIR (app/settings.py), as the service
+    # inherits it from this process; each instance gets its own copy, as each Cloud Run instance has its own files.
     """A runner factory giving each instance its own copy of the data folder and of an SQLite key store."""
     from cloudgate.emulator.runner import ProcessRunner
 
@@ -189,7 +228,7 @@ def _instance_runner(argv: list[str], env: dict[str, str], data_dir: Path) -> An
         if data_dir.is_dir():
             shutil.copytree(data_dir, folder / "data", dirs_exist_ok=True)
         (folder / "data").mkdir(exist_ok=True)
-        own[env_vars.DATA_DIR] = str((folder / "data").resolve())
+        own[_DATA_DIR_VAR] = str((folder / "data").resolve())
         keystore = env[env_vars.KEYSTORE]
         if keystore.startswith("sqlite:///"):  # what the image held when the instance started, and no more
             shutil.copyfile(keystore.removeprefix("sqlite:///"), folder / "keys.sqlite3")
@@ -203,7 +242,6 @@ def dev(
     port: int = typer.Option(8080, help="Port of the service URL (the Cloud Run front end)."),
     emulator_port: int = typer.Option(8089, help="Port of the emulated Google endpoints."),
     state_dir: Path = typer.Option(Path(".cloudgate/dev"), help="Folder for keys, state and session.json."),
-    data_dir: Path = typer.Option(Path("data"), envvar=env_vars.DATA_DIR, help="The dataset service's folder."),
     app: str = typer.Option("app.main:create_app", help="The service (module:attribute) to run."),
     keystore: str | None = typer.Option(
         None,
@@ -218,6 +256,11 @@ def dev(
         "--http2",
         help="Deploy as with `--use-http2`: the service speaks h2c (`cloudgate serve --http2`) and the front end "
         "lets request bodies over 32 MiB through.",
+    ),
+    image: str | None = typer.Option(
+        None,
+        help="Run this container image (podman) instead of --app as a local process, as Cloud Run runs a "
+        "revision; build one with scripts/build-image.sh.",
     ),
 ) -> None:
     """Run the example service as a private Cloud Run service on this machine (what `make run` does)."""
@@ -238,7 +281,18 @@ def dev(
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(state_dir, 0o700)
     url, emulator_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{emulator_port}"
-    session = _prepare(state_dir, url, emulator_url, keystore)
+    scopes = _declared_scopes(app, f"sqlite:///{(state_dir / 'keys.sqlite3').resolve()}")
+    if image is not None:
+        from cloudgate.cli import dev_image
+        from cloudgate.errors import ConfigError
+
+        if keystore is not None:
+            raise ConfigError("--image uses a key file mounted into the container: leave out --keystore")
+        keystore = dev_image.keystore_url(state_dir)
+    session = _prepare(state_dir, url, emulator_url, keystore, scopes)
+    if image is not None:
+        dev_image.share_key_file(state_dir)
+        session["image"] = image
     session_file = state_dir / "session.json"
     session["session_file"] = str(session_file.resolve())
     env = {
@@ -246,7 +300,6 @@ def dev(
         env_vars.AUDIENCES: url,
         env_vars.DOCS_USERS: session.pop("docs_users_entry"),
         env_vars.KEYSTORE: session["keystore"],
-        env_vars.DATA_DIR: str(data_dir.resolve()),
         env_vars.CERTS_URL: session["certs_url"],
         # Cloud Logging's JSON lines are for machines; a person at a terminal gets readable lines instead.
         env_vars.LOG_FORMAT: os.environ.get(env_vars.LOG_FORMAT, "text" if sys.stderr.isatty() else "json"),
@@ -254,8 +307,13 @@ def dev(
         **({env_vars.HTTP2: "true"} if http2 else {}),
     }
     session["http2"] = http2
-    runner = ProcessRunner(_serve_command(app), env=env)
-    make_runner = _instance_runner(_serve_command(app), env, data_dir) if scaling else None
+    if image is not None:
+        runner, make_image_runner = dev_image.runners(image, _SERVICE, env, state_dir)
+        make_runner = make_image_runner if scaling else None
+    else:
+        runner = ProcessRunner(_serve_command(app), env=env)
+        data_dir = Path(os.environ.get(_DATA_DIR_VAR, "data"))
+        make_runner = _instance_runner(_serve_command(app), env, data_dir) if scaling else None
 
     def ready(ctx: Any) -> None:
         _write_private(session_file, session)

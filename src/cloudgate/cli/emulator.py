@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -43,12 +42,11 @@ def _store(state_dir: Path) -> Any:
 
 
 def _write_secret_file(path: Path, data: dict[str, Any]) -> None:
-    """Write a credentials file readable by its owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2)
-    os.chmod(path, 0o600)
+    """Write a credentials file readable by its owner only, from its first byte: a new file (mode 0600) replaces
+    the old one at once, so no reader ever sees it half written or with an older file's wider mode."""
+    from cloudgate.emulator.secret_store import write_private
+
+    write_private(path, json.dumps(data, indent=2).encode())
 
 
 @emulator.command("run")

@@ -17,7 +17,7 @@ _KEYSTORE_OPTION = typer.Option(
     "sqlite:///.cloudgate/keys.sqlite3",
     "--keystore",
     envvar=env_vars.KEYSTORE,
-    help="sqlite:///path, file:///path.json or firestore://PROJECT[/DATABASE]/COLLECTION",
+    help="sqlite:///path, file:///path.json, or firestore://PROJECT/COLLECTION (firestore://PROJECT/DATABASE/COLLECTION for a named database)",
 )
 _DURATION = re.compile(r"^(\d+)([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import Any
 
 import typer
 
@@ -26,6 +27,31 @@ _COMMAND_MODULES = (
     "cloudgate.cli.deploy",
     "cloudgate.cli.audit",
 )
+
+
+def _plain_help_types() -> None:
+    """Help shows ``--port PORT`` and a bare ``--dev``, not typer 0.29's ``<int>``/``<bool>`` type placeholders.
+
+    A flag takes no value, so it gets no placeholder; an option shows its ``metavar`` (``FILE``) or the last word of
+    its name in capitals; an argument's name is already in the usage line. Older typers (no
+    ``display_type_rich``) print click's own metavars and are left alone.
+    """
+    from typer import core
+
+    def option_type(self: Any, ctx: Any) -> str | None:
+        if self.is_flag:
+            return None
+        return str(self.metavar or self.name.replace("_", "-").split("-")[-1].upper())
+
+    def argument_type(self: Any, ctx: Any) -> str | None:
+        return None if self.metavar is None else str(self.metavar)
+
+    if hasattr(core.TyperOption, "display_type_rich"):
+        setattr(core.TyperOption, "display_type_rich", option_type)  # noqa: B010 - replacing a method on purpose
+        setattr(core.TyperArgument, "display_type_rich", argument_type)  # noqa: B010
+
+
+_plain_help_types()
 
 app = typer.Typer(
     name="cloudgate",

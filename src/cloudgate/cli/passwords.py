@@ -15,6 +15,8 @@ from cloudgate.env_vars import DOCS_USERS
 from cloudgate.errors import ConfigError
 
 MIN_LENGTH = 12
+#: Unknown words and options go to ``ctx.args`` (to be refused unseen) instead of an argument shown in the usage.
+_EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 _HELP = f"""Hash a docs user's password (argon2id) for {DOCS_USERS}.
 
@@ -44,19 +46,20 @@ def _check_user(user: str) -> None:
 
 
 def hash_password_command(
+    ctx: typer.Context,
     user: Annotated[
         str | None, typer.Option("--user", "-u", help="Print NAME:hash, ready for the docs users setting.")
     ] = None,
     allow_short: Annotated[
         bool, typer.Option("--allow-short", help=f"Accept a password shorter than {MIN_LENGTH} characters.")
     ] = False,
-    # Declared only to refuse it with a clear message (click's own would echo the password back).
-    argv_password: Annotated[list[str] | None, typer.Argument(hidden=True, show_default=False)] = None,
 ) -> None:
-    if argv_password:
+    # Extra words are collected (``_EXTRA``) only to be refused without repeating them: click's own error would
+    # echo a password typed on the command line back to the terminal.
+    if ctx.args:
         raise ConfigError(
-            "never put a password on the command line (it lands in shell history and `ps`): "
-            "type it at the prompt or pipe it on stdin"
+            "hash-password takes no arguments (only --user and --allow-short), and never a password: on the command "
+            "line it lands in shell history and `ps`; type it at the prompt or pipe it on stdin"
         )
     if user is not None:
         _check_user(user)
@@ -75,4 +78,4 @@ def hash_password_command(
 
 def register(root: typer.Typer) -> None:
     """Add ``hash-password`` to the ``cloudgate`` command."""
-    root.command("hash-password", help=_HELP)(hash_password_command)
+    root.command("hash-password", help=_HELP, context_settings=_EXTRA)(hash_password_command)

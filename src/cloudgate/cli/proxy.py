@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from cloudgate.cli.token import (
+from cloudgate.cli.caller_options import (
     ApiKeyOption,
     AudienceOption,
     CredentialsOption,

@@ -15,8 +15,6 @@ import typer
 from cloudgate import env_vars
 from cloudgate.errors import ConfigError
 
-_DEV_SCOPES = ("datasets:read", "datasets:write", "datasets:admin")
-
 
 def _check_port_free(host: str, port: int) -> None:
     """Fail before any set-up (and before printing credentials) when the port is taken."""
@@ -28,15 +26,10 @@ def _check_port_free(host: str, port: int) -> None:
             raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror} (choose another with --port)") from None
 
 
-def _dev_setup(state_dir: Path, url: str) -> tuple[str, str]:
-    """Development only: a fresh docs password and API key, printed once; returns the key store and the key's id.
-
-    The key lives in the dev folder's own store (never the one ``CLOUDGATE_KEYSTORE`` names, which may be real),
-    and keys of earlier runs there are revoked first, in case one of them did not get to shut down cleanly.
-    """
-    from datetime import UTC, datetime
-
-    from cloudgate.service.keys import open_keystore
+def _dev_environment(state_dir: Path) -> tuple[str, str]:
+    """Development only, before the app is loaded (it reads these): a fresh docs password, identity off, and the
+    dev folder's own key store (never the one ``CLOUDGATE_KEYSTORE`` names, which may be real). Returns the store
+    and the password."""
     from cloudgate.service.passwords import hash_password
 
     password = secrets.token_urlsafe(15)
@@ -48,19 +41,33 @@ def _dev_setup(state_dir: Path, url: str) -> tuple[str, str]:
         typer.echo(f"--dev ignores {env_vars.KEYSTORE}: this run's key goes to {state_dir}", err=True)
     keystore = f"sqlite:///{state_dir / 'keys.sqlite3'}"
     os.environ[env_vars.KEYSTORE] = keystore
+    return keystore, password
+
+
+def _dev_key(application: Any, keystore: str, url: str, password: str) -> str:
+    """Development only: an API key holding every scope the app's routes declare, printed once with the docs
+    password; returns its id. Keys of earlier runs are revoked first, in case one did not get to shut down."""
+    from datetime import UTC, datetime
+
+    from fastapi import FastAPI
+
+    from cloudgate.service.keys import open_keystore
+    from cloudgate.service.openapi import declared_scopes
+
+    scopes = sorted(declared_scopes(application)) if isinstance(application, FastAPI) else []
     store = open_keystore(keystore)
     try:
         for record in store.list():
             if record.state() == "active":
                 store.revoke(record.key_id, datetime.now(UTC))
-        record, api_key = store.create("dev", list(_DEV_SCOPES))
+        record, api_key = store.create("dev", scopes)
     finally:
         store.close()
     typer.secho("development mode: credentials below are printed once and work only for this run", err=True, bold=True)
     typer.echo(f"  service: {url}  (Google identity off; for the full Cloud Run setup use `cloudgate dev`)", err=True)
     typer.echo(f"  docs:    {url}/docs  user dev, password {password}", err=True)
-    typer.echo(f"  API key: {api_key}", err=True)
-    return keystore, record.key_id
+    typer.echo(f"  API key: {api_key}  (scopes the app declares: {', '.join(scopes) or 'none'})", err=True)
+    return record.key_id
 
 
 def _revoke_on_shutdown(app: Any, keystore: str, key_id: str) -> None:
@@ -91,7 +98,9 @@ def _revoke_on_shutdown(app: Any, keystore: str, key_id: str) -> None:
 
 
 def serve(
-    app: str = typer.Argument("app.main:create_app", help="module:attribute of an ASGI app or app factory."),
+    app: str = typer.Argument(
+        "app.main:create_app", envvar=env_vars.APP, help="module:attribute of an ASGI app or app factory."
+    ),
     host: str | None = typer.Option(
         None,
         "--host",
@@ -100,11 +109,19 @@ def serve(
     ),
     port: int = typer.Option(8080, "--port", envvar=env_vars.PORT, help="Port to listen on (Cloud Run sets $PORT)."),
     dev: bool = typer.Option(
-        False, "--dev", help="Development: generate a docs password and an API key, print them once, identity off."
+        False,
+        "--dev",
+        help="Development: generate a docs password and an API key holding the scopes the app declares, print them "
+        "once, identity off.",
+    ),
+    factory: bool = typer.Option(
+        False,
+        "--factory",
+        help="APP is a factory to call for the app. Without it, a plain function taking no arguments is one too.",
     ),
     log_format: str = typer.Option("json", "--log-format", envvar=env_vars.LOG_FORMAT, help="json or text."),
     log_level: str = typer.Option("info", "--log-level", envvar=env_vars.LOG_LEVEL),
-    app_dir: Path = typer.Option(Path("."), "--app-dir", help="Folder to import APP from."),
+    app_dir: Path = typer.Option(Path("."), "--app-dir", envvar=env_vars.APP_DIR, help="Folder to import APP from."),
     http2: bool = typer.Option(
         False,
         "--http2",
@@ -126,15 +143,18 @@ def serve(
     if http2:
         check_http2_server()
         check_app_ref(app, app_dir.resolve())  # granian loads APP in its worker: catch a typo before starting
-    dev_key = _dev_setup(Path(".cloudgate/serve-dev"), f"http://{host}:{port}") if dev else None
+    dev_store = _dev_environment(Path(".cloudgate/serve-dev")) if dev else None
     configure_logging(log_level, log_format)
     if http2:
         os.environ[env_vars.HTTP2] = "true"  # the service's settings (its body limit) follow the flag
 
     def load() -> Any:
-        application = load_app(app, app_dir.resolve())
-        if dev_key is not None:
-            _revoke_on_shutdown(application, *dev_key)
+        application = load_app(app, app_dir.resolve(), factory=factory)
+        if dev_store is not None:
+            # The key holds the scopes the app declares, so it is made once the app is loaded.
+            keystore, password = dev_store
+            key_id = _dev_key(application, keystore, f"http://{host}:{port}", password)
+            _revoke_on_shutdown(application, keystore, key_id)
         return application
 
     run(load, host=host, port=port, log_level=log_level, http2=http2)

@@ -1,56 +1,21 @@
-"""``cloudgate token URL``: print an ID token for a private service, and the options every calling command shares.
+"""``cloudgate token URL``: print an ID token for a private service.
 
 Only the token goes to stdout, so it composes: ``curl -H "Authorization: Bearer $(cloudgate token URL)" URL``.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from cloudgate import codes, env_vars
-
-if TYPE_CHECKING:
-    from cloudgate.client.provider import TokenProvider
-
-CredentialsOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--credentials",
-        metavar="FILE",
-        help="A service-account key, impersonated-service-account or user credentials file. "
-        "Default: GOOGLE_APPLICATION_CREDENTIALS, the metadata server, impersonation, then gcloud.",
-        show_default=False,
-    ),
-]
-AudienceOption = Annotated[
-    str | None,
-    typer.Option(
-        "--audience", help="The token's audience. Default: the service URL (scheme://host).", show_default=False
-    ),
-]
-ImpersonateOption = Annotated[
-    str | None,
-    typer.Option(
-        "--impersonate",
-        metavar="SERVICE_ACCOUNT",
-        envvar=env_vars.IMPERSONATE_SERVICE_ACCOUNT,
-        help="Mint tokens as this service account (needs roles/iam.serviceAccountTokenCreator on it).",
-        show_default=False,
-    ),
-]
-ApiKeyOption = Annotated[
-    str | None,
-    typer.Option(
-        "--api-key",
-        envvar=env_vars.API_KEY,
-        help=f"API key sent as {codes.API_KEY_HEADER} (prefer the environment variable: flags land in shell history).",
-        show_default=False,
-        show_envvar=True,
-    ),
-]
+from cloudgate.cli.caller_options import (
+    AudienceOption,
+    CredentialsOption,
+    ImpersonateOption,
+    audience_of,
+    make_provider,
+)
 
 _HELP = """Print an ID token for calling a private Cloud Run service.
 
@@ -61,31 +26,6 @@ Only the token goes to stdout. Example:
     curl -H "X-Serverless-Authorization: Bearer $(cloudgate token https://svc-abc-uc.a.run.app)" \\
         https://svc-abc-uc.a.run.app/v1/whoami
 """
-
-
-def make_provider(credentials: Path | None, impersonate: str | None) -> TokenProvider:
-    """The token provider for a command's options (imports the client lazily: ``--help`` stays fast)."""
-    from cloudgate.client.provider import TokenProvider
-
-    return TokenProvider(credentials, impersonate=impersonate)
-
-
-def audience_of(url: str, audience: str | None) -> str:
-    """The explicit audience, or the URL's origin (how Cloud Run names a service)."""
-    import httpx
-
-    from cloudgate.client.auth import audience_for
-    from cloudgate.errors import ConfigError
-
-    if audience:
-        return audience
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL as exc:
-        raise ConfigError(f"not a URL: {url!r}") from exc
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ConfigError(f"not an http(s) URL: {url!r}")
-    return audience_for(parsed)
 
 
 def token(

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 
 from cloudgate.client.tokens import IdToken
-from cloudgate.errors import CredentialsError
+from cloudgate.errors import TokenSourceError
 
 logger = logging.getLogger(__name__)
 
@@ -50,15 +50,15 @@ class GcloudSource:
         if _NO_ACCOUNT in out:
             self.skip_reason = "gcloud has no active account (`gcloud auth login`)"
             return None
-        raise CredentialsError(f"`gcloud auth print-identity-token` failed: {_last_error(out)}")
+        raise TokenSourceError(f"`gcloud auth print-identity-token` failed: {_last_error(out)}")
 
     def _run(self, argv: list[str]) -> tuple[bool, str]:
         try:
             done = subprocess.run(argv, capture_output=True, text=True, timeout=_TIMEOUT_S, check=False)
         except subprocess.TimeoutExpired as exc:
-            raise CredentialsError(f"gcloud did not answer within {_TIMEOUT_S:.0f}s", retryable=True) from exc
+            raise TokenSourceError(f"gcloud did not answer within {_TIMEOUT_S:.0f}s", retryable=True) from exc
         except OSError as exc:
-            raise CredentialsError(f"could not run gcloud ({type(exc).__name__})") from exc
+            raise TokenSourceError(f"could not run gcloud ({type(exc).__name__})") from exc
         if done.returncode == 0:
             return True, done.stdout.strip()
         return False, done.stderr

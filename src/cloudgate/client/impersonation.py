@@ -23,7 +23,7 @@ import httpx
 
 from cloudgate import env_vars
 from cloudgate.client.tokens import IdToken
-from cloudgate.errors import CredentialsError
+from cloudgate.errors import TokenSourceError
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def generate_id_token(
             target, json=body, headers={"Authorization": f"Bearer {access_token}"}, timeout=_TIMEOUT_S
         )
     except httpx.HTTPError as exc:
-        raise CredentialsError(
+        raise TokenSourceError(
             f"could not reach IAM Credentials at {_origin(target)} to impersonate {service_account}: "
             f"{type(exc).__name__}",
             retryable=True,
@@ -89,28 +89,28 @@ def generate_id_token(
         try:
             value = response.json()["token"]
         except (ValueError, KeyError, TypeError) as exc:
-            raise CredentialsError("IAM Credentials answered generateIdToken without a token") from exc
+            raise TokenSourceError("IAM Credentials answered generateIdToken without a token") from exc
         return IdToken.from_jwt(str(value), source=source)
     raise _impersonation_error(response, service_account)
 
 
-def _impersonation_error(response: httpx.Response, service_account: str) -> CredentialsError:
+def _impersonation_error(response: httpx.Response, service_account: str) -> TokenSourceError:
     detail = _error_message(response)
     status = response.status_code
     if status == 403:
-        return CredentialsError(
+        return TokenSourceError(
             f"not allowed to impersonate {service_account} ({detail}): grant your account "
             f"roles/iam.serviceAccountTokenCreator on it, e.g. `gcloud iam service-accounts "
             f"add-iam-policy-binding {service_account} --member=user:YOU --role=roles/iam.serviceAccountTokenCreator`"
         )
     if status == 404:
-        return CredentialsError(f"service account {service_account} does not exist ({detail}); check the email")
+        return TokenSourceError(f"service account {service_account} does not exist ({detail}); check the email")
     if status == 401:
-        return CredentialsError(
+        return TokenSourceError(
             f"IAM Credentials refused your own credentials while impersonating {service_account} ({detail}): "
             "log in again (`gcloud auth application-default login`)"
         )
-    return CredentialsError(
+    return TokenSourceError(
         f"impersonating {service_account} failed with HTTP {status} ({detail})", retryable=status >= 500
     )
 

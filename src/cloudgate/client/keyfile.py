@@ -15,7 +15,7 @@ from typing import Any
 
 from cloudgate.client.impersonation import CLOUD_PLATFORM_SCOPE, generate_id_token
 from cloudgate.client.tokens import IdToken
-from cloudgate.errors import ConfigError, CredentialsError
+from cloudgate.errors import ConfigError, TokenSourceError
 from cloudgate.google import TOKEN_URI
 
 _SUPPORTED = "service_account, impersonated_service_account, authorized_user"
@@ -48,7 +48,7 @@ def id_token_from_file(path: Path, audience: str, *, impersonate: str | None, la
         return _impersonated_file_id_token(info, audience, where, label)
     if kind == "authorized_user":
         if not impersonate:
-            raise CredentialsError(
+            raise TokenSourceError(
                 f"{where} holds user credentials, which cannot mint an ID token for a service: impersonate a "
                 "service account (--impersonate SA or CLOUDGATE_IMPERSONATE_SERVICE_ACCOUNT), or use "
                 "`gcloud auth print-identity-token`"
@@ -135,12 +135,12 @@ def _refresh(credentials: Any, where: str) -> None:
     except google.auth.exceptions.RefreshError as exc:
         reason = exc.args[0] if exc.args and isinstance(exc.args[0], str) else "refused"
         if "invalid_grant" in reason:
-            raise CredentialsError(
+            raise TokenSourceError(
                 f"the token endpoint refused {where} ({reason}): the key was deleted, disabled or has expired, "
                 "or the user must log in again. Create a new key, or better, impersonate a service account"
             ) from exc
-        raise CredentialsError(f"the token endpoint refused {where} ({reason})", retryable=exc.retryable) from exc
+        raise TokenSourceError(f"the token endpoint refused {where} ({reason})", retryable=exc.retryable) from exc
     except google.auth.exceptions.TransportError as exc:
-        raise CredentialsError(
+        raise TokenSourceError(
             f"could not reach the token endpoint for {where} ({type(exc).__name__})", retryable=True
         ) from exc

@@ -15,7 +15,7 @@ import httpx
 
 from cloudgate import env_vars
 from cloudgate.client.tokens import IdToken
-from cloudgate.errors import CredentialsError
+from cloudgate.errors import TokenSourceError
 from cloudgate.google import METADATA_FLAVOR, METADATA_FLAVOR_HEADER, METADATA_HOST, METADATA_IP
 
 logger = logging.getLogger(__name__)
@@ -55,12 +55,12 @@ class MetadataSource:
                 trust_env=False,
             )
         except httpx.HTTPError as exc:
-            raise CredentialsError(
+            raise TokenSourceError(
                 f"the metadata server at {root} did not answer the identity request ({type(exc).__name__})",
                 retryable=True,
             ) from exc
         if response.status_code != 200:
-            raise CredentialsError(
+            raise TokenSourceError(
                 f"the metadata server at {root} refused an ID token (HTTP {response.status_code}): check that "
                 "the instance has a service account",
                 retryable=response.status_code >= 500,

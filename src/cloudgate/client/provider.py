@@ -23,7 +23,7 @@ import anyio.to_thread
 
 from cloudgate.client.sources import TokenSource, default_sources
 from cloudgate.client.tokens import DEFAULT_REFRESH_MARGIN_S, IdToken
-from cloudgate.errors import NoCredentialsError
+from cloudgate.errors import NoTokenSourceError
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ class TokenProvider:
             return token
         self._first_source = 0
         tried = "\n".join(f"  - {source.name}: {source.skip_reason}" for source in self.sources)
-        raise NoCredentialsError(
+        raise NoTokenSourceError(
             f"no credentials found to call {audience}. Tried, in order:\n{tried}\n"
             "Fix one: pass --credentials FILE, set GOOGLE_APPLICATION_CREDENTIALS, impersonate a service account "
             "(--impersonate SA after `gcloud auth application-default login`), or `gcloud auth login`."

@@ -1,7 +1,7 @@
 """Token sources and the order the client tries them in.
 
 Each source's ``fetch(audience)`` returns an :class:`IdToken`, ``None`` when the source does not apply here
-(with ``skip_reason`` saying why), or raises :class:`CredentialsError` when it applies but fails. The order:
+(with ``skip_reason`` saying why), or raises :class:`TokenSourceError` when it applies but fails. The order:
 
 1. an explicit credentials file (``--credentials FILE``, ``credentials=``);
 2. ``GOOGLE_APPLICATION_CREDENTIALS`` (a service-account key or an impersonated-service-account file);

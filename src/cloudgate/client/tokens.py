@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import jwt
 
-from cloudgate.errors import CredentialsError
+from cloudgate.errors import TokenSourceError
 from cloudgate.google import ID_TOKEN_LIFETIME_S
 
 #: Refresh at most this many seconds before expiry (Google tokens last an hour; refresh 5 minutes early).
@@ -37,7 +37,7 @@ class IdToken:
         try:
             claims = jwt.decode(value, options={"verify_signature": False})
         except jwt.PyJWTError as exc:
-            raise CredentialsError(f"{source or 'the token source'} returned something that is not a JWT") from exc
+            raise TokenSourceError(f"{source or 'the token source'} returned something that is not a JWT") from exc
         now = time.time()
         issued = float(claims.get("iat", now))
         expires = float(claims.get("exp", issued + ID_TOKEN_LIFETIME_S))

@@ -76,7 +76,9 @@ def _account_exists(options: DeployOptions, runner: Gcloud) -> bool:
 
 def _secret(options: DeployOptions, runner: Gcloud, name: str, path: Path) -> SecretState:
     project = f"--project={options.project}"
-    if runner.json_or_none(gcloud("secrets", "describe", name, project, "--format=json")) is None:
+    # The policy read doubles as the existence check (NOT_FOUND for a missing secret): one gcloud call less.
+    policy = runner.json_or_none(gcloud("secrets", "get-iam-policy", name, project, "--format=json"))
+    if policy is None:
         return SecretState()
     try:
         latest = runner.run_bytes(gcloud("secrets", "versions", "access", "latest", f"--secret={name}", project))
@@ -86,7 +88,6 @@ def _secret(options: DeployOptions, runner: Gcloud, name: str, path: Path) -> Se
         latest = None  # no enabled version yet
     # Compared here and dropped: the secret's content is never printed or kept.
     current = latest is not None and hmac.compare_digest(latest, path.read_bytes())
-    policy = runner.json(gcloud("secrets", "get-iam-policy", name, project, "--format=json"))
     accessors = spec.policy_members(policy if isinstance(policy, dict) else {}, SECRET_ACCESSOR_ROLE)
     return SecretState(exists=True, current=current, accessors=frozenset(accessors))
 

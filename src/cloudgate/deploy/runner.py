@@ -78,7 +78,8 @@ class Deployer:
         self._run_step(invokers)
         if not self.result.changed:
             self.echo("no changes: the service already is what was asked")
-        self._read_back()
+        # With no command run, what was just observed is the result; otherwise read it again.
+        self._read_back(None if self.result.changed else (observed.service, observed.policy))
         if self.smoke and self.result.url:
             self._smoke_test(self.result.url)
         return self.result
@@ -107,10 +108,13 @@ class Deployer:
             raise DeployError("the service has no URL after `gcloud run deploy`")
         return found
 
-    def _read_back(self) -> None:
+    def _read_back(self, observed: tuple[spec.Json | None, spec.Json] | None) -> None:
         label = f"[6/{_TOTAL}] read back"
-        service = read_service(self.options, self.runner)
-        policy = read_policy(self.options, self.runner) if service else {}
+        if observed is None:
+            service = read_service(self.options, self.runner)
+            policy = read_policy(self.options, self.runner) if service else {}
+        else:
+            service, policy = observed
         problems, notes = check_deployment(self.options, service, policy)
         self.result.url = spec.url(service) if service else None
         self.result.notes = [note.line() for note in notes]

@@ -20,7 +20,8 @@ def smoke_test(url: str, health_path: str, token: str | None) -> tuple[list[str]
     with httpx.Client(timeout=_TIMEOUT_S, follow_redirects=False, trust_env=False) as client:
         anonymous = _status(client, target, {})
         checked.append(f"anonymous {anonymous}")
-        if anonymous != 403:
+        # Cloud Run answers 403 to a request without a token (401 is for a bad token); either is a refusal.
+        if anonymous not in (401, 403):
             problems.append(f"GET {health_path} without a token answered {anonymous}, expected 403 (private service)")
         if token is not None:
             # The ID token is a secret: it goes in the header and nowhere else.

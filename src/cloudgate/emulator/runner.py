@@ -1,7 +1,7 @@
 """Runners start the service behind the front end, as Cloud Run starts a container: ``PORT`` set, wait to listen.
 
 ``Runner`` is the interface the emulator needs (start on a port, wait until it listens, stop, exit status);
-``ProcessRunner`` runs a local command. A container runner (the deploy work) implements the same four methods.
+``ProcessRunner`` runs a local command; ``cloudgate.emulator.container.ContainerRunner`` runs an image (podman).
 Nothing is restarted silently: if the process dies, the front end answers 503 and the emulator logs it.
 Stopping follows the container contract: SIGTERM, then SIGKILL ``CLOUD_RUN_SHUTDOWN_GRACE_S`` (10 s) later.
 
@@ -21,7 +21,7 @@ import os
 import signal
 import socket
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -70,14 +70,7 @@ class ProcessRunner:
         logger.info("service started (pid %d) on port %d", self._proc.pid, port)
 
     async def wait_ready(self, port: int, limit: float = 30.0) -> None:
-        with anyio.move_on_after(limit):
-            while True:
-                if self.returncode is not None:
-                    raise EmulatorError(f"the service exited with status {self.returncode} before listening")
-                if await anyio.to_thread.run_sync(_accepts, port):
-                    return
-                await anyio.sleep(0.05)
-        raise EmulatorError(f"the service did not listen on port {port} within {limit:g}s")
+        await wait_listening(port, limit, lambda: self.returncode, what="the service")
 
     def stop(self, grace: float = CLOUD_RUN_SHUTDOWN_GRACE_S) -> int | None:
         proc = self._proc
@@ -98,6 +91,27 @@ class ProcessRunner:
     @property
     def returncode(self) -> int | None:
         return None if self._proc is None else self._proc.poll()
+
+
+async def wait_listening(
+    port: int,
+    limit: float,
+    exit_status: Callable[[], int | None],
+    *,
+    what: str,
+    probe: Callable[[int], bool] | None = None,
+) -> None:
+    """Return once ``probe(port)`` (default: 127.0.0.1:port accepts a connection) is true; raise ``EmulatorError``
+    if ``exit_status()`` shows the service died first, or after ``limit`` seconds."""
+    check = probe or _accepts
+    with anyio.move_on_after(limit):
+        while True:
+            if (status := exit_status()) is not None:
+                raise EmulatorError(f"{what} exited with status {status} before listening")
+            if await anyio.to_thread.run_sync(check, port):
+                return
+            await anyio.sleep(0.05)
+    raise EmulatorError(f"{what} did not listen on port {port} within {limit:g}s")
 
 
 def _accepts(port: int) -> bool:

@@ -26,11 +26,11 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
-from cloudgate.errors import AuthError, DatasetError, KeyStoreError, UnavailableError
+from cloudgate.errors import AppError, AuthError, KeyStoreError, UnavailableError
 from cloudgate.service.authenticator import Authenticator
 from cloudgate.service.errors_http import (
+    handle_app_error,
     handle_auth_error,
-    handle_dataset_error,
     handle_http_exception,
     handle_unavailable,
     handle_validation_error,
@@ -56,7 +56,7 @@ def protect(app: FastAPI, settings: ServiceSettings | None = None) -> FastAPI:
         logger.info("identity=cloud-run with no CLOUDGATE_AUDIENCES: relying on Cloud Run's own audience check")
 
     app.add_exception_handler(AuthError, handle_auth_error)
-    app.add_exception_handler(DatasetError, handle_dataset_error)
+    app.add_exception_handler(AppError, handle_app_error)
     app.add_exception_handler(UnavailableError, handle_unavailable)
     app.add_exception_handler(KeyStoreError, handle_unavailable)
     app.add_exception_handler(HTTPException, handle_http_exception)

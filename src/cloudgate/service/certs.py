@@ -16,7 +16,7 @@ a retry a few seconds later.
 Example::
 
     client = httpx.AsyncClient()
-    keys = SigningKeys("https://www.googleapis.com/oauth2/v1/certs", http=lambda: client, refetch_cooldown=30)
+    keys = PublicKeys("https://www.googleapis.com/oauth2/v1/certs", http=lambda: client, refetch_cooldown=30)
     public_key = await keys.get(kid)      # raises InvalidCredentialsError (unknown kid, fetch failure)
 """
 
@@ -50,8 +50,9 @@ _MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
 _NO_STORE = re.compile(r"(?:^|[,\s])(?:no-store|no-cache)(?:$|[,\s=])", re.IGNORECASE)
 
 
-class SigningKeysUnavailable(Exception):
-    """The certs URL could not be fetched or gave nothing usable (internal; callers see a 401)."""
+class PublicKeysUnavailableError(Exception):
+    """The certs URL could not be fetched or gave nothing usable. Internal: the last good key set is kept; with
+    none, a request gets ``UnavailableError`` (503 with ``Retry-After``: not the caller's fault), never a 401."""
 
 
 def cache_seconds(cache_control: str | None) -> float:
@@ -102,7 +103,7 @@ def _load_jwk(jwk: Mapping[str, Any]) -> RSAPublicKey | None:
 def parse_key_set(document: object) -> dict[str, RSAPublicKey]:
     """Turn a certs document (any accepted format) into ``{kid: RSA public key}``; unusable entries are skipped."""
     if not isinstance(document, dict):
-        raise SigningKeysUnavailable("the certs document is not a JSON object")
+        raise PublicKeysUnavailableError("the certs document is not a JSON object")
     entries: list[tuple[str, Callable[[], RSAPublicKey | None]]] = []
     jwks = document.get("keys")
     if isinstance(jwks, list):
@@ -125,11 +126,11 @@ def parse_key_set(document: object) -> dict[str, RSAPublicKey]:
             continue
         keys[kid] = key
     if not keys:
-        raise SigningKeysUnavailable("the certs document holds no usable RSA key")
+        raise PublicKeysUnavailableError("the certs document holds no usable RSA key")
     return keys
 
 
-class SigningKeys:
+class PublicKeys:
     """The current key set of one certs URL: cached, fetched once for many callers, refetched on unknown kids."""
 
     def __init__(
@@ -194,9 +195,9 @@ class SigningKeys:
         try:
             response = await self._http().get(self._url, headers={"Accept": "application/json"})
             if response.status_code != 200:
-                raise SigningKeysUnavailable(f"HTTP {response.status_code}")
+                raise PublicKeysUnavailableError(f"HTTP {response.status_code}")
             keys = parse_key_set(response.json())
-        except (httpx.HTTPError, ValueError, SigningKeysUnavailable) as exc:
+        except (httpx.HTTPError, ValueError, PublicKeysUnavailableError) as exc:
             detail = str(exc) or type(exc).__name__
             if self._keys:
                 # Keep the old keys (they were good an hour ago, Google overlaps rotations) and retry later.

@@ -33,9 +33,9 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import BaseRoute
 
 from cloudgate.errors import AuthError, UnavailableError
-from cloudgate.service.docs_guard import DocsGuard, error_response
+from cloudgate.service.docs_guard import DocsGuard, docs_refusal
 from cloudgate.service.docs_users import DocsUsers
-from cloudgate.service.errors_http import error_response as plain_error_response
+from cloudgate.service.errors_http import error_response
 from cloudgate.service.openapi import remove_open_docs_routes
 from cloudgate.service.settings import ServiceSettings
 
@@ -123,10 +123,10 @@ def _guarded_route_class(guard: DocsGuard) -> type[APIRoute]:
                 try:
                     return await handler(request)
                 except AuthError as exc:
-                    return error_response(exc, guard.realm)
+                    return docs_refusal(exc, guard.realm)
                 except UnavailableError as exc:  # the shared login throttle is down: fail closed
                     headers = {"Retry-After": str(exc.retry_after), "Cache-Control": "no-store"}
-                    return plain_error_response(503, str(exc), headers)
+                    return error_response(503, str(exc), headers)
 
             return guarded
 

@@ -81,7 +81,7 @@ def parse_basic(header: str) -> tuple[str, str]:
     return user, password
 
 
-def error_response(exc: AuthError, realm: str) -> Response:
+def docs_refusal(exc: AuthError, realm: str) -> Response:
     """The JSON answer to a refused docs request: ``{"error", "detail"}`` plus the right headers."""
     response = auth_error_response(exc, realm, api_key_header="")
     response.headers.update({"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})

@@ -12,8 +12,8 @@ from starlette.responses import JSONResponse, Response
 
 from cloudgate import codes
 from cloudgate.errors import (
+    AppError,
     AuthError,
-    DatasetError,
     ForbiddenError,
     InvalidCredentialsError,
     KeyStoreError,
@@ -95,9 +95,10 @@ async def handle_auth_error(request: Request, exc: Exception) -> Response:
     return auth_error_response(exc, settings.docs_realm, settings.api_key_header)
 
 
-async def handle_dataset_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, DatasetError)
-    return error_response(exc.status, str(exc))
+async def handle_app_error(request: Request, exc: Exception) -> Response:
+    """An app's own ``AppError``: its status and headers, the common body."""
+    assert isinstance(exc, AppError)
+    return error_response(exc.status, str(exc), exc.headers or None)
 
 
 async def handle_http_exception(request: Request, exc: Exception) -> Response:

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from cloudgate import env_vars
 from cloudgate.errors import ConfigError, InvalidCredentialsError
 from cloudgate.google import ID_TOKEN_ISSUERS, SIGNATURE_REMOVED
-from cloudgate.service.certs import SigningKeys
+from cloudgate.service.certs import PublicKeys
 from cloudgate.service.credentials import bearer_token as bearer_token  # re-exported: one parser for both
 from cloudgate.service.id_token_profile import check_profile
 from cloudgate.service.jwt_claims import UnverifiedJwt, parse_jwt
@@ -117,7 +117,7 @@ class IdentityChecker:
                 raise ConfigError(f"{env_vars.CERTS_URL} must be an http(s) URL")
         self._http = http
         self._owns_http = http is None
-        self._keys = SigningKeys(
+        self._keys = PublicKeys(
             settings.certs_url, http=self._client, refetch_cooldown=settings.certs_refetch_cooldown_seconds
         )
         self._cache = TokenCache(max_entries=TOKEN_CACHE_SIZE, skew=self._skew, clock=clock)

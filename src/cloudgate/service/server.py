@@ -31,8 +31,13 @@ GRACEFUL_SHUTDOWN_S = CLOUD_RUN_SHUTDOWN_GRACE_S - 2
 logger = logging.getLogger(__name__)
 
 
-def load_app(ref: str, app_dir: Path | None = None) -> Any:
-    """Import ``module:attr``; call it if it is a factory (a plain function) rather than an ASGI app."""
+def load_app(ref: str, app_dir: Path | None = None, *, factory: bool = False) -> Any:
+    """Import ``module:attr``; call it if it is a factory rather than an ASGI app.
+
+    ``factory=True`` says it is one (as uvicorn's ``--factory``). Otherwise a plain function that takes no
+    arguments (``create_app``) is taken for a factory, and anything else, such as a raw ASGI function
+    ``app(scope, receive, send)``, is served as it is.
+    """
     module_name, sep, attr = ref.partition(":")
     if not sep or not module_name or not attr:
         raise ConfigError(f"APP must look like module:attribute (e.g. app.main:create_app), not {ref!r}")
@@ -47,8 +52,24 @@ def load_app(ref: str, app_dir: Path | None = None) -> Any:
         target = getattr(module, attr)
     except AttributeError:
         raise ConfigError(f"{module_name!r} has no attribute {attr!r}") from None
-    # A plain function is a factory (``create_app``); an app instance is a callable object, not a function.
-    return target() if inspect.isfunction(target) else target
+    if factory:
+        try:
+            return target()
+        except TypeError as exc:
+            if not _takes_no_arguments(target):
+                raise ConfigError(f"--factory: {ref} cannot be called without arguments, so it is no factory") from exc
+            raise
+    return target() if inspect.isfunction(target) and _takes_no_arguments(target) else target
+
+
+def _takes_no_arguments(target: Any) -> bool:
+    try:
+        inspect.signature(target).bind()
+    except TypeError:
+        return False
+    except ValueError:  # no signature to read (a builtin): not a factory we can judge
+        return False
+    return True
 
 
 def check_app_ref(ref: str, app_dir: Path | None = None) -> None:

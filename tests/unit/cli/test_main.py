@@ -48,8 +48,28 @@ def test_a_password_on_the_command_line_is_refused_without_echoing_it() -> None:
         stdin=subprocess.DEVNULL,
     )
     assert result.returncode == 2
-    assert "never put a password on the command line" in result.stderr
+    assert "never a password" in result.stderr
     assert "hunter2-on-argv" not in result.stderr + result.stdout
+
+
+def test_a_mistyped_option_is_refused_without_echoing_it_either() -> None:
+    """``--pasword=...`` could hold the password: it is refused like any extra word, unrepeated."""
+    result = subprocess.run(
+        [CLOUDGATE, "hash-password", "--pasword=hunter2-in-an-option"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 2
+    assert "hunter2-in-an-option" not in result.stderr + result.stdout
+
+
+def test_hash_password_help_shows_no_argument_it_would_refuse() -> None:
+    result = subprocess.run([CLOUDGATE, "hash-password", "--help"], capture_output=True, text=True, timeout=60)
+    usage = next(line.strip() for line in result.stdout.splitlines() if "Usage:" in line)
+    assert usage == "Usage: cloudgate hash-password [OPTIONS]"
+    assert "argv" not in result.stdout
 
 
 def test_serve_http2_without_granian_names_the_extra_to_install() -> None:

@@ -15,7 +15,7 @@ from cloudgate.client.gcloud import GcloudSource
 from cloudgate.client.metadata import MetadataSource
 from cloudgate.client.provider import TokenProvider
 from cloudgate.client.sources import EnvironmentSource, ImpersonationSource, KeyFileSource
-from cloudgate.errors import ConfigError, CredentialsError, NoCredentialsError
+from cloudgate.errors import ConfigError, NoTokenSourceError, TokenSourceError
 
 from .fake_google import FakeGoogle
 
@@ -46,7 +46,7 @@ def test_key_file_source_skips_when_no_file_is_given() -> None:
 def test_a_deleted_key_says_to_create_a_new_one(fake_google: FakeGoogle, write_json: WriteJson) -> None:
     info = fake_google.key_file(SA)
     del fake_google.keys[info["private_key_id"]]
-    with pytest.raises(CredentialsError, match="deleted, disabled or has expired") as caught:
+    with pytest.raises(TokenSourceError, match="deleted, disabled or has expired") as caught:
         KeyFileSource(write_json("key.json", info)).fetch(AUD)
     assert "PRIVATE KEY" not in str(caught.value)
 
@@ -100,7 +100,7 @@ def test_user_credentials_in_the_environment_are_skipped_without_a_target(
 def test_an_explicit_user_file_without_a_target_says_to_impersonate(
     fake_google: FakeGoogle, write_json: WriteJson
 ) -> None:
-    with pytest.raises(CredentialsError, match="impersonate a service account"):
+    with pytest.raises(TokenSourceError, match="impersonate a service account"):
         KeyFileSource(write_json("u.json", fake_google.user_file("me@x.com"))).fetch(AUD)
 
 
@@ -138,7 +138,7 @@ def test_impersonation_without_the_token_creator_role_names_the_role(
 ) -> None:
     monkeypatch.setenv("CLOUDGATE_IAM_ENDPOINT", fake_google.url)
     path = write_json("u.json", fake_google.user_file("me@x.com"))
-    with pytest.raises(CredentialsError, match=r"roles/iam\.serviceAccountTokenCreator"):
+    with pytest.raises(TokenSourceError, match=r"roles/iam\.serviceAccountTokenCreator"):
         KeyFileSource(path, impersonate=SA).fetch(AUD)
 
 
@@ -170,7 +170,7 @@ def test_gcloud_source_skips_when_gcloud_is_missing() -> None:
 
 def test_no_credentials_lists_every_source_tried() -> None:
     provider = TokenProvider(sources=[KeyFileSource(None), EnvironmentSource(), MetadataSource()])
-    with pytest.raises(NoCredentialsError) as caught:
+    with pytest.raises(NoTokenSourceError) as caught:
         provider.get(AUD)
     message = str(caught.value)
     for name in ("credentials file", "GOOGLE_APPLICATION_CREDENTIALS", "metadata server"):

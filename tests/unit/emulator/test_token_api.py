@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -40,19 +41,22 @@ async def test_emulator_token_url_is_an_accepted_assertion_audience(
 @pytest.mark.parametrize(
     "overrides",
     [
-        {"aud": "https://elsewhere.example/token"},
-        {"exp": int(time.time()) - 600, "iat": int(time.time()) - 4200},
-        {"exp": int(time.time()) + 7200},
-        {"iat": None},
-        {"iss": "ghost-sa@cloudgate-local.iam.gserviceaccount.com"},
+        lambda now: {"aud": "https://elsewhere.example/token"},
+        lambda now: {"exp": now - 600, "iat": now - 4200},
+        lambda now: {"iat": now, "exp": now + 7200},
+        lambda now: {"iat": None},
+        lambda now: {"iss": "ghost-sa@cloudgate-local.iam.gserviceaccount.com"},
     ],
     ids=["wrong-aud", "expired", "too-long", "no-iat", "unknown-account"],
 )
 async def test_bad_assertions_get_invalid_grant(
-    google: httpx.AsyncClient, key_file: dict[str, Any], overrides: dict[str, Any]
+    google: httpx.AsyncClient, key_file: dict[str, Any], overrides: Callable[[int], dict[str, Any]]
 ) -> None:
-    """Wrong audience, expired, longer than an hour, missing iat or unknown account: 400 invalid_grant."""
-    response = await _grant(google, grant_type=JWT_BEARER_GRANT, assertion=assertion(key_file, **overrides))
+    """Wrong audience, expired, longer than an hour, missing iat or unknown account: 400 invalid_grant.
+
+    Times are built when the test runs, not at collection (which can be minutes earlier on a loaded machine)."""
+    claims = overrides(int(time.time()))
+    response = await _grant(google, grant_type=JWT_BEARER_GRANT, assertion=assertion(key_file, **claims))
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_grant"
 

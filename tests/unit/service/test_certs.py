@@ -17,8 +17,8 @@ from jwt.algorithms import RSAAlgorithm
 from cloudgate.errors import InvalidCredentialsError, UnavailableError
 from cloudgate.service.certs import (
     DEFAULT_MAX_AGE_S,
-    SigningKeys,
-    SigningKeysUnavailable,
+    PublicKeys,
+    PublicKeysUnavailableError,
     cache_seconds,
     parse_key_set,
 )
@@ -68,9 +68,9 @@ class CertsServer:
         headers = {"Cache-Control": self.cache_control} if self.cache_control else {}
         return httpx.Response(200, json=self.document, headers=headers)
 
-    def keys(self, clock: FakeClock, cooldown: float = 30.0) -> SigningKeys:
+    def keys(self, clock: FakeClock, cooldown: float = 30.0) -> PublicKeys:
         client = httpx.AsyncClient(transport=httpx.MockTransport(self.handle))
-        return SigningKeys(CERTS_URL, http=lambda: client, refetch_cooldown=cooldown, clock=clock)
+        return PublicKeys(CERTS_URL, http=lambda: client, refetch_cooldown=cooldown, clock=clock)
 
 
 def test_parse_accepts_x509_certificates(rsa_keys: list[rsa.RSAPrivateKey]) -> None:
@@ -107,13 +107,13 @@ def test_parse_skips_an_ec_public_key() -> None:
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         .decode()
     )
-    with pytest.raises(SigningKeysUnavailable, match="no usable RSA key"):
+    with pytest.raises(PublicKeysUnavailableError, match="no usable RSA key"):
         parse_key_set({"ec": ec_pem})
 
 
 @pytest.mark.parametrize("document", [{}, [], "text", {"keys": []}, {"a": 1}])
 def test_parse_refuses_documents_without_usable_keys(document: object) -> None:
-    with pytest.raises(SigningKeysUnavailable):
+    with pytest.raises(PublicKeysUnavailableError):
         parse_key_set(document)
 
 

@@ -1,0 +1,99 @@
+"""Cold start of the image against the same app as a local process: from start to the first 200 on /health.
+
+Container: ``podman run --rm -p 127.0.0.1:P:P -e PORT=P IMAGE`` (the image's own ``cloudgate serve``).
+Process: ``cloudgate serve app.main:create_app`` from this checkout's .venv, with the same environment, in a fresh
+working folder. Rounds alternate; the ratio is of the medians. Also prints the image's size. The image is built
+with scripts/build-image.sh when it is missing.
+
+    .venv/bin/python bench/container_cold_start.py [IMAGE] [ROUNDS]
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.container.images import container_env  # noqa: E402
+from tests.support import CLOUDGATE, free_port  # noqa: E402
+
+#: The same settings for both sides (a small sample dataset, as the tests use).
+SETTINGS = {"CLOUDGATE_SAMPLE_ROWS": "1000", "CLOUDGATE_LOG_LEVEL": "warning"}
+
+
+def _first_200(port: int, proc: subprocess.Popen[bytes], started: float) -> float:
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"exited with {proc.returncode} before answering")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return time.perf_counter() - started
+        except httpx.TransportError:
+            pass
+        time.sleep(0.01)
+
+
+def _container(image: str) -> float:
+    port = free_port()
+    name = f"cloudgate-bench-{port}"
+    argv = ["podman", "run", "--rm", "--pull=never", "--name", name, "-p", f"127.0.0.1:{port}:{port}"]
+    for key in (*SETTINGS, "PORT"):
+        argv += ["-e", key]
+    env = {**os.environ, **SETTINGS, "PORT": str(port)}
+    started = time.perf_counter()
+    proc = subprocess.Popen([*argv, image], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        return _first_200(port, proc, started)
+    finally:
+        subprocess.run(["podman", "rm", "--force", "--time", "0", name], capture_output=True, check=False)
+        proc.wait(timeout=60)
+
+
+def _process() -> float:
+    port = free_port()
+    with tempfile.TemporaryDirectory() as folder:
+        env = {**os.environ, **SETTINGS, "PORT": str(port), "CLOUDGATE_APP_DIR": str(ROOT)}
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            [CLOUDGATE, "serve", "app.main:create_app"],
+            env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            return _first_200(port, proc, started)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def main() -> None:
+    image = sys.argv[1] if len(sys.argv) > 1 else "localhost/cloudgate:latest"
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    os.environ.update(container_env())
+    if subprocess.run(["podman", "image", "exists", image], check=False).returncode != 0:
+        subprocess.run([str(ROOT / "scripts" / "build-image.sh"), image], check=True)
+    size = subprocess.run(
+        ["podman", "image", "inspect", "--format", "{{.Size}}", image], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    containers, processes = [], []
+    for _ in range(rounds):
+        containers.append(_container(image))
+        processes.append(_process())
+    container, process = statistics.median(containers), statistics.median(processes)
+    print(f"image {image}: {int(size) / 1e6:.0f} MB")
+    print(f"cold start to first 200 on /health, median of {rounds} (settings {SETTINGS}):")
+    print(f"  container (podman run): {container:.2f} s   runs: {', '.join(f'{t:.2f}' for t in containers)}")
+    print(f"  local process:          {process:.2f} s   runs: {', '.join(f'{t:.2f}' for t in processes)}")
+    print(f"  ratio container/process: {container / process:.2f}")
+
+
+if __name__ == "__main__":
+    main()

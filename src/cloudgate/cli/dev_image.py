@@ -1,0 +1,71 @@
+"""``cloudgate dev --image IMAGE``: the service image itself behind the emulated front end (podman).
+
+The container gets what Cloud Run gives a revision: ``PORT``, ``K_SERVICE``, ``K_REVISION``, ``K_CONFIGURATION``,
+the revision's environment (identity ``cloud-run``, the service URL as audience, the docs user) and, as a
+read-only secret volume, the API key file (``file://`` key store, hashes only). It listens on 0.0.0.0 inside its
+own network namespace; only 127.0.0.1 on this machine reaches it, through the front end. Its log lines show in
+the terminal. Other ``CLOUDGATE_*`` variables set where ``cloudgate dev`` runs are passed on, as a local
+process would inherit them (``CLOUDGATE_SAMPLE_ROWS=1000`` makes the example's start quick).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from cloudgate import env_vars
+
+#: Where the key file's folder is mounted in the container (as a Secret Manager volume would be).
+KEYS_MOUNT = "/var/secrets/cloudgate-keys"
+_KEY_FILE = "keys.json"
+#: The example app's data folder variable (app/settings.py): a path on this machine means nothing in the container.
+_DATA_DIR_VAR = "CLOUDGATE_DATA_DIR"
+
+
+def keys_folder(state_dir: Path) -> Path:
+    """The host folder mounted into the container: it holds only the key file (hashes)."""
+    folder = (state_dir / "image-keys").resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chmod(folder, 0o755)  # noqa: S103 - the container's user (not this machine's) reads it through the mount
+    return folder
+
+
+def keystore_url(state_dir: Path) -> str:
+    """The key store ``cloudgate dev`` writes: a ``file://`` store in the mounted folder."""
+    return f"file://{keys_folder(state_dir) / _KEY_FILE}"
+
+
+def share_key_file(state_dir: Path) -> None:
+    """Let the container's user read the key file (hashes only: what a secret volume exposes to the service)."""
+    path = keys_folder(state_dir) / _KEY_FILE
+    if path.exists():
+        os.chmod(path, 0o644)  # hashes only, like the secret volume it stands for
+
+
+def share_hint(keystore: str) -> str:
+    """What to run after ``cloudgate keys create`` so the container can read the rewritten file (mode 0600)."""
+    return f"; chmod 644 {keystore.removeprefix('file://')}"
+
+
+def container_env(env: dict[str, str]) -> dict[str, str]:
+    """The revision's environment: the process runner's, less what only makes sense on this machine."""
+    inherited = {name: value for name, value in os.environ.items() if name.startswith("CLOUDGATE_")}
+    own = {**inherited, **env, env_vars.KEYSTORE: f"file://{KEYS_MOUNT}/{_KEY_FILE}"}
+    for local in (env_vars.HOST, _DATA_DIR_VAR, env_vars.CERTS_URL):  # 0.0.0.0 inside; its own disk
+        own.pop(local, None)
+    return own
+
+
+def runners(image: str, service: str, env: dict[str, str], state_dir: Path) -> tuple[Any, Any]:
+    """The runner of one container, and a factory of one per instance (for scaling)."""
+    from cloudgate.emulator.container import ContainerRunner, revision_name
+
+    revision = revision_name(service)
+    volumes = {keys_folder(state_dir): KEYS_MOUNT}
+    own = container_env(env)
+
+    def make(name: str, folder: Path) -> ContainerRunner:
+        return ContainerRunner(image, env=own, service=service, revision=revision, volumes=volumes)
+
+    return ContainerRunner(image, env=own, service=service, revision=revision, volumes=volumes), make

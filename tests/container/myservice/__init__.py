@@ -1,0 +1,1 @@
+"""A user's own service, shipped in the image instead of app/ (``--build-arg APP_DIR=myservice``)."""
