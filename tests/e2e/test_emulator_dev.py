@@ -64,13 +64,20 @@ def test_session_file_is_private_and_complete(dev_stack: DevStack) -> None:
 
 
 def test_printed_python_snippet_works(dev_stack: DevStack) -> None:
-    """The Python snippet of the banner, run as pasted, prints whoami for the invoker."""
+    """The Python snippet of the banner, pasted exactly as printed (no line touched), prints whoami."""
     banner = _banner(dev_stack.session)
-    lines = banner.split("Python (")[1].split("\ncurl:")[0].splitlines()[1:]
-    snippet = "\n".join(line.removeprefix("  ") for line in lines if line.strip())
+    snippet = banner.split("Python (")[1].split(":\n", 1)[1].split("\n\ncurl:")[0]
     done = subprocess.run(
         [sys.executable, "-c", snippet], env=clean_env(), capture_output=True, text=True, timeout=60, check=True
     )
+    assert dev_stack.session["invoker_email"] in done.stdout
+
+
+def test_printed_curl_line_works(dev_stack: DevStack) -> None:
+    """The curl line of the banner, run by a shell exactly as printed, reaches whoami."""
+    banner = _banner(dev_stack.session)
+    curl = banner.split("\ncurl:\n")[1].splitlines()[0]
+    done = subprocess.run(["bash", "-c", curl], env=clean_env(), capture_output=True, text=True, timeout=60, check=True)
     assert dev_stack.session["invoker_email"] in done.stdout
 
 
@@ -80,6 +87,7 @@ def test_stop_revokes_the_session(tmp_path: Path) -> None:
     session_file = Path(stack.session["session_file"])
     output = stack.stop()
     assert stack.proc is not None and stack.proc.returncode == 0, output
+    assert f"the session's API key {stack.session['api_key_id']} is revoked" in output
     assert not session_file.exists()
     assert "Traceback" not in output
     keystore = open_keystore(stack.session["keystore"])

@@ -72,3 +72,21 @@ def test_docs_try_it_out_through_the_proxy(dev_stack: DevStack, proxy_url: str) 
         finally:
             browser.close()
     assert Path(ARTIFACTS / "proxy-docs-try-it-out.png").stat().st_size > 10_000
+
+
+@pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="Chromium is not installed (make system-deps)")
+def test_docs_opened_with_the_login_in_the_url_load_the_schema(dev_stack: DevStack, proxy_url: str) -> None:
+    """http://user:pass@host/docs: browsers refuse to fetch URLs with credentials, so a schema URL resolved against
+    the page would fail ("Failed to load API definition"); Swagger shows the API's operations instead."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page()
+            login = f"{dev_stack.docs_user}:{dev_stack.docs_password}@"
+            page.goto(proxy_url.replace("http://", f"http://{login}") + "/docs")
+            expect(page.locator(".opblock-summary-path", has_text="/v1/whoami").first).to_be_visible(timeout=20_000)
+            expect(page.get_by_text("Failed to load API definition")).to_have_count(0)
+        finally:
+            browser.close()

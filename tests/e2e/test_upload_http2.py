@@ -74,29 +74,36 @@ def big_csv(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
 
 
 @pytest.fixture(scope="module")
-def upload(tmp_path_factory: pytest.TempPathFactory, big_csv: tuple[Path, int]) -> Iterator[Upload]:
-    """One 100 MiB upload through ``cloudgate dev --http2``, with the front end's peak memory around it."""
-    path, rows = big_csv
+def http2_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
+    """``cloudgate dev --http2`` with a 128 MiB upload limit (the service's body limit is 512 MiB over HTTP/2)."""
     stack = DevStack.start(
         tmp_path_factory.mktemp("dev-http2"),
         sample_rows=0,
         args=["--http2"],
-        env={"CLOUDGATE_MAX_UPLOAD_BYTES": str(128 * _MIB)},  # the service's body limit is 512 MiB over HTTP/2
+        env={"CLOUDGATE_MAX_UPLOAD_BYTES": str(128 * _MIB)},
     )
     try:
-        assert stack.proc is not None and stack.drain is not None
-        headers = _headers(stack)
-        # A first request over h2c, so the client's imports and connection are in place before measuring.
-        assert httpx.get(f"{stack.url}/v1/whoami", headers=headers).status_code == 200
-        # The front end runs in the `cloudgate dev` process: reset its peak-memory mark, then read it afterwards.
-        Path(f"/proc/{stack.proc.pid}/clear_refs").write_text("5")
-        before = _kib(stack.proc.pid, "VmRSS")
-        with path.open("rb") as body:
-            response = httpx.post(f"{stack.url}/v1/datasets/big", content=body, headers=headers, timeout=240)
-        growth = (_kib(stack.proc.pid, "VmHWM") - before) / 1024
-        yield Upload(response, rows, growth, _service_lines(stack))
+        yield stack
     finally:
         stack.stop()
+
+
+@pytest.fixture(scope="module")
+def upload(http2_stack: DevStack, big_csv: tuple[Path, int]) -> Upload:
+    """One 100 MiB upload through the HTTP/2 stack, with the front end's peak memory around it."""
+    path, rows = big_csv
+    stack = http2_stack
+    assert stack.proc is not None
+    headers = _headers(stack)
+    # A first request over h2c, so the client's imports and connection are in place before measuring.
+    assert httpx.get(f"{stack.url}/v1/whoami", headers=headers).status_code == 200
+    # The front end runs in the `cloudgate dev` process: reset its peak-memory mark, then read it afterwards.
+    Path(f"/proc/{stack.proc.pid}/clear_refs").write_text("5")
+    before = _kib(stack.proc.pid, "VmRSS")
+    with path.open("rb") as body:
+        response = httpx.post(f"{stack.url}/v1/datasets/big", content=body, headers=headers, timeout=240)
+    growth = (_kib(stack.proc.pid, "VmHWM") - before) / 1024
+    return Upload(response, rows, growth, _service_lines(stack))
 
 
 def _service_lines(stack: DevStack) -> str:
@@ -130,3 +137,18 @@ def test_the_same_upload_to_an_http1_service_gets_413(dev_stack: DevStack, big_c
     with path.open("rb") as body:
         response = httpx.post(f"{dev_stack.url}/v1/datasets/big", content=body, headers=_headers(dev_stack))
     assert response.status_code == 413
+
+
+def test_an_upload_past_the_services_own_limit_gets_its_413(http2_stack: DevStack) -> None:
+    """The service answers 413 before it has read the whole body; the front end relays it (no stall, no 503)."""
+
+    def body() -> Iterator[bytes]:
+        chunk = _HEADER + _ROW * (_MIB // len(_ROW))
+        for _ in range(136):  # past the 128 MiB upload limit
+            yield chunk
+
+    response = httpx.post(
+        f"{http2_stack.url}/v1/datasets/toobig", content=body(), headers=_headers(http2_stack), timeout=120
+    )
+    assert response.status_code == 413, response.text
+    assert response.json()["error"]

@@ -200,22 +200,24 @@ def _banner(session: dict[str, Any]) -> str:
             f"  docs:              {cloudgate} proxy {url} --credentials {key} --port 8081",
             f"                     then open http://127.0.0.1:8081/docs  (user dev, password {session['docs_password']})",
             "",
-            f"Python ({sys.executable}):",
-            *("  " + line for line in snippet.splitlines()),
+            # The snippets start at column 0 so they paste as they are (an indented Python line does not run).
+            f"Python (paste into {sys.executable}):",
+            snippet,
             "",
             "curl:",
-            "  " + curl,
+            curl,
             "",
-            f"Session details: {session['session_file']}   Stop: Ctrl-C",
+            f"Session details: {session['session_file']}",
+            "Stop: Ctrl-C (revokes this session's API key; the key files stay for the next run)",
             "",
         ]
     )
 
 
 def _instance_runner(argv: list[str], env: dict[str, str], data_dir: Path) -> Any:
+    """A runner factory giving each instance its own copy of the data folder and of an SQLite key store."""
     # ``data_dir``: the folder named by the example app's CLOUDGATE_DATA_DIR (app/settings.py), as the service
     # inherits it from this process; each instance gets its own copy, as each Cloud Run instance has its own files.
-    """A runner factory giving each instance its own copy of the data folder and of an SQLite key store."""
     from cloudgate.emulator.runner import ProcessRunner
 
     def make(name: str, folder: Path) -> ProcessRunner:
@@ -329,6 +331,11 @@ def dev(
         _revoke(session["keystore"], session["api_key_id"])
         with contextlib.suppress(FileNotFoundError):
             session_file.unlink()
+        typer.echo(
+            f"cloudgate dev: stopped; the session's API key {session['api_key_id']} is revoked "
+            f"(the key files in {state_dir} stay for the next run)",
+            err=True,
+        )
 
 
 def _scaling(instances: int | None, low: int | None, high: int | None, concurrency: int | None) -> Any:

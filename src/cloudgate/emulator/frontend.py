@@ -13,8 +13,8 @@ An ASGI app in front of the service process, doing what ``shared/CLOUD_RUN.md`` 
   header (e.g. ``Authorization: Basic`` for the docs) passes through unchanged.
 - Adds ``X-Cloud-Trace-Context``, ``traceparent``, ``X-Forwarded-For`` and ``X-Forwarded-Proto``.
 - A request over 32 MiB: ``413``. A non-streamed response over 32 MiB: an empty ``500``. Neither cap applies to a
-  service marked HTTP/2 (``--use-http2``): the front end speaks h2c to it (httpx, prior knowledge), and bodies of
-  any size stream through. The service's request timeout: ``504``. The container not answering: ``503``.
+  service marked HTTP/2 (``--use-http2``): the front end speaks h2c to it (``h2c.py``), and bodies of any size
+  stream through. The service's request timeout: ``504``. The container not answering: ``503``.
   Everything else streams both ways without buffering.
 - Fault injection (admin API): the next N requests get a chosen status before any other check.
 - A request target that is not a path (``OPTIONS *``): ``400``, as nothing upstream could be asked for it.
@@ -38,6 +38,7 @@ import httpx
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
+from cloudgate.emulator import h2c
 from cloudgate.emulator.context import EmulatorContext
 from cloudgate.emulator.instances import InstancePool, InstanceStartError, NoInstanceError
 from cloudgate.emulator.state import State
@@ -103,27 +104,20 @@ class CloudRunFrontend:
         self.pool = upstream if isinstance(upstream, InstancePool) else None
         self.upstream = upstream.rstrip("/") if isinstance(upstream, str) else ""
         self.max_bytes = max_bytes
-        self._clients: dict[bool, httpx.AsyncClient] = {}
+        self._client: httpx.AsyncClient | None = None
 
-    def _http(self, http2: bool) -> httpx.AsyncClient:
-        """The upstream client: HTTP/1.1, or h2c with prior knowledge (``http1=False``) for an HTTP/2 service."""
-        if http2 not in self._clients:
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
             # Concurrency 80 per instance by default on Cloud Run; leave headroom for keep-alive reuse.
             limits = httpx.Limits(max_connections=200, max_keepalive_connections=100)
             # No httpx timeout: the service's own request timeout (``move_on_after``) bounds every exchange.
-            self._clients[http2] = httpx.AsyncClient(
-                timeout=None,  # noqa: S113
-                limits=limits,
-                trust_env=False,
-                http1=not http2,
-                http2=http2,
-            )
-        return self._clients[http2]
+            self._client = httpx.AsyncClient(timeout=None, limits=limits, trust_env=False)  # noqa: S113
+        return self._client
 
     async def aclose(self) -> None:
-        clients, self._clients = list(self._clients.values()), {}
-        for client in clients:
-            await client.aclose()
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -239,9 +233,12 @@ class CloudRunFrontend:
         path = scope.get("raw_path") or scope["path"].encode()
         query = scope.get("query_string", b"")
         url = upstream + path.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
+        if http2:
+            await self._forward_h2c(scope, receive, send, started, url, content)
+            return
         request = httpx.Request(scope["method"], url, headers=self._upstream_headers(scope), content=content)
         try:
-            response = await self._http(http2).send(request, stream=True)
+            response = await self._http().send(request, stream=True)
         except _RequestTooLargeError:
             self.ctx.counters.add("frontend_refused", "request_too_large")
             await _page(413, *_TOO_LARGE)(scope, receive, send)
@@ -273,6 +270,35 @@ class CloudRunFrontend:
         finally:
             with anyio.CancelScope(shield=True):  # close the upstream stream even when the timeout fired
                 await response.aclose()
+
+    async def _forward_h2c(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        started: dict[str, bool],
+        url: str,
+        content: AsyncIterator[bytes] | bytes,
+    ) -> None:
+        """Forward over h2c (``h2c.py``): no size caps, and an early answer (a 413) is relayed, not stalled on."""
+        body = content if not isinstance(content, bytes) else None
+
+        async def relay(response: h2c.H2cResponse) -> None:
+            headers = end_to_end(response.headers)
+            await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+            started["sent"] = True
+            self.ctx.counters.add("frontend_forwarded", str(response.status_code))
+            async for chunk in response.chunks():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+        try:
+            await h2c.exchange(url, scope["method"], self._upstream_headers(scope), body, relay)
+        except h2c.H2cError as exc:
+            logger.warning("the container did not answer over h2c: %s", exc)
+            if not started["sent"]:
+                self.ctx.counters.add("frontend_refused", "upstream_unavailable")
+                await _page(503, *_UNAVAILABLE)(scope, receive, send)
 
     async def _body(self, receive: Receive, limit: int | None) -> AsyncIterator[bytes]:
         total = 0

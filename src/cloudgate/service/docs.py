@@ -55,10 +55,14 @@ _FILES = {
     "redoc.standalone.js": _JS,
     "favicon.png": "image/png",
 }
-# Swagger UI's start-up, served as a file so the page's CSP needs no inline script.
+# Swagger UI's start-up, served as a file so the page's CSP needs no inline script. The schema URL is made absolute
+# from ``location.origin``: a page opened as http://user:pass@host/docs resolves relative URLs with the credentials
+# in them, and browsers refuse to fetch such a URL ("Failed to load API definition"); the origin has none, and the
+# browser still sends the Basic login it was given for this host.
 _SWAGGER_INIT_JS = """"use strict";
 (function () {
   var config = JSON.parse(document.getElementById("swagger-config").textContent);
+  config.url = window.location.origin + config.url;
   config.oauth2RedirectUrl = window.location.origin + config.oauth2RedirectPath;
   config.presets = [SwaggerUIBundle.presets.apis, SwaggerUIBundle.SwaggerUIStandalonePreset];
   window.ui = SwaggerUIBundle(config);
