@@ -26,6 +26,7 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
 lint: $(STAMP)
+	@! git grep -nE '^(<<<<<<<|>>>>>>>) ' -- . ':!*.md' || { echo 'merge conflict markers left in the files above' >&2; exit 1; }
 	$(BIN)/ruff check src tests app bench scripts
 	$(BIN)/ruff format --check src
 	$(BIN)/mypy

@@ -103,6 +103,14 @@ class Drain:
                 raise TimeoutError(f"{text!r} not printed within {timeout}s:\n{self.output[-2000:]}")
             time.sleep(0.02)
 
+    def wait_for_count(self, text: str, count: int, *, timeout: float = 30.0) -> None:
+        """Block until ``text`` has been printed ``count`` times (for output that repeats, such as a marker)."""
+        deadline = time.monotonic() + timeout
+        while self.output.count(text) < count:
+            if time.monotonic() > deadline or (self.proc.poll() is not None and not self._thread.is_alive()):
+                raise TimeoutError(f"{text!r} not printed {count} times within {timeout}s:\n{self.output[-2000:]}")
+            time.sleep(0.02)
+
     def stop(self, timeout: float = 15.0) -> str:
         """SIGTERM, wait (SIGKILL the group if it hangs), then everything the process printed."""
         _terminate(self.proc, timeout)

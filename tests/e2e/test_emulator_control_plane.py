@@ -6,16 +6,18 @@ plane and rollout as an image, without podman.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 from pathlib import Path
 
 import anyio
 import google.auth.transport.requests
 import httpx
+import jwt
 import pytest
 from google.oauth2 import service_account
 
-from tests.e2e.gcloud_stack import GcloudStack
+from tests.e2e.gcloud_stack import LOCAL_COMMAND_IMAGE, GcloudStack
 
 pytestmark = pytest.mark.e2e
 
@@ -120,13 +122,38 @@ def test_mounted_secret_shows_new_versions_and_env_secret_keeps_its_start_value(
     gcloud_stack.gcloud("secrets", "create", "api-key", "--data-file=-", stdin="first")
     url = gcloud_stack.deploy(
         "secrets-app", "--allow-unauthenticated", "--set-secrets=/secrets/api-key=api-key:latest,TOKEN=api-key:latest",
-        module="tests.e2e.secret_app",
+        module="tests.e2e.revision_app",
     )  # fmt: skip
     assert httpx.get(f"{url}/file/secrets/api-key").text == "first"
     gcloud_stack.gcloud("secrets", "versions", "add", "api-key", "--data-file=-", stdin="second")
     assert httpx.get(f"{url}/file/secrets/api-key").text == "second"
     assert httpx.get(f"{url}/env/TOKEN").text == "first"
     assert gcloud_stack.gcloud("secrets", "versions", "access", "latest", "--secret=api-key").stdout == "second"
+
+
+def test_a_revision_runs_as_its_service_account_on_the_metadata_server(gcloud_stack: GcloudStack) -> None:
+    """google-auth inside the revision gets ID tokens for the account given with --service-account."""
+    gcloud_stack.gcloud("iam", "service-accounts", "create", "runtime-sa")
+    email = f"runtime-sa@{gcloud_stack.project}.iam.gserviceaccount.com"
+    url = gcloud_stack.deploy(
+        "identity", "--allow-unauthenticated", f"--service-account={email}", module="tests.e2e.revision_app"
+    )
+    token = httpx.get(f"{url}/id-token", params={"audience": "https://other.example"}, timeout=60).text
+    claims = jwt.decode(token, options={"verify_signature": False})
+    unique_id = gcloud_stack.gcloud("iam", "service-accounts", "describe", email, "--format=value(uniqueId)").stdout
+    assert (claims["aud"], claims["sub"]) == ("https://other.example", unique_id.strip())
+
+
+def test_a_revision_whose_account_cannot_read_its_secret_fails_the_deploy(gcloud_stack: GcloudStack) -> None:
+    gcloud_stack.gcloud("iam", "service-accounts", "create", "no-secrets")
+    gcloud_stack.gcloud("secrets", "create", "locked", "--data-file=-", stdin="x")
+    done = gcloud_stack.gcloud(
+        "run", "deploy", "locked-app", f"--image={LOCAL_COMMAND_IMAGE}", "--command=true",
+        "--set-secrets=TOKEN=locked:latest",
+        f"--service-account=no-secrets@{gcloud_stack.project}.iam.gserviceaccount.com",
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 1 and "roles/secretmanager.secretAccessor" in done.stderr
 
 
 def test_a_revision_that_never_listens_fails_the_deploy_and_the_previous_one_keeps_serving(
@@ -145,6 +172,29 @@ def test_a_revision_that_never_listens_fails_the_deploy_and_the_previous_one_kee
         "run", "services", "describe", "steady", "--format=value(status.latestReadyRevisionName)"
     )
     assert after.stdout == serving.stdout
+
+
+def test_a_new_revision_takes_the_traffic_while_requests_in_flight_on_the_old_one_finish(
+    gcloud_stack: GcloudStack, tmp_path: Path
+) -> None:
+    """Rollout as on Cloud Run: once the new revision listens it gets every new request; the old one gets
+    SIGTERM, and a request it was already serving still completes (its 10 s grace)."""
+    release = tmp_path / "release"
+    flags = ("--allow-unauthenticated", f"--set-env-vars=HOLD_FILE={release}")
+    url = gcloud_stack.deploy("rolling", *flags, module="tests.e2e.revision_app")
+    first = httpx.get(f"{url}/revision").text
+    assert gcloud_stack.drain is not None
+    started = gcloud_stack.drain.output.count("hold: started")
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        held = pool.submit(httpx.get, f"{url}/hold", timeout=90)
+        gcloud_stack.drain.wait_for_count("hold: started", started + 1)
+        changed = ("--allow-unauthenticated", f"--set-env-vars=HOLD_FILE={release},GENERATION=2")
+        gcloud_stack.deploy("rolling", *changed, module="tests.e2e.revision_app")
+        second = httpx.get(f"{url}/revision").text
+        assert second != first and second.startswith("rolling-00002-")
+        release.touch()
+        answer = held.result()
+    assert (answer.status_code, answer.text) == (200, first)
 
 
 def test_delete_removes_the_service_and_its_url(gcloud_stack: GcloudStack) -> None:

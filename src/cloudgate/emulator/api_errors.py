@@ -83,8 +83,11 @@ async def api_error_handler(request: Request, exc: Exception) -> JSONResponse:
     return google_error(exc.code, exc.message, exc.status)
 
 
-def not_found(what: str) -> ApiError:
-    return ApiError(404, f"Resource '{what}' was not found")
+async def unrouted_handler(request: Request, exc: Exception) -> JSONResponse:
+    """No route (404) or method (405): say plainly that the emulator lacks the call, in Google's shape."""
+    code = getattr(exc, "status_code", 404)
+    message = f"The cloudgate emulator does not implement {request.method} {request.url.path} (see docs/emulator.md)."
+    return google_error(code if code in (404, 405) else 404, message, "UNIMPLEMENTED" if code == 405 else "NOT_FOUND")
 
 
 async def read_json(request: Request) -> dict[str, Any]:

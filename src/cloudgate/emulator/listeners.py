@@ -47,17 +47,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def quiet_server(app: Any, *, graceful: int, date_header: bool = True) -> QuietServer:
+def quiet_server(app: Any, *, graceful: int, date_header: bool = True, http: str = "auto") -> QuietServer:
     """A quiet uvicorn server for one of the emulator's apps.
 
     ``proxy_headers=False``: uvicorn would otherwise let a local caller's ``X-Forwarded-For`` replace the peer
     address, and the front end would append that forged value where Cloud Run appends the address it saw.
     ``date_header=False`` for the front end: the container's ``Date`` passes through, and a second one from
-    the front end's own uvicorn would make two.
+    the front end's own uvicorn would make two. ``http="h11"`` for Google's side: it passes proxy requests
+    (absolute-form targets, ``CONNECT``) to the app, where the Host guard explains a refusal; httptools would
+    answer a bare 400 to ``CONNECT``.
     """
     config = uvicorn.Config(
         app,
         log_level="warning",
+        http=http,
         access_log=False,
         lifespan="on",
         proxy_headers=False,

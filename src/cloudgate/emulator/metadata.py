@@ -6,7 +6,8 @@ Point clients at it with ``GCE_METADATA_HOST=127.0.0.1:8089`` (paths) and ``GCE_
 the state's ``metadata_account`` (``cloudgate emulator metadata --account``); without one, the service-account
 paths answer 404.
 
-- ``GET /``: the detection ping.
+- ``GET /``: the detection ping. Everything is also served under ``/revisions/{REVISION}/`` for a revision deployed
+  through the admin API, running as that revision's service account (its ``GCE_METADATA_*`` point there).
 - ``.../project/project-id``, ``.../project/numeric-project-id``, ``.../instance/region``, ``.../instance/zone``.
 - ``.../instance/service-accounts/{default|EMAIL}/email``, ``/`` (``?recursive=true``: JSON), ``/scopes``.
 - ``.../instance/service-accounts/{default|EMAIL}/identity?audience=A[&format=full]``: the raw ID token.
@@ -22,6 +23,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from cloudgate.emulator.context import EmulatorContext
+from cloudgate.emulator.state import State
 from cloudgate.google import METADATA_FLAVOR, METADATA_FLAVOR_HEADER
 
 logger = logging.getLogger(__name__)
@@ -46,6 +48,7 @@ def metadata_routes(ctx: EmulatorContext) -> list[Route]:
             return _text("Missing required header: Metadata-Flavor: Google\n", 403)
         path = request.path_params["path"].rstrip("/")
         state = ctx.store.current()
+        account = _account(state, request.path_params.get("revision"))
         fixed = {
             "project/project-id": state.project_id,
             "project/numeric-project-id": state.project_number,
@@ -57,12 +60,12 @@ def metadata_routes(ctx: EmulatorContext) -> list[Route]:
         if path in fixed:
             return _text(fixed[path])
         if path == "instance/service-accounts":
-            return _text("default/\n" + (f"{state.metadata_account}/\n" if state.metadata_account else ""))
+            return _text("default/\n" + (f"{account}/\n" if account else ""))
         prefix = "instance/service-accounts/"
         if not path.startswith(prefix):
             return _text("Not Found\n", 404)
         alias, _, leaf = path[len(prefix) :].partition("/")
-        email = state.metadata_account
+        email = account
         if email is None or alias not in {"default", email} or email not in state.accounts:
             return _text("Not Found\n", 404)
         if leaf == "email":
@@ -94,4 +97,18 @@ def metadata_routes(ctx: EmulatorContext) -> list[Route]:
     return [
         Route("/", ping, methods=["GET"]),
         Route("/computeMetadata/v1/{path:path}", value, methods=["GET"]),
+        # Each deployed revision's own metadata server: it runs as the revision's service account.
+        Route("/revisions/{revision}/", ping, methods=["GET"]),
+        Route("/revisions/{revision}/computeMetadata/v1/{path:path}", value, methods=["GET"]),
     ]
+
+
+def _account(state: State, revision: str | None) -> str | None:
+    """Who the instance runs as: a revision's ``serviceAccountName``, else the emulator's metadata account."""
+    if revision is None:
+        return state.metadata_account
+    for service in state.services.values():
+        record = service.revisions.get(revision)
+        if record is not None:
+            return str(record["spec"].get("serviceAccountName") or "") or state.metadata_account
+    return None

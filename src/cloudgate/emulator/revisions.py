@@ -15,6 +15,9 @@ then it takes all the traffic and the previous revision's instances get SIGTERM,
 requests already sent to them finish. A revision that exits or never listens fails the deploy (``Ready=False`` with Cloud Run's message) and
 the previous revision keeps serving.
 
+Each revision runs as its service account: its ``GCE_METADATA_HOST``/``GCE_METADATA_IP``/``GCE_METADATA_ROOT``
+point at ``/revisions/REVISION`` on the emulator, a metadata server answering as that account.
+
 Secrets reach a revision as Cloud Run gives them: env vars resolved once at start, and mounted files that are
 rewritten whenever a version is added or disabled (so a read gives the latest enabled version). A local-command
 revision cannot have files at absolute paths, so its mounts live under ``$CLOUDGATE_MOUNT_ROOT`` (a mount path
@@ -30,12 +33,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 from anyio.abc import TaskGroup
 
 from cloudgate.emulator import run_services
-from cloudgate.emulator.api_errors import ApiError
+from cloudgate.emulator.api_errors import ApiError, allowed
 from cloudgate.emulator.context import EmulatorContext
 from cloudgate.emulator.frontend import CloudRunFrontend
 from cloudgate.emulator.instances import InstancePool, InstanceStartError, Scaling
@@ -174,6 +178,9 @@ class RevisionRuntime:
                 self.reserve_url(name, port)
             except EmulatorError as exc:
                 logger.error("cannot serve %s again: %s", name, exc)
+                with self.ctx.store.edit() as state:
+                    revision = state.services[name].status["latestCreatedRevisionName"]
+                    run_services.mark_failed(state.services[name], revision, f"Its URL cannot be served again: {exc}.")
                 continue
             with self.ctx.store.edit() as state:
                 run_services.mark_deploying(state.services[name])
@@ -219,7 +226,11 @@ class RevisionRuntime:
 
     async def _start(self, revision: Revision, project_id: str) -> None:
         container = revision.template["spec"]["containers"][0]
+        self._check_secret_access(revision)
         env = {"K_SERVICE": revision.service, "K_REVISION": revision.name, "K_CONFIGURATION": revision.service}
+        # The revision's own metadata server (as its service account), for google-auth and gcloud inside it.
+        metadata = f"{urlsplit(self.ctx.base_url).netloc}/revisions/{revision.name}"
+        env.update(GCE_METADATA_HOST=metadata, GCE_METADATA_IP=metadata, GCE_METADATA_ROOT=metadata)
         env.update(self._env(container))
         revision.mounts.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._write_mounts(revision)
@@ -239,6 +250,31 @@ class RevisionRuntime:
         except InstanceStartError as exc:
             raise EmulatorError(_NO_LISTEN.format(port=exc.port, detail=exc.cause.capitalize() + ".")) from exc
         self._tg.start_soon(_reap, revision.reaper, pool)
+
+    def _check_secret_access(self, revision: Revision) -> None:
+        """Cloud Run refuses a revision whose service account may not read one of its secrets."""
+        state = self.ctx.store.current()
+        account = revision.template["spec"].get("serviceAccountName") or ""
+        if not account:
+            return  # the default compute account, which holds roles/editor on a Google project by default
+        container = revision.template["spec"]["containers"][0]
+        wanted = [
+            str(((item.get("valueFrom") or {}).get("secretKeyRef") or {}).get("name"))
+            for item in container.get("env") or []
+            if isinstance(item, dict) and ((item.get("valueFrom") or {}).get("secretKeyRef"))
+        ]
+        wanted += [secret for _, secret, _ in revision.secret_files()]
+        for secret_id in dict.fromkeys(wanted):
+            secret = state.secrets.get(secret_id)
+            bindings = secret.bindings if secret is not None else None
+            if not allowed(state, f"serviceAccount:{account}", "secretmanager.versions.access", bindings):
+                raise ApiError(
+                    403,
+                    f"Permission denied on secret: projects/{state.project_number}/secrets/{secret_id} for Revision "
+                    f"service account {account}. The service account used must be granted the 'Secret Manager "
+                    "Secret Accessor' role (roles/secretmanager.secretAccessor) at the secret, project or higher "
+                    "level.",
+                )
 
     def _env(self, container: dict[str, Any]) -> dict[str, str]:
         """The container's env vars, secrets resolved now (as at a Cloud Run instance's start)."""

@@ -23,7 +23,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount
 
 from cloudgate.emulator.admin import admin_routes
-from cloudgate.emulator.api_errors import ApiError, api_error_handler
+from cloudgate.emulator.api_errors import ApiError, api_error_handler, unrouted_handler
 from cloudgate.emulator.context import EmulatorContext
 from cloudgate.emulator.frontend import CloudRunFrontend
 from cloudgate.emulator.hosts import LocalHostGuard
@@ -65,7 +65,7 @@ def google_app(ctx: EmulatorContext) -> Starlette:
     return Starlette(
         routes=routes,
         middleware=[Middleware(LocalHostGuard, extra_names=extra)],
-        exception_handlers={ApiError: api_error_handler},
+        exception_handlers={ApiError: api_error_handler, 404: unrouted_handler, 405: unrouted_handler},
     )
 
 
@@ -139,7 +139,7 @@ async def serve(
             )
             frontend = CloudRunFrontend(ctx, spec.name, upstream)
             fronts.append(quiet_server(frontend, graceful=CLOUD_RUN_SHUTDOWN_GRACE_S + 5, date_header=False))
-        google = quiet_server(google_app(ctx), graceful=5)
+        google = quiet_server(google_app(ctx), graceful=5, http="h11")
         watcher = anyio.CancelScope()
         reapers = anyio.CancelScope()
         async with anyio.create_task_group() as tg:

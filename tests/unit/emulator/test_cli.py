@@ -49,3 +49,9 @@ def test_unknown_account_is_a_clean_error(tmp_path: Path) -> None:
                                  "--state-dir", str(tmp_path)])  # fmt: skip
     assert result.exit_code == 1
     assert "no service account" in str(result.exception)
+
+
+def test_gcloud_env_without_a_running_emulator_says_how_to_start_one(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["emulator", "gcloud-env", "--state-dir", str(tmp_path / "s")])
+    assert result.exit_code == 1 and result.stdout == ""
+    assert "no emulator is running" in str(result.exception) and "cloudgate emulator run" in str(result.exception)

@@ -45,7 +45,9 @@ async def test_include_email_accepts_google_auth_string(google: httpx.AsyncClien
         json={"audience": "https://a.example", "includeEmail": "true"},
         headers={"Authorization": f"Bearer {caller_token}"},
     )
-    assert jwt.decode(response.json()["token"], options={"verify_signature": False})["email"] == _TARGET
+    claims = jwt.decode(response.json()["token"], options={"verify_signature": False})
+    assert claims["email"] == _TARGET
+    assert claims["azp"] == claims["sub"]  # the numeric id even with the email, as Google's generateIdToken
 
 
 async def test_generate_access_token(google: httpx.AsyncClient, caller_token: str) -> None:
