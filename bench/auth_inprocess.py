@@ -1,7 +1,7 @@
 """Microseconds per request of FastAPI dependencies, measured in-process with direct ASGI calls (no server, no socket).
 
 Answers "where does the auth overhead go": a route with one trivial async dependency against the same route without,
-on a bare app and on an app with one exception handler installed; then a ``protect()``-ed app's open route against
+on a bare app, on an app with one exception handler and on one with one ``@app.middleware``; then a ``protect()``-ed app's open route against
 its ``KeyCaller`` route and the same check read through ``request`` (cloudgate's cheap path). Prints us/request and
 the difference to the open route, measured in one run (the machine may be loaded: read the differences).
 ``--profile`` writes a cProfile of the dependency route on the exception-handler app.
@@ -38,7 +38,7 @@ async def trivial() -> int:
 Trivial = Annotated[int, Depends(trivial)]
 
 
-def plain_app(handler: bool) -> FastAPI:
+def plain_app(handler: bool, middleware: bool = False) -> FastAPI:
     app = FastAPI()
 
     @app.get("/open")
@@ -55,6 +55,12 @@ def plain_app(handler: bool) -> FastAPI:
             return JSONResponse({"detail": str(exc)}, status_code=400)
 
         app.add_exception_handler(ValueError, on_value_error)
+    if middleware:
+
+        @app.middleware("http")
+        async def passthrough(request: Request, call_next: Any) -> Any:
+            return await call_next(request)
+
     return app
 
 
@@ -128,7 +134,7 @@ async def per_request_us(app: Any, path: str, headers: dict[str, str], n: int) -
 
 async def measure(n: int) -> dict[str, float]:
     root = Path(tempfile.mkdtemp(prefix="cloudgate-bench-"))
-    bare, handled = plain_app(False), plain_app(True)
+    bare, handled, wrapped = plain_app(False), plain_app(True), plain_app(False, middleware=True)
     protected, api_key = protected_app(root)
     key = {"X-API-Key": api_key}
     async with protected.router.lifespan_context(protected):
@@ -137,6 +143,8 @@ async def measure(n: int) -> dict[str, float]:
             "bare app: trivial async dependency": await per_request_us(bare, "/dep", {}, n),
             "app + 1 exception handler: open route": await per_request_us(handled, "/open", {}, n),
             "app + 1 exception handler: trivial async dependency": await per_request_us(handled, "/dep", {}, n),
+            "app + 1 @app.middleware('http'): open route": await per_request_us(wrapped, "/open", {}, n),
+            "app + 1 @app.middleware('http'): trivial async dependency": await per_request_us(wrapped, "/dep", {}, n),
             "protect(): open route": await per_request_us(protected, "/open", key, n),
             "protect(): KeyCaller": await per_request_us(protected, "/key", key, n),
             "protect(): require_key() called with the request": await per_request_us(protected, "/key-direct", key, n),
