@@ -8,9 +8,12 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: run test lint unit bench clean system-deps docs lock image
 
+# The first install takes a couple of minutes: say so, and let pip show each package as it goes (not --quiet).
 $(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[all,dev]'
+	@test -x $(BIN)/python || { echo "cloudgate: creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
+	@echo "cloudgate: installing cloudgate and its dependencies into $(VENV) (the first time takes a few minutes)"
+	$(BIN)/python -m pip install --disable-pip-version-check -e '.[all,dev]'
+	@echo "cloudgate: installed; the command is $(BIN)/cloudgate"
 	@touch $(STAMP)
 
 system-deps:
@@ -26,6 +29,7 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
 lint: $(STAMP)
+	@! git grep -nE '^(<<<<<<<|>>>>>>>) ' -- . ':!*.md' || { echo 'merge conflict markers left in the files above' >&2; exit 1; }
 	$(BIN)/ruff check src tests app bench scripts
 	$(BIN)/ruff format --check src
 	$(BIN)/mypy

@@ -61,6 +61,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Images:
         if proc.wait(timeout=1500) != 0:
             log = (work / f"{tag.rsplit(':')[0].rsplit('/')[-1]}.log").read_text(errors="replace")
             pytest.fail(f"building {tag} failed:\n{log[-4000:]}")
+    images.forget_old_images(set(wanted))
     default, mine = list(wanted)
     return Images(default=default, myservice=mine, context=default_context)
 

@@ -107,3 +107,16 @@ def start_build(tag: str, context: Path, build_args: dict[str, str], log: Path) 
     env = {**os.environ, **container_env(), "CLOUDGATE_CONTEXT": str(context)}
     with log.open("wb") as out:
         return subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def forget_old_images(keep: set[str], older_than: str = "12h") -> None:
+    """Remove test images from earlier trees (vfs storage is big); one still in use is left alone (rmi refuses)."""
+    env = {**os.environ, **container_env()}
+    listed = subprocess.run(
+        ["podman", "images", "--filter", "reference=localhost/cloudgate-test*", "--filter", f"until={older_than}",
+         "--format", "{{.Repository}}:{{.Tag}}"],
+        env=env, capture_output=True, text=True, check=False,
+    ).stdout.split()  # fmt: skip
+    old = [tag for tag in listed if tag not in keep]
+    if old:
+        subprocess.run(["podman", "rmi", *old], env=env, capture_output=True, check=False)

@@ -155,3 +155,18 @@ def test_a_rotated_docs_password_reaches_the_service_without_a_redeploy(deployed
     while deployed.get("/docs", deployed.invoker, auth=("alice", "second-password")) != 200:
         assert time.monotonic() < deadline, "the new password never reached the running service"
     assert deployed.get("/docs", deployed.invoker, auth=("alice", "first-password")) == 401
+
+
+def test_a_failed_step_says_what_failed_what_was_done_and_how_to_resume(deployed: Deployed) -> None:
+    argv = [
+        CLOUDGATE, "deploy", "--emulator", "--emulator-state-dir", str(deployed.stack.state_dir), "--service", "broken",
+        "--source", str(ROOT), "--app", "tests.e2e.no_such_module:create_app", "--invoker", deployed.invoker_member,
+    ]  # fmt: skip
+    failed = subprocess.run(argv, cwd=deployed.folder, env=clean_env(), capture_output=True, text=True, timeout=600)
+    assert failed.returncode == 1
+    error = failed.stderr[failed.stderr.index("error: ") :]
+    assert error.startswith("error: step 4/7 (deploy) failed: ")
+    assert "\n  done by this run: step 1 (runtime service account)\n" in error
+    assert error.rstrip().endswith(
+        "to resume, run the same `cloudgate deploy` command again: steps already done are skipped"
+    )

@@ -19,14 +19,11 @@ _BUILDERS = ("buildah", "podman", "docker")
 
 _HELP = """Deploy a private Cloud Run service: runtime account, secrets, image, deploy, invokers, read back, smoke test.
 
-Each step checks what exists first, so running it again changes only what differs ("no changes" otherwise).
-Secrets (--docs-users-file, --keys-file) go to Secret Manager and are mounted as files, so rotating them needs
-no redeploy. Examples:
+Each step checks what exists first, so a second run changes only what differs, or says "no changes".
 
-    cloudgate deploy --service api --source . --invoker serviceAccount:etl@my-proj.iam.gserviceaccount.com --dry-run
+Secrets (--docs-users-file, --keys-file) go to Secret Manager, mounted as files: rotation needs no redeploy.
 
-    cloudgate deploy --service api --image europe-docker.pkg.dev/p/r/api:1 --invoker user:me@example.com \\
-        --docs-users-file docs-users.txt --keys-file keys.json
+Example: [bold]cloudgate deploy --service api --source . --invoker user:me@example.com --dry-run[/]
 """
 
 Repeated = Annotated[list[str], typer.Option(show_default=False)]
