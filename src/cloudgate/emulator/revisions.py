@@ -21,7 +21,8 @@ point at ``/revisions/REVISION`` on the emulator, a metadata server answering as
 Secrets reach a revision as Cloud Run gives them: env vars resolved once at start, and mounted files that are
 rewritten whenever a version is added or disabled (so a read gives the latest enabled version). A local-command
 revision cannot have files at absolute paths, so its mounts live under ``$CLOUDGATE_MOUNT_ROOT`` (a mount path
-``/secrets`` is ``$CLOUDGATE_MOUNT_ROOT/secrets``).
+``/secrets`` is ``$CLOUDGATE_MOUNT_ROOT/secrets``); an image revision (podman) gets them bind-mounted read-only at
+their paths.
 """
 
 from __future__ import annotations
@@ -109,14 +110,37 @@ def local_command_runner(container: dict[str, Any], env: dict[str, str], mounts:
     return ProcessRunner([str(a) for a in argv], env={**env, MOUNT_ROOT_ENV: str(mounts)})
 
 
+def container_runner(container: dict[str, Any], env: dict[str, str], mounts: Path) -> Runner:
+    """A ``ContainerRunner`` (podman) for an image revision: its volumes bind-mounted read-only at their paths."""
+    from cloudgate.emulator.container import ContainerRunner
+
+    volumes = {
+        mounts / str(mount.get("mountPath", "/")).lstrip("/"): str(mount.get("mountPath"))
+        for mount in container.get("volumeMounts") or []
+        if isinstance(mount, dict) and mount.get("mountPath")
+    }
+    for host in volumes:
+        host.mkdir(parents=True, exist_ok=True, mode=0o755)
+    own = {k: v for k, v in env.items() if k not in ("K_SERVICE", "K_REVISION", "K_CONFIGURATION")}
+    # Knative's ``command`` replaces the image's ENTRYPOINT and ``args`` its CMD, as ``podman run`` does them.
+    command = [str(a) for a in container.get("command") or []]
+    args = [str(a) for a in container.get("args") or []]
+    return ContainerRunner(
+        str(container["image"]),
+        env=own,
+        service=env.get("K_SERVICE", "service"),
+        revision=env.get("K_REVISION"),
+        volumes=volumes,
+        command=[*command[1:], *args],
+        podman_args=["--entrypoint", command[0]] if command else [],
+    )
+
+
 def default_runner(container: dict[str, Any], env: dict[str, str], mounts: Path) -> Runner:
-    """A local command for ``cloudgate/local-command``; any other image needs the container runner."""
+    """A local command for ``cloudgate/local-command``; any other image runs with podman."""
     if container.get("image") == run_services.LOCAL_COMMAND_IMAGE:
         return local_command_runner(container, env, mounts)
-    raise EmulatorError(
-        f"this emulator cannot run the image {container.get('image')!r}: it has no container runner. "
-        f"Deploy a local command instead (--image={run_services.LOCAL_COMMAND_IMAGE} --command=... --args=...)."
-    )
+    return container_runner(container, env, mounts)
 
 
 class RevisionRuntime:
@@ -232,7 +256,10 @@ class RevisionRuntime:
         metadata = f"{urlsplit(self.ctx.base_url).netloc}/revisions/{revision.name}"
         env.update(GCE_METADATA_HOST=metadata, GCE_METADATA_IP=metadata, GCE_METADATA_ROOT=metadata)
         env.update(self._env(container))
-        revision.mounts.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # The revision's folder is the owner's only; the mounts inside are readable by the container's user
+        # (often not the emulator's), as Cloud Run's secret files are.
+        revision.mounts.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        revision.mounts.mkdir(exist_ok=True, mode=0o755)
         self._write_mounts(revision)
         scaling = revision_scaling(revision.template, startup_seconds=_startup_limit(container))
         folder = self._revisions_dir / revision.name / "instances"
@@ -301,7 +328,7 @@ class RevisionRuntime:
                     raise
                 logger.warning("mounted secret %s of %s not updated: %s", secret, revision.name, exc.message)
                 continue
-            write_private(path, payload)
+            write_private(path, payload, mode=0o444, folder_mode=0o755)
 
     def _serve(self, name: str, running: _Running, revision: Revision) -> None:
         pool = revision.pool
