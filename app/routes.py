@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 import anyio
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from app.catalog import Dataset
 from app.deps import Admin, CatalogDep, CodecDep, DataSettingsDep, GuardsDep, Reader, Writer
@@ -24,12 +24,18 @@ from app.errors import DatasetError
 from app.export import MEDIA_TYPES, Export, open_export
 from app.paging import fetch_page
 from app.query import parse_query
+from app.responses import DELETE, DESCRIBE, EXPORT, LIST, NAME_PATTERN, NAME_RULE, ROWS, UPLOAD
 from app.streaming import ExportResponse
-from app.upload import receive_upload
+from app.upload import FORMATS, receive_upload
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
 _T = TypeVar("_T")
+# Rules stated in the schema (json_schema_extra) and enforced by the code with a 400 in the common error shape
+# (``check_name``, the export and upload format checks), not by FastAPI's 422.
+Name = Annotated[
+    str, Path(description=f"The dataset's name: {NAME_RULE}.", json_schema_extra={"pattern": NAME_PATTERN})
+]
 Columns = Annotated[str | None, Query(description="Columns to return, comma separated (default: all).")]
 Filters = Annotated[
     list[str],
@@ -68,22 +74,26 @@ def capped(request: Request, body: bytes, headers: dict[str, str] | None = None,
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
-@router.get("", summary="List the datasets with their row counts and schemas")
+@router.get("", summary="List the datasets with their row counts and schemas", responses=LIST)
 async def list_datasets(request: Request, caller: Reader, catalog: CatalogDep) -> Response:
     datasets = await _run(catalog.list)
     return capped(request, json.dumps({"datasets": [describe(d) for d in datasets]}).encode())
 
 
-@router.get("/{name}", summary="One dataset's row count and schema")
-async def get_dataset(request: Request, name: str, caller: Reader, catalog: CatalogDep) -> Response:
+@router.get("/{name}", summary="One dataset's row count and schema", responses=DESCRIBE)
+async def get_dataset(request: Request, name: Name, caller: Reader, catalog: CatalogDep) -> Response:
     dataset = await _run(catalog.get, name)
     return capped(request, json.dumps(describe(dataset)).encode())
 
 
-@router.get("/{name}/rows", summary="A page of rows; follow `next` (or the Link header) for the next page")
+@router.get(
+    "/{name}/rows",
+    summary="A page of rows; follow `next` (or the Link header) for the next page",
+    responses=ROWS,
+)
 async def rows(
     request: Request,
-    name: str,
+    name: Name,
     caller: Reader,
     catalog: CatalogDep,
     settings: DataSettingsDep,
@@ -129,14 +139,20 @@ async def rows(
     return capped(request, body, headers)
 
 
-@router.get("/{name}/export", summary="The whole (filtered) result, streamed: ndjson, csv, parquet or arrow")
+@router.get(
+    "/{name}/export",
+    summary="The whole (filtered) result, streamed: ndjson, csv, parquet or arrow",
+    responses=EXPORT,
+)
 async def export(
-    name: str,
+    name: Name,
     caller: Reader,
     catalog: CatalogDep,
     settings: DataSettingsDep,
     guards: GuardsDep,
-    format: Annotated[str, Query(description=f"One of {', '.join(MEDIA_TYPES)}.")] = "ndjson",
+    format: Annotated[
+        str, Query(description="The format of the stream.", json_schema_extra={"enum": list(MEDIA_TYPES)})
+    ] = "ndjson",
     columns: Columns = None,
     filters: Filters = [],  # noqa: B006 - FastAPI copies defaults
     order: Order = None,
@@ -189,17 +205,25 @@ _UPLOAD_BODY = {
 
 
 @router.post(
-    "/{name}", status_code=201, summary="Upload CSV or Parquet as the request body", openapi_extra=_UPLOAD_BODY
+    "/{name}",
+    status_code=201,
+    summary="Upload CSV or Parquet as the request body",
+    openapi_extra=_UPLOAD_BODY,
+    responses=UPLOAD,
 )
 async def upload(
     request: Request,
-    name: str,
+    name: Name,
     caller: Writer,
     catalog: CatalogDep,
     settings: DataSettingsDep,
     guards: GuardsDep,
     format: Annotated[
-        str | None, Query(description="csv or parquet (default: from Content-Type or the bytes).")
+        str | None,
+        Query(
+            description="The body's format (default: from Content-Type or the bytes).",
+            json_schema_extra={"enum": list(FORMATS)},
+        ),
     ] = None,
 ) -> Response:
     slot = await guards.uploads.acquire()  # 429 when the instance already takes its share of uploads
@@ -212,8 +236,8 @@ async def upload(
     return capped(request, json.dumps(describe(dataset)).encode(), status=201)
 
 
-@router.delete("/{name}", status_code=204, summary="Delete a dataset")
-async def delete(name: str, caller: Admin, catalog: CatalogDep) -> Response:
+@router.delete("/{name}", status_code=204, summary="Delete a dataset", responses=DELETE)
+async def delete(name: Name, caller: Admin, catalog: CatalogDep) -> Response:
     async with catalog.write_lock(name):
         await _run(catalog.remove, name)
     return Response(status_code=204)

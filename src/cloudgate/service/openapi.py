@@ -23,6 +23,27 @@ _KEY_SCHEME = "ApiKeyAuth"
 _ERROR_SCHEMA = "CloudgateError"
 _ERROR_REF = {"$ref": f"#/components/schemas/{_ERROR_SCHEMA}"}
 _GOOGLE_SCHEME = "GoogleIdToken"
+_VALIDATION_SCHEMA = "HTTPValidationError"
+_VALIDATION_REF = {"$ref": f"#/components/schemas/{_VALIDATION_SCHEMA}"}
+#: What the middleware answers to any request, before routing (``middleware._early_refusal``).
+_EARLY_REFUSALS = {
+    "400": "Invalid `Content-Length`, or the request is invalid (see `detail`)",
+    "413": "The request body is larger than the service accepts",
+    "431": "The request headers are larger than the service accepts",
+}
+
+
+#: One problem of a 422 (``errors_http.handle_validation_error``): where, what, and pydantic's type code.
+_VALIDATION_ERROR = {
+    "type": "object",
+    "title": "ValidationError",
+    "required": ["loc", "msg", "type"],
+    "properties": {
+        "loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+        "msg": {"type": "string"},
+        "type": {"type": "string"},
+    },
+}
 
 
 def _operations(schema: dict[str, Any]) -> list[dict[str, Any]]:
@@ -90,6 +111,31 @@ def _document_refusals(operation: dict[str, Any], scopes: list[str]) -> None:
     responses.setdefault("401", {"description": "Missing, invalid, expired or revoked credentials", **body})
     forbidden = f"The API key lacks the scope ({', '.join(scopes)})" if scopes else "The caller is not allowed here"
     responses.setdefault("403", {"description": forbidden, **body})
+    responses.setdefault(
+        "503",
+        {
+            "description": "Credentials cannot be checked right now (e.g. the key store is down); retry later",
+            "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait."}},
+            **body,
+        },
+    )
+
+
+def _document_errors(operation: dict[str, Any]) -> None:
+    """Every operation's early refusals, and every 4xx/5xx answer in the one error shape.
+
+    An app documents its own answers with a description only (FastAPI ``responses=``); this gives them the body
+    ``protect()`` answers with: the common error shape, or for a 422 the same with ``errors`` when FastAPI's
+    request validation refused the request.
+    """
+    responses = operation.setdefault("responses", {})
+    for status, description in _EARLY_REFUSALS.items():
+        responses.setdefault(status, {"description": description})
+    for status, response in responses.items():
+        if not (str(status).isdigit() and int(status) >= 400):
+            continue
+        reference = _VALIDATION_REF if str(status) == "422" else _ERROR_REF
+        response["content"] = {"application/json": {"schema": reference}}
 
 
 def remove_open_docs_routes(app: FastAPI) -> None:
@@ -141,22 +187,28 @@ def install_openapi(app: FastAPI, settings: ServiceSettings) -> None:
                 },
             },
         }
-        if "HTTPValidationError" in schema["components"]["schemas"]:
-            # FastAPI documents its own 422 body; protect() answers it in the common shape (errors_http).
-            schema["components"]["schemas"]["HTTPValidationError"] = {
-                "type": "object",
-                "title": "HTTPValidationError",
-                "required": ["error", "detail", "errors"],
-                "properties": {
-                    "error": {"type": "string", "const": "unprocessable"},
-                    "detail": {"type": "string", "description": "Every problem, in words."},
-                    "errors": {"type": "array", "items": {"$ref": "#/components/schemas/ValidationError"}},
+        # FastAPI documents its own 422 body; protect() answers it in the common shape (errors_http), and an
+        # app's own 422 (an AppError) in the same shape without ``errors``.
+        schema["components"]["schemas"].setdefault("ValidationError", _VALIDATION_ERROR)
+        schema["components"]["schemas"][_VALIDATION_SCHEMA] = {
+            "type": "object",
+            "title": "HTTPValidationError",
+            "required": ["error", "detail"],
+            "properties": {
+                "error": {"type": "string", "const": "unprocessable"},
+                "detail": {"type": "string", "description": "Every problem, in words."},
+                "errors": {
+                    "type": "array",
+                    "items": {"$ref": "#/components/schemas/ValidationError"},
+                    "description": "When the request failed validation: each problem, where it is.",
                 },
-            }
+            },
+        }
         for name in [name for name in schemes if Requirement.named(name) is not None]:
             del schemes[name]
         for operation in _operations(schema):
             _secure(operation)
+            _document_errors(operation)
         app.openapi_schema = schema
         return schema
 

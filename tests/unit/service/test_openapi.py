@@ -69,3 +69,19 @@ def test_no_placeholder_scheme_is_left_in_the_schema(tmp_path: Path) -> None:
 
 def test_the_scopes_an_app_declares_are_read_from_its_routes(tmp_path: Path) -> None:
     assert declared_scopes(_app(tmp_path)) == {"both:read", "things:write"}
+
+
+def test_every_error_answer_an_app_documents_gets_the_common_error_body(tmp_path: Path) -> None:
+    app = FastAPI()
+
+    @app.get("/items/{name}", responses={404: {"description": "No such item."}})
+    async def item(name: str, caller: Annotated[Principal, Depends(require_key())]) -> None:
+        return None
+
+    schema = protect(app, ServiceSettings(keystore=f"sqlite:///{tmp_path / 'k.db'}", identity="off")).openapi()
+    responses = schema["paths"]["/items/{name}"]["get"]["responses"]
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/CloudgateError"}}}
+    assert responses["404"] == {"description": "No such item.", "content": error}
+    # What the middleware and the credential checks answer before the route runs.
+    for status in ("400", "401", "403", "413", "431", "503"):
+        assert responses[status]["content"] == error, status
