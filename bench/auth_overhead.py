@@ -1,12 +1,15 @@
-"""Requests/s of authenticated routes against an unprotected route of the same app, in the same run.
+"""Requests/s and p50/p99 of authenticated routes against an unprotected route of the same app, in the same run.
 
-A real ``cloudgate serve`` process (identity=verify, certs from a local server) is loaded with wrk
-(``apt-get install wrk``) on 127.0.0.1; each route is measured in alternating rounds and the best round counts.
-Prints requests/s and the ratio to the unprotected route. Usage: ``python bench/auth_overhead.py [seconds]``.
+A real ``cloudgate serve`` process is loaded with wrk (``scripts/system-deps.sh wrk``) from another process on
+127.0.0.1, once per identity mode (``verify``: certs from a local server; ``cloud-run``: the token as Cloud Run
+forwards it). Each route is measured in alternating rounds and the best round counts, so the ratios to the
+unprotected route come from one run on one machine. Writes ``bench/results/auth_overhead.json``.
+Usage: ``python bench/auth_overhead.py [seconds]``.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -20,72 +23,96 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.e2e.service_env import AUDIENCE, certs_server, new_signing_key, serve
 
+from cloudgate.google import SIGNATURE_REMOVED
 from cloudgate.service.keys import open_keystore
 
-ROUNDS = 3
+ROUNDS = 2
 CONNECTIONS = 16
+RESULTS = Path(__file__).resolve().parent / "results"
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
-def wrk(url: str, seconds: int, headers: dict[str, str], cpu: int | None = None) -> float:
-    """Requests/s; ``cpu`` pins wrk to that CPU (``taskset``)."""
-    argv = [
-        *(["taskset", "-c", str(cpu)] if cpu is not None else []),
-        "wrk",
-        "-t1",
-        f"-c{CONNECTIONS}",
-        f"-d{seconds}s",
-    ]
+def _ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(number) * _UNITS[unit]
+
+
+def wrk(url: str, seconds: int, headers: dict[str, str]) -> dict[str, float]:
+    """``{"rps", "p50_ms", "p99_ms"}`` of one wrk run; exits on any non-2xx answer."""
+    argv = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency"]
     for name, value in headers.items():
         argv += ["-H", f"{name}: {value}"]
     out = subprocess.run([*argv, url], capture_output=True, text=True, check=True).stdout
-    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    if match is None or non_2xx is not None:
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
+    if rate is None or p50 is None or p99 is None or "Non-2xx" in out:
         raise SystemExit(f"wrk run failed or saw errors:\n{out}")
-    return float(match.group(1))
+    return {"rps": float(rate.group(1)), "p50_ms": _ms(p50.group(1)), "p99_ms": _ms(p99.group(1))}
+
+
+def routes(api_key: str, token: str, mode: str) -> dict[str, tuple[str, dict[str, str]]]:
+    if mode == "cloud-run":  # what Cloud Run's IAM check forwards: the token with its signature replaced
+        forwarded = token.rsplit(".", 1)[0] + "." + SIGNATURE_REMOVED
+        both = {"X-API-Key": api_key, "X-Serverless-Authorization": f"Bearer {forwarded}"}
+    else:
+        both = {"X-API-Key": api_key, "Authorization": f"Bearer {token}"}
+    return {
+        "unprotected": ("/open", {}),
+        "API key (KeyCaller)": ("/v1/whoami", {"X-API-Key": api_key}),
+        "API key + identity (Depends)": ("/v1/whoami-google", both),
+        "API key + identity (requirement called directly)": ("/v1/whoami-direct", both),
+        "tutorial: Security(APIKeyHeader) + verify per call": (
+            "/naive/whoami",
+            {"X-API-Key": api_key, "Authorization": f"Bearer {token}"},
+        ),
+    }
+
+
+def measure(mode: str, seconds: int, keystore: str, api_key: str, certs_url: str, token: str) -> dict[str, dict]:
+    env = {
+        "CLOUDGATE_KEYSTORE": keystore,
+        "CLOUDGATE_IDENTITY": mode,
+        "CLOUDGATE_CERTS_URL": certs_url,  # the tutorial route verifies against it in both modes
+        "CLOUDGATE_AUDIENCES": AUDIENCE,
+        "CLOUDGATE_LOG_LEVEL": "warning",
+    }
+    table = routes(api_key, token, mode)
+    best: dict[str, dict[str, float]] = {}
+    with serve("bench._auth_app:create_app", env) as served:
+        for path, headers in table.values():
+            answer = httpx.get(served.url + path, headers=headers)
+            if answer.status_code != 200:
+                raise SystemExit(f"{mode} {path}: {answer.status_code} {answer.text}")
+        for _ in range(ROUNDS):
+            for name, (path, headers) in table.items():
+                run = wrk(served.url + path, seconds, headers)
+                if name not in best or run["rps"] > best[name]["rps"]:
+                    best[name] = run
+    base = best["unprotected"]["rps"]
+    return {name: {**run, "ratio": round(run["rps"] / base, 3)} for name, run in best.items()}
 
 
 def main() -> None:
-    seconds = int(sys.argv[1]) if len(sys.argv) > 1 else 4
+    seconds = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     if shutil.which("wrk") is None:
-        raise SystemExit("this benchmark needs wrk: apt-get install wrk")
+        raise SystemExit("this benchmark needs wrk: scripts/system-deps.sh wrk")
     root = Path(tempfile.mkdtemp(prefix="cloudgate-bench-"))
     keystore = f"sqlite:///{root / 'keys.sqlite3'}"
     _, api_key = open_keystore(keystore).create("bench", ["datasets:read"])
     signing = new_signing_key("bench")
     token = signing.sign()
-    routes = {
-        "unprotected": ("/open", {}),
-        "cloudgate: API key": ("/v1/whoami", {"X-API-Key": api_key}),
-        "cloudgate: API key + verified token (cached)": (
-            "/v1/whoami-google",
-            {"X-API-Key": api_key, "Authorization": f"Bearer {token}"},
-        ),
-        "naive: Security deps + verify per call": (
-            "/naive/whoami",
-            {"X-API-Key": api_key, "Authorization": f"Bearer {token}"},
-        ),
-    }
+    results: dict[str, dict] = {}
     with certs_server([signing]) as certs_url:
-        env = {
-            "CLOUDGATE_KEYSTORE": keystore,
-            "CLOUDGATE_IDENTITY": "verify",
-            "CLOUDGATE_CERTS_URL": certs_url,
-            "CLOUDGATE_AUDIENCES": AUDIENCE,
-            "CLOUDGATE_LOG_LEVEL": "warning",
-        }
-        with serve("bench._auth_app:create_app", env) as served:
-            for path, headers in routes.values():
-                response = httpx.get(served.url + path, headers=headers)
-                response.raise_for_status()
-            best = dict.fromkeys(routes, 0.0)
-            for _ in range(ROUNDS):
-                for name, (path, headers) in routes.items():
-                    best[name] = max(best[name], wrk(served.url + path, seconds, headers))
-    base = best["unprotected"]
-    print(f"{'route':48} {'req/s':>9} {'ratio':>6}")
-    for name, rate in best.items():
-        print(f"{name:48} {rate:9.0f} {rate / base:6.2f}x")
+        for mode in ("cloud-run", "verify"):
+            results[mode] = measure(mode, seconds, keystore, api_key, certs_url, token)
+    print(f"{'identity mode / route':66} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'ratio':>6}")
+    for mode, table in results.items():
+        for name, run in table.items():
+            label = f"{mode}: {name}"
+            print(f"{label:66} {run['rps']:8.0f} {run['p50_ms']:7.2f} {run['p99_ms']:7.2f} {run['ratio']:5.2f}x")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "auth_overhead.json").write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

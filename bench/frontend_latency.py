@@ -2,7 +2,7 @@
 
 Starts the echo service on its own port and the emulator fronting it (``--upstream``), gets one ID token with
 google-auth, then sends interleaved sequential requests (keep-alive) to both and prints the percentiles, the
-difference and the ratio. Run: ``.venv/bin/python bench/frontend_latency.py [requests]``.
+difference and the ratio (also to ``bench/results/frontend_latency.json``). Run: ``.venv/bin/python bench/frontend_latency.py [requests]``.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from cloudgate.emulator.state import StateStore
 from cloudgate.google import INVOKER_ROLE
 
 BIN = Path(sys.executable).parent
+RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def free_port() -> int:
@@ -94,6 +95,8 @@ def main() -> None:
             result[f"added_{q}_ms"] = round(f - d, 3)
             result[f"ratio_{q}"] = round(f / d, 2)
         print(json.dumps(result, indent=2))
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / "frontend_latency.json").write_text(json.dumps(result, indent=2) + "\n")
     finally:
         for proc in (emulator, echo):
             proc.send_signal(signal.SIGTERM)

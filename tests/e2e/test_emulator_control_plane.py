@@ -10,6 +10,7 @@ import concurrent.futures
 import json
 from pathlib import Path
 
+import anyio
 import google.auth.transport.requests
 import httpx
 import jwt
@@ -202,3 +203,26 @@ def test_delete_removes_the_service_and_its_url(gcloud_stack: GcloudStack) -> No
     assert gcloud_stack.gcloud("run", "services", "describe", "short-lived", check=False).returncode != 0
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{url}/echo")
+
+
+@pytest.mark.anyio
+async def test_a_revision_deployed_with_concurrency_one_starts_another_instance_for_a_second_request(
+    gcloud_stack: GcloudStack,
+) -> None:
+    """`--min-instances=1 --max-instances=2 --concurrency=1`: a request that finds the one instance busy gets a new one."""
+    scaling = ("--min-instances=1", "--max-instances=2", "--concurrency=1")
+    url = gcloud_stack.deploy("scaled", "--allow-unauthenticated", *scaling)
+    assert len(gcloud_stack.instances()["scaled"]) == 1
+    async with httpx.AsyncClient(timeout=120) as client, anyio.create_task_group() as group:
+        group.start_soon(client.get, f"{url}/slow?seconds=120")
+        with anyio.fail_after(60):  # wait for the slow request to hold the only slot
+            while True:
+                if sum(i["in_flight"] for i in gcloud_stack.instances()["scaled"]) >= 1:
+                    break
+                await anyio.sleep(0.05)
+        second = await client.get(f"{url}/echo")
+        instances = gcloud_stack.instances()["scaled"]
+        group.cancel_scope.cancel()
+    assert second.status_code == 200
+    assert len(instances) == 2 and sorted(i["served"] for i in instances) == [1, 1]
+    assert gcloud_stack.counter("instance_starts", "scaled") == 2

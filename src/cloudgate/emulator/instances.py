@@ -55,7 +55,12 @@ class NoInstanceError(EmulatorError):
 
 
 class InstanceStartError(EmulatorError):
-    """A new instance exited or did not listen in time (Cloud Run's 503)."""
+    """A new instance exited or did not listen in time (Cloud Run's 503); ``port`` is the one it was given."""
+
+    def __init__(self, message: str, *, port: int, cause: str) -> None:
+        super().__init__(message)
+        self.port = port
+        self.cause = cause
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,8 @@ class Scaling:
     idle_seconds: float = 60.0
     #: How long a request waits for a slot when ``max_instances`` are all busy.
     pending_seconds: float = 10.0
+    #: How long a new instance may take to listen on its port (a deployed revision: its startup probe's limit).
+    startup_seconds: float = 30.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_instances <= self.max_instances or self.max_instances < 1:
@@ -113,11 +120,21 @@ class InstancePool:
     _changed: anyio.Event | None = None
     _waiting: int = 0
 
-    async def start(self) -> None:
-        """Start ``min_instances`` instances (at least one is not required: min 0 starts on the first request)."""
+    async def start(self, *, at_least: int = 0) -> None:
+        """Start ``min_instances`` instances, or ``at_least`` (a rollout checks that one starts even with min 0)."""
+        failures: list[InstanceStartError] = []
+
+        async def start_one() -> None:
+            try:
+                await self._start_instance()
+            except InstanceStartError as exc:  # raised plainly below, not wrapped in the task group's ExceptionGroup
+                failures.append(exc)
+
         async with anyio.create_task_group() as group:
-            for _ in range(self.scaling.min_instances):
-                group.start_soon(self._start_instance)
+            for _ in range(max(self.scaling.min_instances, at_least)):
+                group.start_soon(start_one)
+        if failures:
+            raise failures[0]
 
     @asynccontextmanager
     async def acquire(self) -> AsyncIterator[str]:
@@ -181,15 +198,17 @@ class InstancePool:
         self.instances.append(instance)
         self.counters.add("instance_starts", self.service)
         try:
-            instance.runner.start(instance.port)
-            # Shielded: a request that gives up waiting must not leave a half-started instance behind.
+            # Shielded: a request that gives up waiting must not leave a half-started instance behind. The start
+            # runs in a thread: a container runner's start may block (pulling, creating).
             with anyio.CancelScope(shield=True):
-                await instance.runner.wait_ready(instance.port)
+                await anyio.to_thread.run_sync(instance.runner.start, instance.port)
+                await instance.runner.wait_ready(instance.port, self.scaling.startup_seconds)
         except EmulatorError as exc:
             self.instances.remove(instance)
             await anyio.to_thread.run_sync(instance.runner.stop)
             self._notify()
-            raise InstanceStartError(f"instance {name} of {self.service} did not start: {exc}") from exc
+            message = f"instance {name} of {self.service} did not start: {exc}"
+            raise InstanceStartError(message, port=instance.port, cause=str(exc)) from exc
         instance.ready = True
         instance.idle_since = self.clock()
         logger.info("instance %s started on port %d (%d running)", name, instance.port, len(self.instances))

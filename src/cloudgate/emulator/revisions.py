@@ -3,15 +3,16 @@
 The model, kept explicit so that scale-out can be added without reshaping it:
 
 - a **service** has a URL (its own port, served by a ``CloudRunFrontend``) and at most one serving revision;
-- a **revision** (``NAME-00002-xyz``) is an immutable template and has **instances**;
-- an **instance** is one running copy (a ``Runner`` listening on an internal port). Today every revision has
-  exactly one instance; ``Revision.pick()`` is where a scheduler for several instances (min/max instances,
-  concurrency) would choose one.
+- a **revision** (``NAME-00002-xyz``) is an immutable template and has **instances**, in an ``InstancePool``
+  scaled by the template as Cloud Run scales it: ``autoscaling.knative.dev/minScale`` and ``maxScale``
+  (``--min-instances``/``--max-instances``; defaults 0 and 100) and ``containerConcurrency`` (``--concurrency``,
+  default 80). Another instance starts when all are busy; idle ones above the minimum stop (``instances.py``);
+- an **instance** is one running copy (a ``Runner`` listening on an internal port).
 
-A rollout (``RevisionRuntime.rollout``) follows Cloud Run: the new revision's instance starts with ``PORT`` set
-and must listen within its startup limit (the container's ``startupProbe``, else 240 s); then it takes all the
-traffic and the previous revision gets SIGTERM, and SIGKILL 10 s later, while requests already sent to it
-finish. A revision that exits or never listens fails the deploy (``Ready=False`` with Cloud Run's message) and
+A rollout (``RevisionRuntime.rollout``) follows Cloud Run: the new revision's first instance (or its minimum)
+starts with ``PORT`` set and must listen within its startup limit (the container's ``startupProbe``, else 240 s);
+then it takes all the traffic and the previous revision's instances get SIGTERM, and SIGKILL 10 s later, while
+requests already sent to them finish. A revision that exits or never listens fails the deploy (``Ready=False`` with Cloud Run's message) and
 the previous revision keeps serving.
 
 Each revision runs as its service account: its ``GCE_METADATA_HOST``/``GCE_METADATA_IP``/``GCE_METADATA_ROOT``
@@ -20,7 +21,8 @@ point at ``/revisions/REVISION`` on the emulator, a metadata server answering as
 Secrets reach a revision as Cloud Run gives them: env vars resolved once at start, and mounted files that are
 rewritten whenever a version is added or disabled (so a read gives the latest enabled version). A local-command
 revision cannot have files at absolute paths, so its mounts live under ``$CLOUDGATE_MOUNT_ROOT`` (a mount path
-``/secrets`` is ``$CLOUDGATE_MOUNT_ROOT/secrets``).
+``/secrets`` is ``$CLOUDGATE_MOUNT_ROOT/secrets``); an image revision (podman) gets them bind-mounted read-only at
+their paths.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ from cloudgate.emulator import run_services
 from cloudgate.emulator.api_errors import ApiError, allowed
 from cloudgate.emulator.context import EmulatorContext
 from cloudgate.emulator.frontend import CloudRunFrontend
-from cloudgate.emulator.listeners import QuietServer, bind, free_port, quiet_server
+from cloudgate.emulator.instances import InstancePool, InstanceStartError, Scaling
+from cloudgate.emulator.listeners import QuietServer, bind, quiet_server
 from cloudgate.emulator.runner import ProcessRunner, Runner
 from cloudgate.emulator.secret_store import access, write_private
 from cloudgate.errors import EmulatorError
@@ -52,6 +55,8 @@ logger = logging.getLogger(__name__)
 #: Cloud Run's default TCP startup probe gives a container 240 s to listen.
 DEFAULT_STARTUP_LIMIT_S = 240.0
 MOUNT_ROOT_ENV = "CLOUDGATE_MOUNT_ROOT"
+#: Cloud Run's default --max-instances.
+_DEFAULT_MAX_INSTANCES = 100
 _NO_LISTEN = (
     "The user-provided container failed to start and listen on the port defined provided by the PORT={port} "
     "environment variable within the allocated timeout. {detail}"
@@ -62,18 +67,6 @@ RunnerFactory = Callable[[dict[str, Any], dict[str, str], Path], Runner]
 
 
 @dataclass
-class Instance:
-    """One running copy of a revision, listening on ``port``."""
-
-    runner: Runner
-    port: int
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-
-@dataclass
 class Revision:
     """An immutable template and its instances; ``mounts`` is where its secret files live."""
 
@@ -81,11 +74,8 @@ class Revision:
     service: str
     template: dict[str, Any]
     mounts: Path
-    instances: list[Instance] = field(default_factory=list)
-
-    def pick(self) -> Instance:
-        """The instance for the next request (one per revision today)."""
-        return self.instances[0]
+    pool: InstancePool | None = None
+    reaper: anyio.CancelScope = field(default_factory=anyio.CancelScope)
 
     def secret_files(self) -> list[tuple[Path, str, str]]:
         """``(file, secret, version)`` for every mounted secret item."""
@@ -120,14 +110,37 @@ def local_command_runner(container: dict[str, Any], env: dict[str, str], mounts:
     return ProcessRunner([str(a) for a in argv], env={**env, MOUNT_ROOT_ENV: str(mounts)})
 
 
+def container_runner(container: dict[str, Any], env: dict[str, str], mounts: Path) -> Runner:
+    """A ``ContainerRunner`` (podman) for an image revision: its volumes bind-mounted read-only at their paths."""
+    from cloudgate.emulator.container import ContainerRunner
+
+    volumes = {
+        mounts / str(mount.get("mountPath", "/")).lstrip("/"): str(mount.get("mountPath"))
+        for mount in container.get("volumeMounts") or []
+        if isinstance(mount, dict) and mount.get("mountPath")
+    }
+    for host in volumes:
+        host.mkdir(parents=True, exist_ok=True, mode=0o755)
+    own = {k: v for k, v in env.items() if k not in ("K_SERVICE", "K_REVISION", "K_CONFIGURATION")}
+    # Knative's ``command`` replaces the image's ENTRYPOINT and ``args`` its CMD, as ``podman run`` does them.
+    command = [str(a) for a in container.get("command") or []]
+    args = [str(a) for a in container.get("args") or []]
+    return ContainerRunner(
+        str(container["image"]),
+        env=own,
+        service=env.get("K_SERVICE", "service"),
+        revision=env.get("K_REVISION"),
+        volumes=volumes,
+        command=[*command[1:], *args],
+        podman_args=["--entrypoint", command[0]] if command else [],
+    )
+
+
 def default_runner(container: dict[str, Any], env: dict[str, str], mounts: Path) -> Runner:
-    """A local command for ``cloudgate/local-command``; any other image needs the container runner."""
+    """A local command for ``cloudgate/local-command``; any other image runs with podman."""
     if container.get("image") == run_services.LOCAL_COMMAND_IMAGE:
         return local_command_runner(container, env, mounts)
-    raise EmulatorError(
-        f"this emulator cannot run the image {container.get('image')!r}: it has no container runner. "
-        f"Deploy a local command instead (--image={run_services.LOCAL_COMMAND_IMAGE} --command=... --args=...)."
-    )
+    return container_runner(container, env, mounts)
 
 
 class RevisionRuntime:
@@ -231,7 +244,7 @@ class RevisionRuntime:
             previous, running.serving = running.serving, revision
             self._serve(name, running, revision)
             self._set_status(name, revision_name)
-            logger.info("revision %s of %s is serving at %s", revision_name, name, revision.pick().url)
+            logger.info("revision %s of %s is serving", revision_name, name)
         if previous is not None:
             await self._stop_revision(previous)
 
@@ -243,18 +256,27 @@ class RevisionRuntime:
         metadata = f"{urlsplit(self.ctx.base_url).netloc}/revisions/{revision.name}"
         env.update(GCE_METADATA_HOST=metadata, GCE_METADATA_IP=metadata, GCE_METADATA_ROOT=metadata)
         env.update(self._env(container))
-        revision.mounts.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # The revision's folder is the owner's only; the mounts inside are readable by the container's user
+        # (often not the emulator's), as Cloud Run's secret files are.
+        revision.mounts.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        revision.mounts.mkdir(exist_ok=True, mode=0o755)
         self._write_mounts(revision)
-        runner = self._make_runner(container, env, revision.mounts)
-        port = free_port()
-        instance = Instance(runner, port)
-        revision.instances.append(instance)
-        await anyio.to_thread.run_sync(runner.start, port)
-        limit = _startup_limit(container)
+        scaling = revision_scaling(revision.template, startup_seconds=_startup_limit(container))
+        folder = self._revisions_dir / revision.name / "instances"
+        pool = InstancePool(
+            revision.service,
+            # Each instance has a folder of its own for TMPDIR: Cloud Run instances share no disk.
+            lambda _name, own: self._make_runner(container, {**env, "TMPDIR": str(own)}, revision.mounts),
+            folder,
+            self.ctx.counters,
+            scaling,
+        )
+        revision.pool = pool
         try:
-            await runner.wait_ready(port, limit)
-        except EmulatorError as exc:
-            raise EmulatorError(_NO_LISTEN.format(port=port, detail=str(exc).capitalize() + ".")) from exc
+            await pool.start(at_least=1)  # Cloud Run starts one instance to check the revision, even with min 0
+        except InstanceStartError as exc:
+            raise EmulatorError(_NO_LISTEN.format(port=exc.port, detail=exc.cause.capitalize() + ".")) from exc
+        self._tg.start_soon(_reap, revision.reaper, pool)
 
     def _check_secret_access(self, revision: Revision) -> None:
         """Cloud Run refuses a revision whose service account may not read one of its secrets."""
@@ -306,16 +328,18 @@ class RevisionRuntime:
                     raise
                 logger.warning("mounted secret %s of %s not updated: %s", secret, revision.name, exc.message)
                 continue
-            write_private(path, payload)
+            write_private(path, payload, mode=0o444, folder_mode=0o755)
 
     def _serve(self, name: str, running: _Running, revision: Revision) -> None:
-        upstream = revision.pick().url
+        pool = revision.pool
+        assert pool is not None
+        self.ctx.instances[name] = pool
         if running.frontend is None:
-            running.frontend = CloudRunFrontend(self.ctx, name, upstream)
+            running.frontend = CloudRunFrontend(self.ctx, name, pool)
             running.server = quiet_server(running.frontend, graceful=CLOUD_RUN_SHUTDOWN_GRACE_S + 5, date_header=False)
             self._tg.start_soon(running.server.serve, [running.socket])
         else:
-            running.frontend.upstream = upstream  # the next request goes to the new revision
+            running.frontend.pool = pool  # the next request goes to the new revision
 
     def _set_status(self, name: str, revision: str, *, failure: str | None = None) -> None:
         with self.ctx.store.edit() as state:
@@ -328,9 +352,11 @@ class RevisionRuntime:
                 run_services.mark_failed(service, revision, failure)
 
     async def _stop_revision(self, revision: Revision) -> None:
-        for instance in revision.instances:
-            if instance.runner.returncode is None:
-                await anyio.to_thread.run_sync(instance.runner.stop)
+        revision.reaper.cancel()
+        if revision.pool is not None:
+            if self.ctx.instances.get(revision.service) is revision.pool:
+                del self.ctx.instances[revision.service]
+            await revision.pool.stop()
         shutil.rmtree(revision.mounts.parent, ignore_errors=True)
 
     async def _remove(self, running: _Running) -> None:
@@ -340,6 +366,31 @@ class RevisionRuntime:
             await self._stop_revision(running.serving)
         if running.server is None:
             running.socket.close()
+
+
+def revision_scaling(template: dict[str, Any], *, startup_seconds: float) -> Scaling:
+    """The scaling a revision template asks for, as gcloud writes it (Knative annotations, containerConcurrency)."""
+    annotations = (template.get("metadata") or {}).get("annotations") or {}
+
+    def number(value: object, default: int) -> int:
+        try:
+            return int(str(value))
+        except ValueError:
+            return default
+
+    low = number(annotations.get("autoscaling.knative.dev/minScale", 0), 0)
+    high = number(annotations.get("autoscaling.knative.dev/maxScale", _DEFAULT_MAX_INSTANCES), _DEFAULT_MAX_INSTANCES)
+    concurrency = number((template.get("spec") or {}).get("containerConcurrency") or 0, 0) or Scaling.concurrency
+    try:
+        return Scaling(low, max(high, low, 1), concurrency, startup_seconds=startup_seconds)
+    except EmulatorError as exc:
+        raise ApiError(400, "INVALID_ARGUMENT", f"invalid scaling settings: {exc}") from exc
+
+
+async def _reap(scope: anyio.CancelScope, pool: InstancePool) -> None:
+    """Stop the revision's idle instances above its minimum, until the revision stops."""
+    with scope:
+        await pool.run_reaper()
 
 
 def _startup_limit(container: dict[str, Any]) -> float:

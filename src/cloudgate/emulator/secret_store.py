@@ -118,13 +118,15 @@ def _version(secret: Secret | None, secret_id: str, version: str, project_number
     return secret.versions[version]
 
 
-def write_private(path: Path, payload: bytes) -> None:
-    """Write ``payload`` atomically, readable by the owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+def write_private(path: Path, payload: bytes, *, mode: int = 0o600, folder_mode: int = 0o700) -> None:
+    """Write ``payload`` atomically (a reader sees the old or the new file, never half), readable by the owner
+    only unless ``mode`` says otherwise."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=folder_mode)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".payload-")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

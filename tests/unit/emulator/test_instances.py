@@ -124,3 +124,14 @@ def test_scaling_outside_cloud_runs_ranges_is_refused() -> None:
     for bad in ({"min_instances": 3, "max_instances": 2}, {"max_instances": 0}, {"concurrency": 1001}):
         with pytest.raises(EmulatorError):
             Scaling(**bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+async def test_a_minimum_that_cannot_start_fails_start_with_the_cause(make_pool) -> None:  # type: ignore[no-untyped-def]
+    def broken(name: str, folder: Path) -> ProcessRunner:
+        return ProcessRunner([sys.executable, "-c", "raise SystemExit(4)"])
+
+    pool = make_pool(Scaling(min_instances=2, max_instances=2), runner=broken)
+    with pytest.raises(InstanceStartError, match="exited with status 4") as caught:
+        await pool.start()
+    assert caught.value.port > 0 and pool.instances == []

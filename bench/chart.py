@@ -1,0 +1,102 @@
+"""The README's performance chart, from the JSON the benchmarks wrote in ``bench/results/``.
+
+Three panels, each from one run's ratios: requests/s of the protected routes relative to the unprotected one (per
+identity mode, target line at 0.95), the time auth adds per request in-process (CPU) against the p50 the
+emulator's front end adds (a proxy in front, as a sidecar would be), and cold start to the first 200 against a bare
+FastAPI app.
+A panel whose JSON is missing is left out. Writes ``docs/performance.png``. Usage: ``python bench/chart.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+OUT = ROOT / "docs" / "performance.png"
+
+
+def load(name: str) -> dict[str, Any] | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def throughput(ax: Any, auth: dict[str, Any]) -> None:
+    names = [n for n in next(iter(auth.values())) if n != "unprotected"]
+    width = 0.8 / len(auth)
+    for i, (mode, table) in enumerate(auth.items()):
+        xs = [j + i * width for j in range(len(names))]
+        ax.barh(xs, [table[n]["ratio"] for n in names], height=width, label=f"identity={mode}")
+    ax.set_yticks([j + width / 2 for j in range(len(names))], [n.replace(" (", "\n(") for n in names], fontsize=7)
+    ax.axvline(0.95, color="black", linestyle="--", linewidth=1)
+    ax.axvline(1.0, color="grey", linewidth=0.5)
+    ax.invert_yaxis()
+    ax.set_xlabel("req/s relative to the unprotected route (target 0.95)", fontsize=8)
+    ax.legend(fontsize=7, loc="lower right")
+
+
+def added_latency(ax: Any, inproc: dict[str, Any] | None, front: dict[str, Any] | None) -> None:
+    """Per request, no queueing: in-process auth's CPU time against the front end's added p50 (sequential)."""
+    labels, values, colors = [], [], []
+    if inproc is not None:
+        us = inproc["cpu_us_per_request"]
+        base = us["protect(): open route"]
+        for name, label in (
+            ("protect(): KeyCaller", "in-process\nKeyCaller"),
+            ("protect(): require_key() called with the request", "in-process\ndirect call"),
+        ):
+            labels.append(label)
+            values.append(max(us[name] - base, 0.1) / 1000)
+            colors.append("tab:blue")
+    if front is not None:
+        labels.append("proxy in front\n(front end)")
+        values.append(front["added_p50_ms"])
+        colors.append("tab:red")
+    ax.bar(labels, values, color=colors)
+    ax.set_yscale("log")
+    ax.set_ylabel("added per request (ms, log)", fontsize=8)
+    ax.tick_params(labelsize=7)
+
+
+def cold_start(ax: Any, cold: dict[str, Any]) -> None:
+    labels, values = ["bare FastAPI\nhello"], [cold["bare_s"]]
+    if "protected_hello_s" in cold:
+        labels.append("hello behind\nprotect()")
+        values.append(cold["protected_hello_s"])
+    labels.append("example service\n(authenticated)")
+    values.append(cold["service_s"])
+    ax.bar(labels, values)
+    ax.set_ylabel("process start to first 200 (s)", fontsize=8)
+    ax.set_title(f"{cold['ratio']:.2f}x (target <= 1.15x)", fontsize=8)
+    ax.tick_params(labelsize=7)
+
+
+def main() -> None:
+    auth, front, cold = load("auth_overhead"), load("frontend_latency"), load("cold_start")
+    inproc = load("auth_inprocess")
+    panels = [p for p in (auth, inproc or front, cold) if p is not None]
+    if not panels:
+        raise SystemExit("no results yet: run make bench")
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+    column = iter(axes[0])
+    if auth is not None:
+        throughput(next(column), auth)
+    if inproc is not None or front is not None:
+        added_latency(next(column), inproc, front)
+    if cold is not None:
+        cold_start(next(column), cold)
+    fig.suptitle("cloudgate auth overhead, ratios from one run each (loaded 2-core machine)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(OUT, dpi=80)
+    print(f"wrote {OUT.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

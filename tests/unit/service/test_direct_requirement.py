@@ -1,0 +1,74 @@
+"""The cheap path of docs/performance.md: a route calls a requirement with its request instead of ``Depends``.
+
+It must give the same principal and the same refusals as the dependency (through httpx.ASGITransport, no network).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI, Request
+
+from cloudgate.service import KeyCaller, ServiceSettings, protect, require_key
+from cloudgate.service.keys import open_keystore
+
+
+def build_app(settings: ServiceSettings) -> FastAPI:
+    app = FastAPI(title="t")
+    writer = require_key("things:write")
+
+    @app.get("/direct")
+    async def direct(request: Request) -> dict[str, str | None]:
+        caller = await writer(request)
+        return {"key_name": caller.key_name}
+
+    @app.get("/depends")
+    async def depends(caller: KeyCaller) -> dict[str, str | None]:
+        return {"key_name": caller.key_name}
+
+    return protect(app, settings)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> ServiceSettings:
+    return ServiceSettings(keystore=f"sqlite:///{tmp_path / 'keys.sqlite3'}", identity="off")
+
+
+@pytest.fixture
+async def client(settings: ServiceSettings) -> AsyncIterator[httpx.AsyncClient]:
+    app = build_app(settings)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://svc") as client:
+        yield client
+
+
+@pytest.mark.anyio
+async def test_a_direct_call_returns_the_callers_principal(
+    client: httpx.AsyncClient, settings: ServiceSettings
+) -> None:
+    key = open_keystore(settings.keystore).create("writer", ["things:write"])[1]
+    response = await client.get("/direct", headers={"X-API-Key": key})
+    assert response.status_code == 200
+    assert response.json() == {"key_name": "writer"}
+
+
+@pytest.mark.anyio
+async def test_a_direct_call_refuses_a_missing_key_as_the_dependency_does(client: httpx.AsyncClient) -> None:
+    direct, depends = await client.get("/direct"), await client.get("/depends")
+    assert direct.status_code == 401
+    assert (direct.json(), direct.headers["www-authenticate"]) == (
+        depends.json(),
+        depends.headers["www-authenticate"],
+    )
+
+
+@pytest.mark.anyio
+async def test_a_direct_call_refuses_a_key_without_the_scope(
+    client: httpx.AsyncClient, settings: ServiceSettings
+) -> None:
+    key = open_keystore(settings.keystore).create("reader", ["things:read"])[1]
+    response = await client.get("/direct", headers={"X-API-Key": key})
+    assert response.status_code == 403
+    assert response.json()["reason"] == "scope_missing"
