@@ -34,7 +34,12 @@ _T = TypeVar("_T")
 # Rules stated in the schema (json_schema_extra) and enforced by the code with a 400 in the common error shape
 # (``check_name``, the export and upload format checks), not by FastAPI's 422.
 Name = Annotated[
-    str, Path(description=f"The dataset's name: {NAME_RULE}.", json_schema_extra={"pattern": NAME_PATTERN})
+    str,
+    Path(
+        description=f"The dataset's name: {NAME_RULE}.",
+        json_schema_extra={"pattern": NAME_PATTERN},
+        examples=["sample"],  # the dataset the service creates at start-up (CLOUDGATE_SAMPLE_NAME)
+    ),
 ]
 Columns = Annotated[str | None, Query(description="Columns to return, comma separated (default: all).")]
 Filters = Annotated[

@@ -101,12 +101,37 @@ async def handle_app_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status, str(exc), exc.headers or None)
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> str | None:
+    """Every method some route takes at this path, for a 405's ``Allow``.
+
+    The router names only the first route whose path matched; FastAPI makes one route per method and path, so
+    ``GET`` and ``DELETE /items/{id}`` are two routes and ``Allow`` would leave one out. Each method is tried
+    against the routes (``matches`` only compares; nothing runs).
+    """
+    from starlette.routing import Match
+
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in request.app.router.routes
+        )
+    ]
+    return ", ".join(allowed) or None
+
+
 async def handle_http_exception(request: Request, exc: Exception) -> Response:
     from starlette.exceptions import HTTPException
 
     assert isinstance(exc, HTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-    return error_response(exc.status_code, detail, dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405 and (allow := allowed_methods(request)) is not None:
+        headers["Allow"] = allow
+    return error_response(exc.status_code, detail, headers)
 
 
 async def handle_validation_error(request: Request, exc: Exception) -> Response:

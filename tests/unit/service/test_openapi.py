@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import pytest
 from fastapi import Depends, FastAPI
 
@@ -85,3 +86,23 @@ def test_every_error_answer_an_app_documents_gets_the_common_error_body(tmp_path
     # What the middleware and the credential checks answer before the route runs.
     for status in ("400", "401", "403", "413", "431", "503"):
         assert responses[status]["content"] == error, status
+
+
+@pytest.mark.anyio
+async def test_a_405_allows_every_method_of_the_path(tmp_path: Path) -> None:
+    app = FastAPI()
+
+    @app.get("/items/{name}")
+    async def read(name: str) -> None:
+        return None
+
+    @app.delete("/items/{name}")
+    async def remove(name: str) -> None:
+        return None
+
+    protected = protect(app, ServiceSettings(keystore=f"sqlite:///{tmp_path / 'k.db'}", identity="off"))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=protected), base_url="http://t") as client:
+        response = await client.put("/items/x")
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "GET, DELETE"
+    assert response.json()["error"] == "method_not_allowed"
