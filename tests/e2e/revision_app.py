@@ -2,7 +2,7 @@
 
 - ``GET /revision``: ``$K_REVISION``, the revision this instance belongs to.
 - ``GET /hold``: answers (with ``$K_REVISION``) once the file ``$HOLD_FILE`` exists, so a test can keep a request
-  in flight across a rollout and release it when it chooses.
+  in flight across a rollout and release it when it chooses; prints ``hold: started in pid N`` when it begins.
 - ``GET /id-token?audience=A``: an ID token fetched by google-auth from the metadata server, as code on Cloud Run
   gets one for its own service account.
 - ``GET /file/{path}``: the mounted file ``path`` (under ``$CLOUDGATE_MOUNT_ROOT``, where a local-command
@@ -41,7 +41,7 @@ def revision(request: Request) -> Response:
 
 async def hold(request: Request) -> Response:
     release = anyio.Path(os.environ["HOLD_FILE"])
-    print("hold: started", file=sys.stderr, flush=True)
+    print(f"hold: started in pid {os.getpid()}", file=sys.stderr, flush=True)
     with anyio.fail_after(60):
         while not await release.exists():  # noqa: ASYNC110 - the event is a file another process creates
             await anyio.sleep(0.05)

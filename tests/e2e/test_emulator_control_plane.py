@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import re
 from pathlib import Path
 
 import anyio
@@ -178,23 +179,31 @@ def test_a_new_revision_takes_the_traffic_while_requests_in_flight_on_the_old_on
     gcloud_stack: GcloudStack, tmp_path: Path
 ) -> None:
     """Rollout as on Cloud Run: once the new revision listens it gets every new request; the old one gets
-    SIGTERM, and a request it was already serving still completes (its 10 s grace)."""
+    SIGTERM, and a request it was already serving still completes (its 10 s grace).
+
+    The held request is released as soon as the old instance has been sent SIGTERM (the emulator logs it), not
+    after gcloud has finished: on a loaded machine gcloud alone can outlast the 10 s grace, and SIGKILL is right.
+    """
     release = tmp_path / "release"
     flags = ("--allow-unauthenticated", f"--set-env-vars=HOLD_FILE={release}")
     url = gcloud_stack.deploy("rolling", *flags, module="tests.e2e.revision_app")
     first = httpx.get(f"{url}/revision").text
-    assert gcloud_stack.drain is not None
-    started = gcloud_stack.drain.output.count("hold: started")
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        held = pool.submit(httpx.get, f"{url}/hold", timeout=90)
-        gcloud_stack.drain.wait_for_count("hold: started", started + 1)
+    drain = gcloud_stack.drain
+    assert drain is not None
+    started = drain.output.count("hold: started")
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        held = pool.submit(httpx.get, f"{url}/hold", timeout=180)
+        drain.wait_for_count("hold: started", started + 1)
+        pid = re.findall(r"hold: started in pid (\d+)", drain.output)[-1]
         changed = ("--allow-unauthenticated", f"--set-env-vars=HOLD_FILE={release},GENERATION=2")
-        gcloud_stack.deploy("rolling", *changed, module="tests.e2e.revision_app")
-        second = httpx.get(f"{url}/revision").text
-        assert second != first and second.startswith("rolling-00002-")
+        deployed = pool.submit(gcloud_stack.deploy, "rolling", *changed, module="tests.e2e.revision_app")
+        drain.wait_for(f"service (pid {pid}) sent SIGTERM", timeout=180)
         release.touch()
         answer = held.result()
+        deployed.result()
     assert (answer.status_code, answer.text) == (200, first)
+    second = httpx.get(f"{url}/revision").text
+    assert second != first and second.startswith("rolling-00002-")
 
 
 def test_delete_removes_the_service_and_its_url(gcloud_stack: GcloudStack) -> None:

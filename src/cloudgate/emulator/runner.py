@@ -78,6 +78,8 @@ class ProcessRunner:
             return None
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
+            # Said once the signal is out: requests in flight now have ``grace`` seconds to finish.
+            logger.info("service (pid %d) sent SIGTERM; SIGKILL in %gs unless it exits", proc.pid, grace)
             try:
                 proc.wait(timeout=grace)
             except subprocess.TimeoutExpired:
