@@ -40,6 +40,8 @@ from cloudgate.google import CLOUD_RUN_SHUTDOWN_GRACE_S
 logger = logging.getLogger(__name__)
 
 _REVISION_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+#: How long a podman command may take: it waits for the storage lock, which a concurrent image build holds long.
+_PODMAN_TIMEOUT_S = 180.0
 
 
 def revision_name(service: str, generation: int = 1) -> str:
@@ -113,7 +115,10 @@ class ContainerRunner:
     def _check_image(self) -> None:
         try:
             found = subprocess.run(
-                [self.podman, "image", "exists", self.image], capture_output=True, timeout=60, check=False
+                [self.podman, "image", "exists", self.image],
+                capture_output=True,
+                timeout=_PODMAN_TIMEOUT_S,
+                check=False,
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise EmulatorError(f"cannot run {self.podman!r}: {exc}") from exc
@@ -137,18 +142,27 @@ class ContainerRunner:
                 logger.warning("container %s did not stop %gs after SIGTERM: sending SIGKILL", self.name, grace)
                 self._signal("KILL")
                 try:
-                    proc.wait(timeout=30)
+                    proc.wait(timeout=_PODMAN_TIMEOUT_S)
                 except subprocess.TimeoutExpired:
-                    proc.kill()  # podman itself is stuck; the container goes with --rm once podman cleans up
+                    proc.kill()  # podman itself is stuck; the removal below still takes the container away
                     proc.wait()
+            self._remove()  # whatever happened above, no container outlives its runner
         logger.info("container %s stopped with status %s", self.name, proc.returncode)
         return proc.returncode
+
+    def _remove(self) -> None:
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+            subprocess.run(
+                [self.podman, "rm", "--force", "--ignore", "--time", "0", self.name],
+                capture_output=True, timeout=_PODMAN_TIMEOUT_S, check=False,
+            )  # fmt: skip
 
     def _signal(self, signal: str) -> None:
         try:
             done = subprocess.run(
-                [self.podman, "kill", "--signal", signal, self.name], capture_output=True, timeout=30, check=False
-            )
+                [self.podman, "kill", "--signal", signal, self.name],
+                capture_output=True, timeout=_PODMAN_TIMEOUT_S, check=False,
+            )  # fmt: skip
         except (OSError, subprocess.TimeoutExpired):
             done = None
         if (done is None or done.returncode != 0) and self._proc is not None and self._proc.poll() is None:
