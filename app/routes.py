@@ -198,12 +198,16 @@ async def export(
     )
 
 
+# The body is the file itself: JSON Schema can only say "bytes" (a body that is not a valid file is a 422).
 _UPLOAD_BODY = {
     "requestBody": {
         "required": True,
         "content": {
-            "text/csv": {"schema": {"type": "string", "format": "binary"}},
-            "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
+            "text/csv": {
+                "schema": {"type": "string", "format": "binary", "minLength": 1},
+                "example": "city,amount\nParis,12.5\nLyon,3\n",
+            },
+            "application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary", "minLength": 1}},
         },
     }
 }
