@@ -143,6 +143,9 @@ def image_step(options: DeployOptions, observed: Observed) -> Step:
 def desired_env(options: DeployOptions, url: str | None) -> dict[str, str]:
     """Every literal env var of the revision: cloudgate's own, then ``--env`` (``url`` None: not known yet)."""
     env = {"CLOUDGATE_IDENTITY": "cloud-run"}
+    if options.http2:
+        # --use-http2 makes Cloud Run speak h2c to the container: cloudgate serve must answer it (granian).
+        env["CLOUDGATE_HTTP2"] = "true"
     for name, _path, mount in options.secrets:
         if name == options.docs_users_secret:
             env["CLOUDGATE_DOCS_USERS_FILE"] = mount

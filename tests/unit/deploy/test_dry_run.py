@@ -117,8 +117,9 @@ def test_runtime_options_become_gcloud_flags(files: Path) -> None:
         "--custom-audience", "https://api.example.com", "--env", "MODE=a,b",
     )  # fmt: skip
     deploy = shlex.split(lines[lines.index("# [4/7] deploy") + 1])
-    assert deploy[deploy.index("--set-env-vars=^@^CLOUDGATE_IDENTITY=cloud-run@MODE=a,b") :] == [
-        "--set-env-vars=^@^CLOUDGATE_IDENTITY=cloud-run@MODE=a,b",
+    env = "--set-env-vars=^@^CLOUDGATE_IDENTITY=cloud-run@CLOUDGATE_HTTP2=true@MODE=a,b"
+    assert deploy[deploy.index(env) :] == [
+        env,
         "--set-custom-audiences=https://api.example.com",
         "--memory=1Gi",
         "--cpu=2",
