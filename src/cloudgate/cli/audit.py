@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from cloudgate.cli.gcloud_options import ProjectOption, RegionOption
+
 
 class OutputFormat(StrEnum):
     text = "text"
@@ -29,12 +31,8 @@ account, project Editor/Owner), secrets passed as env vars and custom audiences;
 
 def audit(
     service: Annotated[str, typer.Argument(help="Cloud Run service name.", show_default=False)],
-    project: Annotated[
-        str | None, typer.Option("--project", help="Default: gcloud's core/project.", show_default=False)
-    ] = None,
-    region: Annotated[
-        str | None, typer.Option("--region", help="Default: gcloud's run/region.", show_default=False)
-    ] = None,
+    project: ProjectOption = None,
+    region: RegionOption = None,
     output: Annotated[OutputFormat, typer.Option("--format", help="text or json.")] = OutputFormat.text,
 ) -> None:
     from cloudgate.deploy.audit import Target, audit_service

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from cloudgate.cli.gcloud_options import ProjectOption, RegionOption
 from cloudgate.errors import ConfigError
 
 _BUILDERS = ("buildah", "podman", "docker")
@@ -39,12 +40,8 @@ def deploy(
     local_build: Annotated[
         bool, typer.Option("--local-build", help="Build --source here (buildah/podman/docker) and push it.")
     ] = False,
-    project: Annotated[
-        str | None, typer.Option("--project", help="Default: gcloud's core/project.", show_default=False)
-    ] = None,
-    region: Annotated[
-        str | None, typer.Option("--region", help="Default: gcloud's run/region.", show_default=False)
-    ] = None,
+    project: ProjectOption = None,
+    region: RegionOption = None,
     service_account: Annotated[
         str | None,
         typer.Option(

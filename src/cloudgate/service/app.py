@@ -18,9 +18,6 @@ Example::
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -36,6 +33,7 @@ from cloudgate.service.errors_http import (
     handle_validation_error,
 )
 from cloudgate.service.exposure import warn_off_cloud_run
+from cloudgate.service.lifespan import close_on_shutdown
 from cloudgate.service.middleware import CloudgateMiddleware
 from cloudgate.service.openapi import install_openapi, remove_open_docs_routes
 from cloudgate.service.settings import IdentityMode, ServiceSettings, get_settings
@@ -75,15 +73,5 @@ def protect(app: FastAPI, settings: ServiceSettings | None = None) -> FastAPI:
     install_openapi(app, settings)
     app.add_middleware(CloudgateMiddleware, settings=settings, authenticator=authenticator)
 
-    user_lifespan = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(application: Any) -> AsyncIterator[Any]:
-        async with user_lifespan(application) as state:
-            try:
-                yield state
-            finally:
-                await authenticator.aclose()
-
-    app.router.lifespan_context = lifespan
+    close_on_shutdown(app, authenticator.aclose)
     return app

@@ -20,8 +20,7 @@ import hashlib
 import html
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from cloudgate.errors import AuthError, UnavailableError
 from cloudgate.service.docs_guard import DocsGuard, docs_refusal
 from cloudgate.service.docs_users import DocsUsers
 from cloudgate.service.errors_http import error_response
+from cloudgate.service.lifespan import close_on_shutdown
 from cloudgate.service.openapi import remove_open_docs_routes
 from cloudgate.service.settings import ServiceSettings
 
@@ -226,23 +226,8 @@ def install_docs(app: FastAPI, settings: ServiceSettings) -> None:
             route_class_override=route_class,
             response_class=Response,
         )
-    _close_on_shutdown(app, guard)
+    close_on_shutdown(app, guard.throttle.aclose)  # the throttle's Redis connections
     # Put the docs first, so an app's catch-all route cannot shadow them.
     added: list[BaseRoute] = [route for route in app.router.routes if id(route) not in before]
     app.router.routes[:] = added + [route for route in app.router.routes if id(route) in before]
     logger.info("docs enabled for %d user(s) at %s and %s", len(users), DOCS_PATH, REDOC_PATH)
-
-
-def _close_on_shutdown(app: FastAPI, guard: DocsGuard) -> None:
-    """Close the throttle's Redis connections when the app stops."""
-    inner = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(application: Any) -> AsyncIterator[Any]:
-        async with inner(application) as state:
-            try:
-                yield state
-            finally:
-                await guard.throttle.aclose()
-
-    app.router.lifespan_context = lifespan
