@@ -15,10 +15,10 @@ def test_a_key_file_replaces_an_old_world_readable_one_instead_of_rewriting_it(t
     path.write_text("{}")
     path.chmod(0o644)
     old_inode = path.stat().st_ino
-    _write_secret_file(path, {"private_key": "-----BEGIN PRIVATE KEY-----"})
+    _write_secret_file(path, {"private_key": "not-a-real-key"})
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert path.stat().st_ino != old_inode
-    assert json.loads(path.read_text()) == {"private_key": "-----BEGIN PRIVATE KEY-----"}
+    assert json.loads(path.read_text()) == {"private_key": "not-a-real-key"}
     assert [p.name for p in tmp_path.iterdir()] == ["key.json"]  # no temporary file left behind
 
 
