@@ -10,6 +10,10 @@ from fastapi import FastAPI
 
 from cloudgate.service import GoogleCaller, KeyCaller, protect
 
+#: What ``cloudgate serve`` is given: this app, on 127.0.0.1 only (load and fault tests never leave the machine).
+APP = "tests.load.fault_app:create_app"
+SERVE_ARGS = ("--host", "127.0.0.1")
+
 
 def create_app() -> FastAPI:
     app = FastAPI(title="fault tests")

@@ -10,7 +10,7 @@ Five kinds of caller, each on the key route of ``tests.load.fault_app``:
 
 The service runs with ``CLOUDGATE_KEY_CACHE_SECONDS=3600``, so a key looked up before the outage is still cached
 during it whatever the machine's speed (the documented behaviour: a cached record keeps working until its entry
-ends, then the key gets 503 like any other; ``tests/unit/service/keys/test_cache.py`` moves a clock through that).
+ends, then the key gets 503 like any other; ``tests/unit/service/keys/test_firestore.py`` moves a clock through that).
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ import httpx
 
 from cloudgate.service.keys import KeyStore
 from tests.e2e.service_env import Served, serve
+from tests.load.fault_app import APP, SERVE_ARGS
 from tests.load.fault_load import Probe, Tally, probe
 
-APP = "tests.load.fault_app:create_app"
 PATH = "/v1/key"
 CACHE_SECONDS = "3600"
 WARMED = ("cached", "revoked-cached")
@@ -97,5 +97,5 @@ def answers_again(served: Served, keys: Keys) -> bool:
 def key_service(keystore: str, **env: str) -> Iterator[Served]:
     """``cloudgate serve`` of the fault app on this key store (identity off: keys only)."""
     base = {"CLOUDGATE_KEYSTORE": keystore, "CLOUDGATE_IDENTITY": "off", "CLOUDGATE_KEY_CACHE_SECONDS": CACHE_SECONDS}
-    with serve(APP, {**base, **env}) as served:
+    with serve(APP, {**base, **env}, args=SERVE_ARGS) as served:
         yield served
