@@ -9,12 +9,28 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 CLOUDGATE = str(VENV_BIN / "cloudgate")
+
+
+class _Stoppable(Protocol):
+    def stop(self) -> object: ...
+
+
+_S = TypeVar("_S", bound=_Stoppable)
+
+
+def running(started: _S) -> Iterator[_S]:
+    """Yield an already started server or stack, then ``stop()`` it: the body of a fixture (``yield from``)."""
+    try:
+        yield started
+    finally:
+        started.stop()
 
 
 def free_port() -> int:

@@ -34,7 +34,7 @@ from tests.security.scorecard import (  # noqa: F401  (fixtures and hooks of the
     pytest_runtest_makereport,
     pytest_terminal_summary,
 )
-from tests.support import CLOUDGATE, Drain, free_port, wait_for_port
+from tests.support import CLOUDGATE, Drain, free_port, running, wait_for_port
 
 DOCS_USER = "docs"
 DOCS_PASSWORD = "correct horse battery staple"
@@ -180,21 +180,13 @@ def verify_service(secrets: Secrets, certs: CertsServer) -> Iterator[Served]:
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorStack]:
     """The emulator with a Cloud Run front end over the echo service (shows what the container receives)."""
-    stack = EmulatorStack.start(tmp_path_factory.mktemp("sec-emulator"))
-    try:
-        yield stack
-    finally:
-        stack.stop()
+    yield from running(EmulatorStack.start(tmp_path_factory.mktemp("sec-emulator")))
 
 
 @pytest.fixture(scope="session")
 def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
     """``cloudgate dev``: the example service in cloud-run mode behind the emulator's front end."""
-    stack = DevStack.start(tmp_path_factory.mktemp("sec-dev"))
-    try:
-        yield stack
-    finally:
-        stack.stop()
+    yield from running(DevStack.start(tmp_path_factory.mktemp("sec-dev")))
 
 
 def id_token(key_file: Path, audience: str) -> str:
