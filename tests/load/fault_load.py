@@ -10,14 +10,15 @@ under the probe's kind (what the caller presented: a cached key, a revoked one..
 - anything else is named by itself (``503 without Retry-After``, ``500``, ``timeout``, ``not sent``...), and a
   test that expects none of those fails showing the whole tally.
 
-Bounded: a fixed number of requests, a per-request timeout, a deadline for the whole run. ``CLOUDGATE_LOAD=full``
-(set by ``make load``) raises the counts; it is read at import because the suite's ``clean_environ`` fixture
-strips ``CLOUDGATE_*`` variables while each test runs.
+Bounded: a fixed number of requests, a per-request timeout, a deadline for the whole run. The full pass of
+``make load`` (``tests/load/passes.py``) raises the counts; the assertions stay the same.
+
+Threads, not the event loop of ``tests/load/clients.py``: the fault tests send a fixed number of requests each
+and count them by kind, which plain blocking clients say most simply.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections import Counter
@@ -26,11 +27,13 @@ from dataclasses import dataclass, field
 
 import httpx
 
-FULL = os.environ.get("CLOUDGATE_LOAD", "").lower() == "full"
-CLIENTS = 40 if FULL else 24
-REQUESTS_PER_CLIENT = 40 if FULL else 5
+from tests.load.passes import sized
+
+#: Concurrent clients (the fault tests' range is 20-40: enough to queue on a failing store or certs fetch).
+CLIENTS = sized(24, 40)
+REQUESTS_PER_CLIENT = sized(5, 40)
 #: The whole run's bound: requests not sent by then are counted as ``not sent`` (a hang, for the test).
-DEADLINE_S = 240.0 if FULL else 90.0
+DEADLINE_S = float(sized(90, 300))
 #: One request's bound; a request still unanswered then is counted as ``timeout``.
 REQUEST_TIMEOUT_S = 30.0
 
@@ -57,6 +60,8 @@ class Tally:
 
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)
     slowest: dict[str, float] = field(default_factory=dict)
+    #: The whole run's wall time (for the printed figures).
+    seconds: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, kind: str, outcome: str, seconds: float) -> None:
@@ -76,8 +81,8 @@ class Tally:
 
     def report(self) -> str:
         kinds = sorted({k for k, _ in self.counts})
-        lines = [f"{k}: {self.outcomes(k)} (slowest {self.slowest.get(k, 0):.2f}s)" for k in kinds]
-        return "\n".join(lines)
+        lines = [f"  {k}: {self.outcomes(k)} (slowest {self.slowest.get(k, 0):.2f}s)" for k in kinds]
+        return "\n".join([f"{sum(self.counts.values())} requests in {self.seconds:.1f}s", *lines])
 
 
 def outcome(response: httpx.Response) -> str:
@@ -129,11 +134,14 @@ def hammer(
                     result = f"transport error {type(exc).__name__}"
                 tally.add(chosen.kind, result, time.monotonic() - began)
 
+    began = time.monotonic()
     threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(deadline_s + REQUEST_TIMEOUT_S + 5)
+    tally.seconds = time.monotonic() - began
+    print(f"\n{clients} clients: {tally.report()}")  # the figures `make load` shows (pytest -s)
     return tally
 
 

@@ -27,6 +27,7 @@ from cloudgate.service.keys import KeyStore
 from tests.e2e.service_env import Served, serve
 from tests.load.fault_app import APP, SERVE_ARGS
 from tests.load.fault_load import Probe, Tally, probe
+from tests.load.front_end_stack import assert_nothing_broke
 
 PATH = "/v1/key"
 CACHE_SECONDS = "3600"
@@ -99,3 +100,4 @@ def key_service(keystore: str, **env: str) -> Iterator[Served]:
     base = {"CLOUDGATE_KEYSTORE": keystore, "CLOUDGATE_IDENTITY": "off", "CLOUDGATE_KEY_CACHE_SECONDS": CACHE_SECONDS}
     with serve(APP, {**base, **env}, args=SERVE_ARGS) as served:
         yield served
+    assert_nothing_broke(served.output)  # 503s are logged as one line each, never a traceback

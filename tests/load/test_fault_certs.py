@@ -22,8 +22,10 @@ import httpx
 import pytest
 
 from tests.e2e.service_env import Served, serve
+from tests.load.blackhole import Blackhole
 from tests.load.fault_app import APP, SERVE_ARGS
 from tests.load.fault_load import Tally, hammer, probe, wait_until
+from tests.load.front_end_stack import assert_nothing_broke
 from tests.load.google_side import AUDIENCE, CERTS_PATH, Google, bearer, forged, start_google
 from tests.support import CLOUDGATE, Drain, start_process, wait_for_port
 from tests.tcp_relay import TcpRelay
@@ -41,7 +43,8 @@ def google(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Google]:
     try:
         yield started
     finally:
-        started.stop()
+        output = started.stop()
+    assert_nothing_broke(output)
 
 
 @pytest.fixture
@@ -54,11 +57,12 @@ def certs_relay(google: Google) -> Iterator[TcpRelay]:
         relay.close()
 
 
-def _service_env(relay: TcpRelay, folder: Path, mode: str) -> dict[str, str]:
+def _service_env(certs_at: str, folder: Path, mode: str) -> dict[str, str]:
+    """The service's settings, with Google's certs reached at ``certs_at`` (``host:port``)."""
     return {
         "CLOUDGATE_IDENTITY": mode,
         "CLOUDGATE_AUDIENCES": AUDIENCE,
-        "CLOUDGATE_CERTS_URL": f"http://{relay.address}{CERTS_PATH}",
+        "CLOUDGATE_CERTS_URL": f"http://{certs_at}{CERTS_PATH}",
         "CLOUDGATE_KEYSTORE": f"sqlite:///{folder / 'no-keys.sqlite3'}",  # the route needs no key
     }
 
@@ -78,7 +82,7 @@ def test_verify_mode_warm_callers_keep_working_while_certs_are_down(
     """Warm: verified tokens and new tokens of a held key 0 failures; forged refused; a new key's token 503."""
     cached = [google.id_token(n) for n in CACHED]
     fresh = [google.id_token(n) for n in FRESH]
-    env = _service_env(certs_relay, tmp_path, "verify") | {"CLOUDGATE_CERTS_REFETCH_COOLDOWN_SECONDS": "2"}
+    env = _service_env(certs_relay.address, tmp_path, "verify") | {"CLOUDGATE_CERTS_REFETCH_COOLDOWN_SECONDS": "2"}
     with serve(APP, env, args=SERVE_ARGS) as served:
         assert [_status(served, token) for token in cached] == [200] * len(cached)
         certs_relay.cut()
@@ -107,6 +111,7 @@ def test_verify_mode_warm_callers_keep_working_while_certs_are_down(
         )
         assert tally.total("accepted") == tally.sent("cached") + tally.sent("fresh"), tally.report()
         wait_until(lambda: _status(served, rotated) == 200, timeout=60, what="the new key fetched once certs are back")
+    assert_nothing_broke(served.output)
 
 
 def test_verify_mode_cold_is_503_then_recovers(google: Google, certs_relay: TcpRelay, tmp_path: Path) -> None:
@@ -119,13 +124,14 @@ def test_verify_mode_cold_is_503_then_recovers(google: Google, certs_relay: TcpR
         probe("forged", PATH, bearer(forged(genuine[0]))),
         probe("made-up kid", PATH, bearer(forged(genuine[0], kid="made-up-kid"))),
     ]
-    with serve(APP, _service_env(certs_relay, tmp_path, "verify"), args=SERVE_ARGS) as served:
+    with serve(APP, _service_env(certs_relay.address, tmp_path, "verify"), args=SERVE_ARGS) as served:
         outage = hammer(served.url, probes)
         certs_relay.restore()
         _expect(outage, {"genuine": "unavailable", "forged": "unavailable", "made-up kid": "unavailable"})
         # With no keys at all, a failed fetch is retried after a pause (at most 5 s): wait for it.
         wait_until(lambda: _status(served, genuine[0]) == 200, timeout=60, what="recovery once certs answer")
         recovered = hammer(served.url, probes, requests_per_client=2)
+    assert_nothing_broke(served.output)
     _expect(recovered, {"genuine": "accepted", "forged": "refused", "made-up kid": "refused"})
 
 
@@ -150,6 +156,24 @@ def test_cloud_run_mode_never_needs_the_certs_endpoint(google: Google, certs_rel
         *(probe("genuine", PATH, bearer(token)) for token in genuine),
         probe("forged", PATH, bearer(forged(genuine[0]))),
     ]
-    with _upstream(google, _service_env(certs_relay, tmp_path, "cloud-run")):
+    with _upstream(google, _service_env(certs_relay.address, tmp_path, "cloud-run")) as service_log:
         tally = hammer(google.frontend_url, probes)
+    assert_nothing_broke(service_log.output)
     _expect(tally, {"genuine": "accepted", "forged": "refused"})
+
+
+def test_verify_mode_certs_endpoint_hanging_is_503_not_a_hang(google: Google, tmp_path: Path) -> None:
+    """The certs endpoint accepts connections and never answers (cold): every token gets 503 + Retry-After once
+    the fetch times out (5 s), 0 accepted, no request left hanging (the callers share one fetch at a time, then
+    a pause counted from the failure)."""
+    genuine = [google.id_token(n) for n in CACHED]
+    probes = [probe("genuine", PATH, bearer(token)) for token in genuine]
+    hole = Blackhole()
+    try:
+        with serve(APP, _service_env(hole.address, tmp_path, "verify"), args=SERVE_ARGS) as served:
+            tally = hammer(served.url, probes)
+        assert_nothing_broke(served.output)
+    finally:
+        hole.close()
+    print(f"certs fetches tried: {hole.connections}")  # a figure; the pause itself is unit-tested with a clock
+    _expect(tally, {"genuine": "unavailable"})

@@ -208,7 +208,9 @@ class PublicKeys:
                 raise PublicKeysUnavailableError(f"HTTP {response.status_code}")
             keys = parse_key_set(response.json())
         except (httpx.HTTPError, ValueError, PublicKeysUnavailableError) as exc:
-            self._last_failed = True
+            # Pauses count from the failure, not from the attempt: a fetch that hangs until its timeout must not
+            # leave the pause already spent, or a stalled endpoint would cost every request a whole timeout.
+            self._last_failed, self._last_attempt = True, self._clock()
             detail = str(exc) or type(exc).__name__
             if self._keys:
                 # Keep the old keys (they were good an hour ago, Google overlaps rotations) and retry later.

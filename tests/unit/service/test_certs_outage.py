@@ -7,6 +7,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from cloudgate.errors import InvalidCredentialsError, UnavailableError
+from cloudgate.service.certs import PublicKeys
 from tests.keys import x509_pem
 from tests.unit.service.test_certs import CertsServer, FakeClock, same_key
 
@@ -42,3 +43,28 @@ async def test_a_new_kid_during_an_outage_is_a_503_not_a_401(rsa_keys: list[rsa.
     clock.now += 31
     with pytest.raises(InvalidCredentialsError, match="unknown key id"):
         await keys.get("made-up")
+
+
+@pytest.mark.anyio
+async def test_a_fetch_that_hangs_until_its_timeout_is_not_retried_at_once(rsa_keys: list[rsa.RSAPrivateKey]) -> None:
+    """The certs endpoint accepts and never answers: the fetch fails at its timeout (5 s here), and the pause
+    before the next try counts from that failure, so the requests that follow get 503 at once instead of each
+    waiting out another timeout."""
+    clock = FakeClock()
+    fetches = 0
+
+    async def stalled(request: httpx.Request) -> httpx.Response:
+        nonlocal fetches
+        fetches += 1
+        clock.now += 5  # the whole timeout passes while the fetch waits
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(stalled))
+    keys = PublicKeys("http://certs.test/oauth2/v1/certs", http=lambda: client, refetch_cooldown=30, clock=clock)
+    with pytest.raises(UnavailableError):
+        await keys.get("a")
+    clock.now += 4
+    with pytest.raises(UnavailableError) as info:
+        await keys.get("a")
+    assert fetches == 1
+    assert info.value.retry_after == 1
