@@ -1,12 +1,12 @@
 # cloudgate: `make run` starts the example service behind the local emulator; `make test` runs every test.
-# Both create .venv and install what they need first.
+# Both create .venv and install what they need first. `make load` runs the load tests' full pass (CI runs a short one).
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint unit bench clean system-deps docs lock image
+.PHONY: run test lint unit load bench clean system-deps docs lock image
 
 # The first install takes a couple of minutes: say so, and let pip show each package as it goes (not --quiet).
 $(STAMP): pyproject.toml
@@ -27,6 +27,10 @@ test: $(STAMP) system-deps
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
+
+# The same tests as CI's short pass, run longer (tests/load/passes.py); -s shows the figures each test prints.
+load: $(STAMP)
+	CLOUDGATE_LOAD=full $(BIN)/python -m pytest -q -s --timeout=1800 tests/load
 
 lint: $(STAMP)
 	@! git grep -nE '^(<<<<<<<|>>>>>>>) ' -- . ':!*.md' || { echo 'merge conflict markers left in the files above' >&2; exit 1; }

@@ -48,10 +48,10 @@ def added_latency(ax: Any, inproc: dict[str, Any] | None, front: dict[str, Any] 
     labels, values, colors = [], [], []
     if inproc is not None:
         us = inproc["cpu_us_per_request"]
-        base = us["protect(): open route"]
+        base = us["verify: unprotected"]
         for name, label in (
-            ("protect(): KeyCaller", "in-process\nKeyCaller"),
-            ("protect(): require_key() called with the request", "in-process\ndirect call"),
+            ("verify: API key + identity (Depends)", "in-process\nkey + identity\nDepends"),
+            ("verify: API key + identity (requirement called directly)", "in-process\nkey + identity\ndirect call"),
         ):
             labels.append(label)
             values.append(max(us[name] - base, 0.1) / 1000)

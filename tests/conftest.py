@@ -9,6 +9,7 @@ import pytest
 
 from tests.firestore_emulator import FirestoreEmulator
 from tests.redis_server import RedisServer
+from tests.support import running
 
 _STRIPPED_PREFIXES = ("GOOGLE_", "CLOUDSDK_", "GCE_", "CLOUDGATE_")
 
@@ -37,11 +38,7 @@ def anyio_backend() -> str:
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """One real redis-server for the whole session (127.0.0.1, a free port, nothing persisted)."""
-    server = RedisServer.start(tmp_path_factory.mktemp("redis"))
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from running(RedisServer.start(tmp_path_factory.mktemp("redis")))
 
 
 @pytest.fixture
@@ -54,11 +51,7 @@ def redis_url(redis_server: RedisServer) -> str:
 @pytest.fixture(scope="session")
 def firestore_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FirestoreEmulator]:
     """One real Firestore emulator (the Cloud SDK's) for the whole session, on a free 127.0.0.1 port."""
-    emulator = FirestoreEmulator.start(tmp_path_factory.mktemp("firestore"))
-    try:
-        yield emulator
-    finally:
-        emulator.stop()
+    yield from running(FirestoreEmulator.start(tmp_path_factory.mktemp("firestore")))
 
 
 @pytest.fixture

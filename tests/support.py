@@ -1,4 +1,5 @@
-"""Helpers for tests that start real processes: free ports, waiting for a port, stopping cleanly."""
+"""Helpers for tests that start real processes: free ports (``tests/ports.py``), waiting for a port, stopping
+cleanly."""
 
 from __future__ import annotations
 
@@ -9,19 +10,30 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Protocol, TypeVar
+
+from tests.ports import free_port as free_port  # where tests have always found it
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 CLOUDGATE = str(VENV_BIN / "cloudgate")
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+class _Stoppable(Protocol):
+    def stop(self) -> object: ...
+
+
+_S = TypeVar("_S", bound=_Stoppable)
+
+
+def running(started: _S) -> Iterator[_S]:
+    """Yield an already started server or stack, then ``stop()`` it: the body of a fixture (``yield from``)."""
+    try:
+        yield started
+    finally:
+        started.stop()
 
 
 def wait_for_port(port: int, *, proc: subprocess.Popen[bytes] | None = None, timeout: float = 20.0) -> None:

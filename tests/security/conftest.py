@@ -34,7 +34,7 @@ from tests.security.scorecard import (  # noqa: F401  (fixtures and hooks of the
     pytest_runtest_makereport,
     pytest_terminal_summary,
 )
-from tests.support import CLOUDGATE, Drain, free_port, wait_for_port
+from tests.support import CLOUDGATE, Drain, free_port, running, wait_for_port
 
 DOCS_USER = "docs"
 DOCS_PASSWORD = "correct horse battery staple"
@@ -83,6 +83,13 @@ class Secrets:
             "CLOUDGATE_TRUST_FORWARDED_FOR": "true",
             **extra,
         }
+
+    @contextmanager
+    def served_app(self, data: Path, **settings: str) -> Iterator[Served]:
+        """``cloudgate serve`` of the example app with these keys and docs users, its own data folder and
+        ``settings`` (environment variables), until the block ends."""
+        with serve("app.main:create_app", self.service_env(CLOUDGATE_DATA_DIR=str(data), **settings)) as served:
+            yield served
 
 
 def make_secrets(root: Path) -> Secrets:
@@ -164,14 +171,13 @@ def certs(signing_key: SigningKey) -> Iterator[CertsServer]:
 @pytest.fixture(scope="session")
 def verify_service(secrets: Secrets, certs: CertsServer) -> Iterator[Served]:
     """The example app verifying RS256 tokens itself against the counting certs server."""
-    env = secrets.service_env(
+    with secrets.served_app(
+        secrets.root / "data-verify",
         CLOUDGATE_IDENTITY="verify",
         CLOUDGATE_AUDIENCES=AUDIENCE,
         CLOUDGATE_CERTS_URL=certs.url,
         CLOUDGATE_CERTS_REFETCH_COOLDOWN_SECONDS="30",
-        CLOUDGATE_DATA_DIR=str(secrets.root / "data-verify"),
-    )
-    with serve("app.main:create_app", env) as served:
+    ) as served:
         yield served
     for secret in secrets.all():
         assert secret not in served.output
@@ -180,21 +186,13 @@ def verify_service(secrets: Secrets, certs: CertsServer) -> Iterator[Served]:
 @pytest.fixture(scope="session")
 def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorStack]:
     """The emulator with a Cloud Run front end over the echo service (shows what the container receives)."""
-    stack = EmulatorStack.start(tmp_path_factory.mktemp("sec-emulator"))
-    try:
-        yield stack
-    finally:
-        stack.stop()
+    yield from running(EmulatorStack.start(tmp_path_factory.mktemp("sec-emulator")))
 
 
 @pytest.fixture(scope="session")
 def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
     """``cloudgate dev``: the example service in cloud-run mode behind the emulator's front end."""
-    stack = DevStack.start(tmp_path_factory.mktemp("sec-dev"))
-    try:
-        yield stack
-    finally:
-        stack.stop()
+    yield from running(DevStack.start(tmp_path_factory.mktemp("sec-dev")))
 
 
 def id_token(key_file: Path, audience: str) -> str:

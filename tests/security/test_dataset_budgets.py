@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.e2e.service_env import Served, serve
+from tests.e2e.service_env import Served
 from tests.security.conftest import Attack, Secrets
 
 pytestmark = pytest.mark.e2e
@@ -20,13 +20,12 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def strict_service(secrets: Secrets, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    env = secrets.service_env(
-        CLOUDGATE_DATA_DIR=str(tmp_path_factory.mktemp("strict")),
+    with secrets.served_app(
+        tmp_path_factory.mktemp("strict"),
         CLOUDGATE_SAMPLE_ROWS="100000",
         CLOUDGATE_QUERY_SECONDS="0.000001",
         CLOUDGATE_UPLOAD_SECONDS="0.000001",
-    )
-    with serve("app.main:create_app", env) as served:
+    ) as served:
         yield served
 
 

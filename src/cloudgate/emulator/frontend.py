@@ -256,13 +256,7 @@ class CloudRunFrontend:
                 logger.warning("response of %d bytes exceeds 32 MiB: answering an empty 500", length)
                 await _empty_500(send)
                 return
-            headers = end_to_end(response.headers.raw)
-            await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
-            started["sent"] = True
-            self.ctx.counters.add("frontend_forwarded", str(response.status_code))
-            async for chunk in response.aiter_raw():
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            await self._relay(send, started, response.status_code, response.headers.raw, response.aiter_raw())
         except httpx.HTTPError as exc:
             logger.warning("the container broke off its response: %s", type(exc).__name__)
             if not started["sent"]:
@@ -284,13 +278,7 @@ class CloudRunFrontend:
         body = content if not isinstance(content, bytes) else None
 
         async def relay(response: h2c.H2cResponse) -> None:
-            headers = end_to_end(response.headers)
-            await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
-            started["sent"] = True
-            self.ctx.counters.add("frontend_forwarded", str(response.status_code))
-            async for chunk in response.chunks():
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            await self._relay(send, started, response.status_code, response.headers, response.chunks())
 
         try:
             await h2c.exchange(url, scope["method"], self._upstream_headers(scope), body, relay)
@@ -299,6 +287,22 @@ class CloudRunFrontend:
             if not started["sent"]:
                 self.ctx.counters.add("frontend_refused", "upstream_unavailable")
                 await _page(503, *_UNAVAILABLE)(scope, receive, send)
+
+    async def _relay(
+        self,
+        send: Send,
+        started: dict[str, bool],
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        chunks: AsyncIterator[bytes],
+    ) -> None:
+        """Pass the container's answer on (HTTP/1 and h2c alike): status, end-to-end headers, body as it comes."""
+        await send({"type": "http.response.start", "status": status, "headers": end_to_end(headers)})
+        started["sent"] = True
+        self.ctx.counters.add("frontend_forwarded", str(status))
+        async for chunk in chunks:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _body(self, receive: Receive, limit: int | None) -> AsyncIterator[bytes]:
         total = 0
