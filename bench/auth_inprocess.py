@@ -2,7 +2,8 @@
 
 Answers "where does the auth overhead go", with no server and no socket: a route with one trivial async dependency
 against the same route without, on a bare app, on one with an exception handler and on one with an
-``@app.middleware``; then bench/_auth_app.py's routes behind ``protect()`` (the ones ``auth_overhead.py`` loads over
+``@app.middleware``, and dependencies of other shapes (taking the request, a callable instance, a ``SecurityBase``
+like cloudgate's requirements); then bench/_auth_app.py's routes behind ``protect()`` (the ones ``auth_overhead.py`` loads over
 HTTP) in ``cloud-run`` and ``verify`` identity modes: unprotected, ``KeyCaller``, API key + identity through
 ``Depends(require(...))`` and with the requirement called directly, and (verify) the tutorial's verify-per-call way.
 Time is process CPU time, in alternating rounds, best of 5 batches: other processes on a loaded machine count little.
@@ -23,10 +24,12 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.openapi.models import HTTPBase
 from fastapi.responses import JSONResponse
+from fastapi.security.base import SecurityBase
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -44,10 +47,27 @@ async def trivial() -> int:
     return 1
 
 
-Trivial = Annotated[int, Depends(trivial)]
+async def takes_request(request: Request) -> int:
+    return 1
 
 
-def plain_app(handler: bool, middleware: bool = False) -> FastAPI:
+class CallableDependency:
+    async def __call__(self, request: Request) -> int:
+        return 1
+
+
+class SecuritySchemeDependency(SecurityBase):
+    """Shaped like cloudgate's requirements: a ``SecurityBase`` instance taking the request."""
+
+    def __init__(self) -> None:
+        self.scheme_name = "bench"
+        self.model = HTTPBase(scheme="bench")
+
+    async def __call__(self, request: Request) -> int:
+        return 1
+
+
+def plain_app(handler: bool, middleware: bool = False, dependency: Any = trivial) -> FastAPI:
     app = FastAPI()
 
     @app.get("/open")
@@ -55,7 +75,7 @@ def plain_app(handler: bool, middleware: bool = False) -> FastAPI:
         return {"n": 1}
 
     @app.get("/dep")
-    async def dep_route(n: Trivial) -> dict[str, int]:
+    async def dep_route(n: int = Depends(dependency)) -> dict[str, int]:  # a default: a local, not an annotation
         return {"n": n}
 
     if handler:
@@ -129,6 +149,18 @@ def plain_cases() -> dict[str, tuple[Any, str, dict[str, str]]]:
         "app + 1 exception handler: trivial async dependency": (handled, "/dep", {}),
         "app + 1 @app.middleware('http'): open route": (wrapped, "/open", {}),
         "app + 1 @app.middleware('http'): trivial async dependency": (wrapped, "/dep", {}),
+        # Is any dependency signature cheaper for FastAPI to solve? Each on its own bare app, same route position.
+        "bare app: dependency taking the request": (plain_app(False, dependency=takes_request), "/dep", {}),
+        "bare app: callable instance taking the request": (
+            plain_app(False, dependency=CallableDependency()),
+            "/dep",
+            {},
+        ),
+        "bare app: SecurityBase instance taking the request": (
+            plain_app(False, dependency=SecuritySchemeDependency()),
+            "/dep",
+            {},
+        ),
     }
 
 
