@@ -16,11 +16,8 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
-
-import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -28,20 +25,12 @@ sys.path.insert(0, str(ROOT))
 from tests.container.images import container_env  # noqa: E402
 from tests.support import CLOUDGATE, free_port  # noqa: E402
 
+from bench.cold_start import SERVICE, Case, first_200, wait_first_200  # noqa: E402
+
 #: The same settings for both sides (a small sample dataset, as the tests use).
 SETTINGS = {"CLOUDGATE_SAMPLE_ROWS": "1000", "CLOUDGATE_LOG_LEVEL": "warning"}
-
-
-def _first_200(port: int, proc: subprocess.Popen[bytes], started: float) -> float:
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"exited with {proc.returncode} before answering")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return time.perf_counter() - started
-        except httpx.TransportError:
-            pass
-        time.sleep(0.01)
+#: The same app as a local process, timed by the same loop as bench/cold_start.py.
+PROCESS = Case("local process", [CLOUDGATE, "serve", SERVICE], "/health", authenticated=False)
 
 
 def _container(image: str) -> tuple[float, float]:
@@ -57,26 +46,10 @@ def _container(image: str) -> tuple[float, float]:
     created = time.perf_counter() - started
     proc = subprocess.Popen(["podman", "start", "--attach", name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        return _first_200(port, proc, started), created
+        return wait_first_200(f"http://127.0.0.1:{port}/health", proc, started, {}), created
     finally:
         subprocess.run(["podman", "rm", "--force", "--time", "0", name], capture_output=True, check=False)
         proc.wait(timeout=60)
-
-
-def _process() -> float:
-    port = free_port()
-    with tempfile.TemporaryDirectory() as folder:
-        env = {**os.environ, **SETTINGS, "PORT": str(port), "CLOUDGATE_APP_DIR": str(ROOT)}
-        started = time.perf_counter()
-        proc = subprocess.Popen(
-            [CLOUDGATE, "serve", "app.main:create_app"],
-            env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            return _first_200(port, proc, started)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
 
 
 def main() -> None:
@@ -93,7 +66,7 @@ def main() -> None:
         total, created = _container(image)
         containers.append(total)
         creates.append(created)
-        processes.append(_process())
+        processes.append(first_200(PROCESS, SETTINGS)[0])
     container, process = statistics.median(containers), statistics.median(processes)
     create = statistics.median(creates)
     start = statistics.median(total - created for total, created in zip(containers, creates, strict=True))
