@@ -90,7 +90,7 @@ def exports(ax: Any, export: dict[str, Any]) -> None:
         ax.annotate(f"{peak:.0f} MiB", (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center",
                     va="bottom", fontsize=7)  # fmt: skip
     ax.axhline(1.0, color="grey", linewidth=0.5)
-    ax.set_ylabel("export rows/s relative to DuckDB to a local file", fontsize=8)
+    ax.set_ylabel("rows/s vs DuckDB to a local file", fontsize=8)
     ax.set_title(f"{export['rows'] / 1e6:.0f}M rows; labels: server peak RSS", fontsize=8)
     ax.tick_params(labelsize=7)
 

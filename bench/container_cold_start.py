@@ -4,14 +4,16 @@ Container: ``podman create --rm -p 127.0.0.1:P:P -e PORT=P IMAGE`` then ``podman
 timed in two parts: creating copies the image's files, every one of them with vfs storage; starting runs the
 image's own ``cloudgate serve``).
 Process: ``cloudgate serve app.main:create_app`` from this checkout's .venv, with the same environment, in a fresh
-working folder. Rounds alternate; the ratio is of the medians. Also prints the image's size. The image is built
-with scripts/build-image.sh when it is missing.
+working folder, timed by the same loop as ``bench/cold_start.py``. Rounds alternate; the ratio is of the medians.
+Also prints the image's size. The image is built with scripts/build-image.sh when it is missing. Writes
+``bench/results/container_cold_start.json``.
 
     .venv/bin/python bench/container_cold_start.py [IMAGE] [ROUNDS]
 """
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
@@ -25,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from tests.container.images import container_env  # noqa: E402
 from tests.support import CLOUDGATE, free_port  # noqa: E402
 
-from bench.cold_start import SERVICE, Case, first_200, wait_first_200  # noqa: E402
+from bench.cold_start import RESULTS, SERVICE, Case, first_200, wait_first_200  # noqa: E402
 
 #: The same settings for both sides (a small sample dataset, as the tests use).
 SETTINGS = {"CLOUDGATE_SAMPLE_ROWS": "1000", "CLOUDGATE_LOG_LEVEL": "warning"}
@@ -76,6 +78,22 @@ def main() -> None:
     print(f"    podman create: {create:.2f} s; podman start to first 200: {start:.2f} s (medians)")
     print(f"  local process:          {process:.2f} s   runs: {', '.join(f'{t:.2f}' for t in processes)}")
     print(f"  ratio container/process: {container / process:.2f}  (start only: {start / process:.2f})")
+    result = {
+        "image": image,
+        "image_bytes": int(size),
+        "rounds": rounds,
+        "container_s": container,
+        "create_s": create,
+        "start_s": start,
+        "process_s": process,
+        "ratio": round(container / process, 3),
+        "start_ratio": round(start / process, 3),
+        "container_runs_s": containers,
+        "create_runs_s": creates,
+        "process_runs_s": processes,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "container_cold_start.json").write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":
