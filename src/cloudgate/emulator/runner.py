@@ -127,7 +127,7 @@ async def start_listening(
             logger.warning("port %d was taken right after it was chosen: choosing another", port)
             continue
         try:
-            await anyio.to_thread.run_sync(runner.start, port)
+            await anyio.to_thread.run_sync(runner.start, port)  # a thread: a container's start blocks (creating)
             await (runner.wait_ready(port) if limit is None else runner.wait_ready(port, limit))
         except EmulatorError as exc:
             await anyio.to_thread.run_sync(runner.stop)
