@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 
@@ -49,7 +50,11 @@ class Warmup:
     def start(self) -> None:
         """Begin the work in a worker thread, unless it has begun (needs the running event loop)."""
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="cloudgate-app-data-start")
+            # A context of its own: the work belongs to the instance, so its log lines must not carry the trace and
+            # principal of the request that happened to start it.
+            self._task = asyncio.create_task(
+                self._run(), name="cloudgate-app-data-start", context=contextvars.Context()
+            )
 
     async def ready(self) -> None:
         """Return once the data folder is ready to serve (the sample written, or its failure logged)."""
