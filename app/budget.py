@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Protocol, TypeVar
-
-import duckdb
 
 from app.errors import DatasetError
 
@@ -68,7 +67,9 @@ class ShortOfMemoryError(RetryLaterError):
 
 def _out_of_memory(exc: BaseException) -> bool:
     # DuckDB raises OutOfMemoryException; through Arrow's batch reader it arrives as an OSError with its text.
-    return isinstance(exc, duckdb.OutOfMemoryException) or "Out of Memory Error" in str(exc)
+    # Looked up, not imported: an exception from DuckDB means DuckDB is loaded (it is imported on first use).
+    duckdb = sys.modules.get("duckdb")
+    return (duckdb is not None and isinstance(exc, duckdb.OutOfMemoryException)) or "Out of Memory Error" in str(exc)
 
 
 class _Interruptible(Protocol):

@@ -25,15 +25,16 @@ import re
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
-
-import duckdb
+from typing import TYPE_CHECKING, Any
 
 from app.columns import RESERVED_COLUMNS, Column, fold
 from app.convert import convert_to_parquet, describe_file, first_line
 from app.errors import DatasetError
 from app.resources import Limits, read_limits
 from app.settings import DataSettings
+
+if TYPE_CHECKING:  # DuckDB itself is imported on first use (``Catalog.cursor``): cold start, see docs/performance.md
+    import duckdb
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +144,11 @@ def duckdb_config(settings: DataSettings, limits: Limits, tmp_dir: Path) -> dict
 
 
 class Catalog:
-    """The data folder plus one DuckDB connection; hand each request its own ``cursor()``."""
+    """The data folder plus one DuckDB connection; hand each request its own ``cursor()``.
+
+    The connection (and the ``duckdb`` import, the largest part of the service's start-up) is made by the first
+    ``cursor()`` call, not here: building the app stays cheap, and the service warms it up once it listens.
+    """
 
     def __init__(self, settings: DataSettings, limits: Limits | None = None) -> None:
         self.directory = settings.data_dir
@@ -153,25 +158,40 @@ class Catalog:
             folder.mkdir(parents=True, exist_ok=True)
         self.limits = limits or read_limits()
         self.config = duckdb_config(settings, self.limits, self.tmp_dir)
-        self._db = duckdb.connect(config=self.config)
-        logger.info(
-            "DuckDB: memory_limit %s, threads %s, spilling up to %s (instance: %d MiB, %d CPUs)",
-            self.config["memory_limit"],
-            self.config["threads"],
-            self.config["max_temp_directory_size"],
-            self.limits.memory_bytes // _MiB,
-            self.limits.cpus,
-        )
+        self._db: duckdb.DuckDBPyConnection | None = None
+        self._db_guard = threading.Lock()
+        self._closed = False
         self._known: dict[tuple[Path, str], Dataset] = {}
         self._known_guard = threading.Lock()
         self._write_locks: dict[str, asyncio.Lock] = {}
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
-        """A connection of its own for one request (DuckDB cursors are safe to use from one thread at a time)."""
-        return self._db.cursor()
+        """A connection of its own for one request (DuckDB cursors are safe to use from one thread at a time).
+
+        The first call imports DuckDB and opens the database (blocking: call it from a worker thread).
+        """
+        with self._db_guard:
+            if self._closed:
+                raise RuntimeError("the catalog is closed")
+            if self._db is None:
+                import duckdb
+
+                self._db = duckdb.connect(config=self.config)
+                logger.info(
+                    "DuckDB: memory_limit %s, threads %s, spilling up to %s (instance: %d MiB, %d CPUs)",
+                    self.config["memory_limit"],
+                    self.config["threads"],
+                    self.config["max_temp_directory_size"],
+                    self.limits.memory_bytes // _MiB,
+                    self.limits.cpus,
+                )
+            return self._db.cursor()
 
     def close(self) -> None:
-        self._db.close()
+        with self._db_guard:
+            self._closed = True
+            if self._db is not None:
+                self._db.close()
 
     def write_lock(self, name: str) -> asyncio.Lock:
         """Serialises the swap of one dataset name (uploads and deletes); readers never wait on it."""
@@ -239,6 +259,8 @@ class Catalog:
             known = self._known.get(key)
         if known is not None:
             return known
+        import duckdb
+
         cursor = self.cursor()
         try:
             columns, rows, decoded = describe_file(cursor, read_path)

@@ -16,11 +16,13 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from app.columns import Column, check_column_names
 from app.errors import DatasetError
+
+if TYPE_CHECKING:  # imported where used: the service starts without DuckDB (see app.catalog)
+    import duckdb
 
 #: Bytes per value of DuckDB's fixed-width types; other types are measured value by value.
 _WIDTHS = {
@@ -82,6 +84,8 @@ def convert_to_parquet(
     ``target`` appears only complete (written beside it, then renamed). Past ``max_rows`` the file is refused
     (413) after reading one row more, never all of it; ``run`` wraps the DuckDB work (a time budget).
     """
+    import duckdb
+
     # CSV is RFC 4180 with a header row. The dialect is fixed: left to guess, DuckDB's sniffer takes a ragged
     # file for a headerless one that starts at a later line, or for one column of text.
     csv = "read_csv(?, header = true, skip = 0, delim = ',', quote = '\"', escape = '\"', strict_mode = true)"

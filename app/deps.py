@@ -13,6 +13,7 @@ from app.admission import Guards
 from app.catalog import Catalog
 from app.paging import CursorCodec
 from app.settings import DataSettings
+from app.warmup import Warmup
 from cloudgate.service import Principal, require_key
 
 READ_SCOPE = "datasets:read"
@@ -27,6 +28,10 @@ Admin = Annotated[Principal, Depends(require_key(ADMIN_SCOPE))]
 
 
 async def _catalog(request: Request) -> Catalog:
+    """The catalog, once the start-up's data step is done (the sample is written after the server listens)."""
+    warmup: Warmup | None = request.app.state.warmup
+    if warmup is not None:
+        await warmup.ready()
     catalog: Catalog = request.app.state.catalog
     return catalog
 

@@ -15,6 +15,9 @@ Example::
     export = open_export(cursor, query, "arrow", batch_rows=65536, pinned=pinned, budget=budget)
     while (chunk := export.next_chunk()) is not None:  # blocking: the service calls it from a worker thread
         sink.write(chunk)
+
+Arrow and DuckDB are imported by the first export, not when the service starts (together they are most of the
+example service's import time; see ``app.warmup``).
 """
 
 from __future__ import annotations
@@ -23,18 +26,17 @@ import io
 import logging
 import struct
 from collections.abc import Iterator
-from typing import Any
-
-import duckdb
-import pyarrow as pa
-import pyarrow.csv as pa_csv
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING, Any
 
 from app.budget import Budget, RetryLaterError
 from app.catalog import Pinned
 from app.convert import first_line
 from app.errors import DatasetError
 from app.query import Query, is_scalar, quote
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +99,10 @@ class Export:
     def _encode(self) -> Iterator[bytes]:
         if self.format == "ndjson":
             return self._ndjson()
+        import pyarrow as pa
+        import pyarrow.csv as pa_csv
+        import pyarrow.parquet as pq
+
         sink = _Chunks()
         schema = self._reader.schema
         # Built now, from the schema alone: a type the format cannot hold fails here, before any byte is sent.
@@ -115,6 +121,9 @@ class Export:
 
     def first_chunk(self) -> bytes | None:
         """The first chunk (blocking); a failure is a 4xx/503 and closes the export."""
+        import duckdb
+        import pyarrow as pa
+
         try:
             return self.budget.run(self._cursor, lambda: next(self._chunks, None))
         except RetryLaterError:  # out of time or memory
@@ -157,6 +166,8 @@ class Export:
 
 def _text_bytes(column: pa.Array) -> bytes:
     """The concatenated values of a string column without nulls: a slice of its data buffer, no per-row work."""
+    import pyarrow as pa
+
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         offsets, data = column.buffers()[1:3]
         width = 8 if pa.types.is_large_string(column.type) else 4
@@ -226,6 +237,9 @@ def open_export(
     except BaseException as exc:
         cursor.close()
         pinned.close()
+        import duckdb
+        import pyarrow as pa
+
         if isinstance(exc, duckdb.Error):
             raise DatasetError(f"the query failed: {first_line(exc)}", status=400) from exc
         if isinstance(exc, pa.ArrowException):

@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import anyio
 from fastapi import FastAPI
 
 from app.admission import Guards
@@ -24,8 +23,8 @@ from app.catalog import Catalog
 from app.deps import Caller
 from app.paging import CursorCodec
 from app.routes import router
-from app.sample import ensure_sample
 from app.settings import DataSettings
+from app.warmup import Warmup
 from cloudgate.service import ServiceSettings, protect
 
 logger = logging.getLogger(__name__)
@@ -39,10 +38,14 @@ def create_app(settings: ServiceSettings | None = None, data_settings: DataSetti
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await anyio.to_thread.run_sync(ensure_sample, catalog, data.sample_name, data.sample_rows)
+        # DuckDB and the sample dataset come with the first request that needs them, not before the server listens
+        # (app.warmup; cold start in docs/performance.md).
+        warmup = Warmup(catalog, data)
+        app.state.warmup = warmup
         try:
             yield
         finally:
+            await warmup.close()
             guards.watchdog.close()
             catalog.close()
 
@@ -57,6 +60,7 @@ def create_app(settings: ServiceSettings | None = None, data_settings: DataSetti
     )
     app.state.data_settings = data
     app.state.catalog = catalog
+    app.state.warmup = None  # set by the lifespan
     app.state.guards = guards
     app.state.cursor_codec = CursorCodec(data.cursor_secret.get_secret_value().encode())
     app.include_router(router)

@@ -20,12 +20,13 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
-from typing import Any
-
-import duckdb
+from typing import TYPE_CHECKING, Any
 
 from app.errors import DatasetError
 from app.query import ROW_ID, Query, first_uncastable, quote
+
+if TYPE_CHECKING:  # imported where used: the service starts without DuckDB (see app.catalog)
+    import duckdb
 
 #: The largest row id DuckDB's ``file_row_number`` (a BIGINT) can hold.
 _MAX_ROW = 2**63 - 1

@@ -22,14 +22,15 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
-
-import duckdb
+from typing import TYPE_CHECKING, Any
 
 from app.catalog import Dataset
 from app.columns import Column
 from app.convert import first_line
 from app.errors import DatasetError
+
+if TYPE_CHECKING:  # imported where used: the service starts without DuckDB (see app.catalog)
+    import duckdb
 
 #: Comparison operators and their SQL; ``in`` and ``contains`` are handled on their own.
 _COMPARISONS = {"eq": "=", "ne": "<>", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
@@ -163,6 +164,8 @@ class Query:
         if bad is None:
             return
         value, target, column = pairs[bad]
+        import duckdb
+
         try:
             cursor.sql(f"SELECT CAST(? AS {target})", params=[value]).fetchall()
             reason = "it does not cast"

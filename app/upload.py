@@ -24,7 +24,6 @@ import uuid
 from pathlib import Path
 
 import anyio
-import duckdb
 from starlette.requests import ClientDisconnect, Request
 
 from app.budget import Budget
@@ -134,6 +133,8 @@ async def receive_upload(
         kind = declared or ("parquet" if head.startswith(_PARQUET_MAGIC) else "csv")
 
         def convert() -> None:
+            import duckdb  # loaded at first use, not at start (see app.catalog)
+
             check_decoded_size(raw, kind, settings)
             cursor = catalog.cursor()
             try:

@@ -1,31 +1,43 @@
-"""Microseconds per request of FastAPI dependencies, measured in-process with direct ASGI calls (no server, no socket).
+"""CPU microseconds per request of FastAPI dependencies and of cloudgate's checks, in-process (direct ASGI calls).
 
-Answers "where does the auth overhead go": a route with one trivial async dependency against the same route without,
-on a bare app, on an app with one exception handler and on one with one ``@app.middleware``; then a ``protect()``-ed app's open route against
-its ``KeyCaller`` route and the same check read through ``request`` (cloudgate's cheap path). Prints us/request and
-the difference to the open route, measured in one run (the machine may be loaded: read the differences).
-``--profile`` writes a cProfile of the dependency route on the exception-handler app.
+Answers "where does the auth overhead go", with no server and no socket: a route with one trivial async dependency
+against the same route without, on a bare app, on one with an exception handler and on one with an
+``@app.middleware``, and dependencies of other shapes (taking the request, a callable instance, a ``SecurityBase``
+like cloudgate's requirements); then bench/_auth_app.py's routes behind ``protect()`` (the ones ``auth_overhead.py`` loads over
+HTTP) in ``cloud-run`` and ``verify`` identity modes: unprotected, ``KeyCaller``, API key + identity through
+``Depends(require(...))`` and with the requirement called directly, and (verify) the tutorial's verify-per-call way.
+Time is process CPU time, in alternating rounds, best of 5 batches: other processes on a loaded machine count little.
+``--profile`` prints Python calls per request of each verify-mode case and the top functions of the ``Depends``
+route (cProfile, ``bench/results/auth_depends.prof``).
 Writes ``bench/results/auth_inprocess.json``. Usage: ``python bench/auth_inprocess.py [requests] [--profile]``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import cProfile
 import json
 import pstats
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.openapi.models import HTTPBase
 from fastapi.responses import JSONResponse
+from fastapi.security.base import SecurityBase
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cloudgate.service import KeyCaller, ServiceSettings, protect, require_key
+from tests.e2e.service_env import AUDIENCE, certs_server, new_signing_key
+
+from bench._auth_app import create_app
+from bench.auth_overhead import routes
+from cloudgate.service import ServiceSettings
 from cloudgate.service.keys import open_keystore
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -35,10 +47,27 @@ async def trivial() -> int:
     return 1
 
 
-Trivial = Annotated[int, Depends(trivial)]
+async def takes_request(request: Request) -> int:
+    return 1
 
 
-def plain_app(handler: bool, middleware: bool = False) -> FastAPI:
+class CallableDependency:
+    async def __call__(self, request: Request) -> int:
+        return 1
+
+
+class SecuritySchemeDependency(SecurityBase):
+    """Shaped like cloudgate's requirements: a ``SecurityBase`` instance taking the request."""
+
+    def __init__(self) -> None:
+        self.scheme_name = "bench"
+        self.model = HTTPBase(scheme="bench")
+
+    async def __call__(self, request: Request) -> int:
+        return 1
+
+
+def plain_app(handler: bool, middleware: bool = False, dependency: Any = trivial) -> FastAPI:
     app = FastAPI()
 
     @app.get("/open")
@@ -46,7 +75,7 @@ def plain_app(handler: bool, middleware: bool = False) -> FastAPI:
         return {"n": 1}
 
     @app.get("/dep")
-    async def dep_route(n: Trivial) -> dict[str, int]:
+    async def dep_route(n: int = Depends(dependency)) -> dict[str, int]:  # a default: a local, not an annotation
         return {"n": n}
 
     if handler:
@@ -62,30 +91,6 @@ def plain_app(handler: bool, middleware: bool = False) -> FastAPI:
             return await call_next(request)
 
     return app
-
-
-def protected_app(root: Path) -> tuple[FastAPI, str]:
-    keystore = f"sqlite:///{root / 'keys.sqlite3'}"
-    _, api_key = open_keystore(keystore).create("bench", ["datasets:read"])
-    app = FastAPI()
-
-    @app.get("/open")
-    async def open_route() -> dict[str, Any]:
-        return {"key_name": None}
-
-    @app.get("/key")
-    async def key_route(caller: KeyCaller) -> dict[str, Any]:
-        return {"key_name": caller.key_name}
-
-    any_key = require_key()
-
-    @app.get("/key-direct")
-    async def key_direct(request: Request) -> dict[str, Any]:
-        caller = await any_key(request)  # the requirement called directly: no FastAPI dependency to solve
-        return {"key_name": caller.key_name}
-
-    settings = ServiceSettings(keystore=keystore, identity="off", log_level="warning")  # type: ignore[arg-type]
-    return protect(app, settings), api_key
 
 
 def scope_for(path: str, headers: dict[str, str]) -> dict[str, Any]:
@@ -120,51 +125,99 @@ async def call(app: Any, path: str, headers: dict[str, str]) -> int:
     return status
 
 
-async def per_request_us(app: Any, path: str, headers: dict[str, str], n: int) -> float:
-    if await call(app, path, headers) != 200:
-        raise SystemExit(f"{path} did not answer 200")
-    best = float("inf")
-    for _ in range(5):  # CPU time, not wall time: other processes on a loaded machine do not count; best of 5 batches
-        started = time.process_time()
-        for _ in range(n // 5):
-            await call(app, path, headers)
-        best = min(best, (time.process_time() - started) / (n // 5) * 1e6)
+async def per_request_us(cases: dict[str, tuple[Any, str, dict[str, str]]], n: int) -> dict[str, float]:
+    """CPU us per request of each case, in alternating rounds (best of 5 batches of ``n // 5``)."""
+    for name, (app, path, headers) in cases.items():
+        if (status := await call(app, path, headers)) != 200:
+            raise SystemExit(f"{name}: {path} answered {status}, not 200")
+    best = dict.fromkeys(cases, float("inf"))
+    for _ in range(5):  # CPU time, not wall time: other processes on a loaded machine do not count
+        for name, (app, path, headers) in cases.items():
+            started = time.process_time()
+            for _ in range(n // 5):
+                await call(app, path, headers)
+            best[name] = min(best[name], (time.process_time() - started) / (n // 5) * 1e6)
     return best
 
 
-async def measure(n: int) -> dict[str, float]:
-    root = Path(tempfile.mkdtemp(prefix="cloudgate-bench-"))
+def plain_cases() -> dict[str, tuple[Any, str, dict[str, str]]]:
     bare, handled, wrapped = plain_app(False), plain_app(True), plain_app(False, middleware=True)
-    protected, api_key = protected_app(root)
-    key = {"X-API-Key": api_key}
-    async with protected.router.lifespan_context(protected):
-        return {
-            "bare app: open route": await per_request_us(bare, "/open", {}, n),
-            "bare app: trivial async dependency": await per_request_us(bare, "/dep", {}, n),
-            "app + 1 exception handler: open route": await per_request_us(handled, "/open", {}, n),
-            "app + 1 exception handler: trivial async dependency": await per_request_us(handled, "/dep", {}, n),
-            "app + 1 @app.middleware('http'): open route": await per_request_us(wrapped, "/open", {}, n),
-            "app + 1 @app.middleware('http'): trivial async dependency": await per_request_us(wrapped, "/dep", {}, n),
-            "protect(): open route": await per_request_us(protected, "/open", key, n),
-            "protect(): KeyCaller": await per_request_us(protected, "/key", key, n),
-            "protect(): require_key() called with the request": await per_request_us(protected, "/key-direct", key, n),
-        }
+    return {
+        "bare app: open route": (bare, "/open", {}),
+        "bare app: trivial async dependency": (bare, "/dep", {}),
+        "app + 1 exception handler: open route": (handled, "/open", {}),
+        "app + 1 exception handler: trivial async dependency": (handled, "/dep", {}),
+        "app + 1 @app.middleware('http'): open route": (wrapped, "/open", {}),
+        "app + 1 @app.middleware('http'): trivial async dependency": (wrapped, "/dep", {}),
+        # Is any dependency signature cheaper for FastAPI to solve? Each on its own bare app, same route position.
+        "bare app: dependency taking the request": (plain_app(False, dependency=takes_request), "/dep", {}),
+        "bare app: callable instance taking the request": (
+            plain_app(False, dependency=CallableDependency()),
+            "/dep",
+            {},
+        ),
+        "bare app: SecurityBase instance taking the request": (
+            plain_app(False, dependency=SecuritySchemeDependency()),
+            "/dep",
+            {},
+        ),
+    }
+
+
+@contextlib.asynccontextmanager
+async def protected_cases() -> AsyncIterator[dict[str, tuple[Any, str, dict[str, str]]]]:
+    """bench/_auth_app.py's routes behind protect(), once per identity mode, with the headers each mode sees."""
+    root = Path(tempfile.mkdtemp(prefix="cloudgate-bench-"))
+    keystore = f"sqlite:///{root / 'keys.sqlite3'}"
+    _, api_key = open_keystore(keystore).create("bench", ["datasets:read"])
+    signing = new_signing_key("bench")
+    token = signing.sign()
+    cases: dict[str, tuple[Any, str, dict[str, str]]] = {}
+    with certs_server([signing]) as certs_url:
+        async with contextlib.AsyncExitStack() as stack:
+            for mode in ("cloud-run", "verify"):
+                settings = ServiceSettings(
+                    keystore=keystore,
+                    identity=mode,  # type: ignore[arg-type]
+                    certs_url=certs_url,
+                    audiences=[AUDIENCE],
+                    log_level="warning",  # type: ignore[arg-type]
+                )
+                app = create_app(settings)
+                await stack.enter_async_context(app.router.lifespan_context(app))
+                for name, (path, headers) in routes(api_key, token, mode).items():
+                    if mode == "cloud-run" and name.startswith("tutorial"):
+                        continue  # it verifies per call in either mode: measured once, under verify
+                    cases[f"{mode}: {name}"] = (app, path, headers)
+            yield cases
+
+
+async def measure(n: int) -> dict[str, float]:
+    async with protected_cases() as protected:
+        return {**await per_request_us(plain_cases(), n), **await per_request_us(protected, n)}
 
 
 def profile(n: int, out: Path) -> None:
-    app = plain_app(True)
+    """cProfile each verify-mode case and the trivial dependency: calls per request and where the time goes."""
 
     async def run() -> None:
-        for _ in range(n):
-            await call(app, "/dep", {})
+        async with protected_cases() as protected:
+            cases = {**plain_cases(), **{k: v for k, v in protected.items() if k.startswith("verify")}}
+            for name, (app, path, headers) in cases.items():
+                await call(app, path, headers)  # warm: certs fetched, key cached, token verified once
+                profiler = cProfile.Profile()
+                profiler.enable()
+                for _ in range(n):
+                    await call(app, path, headers)
+                profiler.disable()
+                stats = pstats.Stats(profiler)
+                calls = stats.total_calls  # type: ignore[attr-defined]
+                print(f"== {name}: {calls / n:.0f} Python calls per request")
+                if name.startswith("verify: API key + identity (Depends)"):
+                    stats.dump_stats(out)
+                    stats.sort_stats("tottime").print_stats(25)
 
-    profiler = cProfile.Profile()
-    profiler.enable()
     asyncio.run(run())
-    profiler.disable()
-    stats = pstats.Stats(profiler)
-    stats.dump_stats(out)
-    stats.sort_stats("cumulative").print_stats(30)
 
 
 def main() -> None:
@@ -172,12 +225,12 @@ def main() -> None:
     n = int(args[0]) if args else 20000
     if "--profile" in sys.argv:
         RESULTS.mkdir(exist_ok=True)
-        profile(n, RESULTS / "dependency.prof")
+        profile(n, RESULTS / "auth_depends.prof")
         return
     results = asyncio.run(measure(n))
-    print(f"{'case':56} {'us/req':>7}")
+    print(f"{'case':66} {'us/req':>7}")
     for name, us in results.items():
-        print(f"{name:56} {us:7.1f}")
+        print(f"{name:66} {us:7.1f}")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "auth_inprocess.json").write_text(json.dumps({"cpu_us_per_request": results}, indent=2) + "\n")
 

@@ -1,9 +1,10 @@
 """The README's performance chart, from the JSON the benchmarks wrote in ``bench/results/``.
 
-Three panels, each from one run's ratios: requests/s of the protected routes relative to the unprotected one (per
+Four panels, each from one run's ratios: requests/s of the protected routes relative to the unprotected one (per
 identity mode, target line at 0.95), the time auth adds per request in-process (CPU) against the p50 the
-emulator's front end adds (a proxy in front, as a sidecar would be), and cold start to the first 200 against a bare
-FastAPI app.
+emulator's front end adds (a proxy in front, as a sidecar would be), cold start to the first 200 against a bare
+FastAPI app (wall and CPU, target line at 1.15), and each export format's rows/s against DuckDB writing the same
+rows to a local file, labelled with the server's peak RSS.
 A panel whose JSON is missing is left out. Writes ``docs/performance.png``. Usage: ``python bench/chart.py``.
 """
 
@@ -47,10 +48,10 @@ def added_latency(ax: Any, inproc: dict[str, Any] | None, front: dict[str, Any] 
     labels, values, colors = [], [], []
     if inproc is not None:
         us = inproc["cpu_us_per_request"]
-        base = us["protect(): open route"]
+        base = us["verify: unprotected"]
         for name, label in (
-            ("protect(): KeyCaller", "in-process\nKeyCaller"),
-            ("protect(): require_key() called with the request", "in-process\ndirect call"),
+            ("verify: API key + identity (Depends)", "in-process\nkey + identity\nDepends"),
+            ("verify: API key + identity (requirement called directly)", "in-process\nkey + identity\ndirect call"),
         ):
             labels.append(label)
             values.append(max(us[name] - base, 0.1) / 1000)
@@ -66,22 +67,40 @@ def added_latency(ax: Any, inproc: dict[str, Any] | None, front: dict[str, Any] 
 
 
 def cold_start(ax: Any, cold: dict[str, Any]) -> None:
-    labels, values = ["bare FastAPI\nhello"], [cold["bare_s"]]
-    if "protected_hello_s" in cold:
-        labels.append("hello behind\nprotect()")
-        values.append(cold["protected_hello_s"])
-    labels.append("example service\n(authenticated)")
-    values.append(cold["service_s"])
-    ax.bar(labels, values)
-    ax.set_ylabel("process start to first 200 (s)", fontsize=8)
-    ax.set_title(f"{cold['ratio']:.2f}x (target <= 1.15x)", fontsize=8)
+    """Each case's start to first 200 relative to the bare app: wall time and the CPU it used (target 1.15)."""
+    names = list(cold["cases"])
+    short = [n.replace("example service, ", "example: ").replace(", ", "\n", 1) for n in names]
+    ys = range(len(names))
+    ax.barh([y - 0.2 for y in ys], [cold["cases"][n]["ratio"] for n in names], height=0.4, label="wall")
+    ax.barh([y + 0.2 for y in ys], [cold["cases"][n]["cpu_ratio"] for n in names], height=0.4, label="CPU")
+    ax.set_yticks(list(ys), short, fontsize=7)
+    ax.axvline(1.15, color="black", linestyle="--", linewidth=1)
+    ax.invert_yaxis()
+    ax.set_xlabel("start to first 200, relative to bare FastAPI (target 1.15)", fontsize=8)
+    ax.legend(fontsize=7, loc="lower right")
+
+
+def exports(ax: Any, export: dict[str, Any]) -> None:
+    """Rows/s of each export format relative to DuckDB writing the same rows to a local file; peak RSS on top."""
+    formats = export["formats"]
+    names = list(formats)
+    bars = ax.bar(names, [formats[n]["ratio"] for n in names])
+    for bar, name in zip(bars, names, strict=True):
+        peak = formats[name]["peak_rss_bytes"] / 2**20
+        ax.annotate(f"{peak:.0f} MiB", (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center",
+                    va="bottom", fontsize=7)  # fmt: skip
+    ax.axhline(1.0, color="grey", linewidth=0.5)
+    ax.set_ylabel("rows/s vs DuckDB to a local file", fontsize=8)
+    ax.set_title(f"{export['rows'] / 1e6:.0f}M rows; labels: server peak RSS", fontsize=8)
     ax.tick_params(labelsize=7)
 
 
 def main() -> None:
     auth, front, cold = load("auth_overhead"), load("frontend_latency"), load("cold_start")
-    inproc = load("auth_inprocess")
-    panels = [p for p in (auth, inproc or front, cold) if p is not None]
+    inproc, export = load("auth_inprocess"), load("export_throughput")
+    if cold is not None and "cases" not in cold:
+        cold = None  # written by an older bench/cold_start.py
+    panels = [p for p in (auth, inproc or front, cold, export) if p is not None]
     if not panels:
         raise SystemExit("no results yet: run make bench")
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
@@ -92,7 +111,9 @@ def main() -> None:
         added_latency(next(column), inproc, front)
     if cold is not None:
         cold_start(next(column), cold)
-    fig.suptitle("cloudgate auth overhead, ratios from one run each (loaded 2-core machine)", fontsize=9)
+    if export is not None:
+        exports(next(column), export)
+    fig.suptitle("cloudgate: ratios to a baseline measured in the same run (loaded 2-core machine)", fontsize=9)
     fig.tight_layout()
     fig.savefig(OUT, dpi=80)
     print(f"wrote {OUT.relative_to(ROOT)}")

@@ -4,23 +4,22 @@ Container: ``podman create --rm -p 127.0.0.1:P:P -e PORT=P IMAGE`` then ``podman
 timed in two parts: creating copies the image's files, every one of them with vfs storage; starting runs the
 image's own ``cloudgate serve``).
 Process: ``cloudgate serve app.main:create_app`` from this checkout's .venv, with the same environment, in a fresh
-working folder. Rounds alternate; the ratio is of the medians. Also prints the image's size. The image is built
-with scripts/build-image.sh when it is missing.
+working folder, timed by the same loop as ``bench/cold_start.py``. Rounds alternate; the ratio is of the medians.
+Also prints the image's size. The image is built with scripts/build-image.sh when it is missing. Writes
+``bench/results/container_cold_start.json``.
 
     .venv/bin/python bench/container_cold_start.py [IMAGE] [ROUNDS]
 """
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
-
-import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -28,20 +27,12 @@ sys.path.insert(0, str(ROOT))
 from tests.container.images import container_env  # noqa: E402
 from tests.support import CLOUDGATE, free_port  # noqa: E402
 
+from bench.cold_start import RESULTS, SERVICE, Case, first_200, wait_first_200  # noqa: E402
+
 #: The same settings for both sides (a small sample dataset, as the tests use).
 SETTINGS = {"CLOUDGATE_SAMPLE_ROWS": "1000", "CLOUDGATE_LOG_LEVEL": "warning"}
-
-
-def _first_200(port: int, proc: subprocess.Popen[bytes], started: float) -> float:
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"exited with {proc.returncode} before answering")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return time.perf_counter() - started
-        except httpx.TransportError:
-            pass
-        time.sleep(0.01)
+#: The same app as a local process, timed by the same loop as bench/cold_start.py.
+PROCESS = Case("local process", [CLOUDGATE, "serve", SERVICE], "/health", authenticated=False)
 
 
 def _container(image: str) -> tuple[float, float]:
@@ -57,26 +48,10 @@ def _container(image: str) -> tuple[float, float]:
     created = time.perf_counter() - started
     proc = subprocess.Popen(["podman", "start", "--attach", name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        return _first_200(port, proc, started), created
+        return wait_first_200(f"http://127.0.0.1:{port}/health", proc, started, {}), created
     finally:
         subprocess.run(["podman", "rm", "--force", "--time", "0", name], capture_output=True, check=False)
         proc.wait(timeout=60)
-
-
-def _process() -> float:
-    port = free_port()
-    with tempfile.TemporaryDirectory() as folder:
-        env = {**os.environ, **SETTINGS, "PORT": str(port), "CLOUDGATE_APP_DIR": str(ROOT)}
-        started = time.perf_counter()
-        proc = subprocess.Popen(
-            [CLOUDGATE, "serve", "app.main:create_app"],
-            env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            return _first_200(port, proc, started)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
 
 
 def main() -> None:
@@ -93,7 +68,7 @@ def main() -> None:
         total, created = _container(image)
         containers.append(total)
         creates.append(created)
-        processes.append(_process())
+        processes.append(first_200(PROCESS, SETTINGS)[0])
     container, process = statistics.median(containers), statistics.median(processes)
     create = statistics.median(creates)
     start = statistics.median(total - created for total, created in zip(containers, creates, strict=True))
@@ -103,6 +78,22 @@ def main() -> None:
     print(f"    podman create: {create:.2f} s; podman start to first 200: {start:.2f} s (medians)")
     print(f"  local process:          {process:.2f} s   runs: {', '.join(f'{t:.2f}' for t in processes)}")
     print(f"  ratio container/process: {container / process:.2f}  (start only: {start / process:.2f})")
+    result = {
+        "image": image,
+        "image_bytes": int(size),
+        "rounds": rounds,
+        "container_s": container,
+        "create_s": create,
+        "start_s": start,
+        "process_s": process,
+        "ratio": round(container / process, 3),
+        "start_ratio": round(start / process, 3),
+        "container_runs_s": containers,
+        "create_runs_s": creates,
+        "process_runs_s": processes,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "container_cold_start.json").write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

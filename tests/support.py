@@ -1,4 +1,5 @@
-"""Helpers for tests that start real processes: free ports, waiting for a port, stopping cleanly."""
+"""Helpers for tests that start real processes: free ports (``tests/ports.py``), waiting for a port, stopping
+cleanly."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol, TypeVar
+
+from tests.ports import free_port as free_port  # where tests have always found it
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -31,13 +34,6 @@ def running(started: _S) -> Iterator[_S]:
         yield started
     finally:
         started.stop()
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for_port(port: int, *, proc: subprocess.Popen[bytes] | None = None, timeout: float = 20.0) -> None:

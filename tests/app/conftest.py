@@ -78,6 +78,7 @@ async def client(app: FastAPI, keys: dict[str, str]) -> AsyncIterator[httpx.Asyn
 
 
 @pytest.fixture
-def sample_table(app: FastAPI, data_dir: Path) -> pa.Table:
+async def sample_table(app: FastAPI, data_dir: Path) -> pa.Table:
     """The sample dataset as pyarrow reads it from disk: the independent reference for expected results."""
+    await app.state.warmup.ready()  # the service writes it after start-up (app.warmup)
     return pq.read_table(data_dir / "sample.parquet")

@@ -1,4 +1,4 @@
-"""A protected app with a slow route, for the graceful-shutdown test."""
+"""A protected app with a slow route (the graceful-shutdown test) and a route that needs a Google identity."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 
 from fastapi import FastAPI
 
-from cloudgate.service import protect
+from cloudgate.service import GoogleCaller, protect
 
 
 def create_app() -> FastAPI:
@@ -18,5 +18,9 @@ def create_app() -> FastAPI:
         print("slow: started", file=sys.stderr, flush=True)  # the test waits for this before it sends SIGTERM
         await asyncio.sleep(seconds)
         return {"slept": seconds}
+
+    @app.get("/whoami")
+    async def whoami(caller: GoogleCaller) -> dict[str, str | None]:
+        return {"email": caller.email}
 
     return protect(app)

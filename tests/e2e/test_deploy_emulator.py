@@ -106,6 +106,25 @@ def test_a_deploy_from_clean_gives_a_private_service(deployed: Deployed) -> None
     assert deployed.get("/health") in (401, 403)  # Cloud Run: 403; the emulator answered 401 until issue 11
 
 
+def test_a_plain_gcloud_identity_token_of_an_invoker_reaches_an_identity_route(
+    deployed: Deployed, tmp_path: Path
+) -> None:
+    """Cloud Run accepts `gcloud auth print-identity-token` without --audiences (aud: gcloud's client id): so must the app."""
+    env = {**deployed.stack.env, "CLOUDSDK_CONFIG": str(tmp_path / "gcloud")}
+    del env["CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE"]  # the stack's deployer; this test is the invoker
+    env = clean_env(**env)
+    for args in (
+        ["auth", "activate-service-account", f"--key-file={deployed.invoker}"],
+        ["auth", "print-identity-token"],
+    ):
+        done = subprocess.run(["gcloud", *args], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+    headers = {"Authorization": f"Bearer {done.stdout.strip()}"}
+    response = httpx.get(f"{deployed.url}/whoami", headers=headers, timeout=30)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"email": deployed.invoker_member.removeprefix("serviceAccount:")}
+
+
 def test_a_second_run_says_no_changes(deployed: Deployed) -> None:
     again = deployed.deploy()
     assert again.returncode == 0, again.stderr

@@ -84,6 +84,13 @@ class Secrets:
             **extra,
         }
 
+    @contextmanager
+    def served_app(self, data: Path, **settings: str) -> Iterator[Served]:
+        """``cloudgate serve`` of the example app with these keys and docs users, its own data folder and
+        ``settings`` (environment variables), until the block ends."""
+        with serve("app.main:create_app", self.service_env(CLOUDGATE_DATA_DIR=str(data), **settings)) as served:
+            yield served
+
 
 def make_secrets(root: Path) -> Secrets:
     secrets = Secrets(root=root, keystore=f"sqlite:///{root / 'keys.sqlite3'}")
@@ -164,14 +171,13 @@ def certs(signing_key: SigningKey) -> Iterator[CertsServer]:
 @pytest.fixture(scope="session")
 def verify_service(secrets: Secrets, certs: CertsServer) -> Iterator[Served]:
     """The example app verifying RS256 tokens itself against the counting certs server."""
-    env = secrets.service_env(
+    with secrets.served_app(
+        secrets.root / "data-verify",
         CLOUDGATE_IDENTITY="verify",
         CLOUDGATE_AUDIENCES=AUDIENCE,
         CLOUDGATE_CERTS_URL=certs.url,
         CLOUDGATE_CERTS_REFETCH_COOLDOWN_SECONDS="30",
-        CLOUDGATE_DATA_DIR=str(secrets.root / "data-verify"),
-    )
-    with serve("app.main:create_app", env) as served:
+    ) as served:
         yield served
     for secret in secrets.all():
         assert secret not in served.output

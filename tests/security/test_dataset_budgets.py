@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.e2e.service_env import Served, serve
+from tests.e2e.service_env import Served
 from tests.security.conftest import Attack, Secrets
 
 pytestmark = pytest.mark.e2e
@@ -20,14 +20,18 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def strict_service(secrets: Secrets, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    env = secrets.service_env(
-        CLOUDGATE_DATA_DIR=str(tmp_path_factory.mktemp("strict")),
+    with secrets.served_app(
+        tmp_path_factory.mktemp("strict"),
         CLOUDGATE_SAMPLE_ROWS="100000",
         CLOUDGATE_QUERY_SECONDS="0.000001",
         CLOUDGATE_UPLOAD_SECONDS="0.000001",
-    )
-    with serve("app.main:create_app", env) as served:
+    ) as served:
         yield served
+
+
+def _read(service: Served, secrets: Secrets, path: str, params: dict[str, str]) -> httpx.Response:
+    """A reader's GET, with a timeout far beyond the budget: the service, not the client, must end the work."""
+    return httpx.get(f"{service.url}{path}", params=params, headers={"X-API-Key": secrets.keys["reader"]}, timeout=60)
 
 
 def _refused_for_time(attack: Attack, label: str, response: httpx.Response) -> None:
@@ -49,12 +53,7 @@ def test_a_page_past_its_budget_is_a_503(
     strict_service: Served, secrets: Secrets, attack: Attack, params: dict[str, str]
 ) -> None:
     """Attack: an expensive page (a sort after a text search, a long 'in' list). Secure: stopped, 503."""
-    response = httpx.get(
-        f"{strict_service.url}/v1/datasets/sample/rows",
-        params=params,
-        headers={"X-API-Key": secrets.keys["reader"]},
-        timeout=60,
-    )
+    response = _read(strict_service, secrets, "/v1/datasets/sample/rows", params)
     _refused_for_time(attack, "page past its time budget", response)
 
 
@@ -63,12 +62,7 @@ def test_an_export_past_its_budget_fails_before_the_first_byte(
 ) -> None:
     """Attack: an ordered export (the sort runs before the first row can go out). Secure: 503, not a 200 that
     stops short."""
-    response = httpx.get(
-        f"{strict_service.url}/v1/datasets/sample/export",
-        params={"order": "-amount", "format": "csv"},
-        headers={"X-API-Key": secrets.keys["reader"]},
-        timeout=60,
-    )
+    response = _read(strict_service, secrets, "/v1/datasets/sample/export", {"order": "-amount", "format": "csv"})
     _refused_for_time(attack, "export past its time budget", response)
 
 

@@ -16,43 +16,43 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.e2e.service_env import Served, serve
+from tests.e2e.service_env import Served
 from tests.security.conftest import Attack, Secrets
 
 pytestmark = pytest.mark.e2e
 
-#: The first batch holds nearly all of the 200,000-row sample (about 22 MB of NDJSON): far more than socket buffers,
-#: so a client that does not read leaves the server blocked in the middle of sending it.
-_BIG_BATCHES = {"CLOUDGATE_EXPORT_BATCH_ROWS": "1000000", "CLOUDGATE_EXPORT_BATCH_BYTES": str(8 * 1024 * 1024)}
+#: A 200,000-row sample whose first batch holds nearly all of it (about 22 MB of NDJSON): far more than socket
+#: buffers, so a client that does not read leaves the server blocked in the middle of sending it.
+_BIG_EXPORTS = {
+    "CLOUDGATE_SAMPLE_ROWS": "200000",
+    "CLOUDGATE_EXPORT_BATCH_ROWS": "1000000",
+    "CLOUDGATE_EXPORT_BATCH_BYTES": str(8 * 1024 * 1024),
+}
 
 
 @pytest.fixture(scope="module")
 def capped_service(secrets: Secrets, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """Two exports per instance, a send timeout far beyond any test, and almost no time for an export's
     later batches (its start has the ordinary query budget)."""
-    env = secrets.service_env(
-        CLOUDGATE_DATA_DIR=str(tmp_path_factory.mktemp("capped")),
-        CLOUDGATE_SAMPLE_ROWS="200000",
+    with secrets.served_app(
+        tmp_path_factory.mktemp("capped"),
         CLOUDGATE_MAX_CONCURRENT_EXPORTS="2",
         CLOUDGATE_EXPORT_SEND_TIMEOUT_SECONDS="600",
         CLOUDGATE_EXPORT_SECONDS="0.000001",
-        **_BIG_BATCHES,
-    )
-    with serve("app.main:create_app", env) as served:
+        **_BIG_EXPORTS,
+    ) as served:
         yield served
 
 
 @pytest.fixture(scope="module")
 def impatient_service(secrets: Secrets, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """One export per instance, ended when its client accepts nothing for half a second."""
-    env = secrets.service_env(
-        CLOUDGATE_DATA_DIR=str(tmp_path_factory.mktemp("impatient")),
-        CLOUDGATE_SAMPLE_ROWS="200000",
+    with secrets.served_app(
+        tmp_path_factory.mktemp("impatient"),
         CLOUDGATE_MAX_CONCURRENT_EXPORTS="1",
         CLOUDGATE_EXPORT_SEND_TIMEOUT_SECONDS="0.5",
-        **_BIG_BATCHES,
-    )
-    with serve("app.main:create_app", env) as served:
+        **_BIG_EXPORTS,
+    ) as served:
         yield served
 
 

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.e2e.service_env import serve
 from tests.e2e.stack import DevStack, EmulatorStack
 from tests.security.conftest import Attack, RunningProxy, Secrets, Served, id_token
 
@@ -35,8 +34,7 @@ def _forged(output: str, tag: str) -> list[str]:
 @pytest.fixture(scope="module")
 def text_service(secrets: Secrets) -> Iterator[Served]:
     """The example service with human-readable logs (``--log-format text``, what ``cloudgate dev`` uses)."""
-    env = secrets.service_env(CLOUDGATE_LOG_FORMAT="text", CLOUDGATE_DATA_DIR=str(secrets.root / "data-text"))
-    with serve("app.main:create_app", env) as served:
+    with secrets.served_app(secrets.root / "data-text", CLOUDGATE_LOG_FORMAT="text") as served:
         yield served
 
 

@@ -13,16 +13,14 @@ import pytest
 
 from cloudgate.google import SIGNATURE_REMOVED
 from tests.e2e.service_env import AUDIENCE
-from tests.security.conftest import DOCS_PASSWORD, DOCS_USER, Secrets, Served, basic, claims, serve, unsigned_jwt
+from tests.security.conftest import DOCS_PASSWORD, DOCS_USER, Secrets, Served, basic, claims, unsigned_jwt
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def logged(secrets: Secrets, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    data = tmp_path_factory.mktemp("logs-data")
-    env = secrets.service_env(CLOUDGATE_AUDIENCES=AUDIENCE, CLOUDGATE_DATA_DIR=str(Path(data)))
-    with serve("app.main:create_app", env) as served:
+    with secrets.served_app(tmp_path_factory.mktemp("logs-data"), CLOUDGATE_AUDIENCES=AUDIENCE) as served:
         yield served
 
 
@@ -77,8 +75,7 @@ def test_a_key_in_the_path_or_user_agent_is_masked_in_logs(secrets: Secrets, tmp
     """Attack (careless client): the key pasted into the URL path, User-Agent or Referer. The README promises
     'anything shaped like one is masked' in log lines. Secure: the key appears nowhere in the output."""
     key = secrets.keys["reader"]
-    env = secrets.service_env(CLOUDGATE_DATA_DIR=str(tmp_path / "data"), CLOUDGATE_SAMPLE_ROWS="10")
-    with serve("app.main:create_app", env) as served:
+    with secrets.served_app(tmp_path / "data", CLOUDGATE_SAMPLE_ROWS="10") as served:
         httpx.get(
             f"{served.url}/v1/datasets/{key}",
             headers={"X-API-Key": key, "User-Agent": f"etl/{key}", "Referer": f"http://x/{key}"},

@@ -17,7 +17,6 @@ import httpx
 import pytest
 
 from cloudgate.service.passwords import hash_password
-from tests.e2e.service_env import serve
 from tests.security.conftest import DOCS_PASSWORD, DOCS_USER, Attack, Secrets, Served, basic
 
 pytestmark = pytest.mark.e2e
@@ -36,9 +35,10 @@ def users_file(secrets: Secrets) -> Path:
 
 @pytest.fixture(scope="module")
 def rotating(secrets: Secrets, users_file: Path) -> Iterator[Served]:
-    env = secrets.service_env(CLOUDGATE_DOCS_USERS_FILE=str(users_file), CLOUDGATE_DATA_DIR=str(secrets.root / "d-rot"))
-    env["CLOUDGATE_DOCS_USERS"] = ""
-    with serve("app.main:create_app", env) as served:
+    # Users from the mounted file only (as Secret Manager mounts them), none from the environment.
+    with secrets.served_app(
+        secrets.root / "d-rot", CLOUDGATE_DOCS_USERS_FILE=str(users_file), CLOUDGATE_DOCS_USERS=""
+    ) as served:
         yield served
 
 

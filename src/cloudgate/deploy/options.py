@@ -176,4 +176,4 @@ def _validate(options: DeployOptions) -> None:
 
 
 #: Environment variables the deploy sets itself.
-_MANAGED_ENV = ("CLOUDGATE_IDENTITY", "CLOUDGATE_KEYSTORE", "CLOUDGATE_AUDIENCES")
+_MANAGED_ENV = ("CLOUDGATE_IDENTITY", "CLOUDGATE_KEYSTORE")

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cloudgate.deploy import service_spec as spec
-from cloudgate.deploy.commands import SERVICE_URL, Command, gcloud
+from cloudgate.deploy.commands import Command, gcloud
 from cloudgate.deploy.options import DeployOptions
 from cloudgate.errors import ConfigError
 from cloudgate.google import INVOKER_ROLE
@@ -140,8 +140,14 @@ def image_step(options: DeployOptions, observed: Observed) -> Step:
     return Step(3, tuple(commands))
 
 
-def desired_env(options: DeployOptions, url: str | None) -> dict[str, str]:
-    """Every literal env var of the revision: cloudgate's own, then ``--env`` (``url`` None: not known yet)."""
+def desired_env(options: DeployOptions) -> dict[str, str]:
+    """Every literal env var of the revision: cloudgate's own, then ``--env``.
+
+    No ``CLOUDGATE_AUDIENCES``: in ``cloud-run`` mode the claims arrive unsigned, so checking ``aud`` again in the
+    container proves nothing that Cloud Run's own check (the service's URLs and custom audiences) did not, and it
+    would refuse tokens Cloud Run accepts: plain ``gcloud auth print-identity-token`` tokens and the service's other
+    URL form. It would also need the URL, known only after the first deploy (a second revision).
+    """
     env = {"CLOUDGATE_IDENTITY": "cloud-run"}
     if options.http2:
         # --use-http2 makes Cloud Run speak h2c to the container: cloudgate serve must answer it (granian).
@@ -151,21 +157,18 @@ def desired_env(options: DeployOptions, url: str | None) -> dict[str, str]:
             env["CLOUDGATE_DOCS_USERS_FILE"] = mount
         else:
             env["CLOUDGATE_KEYSTORE"] = f"file://{mount}"
-    if url is not None:
-        env["CLOUDGATE_AUDIENCES"] = ",".join((url, *options.custom_audiences))
     env.update(options.env)
     return env
 
 
 def service_differences(options: DeployOptions, service: spec.Json) -> list[str]:
     """What differs between the described service and what was asked; empty when a deploy would change nothing."""
-    url = spec.url(service)
     found = []
     if spec.image(service) != options.image_uri:
         found.append(f"image {spec.image(service)} -> {options.image_uri}")
     if spec.service_account(service) != options.runtime_account:
         found.append(f"runtime account {spec.service_account(service)} -> {options.runtime_account}")
-    if spec.plain_env(service) != desired_env(options, url):
+    if spec.plain_env(service) != desired_env(options):
         found.append("environment variables")
     wanted = {(name, "latest", mount) for name, _path, mount in options.secrets}
     have = {(ref.secret, ref.version, ref.path or f"env:{ref.env}") for ref in spec.secret_refs(service)}
@@ -196,11 +199,10 @@ def service_differences(options: DeployOptions, service: spec.Json) -> list[str]
 
 
 def deploy_step(options: DeployOptions, observed: Observed) -> Step:
-    """``gcloud run deploy`` when the service is missing or differs; then the URL as audience if it was unknown."""
+    """``gcloud run deploy`` when the service is missing or differs."""
     service = observed.service
     if service is not None and not service_differences(options, service):
         return Step(4, ())
-    url = spec.url(service) if service else None
     argv = [
         "run",
         "deploy",
@@ -210,7 +212,7 @@ def deploy_step(options: DeployOptions, observed: Observed) -> Step:
         "--no-allow-unauthenticated",
         "--invoker-iam-check",
         f"--service-account={options.runtime_account}",
-        f"--set-env-vars={_env_flag(desired_env(options, url))}",
+        f"--set-env-vars={_env_flag(desired_env(options))}",
     ]
     if options.secrets:
         argv.append("--set-secrets=" + ",".join(f"{mount}={name}:latest" for name, _path, mount in options.secrets))
@@ -236,13 +238,7 @@ def deploy_step(options: DeployOptions, observed: Observed) -> Step:
         if value is not None:
             argv.append(f"--{flag}={value}")
     argv.append("--use-http2" if options.http2 else "--no-use-http2")
-    commands = [gcloud(*argv)]
-    if url is None:
-        audiences = _env_flag({"CLOUDGATE_AUDIENCES": ",".join((SERVICE_URL, *options.custom_audiences))})
-        commands.append(
-            gcloud("run", "services", "update", options.service, *_where(options), f"--update-env-vars={audiences}")
-        )
-    return Step(4, tuple(commands))
+    return Step(4, (gcloud(*argv),))
 
 
 def unwanted_invokers(options: DeployOptions, policy: spec.Json) -> list[str]:

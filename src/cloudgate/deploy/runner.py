@@ -91,8 +91,6 @@ class Deployer:
             return
         self.echo(f"{label}: {len(step.commands)} command(s)")
         for command in step.commands:
-            if command.needs_url:
-                command = command.with_url(self._url())
             self.echo(f"  $ {command.shell()}")
             try:
                 self.runner.run(command)
@@ -100,13 +98,6 @@ class Deployer:
                 raise self._failure(step, str(exc), command) from exc
             self.result.ran.append(command)
         self._done.append(f"step {step.number} ({step.title})")
-
-    def _url(self) -> str:
-        service = read_service(self.options, self.runner)
-        found = spec.url(service) if service else None
-        if not found:
-            raise DeployError("the service has no URL after `gcloud run deploy`")
-        return found
 
     def _read_back(self, observed: tuple[spec.Json | None, spec.Json] | None) -> None:
         label = f"[6/{_TOTAL}] read back"
@@ -177,22 +168,11 @@ def dry_run_lines(options: DeployOptions) -> list[str]:
         if step.number == 3 and not step.commands:
             lines.append(f"# using --image {options.image_uri}")
         for command in step.commands:
-            if command.needs_url:
-                describe = gcloud(
-                    "run",
-                    "services",
-                    "describe",
-                    options.service,
-                    f"--project={options.project}",
-                    f"--region={options.region}",
-                    "--format=value(status.url)",
-                )
-                lines.append(f"SERVICE_URL=$({describe.shell()})")
             lines.append(command.shell())
     invokers = plan.invokers_step(options, observed)
     lines.append(f"# [5/{_TOTAL}] {invokers.title}")
     lines += [command.shell() for command in invokers.commands]
     lines.append(f"# [6/{_TOTAL}] read back (cloudgate checks these; gcloud's exit codes are not proof)")
     lines += [command.shell() for command in plan.readback_commands(options)]
-    lines.append(f"# [7/{_TOTAL}] smoke test: GET $SERVICE_URL/health with an invoker's ID token (200), without (403)")
+    lines.append(f"# [7/{_TOTAL}] smoke test: GET <service URL>/health with an invoker's ID token (200), without (403)")
     return lines

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -41,7 +40,8 @@ import anyio
 import anyio.to_thread
 
 from cloudgate.emulator.counters import Counters
-from cloudgate.emulator.runner import Runner
+from cloudgate.emulator.listeners import free_port
+from cloudgate.emulator.runner import Runner, ServiceStartError, start_listening
 from cloudgate.errors import EmulatorError
 from cloudgate.google import CLOUD_RUN_DEFAULT_CONCURRENCY
 
@@ -112,6 +112,8 @@ class InstancePool:
     counters: Counters
     scaling: Scaling = field(default_factory=Scaling)
     clock: Callable[[], float] = time.monotonic
+    #: Where a new instance's port comes from (see ``runner.start_listening`` for a port taken meanwhile).
+    choose_port: Callable[[], int] = free_port
     instances: list[Instance] = field(default_factory=list)
     #: Exit status of an instance that stopped on its own (reported, never hidden), else None.
     exited: int | None = None
@@ -194,21 +196,23 @@ class InstancePool:
         name = f"{self.service}-{next(self._numbers):05d}"
         folder = self.folder / name
         folder.mkdir(parents=True, exist_ok=True)
-        instance = Instance(name=name, port=_free_port(), runner=self.make_runner(name, folder), folder=folder)
+        instance = Instance(name=name, port=0, runner=self.make_runner(name, folder), folder=folder)
         self.instances.append(instance)
         self.counters.add("instance_starts", self.service)
+
+        def choose_port() -> int:
+            instance.port = self.choose_port()  # shown while it starts (``snapshot``)
+            return instance.port
+
         try:
-            # Shielded: a request that gives up waiting must not leave a half-started instance behind. The start
-            # runs in a thread: a container runner's start may block (pulling, creating).
+            # Shielded: a request that gives up waiting must not leave a half-started instance behind.
             with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(instance.runner.start, instance.port)
-                await instance.runner.wait_ready(instance.port, self.scaling.startup_seconds)
-        except EmulatorError as exc:
+                await start_listening(instance.runner, self.scaling.startup_seconds, choose_port)
+        except ServiceStartError as exc:  # the runner is stopped already
             self.instances.remove(instance)
-            await anyio.to_thread.run_sync(instance.runner.stop)
             self._notify()
             message = f"instance {name} of {self.service} did not start: {exc}"
-            raise InstanceStartError(message, port=instance.port, cause=str(exc)) from exc
+            raise InstanceStartError(message, port=exc.port, cause=str(exc)) from exc
         instance.ready = True
         instance.idle_since = self.clock()
         logger.info("instance %s started on port %d (%d running)", name, instance.port, len(self.instances))
@@ -279,9 +283,3 @@ class InstancePool:
 
 async def _stop_runner(runner: Runner) -> None:
     await anyio.to_thread.run_sync(runner.stop)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

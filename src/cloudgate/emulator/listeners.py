@@ -41,10 +41,26 @@ def bind(host: str, port: int, *, flag: str | None = None) -> socket.socket:
 
 
 def free_port() -> int:
-    """A port that was free a moment ago (for an internal listener; the caller binds it soon after)."""
+    """A port that was free a moment ago (for an internal listener; the caller binds it soon after).
+
+    Only free when chosen: another process may bind it first. ``runner.start_listening`` deals with that for
+    the services it starts; the emulator's own listeners bind at once, in this process.
+    """
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def port_taken(port: int) -> bool:
+    """Whether another socket listens on ``port``, or holds it without ``SO_REUSEADDR``, so a service given this
+    port could not listen on it (checked on all addresses: services listen on 0.0.0.0)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a closed connection's TIME_WAIT does not count
+        try:
+            sock.bind(("0.0.0.0", port))  # noqa: S104 - never listened on: a check
+        except OSError:
+            return True
+        return False
 
 
 def quiet_server(app: Any, *, graceful: int, date_header: bool = True, http: str = "auto") -> QuietServer:

@@ -4,6 +4,7 @@
 ``ProcessRunner`` runs a local command; ``cloudgate.emulator.container.ContainerRunner`` runs an image (podman).
 Nothing is restarted silently: if the process dies, the front end answers 503 and the emulator logs it.
 Stopping follows the container contract: SIGTERM, then SIGKILL ``CLOUD_RUN_SHUTDOWN_GRACE_S`` (10 s) later.
+``start_listening`` starts a runner on a free port, and on another one when a different process took it first.
 
 Example::
 
@@ -27,10 +28,22 @@ from typing import Protocol
 
 import anyio
 
+from cloudgate.emulator.listeners import free_port, port_taken
 from cloudgate.errors import EmulatorError
 from cloudgate.google import CLOUD_RUN_SHUTDOWN_GRACE_S
 
 logger = logging.getLogger(__name__)
+
+#: How many ports one start may be given: a port is free when chosen, and another process may bind it first.
+PORT_ATTEMPTS = 3
+
+
+class ServiceStartError(EmulatorError):
+    """The service exited or did not listen in time; ``port`` is the (last) port it was given."""
+
+    def __init__(self, message: str, *, port: int) -> None:
+        super().__init__(message)
+        self.port = port
 
 
 class Runner(Protocol):
@@ -93,6 +106,41 @@ class ProcessRunner:
     @property
     def returncode(self) -> int | None:
         return None if self._proc is None else self._proc.poll()
+
+
+async def start_listening(
+    runner: Runner, limit: float | None = None, choose_port: Callable[[], int] = free_port
+) -> int:
+    """Start ``runner`` on a port from ``choose_port``, wait until it listens there (``limit`` seconds, else the
+    runner's own default), and return the port; ``ServiceStartError`` if it does not.
+
+    A chosen port is free only at the moment it is chosen (the service binds it later, as Cloud Run's contract
+    has it: ``PORT`` is a number, not a socket), so another process may bind it first; the service then exits
+    (EADDRINUSE) or never listens. A port found taken before the start is passed over; a start that fails while
+    another process holds its port is made again on a fresh port. At most ``PORT_ATTEMPTS`` ports in all; any
+    other failure is raised at once, the service not started again.
+    """
+    port = 0
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        port = choose_port()
+        if port_taken(port):
+            logger.warning("port %d was taken right after it was chosen: choosing another", port)
+            continue
+        try:
+            await anyio.to_thread.run_sync(runner.start, port)  # a thread: a container's start blocks (creating)
+            await (runner.wait_ready(port) if limit is None else runner.wait_ready(port, limit))
+        except EmulatorError as exc:
+            await anyio.to_thread.run_sync(runner.stop)
+            if not port_taken(port):
+                raise ServiceStartError(str(exc), port=port) from exc
+            if attempt == PORT_ATTEMPTS:
+                message = f"{exc}: another process held its port {port} ({PORT_ATTEMPTS} ports tried)"
+                raise ServiceStartError(message, port=port) from exc
+            logger.warning("another process took port %d before the service listened on it (%s): starting the "
+                           "service again on another port", port, exc)  # fmt: skip
+            continue
+        return port
+    raise ServiceStartError(f"every port chosen was taken by another process ({PORT_ATTEMPTS} tried)", port=port)
 
 
 async def wait_listening(

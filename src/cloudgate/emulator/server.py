@@ -31,12 +31,12 @@ from cloudgate.emulator.iam import ensure_service
 from cloudgate.emulator.iam_admin_api import iam_admin_routes
 from cloudgate.emulator.iam_api import iam_routes
 from cloudgate.emulator.instances import InstancePool, RunnerFactory, Scaling
-from cloudgate.emulator.listeners import QuietServer, bind, free_port, quiet_server
+from cloudgate.emulator.listeners import QuietServer, bind, quiet_server
 from cloudgate.emulator.metadata import metadata_routes
 from cloudgate.emulator.projects_api import project_routes
 from cloudgate.emulator.revisions import RevisionRuntime
 from cloudgate.emulator.run_api import run_routes
-from cloudgate.emulator.runner import Runner
+from cloudgate.emulator.runner import Runner, start_listening
 from cloudgate.emulator.secrets_api import secret_routes
 from cloudgate.emulator.state import remove_address, write_address
 from cloudgate.emulator.token_api import token_routes
@@ -123,9 +123,7 @@ async def serve(
                 await pool.start()
                 upstream = pool
             elif spec.runner is not None:
-                internal = free_port()
-                spec.runner.start(internal)
-                await spec.runner.wait_ready(internal)
+                internal = await start_listening(spec.runner)
                 upstream = f"http://127.0.0.1:{internal}"
             if upstream is None:
                 raise EmulatorError(f"service {spec.name!r} has neither a command nor an upstream URL")

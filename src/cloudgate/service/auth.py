@@ -23,7 +23,7 @@ Example::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from fastapi.openapi.models import HTTPBase
 from fastapi.security.base import SecurityBase
@@ -59,6 +59,16 @@ class Requirement(SecurityBase):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.scope!r})" if self.scope else f"{type(self).__name__}()"
+
+    @property
+    def openapi_extra(self) -> dict[str, Any]:
+        """The OpenAPI a route that calls this requirement itself (not through ``Depends``) passes to its decorator.
+
+        ``@app.get(path, openapi_extra=reader.openapi_extra)`` lists the requirement in the operation's ``security``
+        exactly as ``Depends`` would, so cloudgate's hook documents it the same way (the scheme, the scope, the
+        401/403/503 answers), while FastAPI solves no dependency for it per request (docs/performance.md).
+        """
+        return {"security": [{self.scheme_name: []}]}
 
     async def __call__(self, request: Request) -> Principal:
         authenticator, creds = _context(request)

@@ -11,7 +11,9 @@ need a fetch share one request (single flight). A ``kid`` missing from a fresh s
 once per ``refetch_cooldown`` seconds, so a flood of made-up key ids cannot turn into a flood of fetches. A failed
 fetch never replaces good keys: the previous set, if any, stays in use and the fetch is retried after the cooldown.
 With no keys at all, requests get ``UnavailableError`` (503, not the caller's fault) without a fetch each, until
-a retry a few seconds later.
+a retry a few seconds later. While the last fetch failed, a ``kid`` missing from the kept set is a 503 too, not a
+401: it may be a key Google started signing with after the set was fetched, and a caller with a valid token must
+be told to retry, not that its token is bad (it is still never accepted).
 
 Example::
 
@@ -151,6 +153,8 @@ class PublicKeys:
         #: With no keys yet, a failed fetch is not retried before this (an outage must not cost a fetch a request).
         self._failed_until = float("-inf")
         self._inflight: asyncio.Future[None] | None = None
+        #: Whether the last fetch failed (a kid missing from the kept set cannot be called unknown then).
+        self._last_failed = False
         #: How many fetches were started (for tests and metrics).
         self.fetches = 0
 
@@ -168,12 +172,18 @@ class PublicKeys:
             if key is not None:
                 return key
             if now - self._last_attempt < self._cooldown:
-                raise _unknown_kid()
+                raise self._missing(now)
         await self._refresh()
         key = self._keys.get(kid)
         if key is None:
-            raise _unknown_kid()
+            raise self._missing(self._clock())
         return key
+
+    def _missing(self, now: float) -> Exception:
+        """The refusal for a kid not in the set: 401 when the set is current, 503 when it could not be refreshed."""
+        if self._last_failed:
+            return _unavailable(self._last_attempt + self._cooldown - now)
+        return _unknown_kid()
 
     async def _refresh(self) -> None:
         if self._inflight is None:
@@ -198,6 +208,9 @@ class PublicKeys:
                 raise PublicKeysUnavailableError(f"HTTP {response.status_code}")
             keys = parse_key_set(response.json())
         except (httpx.HTTPError, ValueError, PublicKeysUnavailableError) as exc:
+            # Pauses count from the failure, not from the attempt: a fetch that hangs until its timeout must not
+            # leave the pause already spent, or a stalled endpoint would cost every request a whole timeout.
+            self._last_failed, self._last_attempt = True, self._clock()
             detail = str(exc) or type(exc).__name__
             if self._keys:
                 # Keep the old keys (they were good an hour ago, Google overlaps rotations) and retry later.
@@ -209,7 +222,7 @@ class PublicKeys:
             logger.error("could not fetch signing keys from %s: %s", self._url, detail)
             self._failed_until = self._last_attempt + min(self._cooldown, _FAILED_RETRY_S)
             raise _unavailable(self._failed_until - self._last_attempt) from exc
-        self._keys = keys
+        self._keys, self._last_failed = keys, False
         self._fresh_until = self._last_attempt + cache_seconds(response.headers.get("cache-control"))
         logger.info("fetched %d signing keys from %s", len(keys), self._url)
 

@@ -20,7 +20,8 @@ AUTHENTICATOR_KEY: Final = "cloudgate.authenticator"
 
 # RFC 6750 section 2.1: "Bearer" 1*SP b64token. JWTs use only [A-Za-z0-9_-] and dots.
 _SCHEME = re.compile(r"[^\s]+")
-_AFTER_SCHEME = re.compile(r" +([A-Za-z0-9\-._~+/]+=*)")
+#: b64token's characters before its trailing ``=``s: 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ).
+_B64TOKEN_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/"
 _BARE_JWT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
 
@@ -56,10 +57,27 @@ def bearer_token(header_value: str, *, header: str = "Authorization") -> str | N
         if _BARE_JWT.fullmatch(value):
             raise _malformed(header, "a token without the Bearer scheme")
         return None
-    token = _AFTER_SCHEME.fullmatch(value, scheme.end())
-    if token is None:
+    rest = value[scheme.end() :]
+    token = rest.lstrip(" ")
+    if len(token) == len(rest) or not _is_b64token(token):
         raise _malformed(header, "expected exactly one token after Bearer, without whitespace or commas")
-    return token.group(1)
+    return token
+
+
+def _is_b64token(token: str) -> bool:
+    """Whether ``token`` is one b64token (``1*b64char *"="``).
+
+    Checked with ``bytes.translate`` rather than a regex: this runs on every request with an identity, and ``re``
+    walks a 1 KiB ID token at several nanoseconds a character (about 3 us), ``translate`` in well under one.
+    """
+    core = token.rstrip("=")
+    if not core:
+        return False
+    try:
+        raw = core.encode("ascii")
+    except UnicodeEncodeError:
+        return False
+    return not raw.translate(None, _B64TOKEN_CHARS)
 
 
 def read_identity_headers(serverless: list[str], authorization: list[str], creds: Credentials) -> None:

@@ -60,7 +60,6 @@ _SERVICE: dict[str, Any] = {
                             {"name": "CLOUDGATE_IDENTITY", "value": "cloud-run"},
                             {"name": "CLOUDGATE_DOCS_USERS_FILE", "value": "/secrets/docs-users/users"},
                             {"name": "CLOUDGATE_KEYSTORE", "value": "file:///secrets/api-keys/keys.json"},
-                            {"name": "CLOUDGATE_AUDIENCES", "value": URL},
                         ],
                         "image": IMAGE,
                         "ports": [{"containerPort": 8080, "name": "http1"}],

@@ -58,12 +58,20 @@ def test_a_changed_secret_file_adds_one_version_only(options: DeployOptions) -> 
     ]
 
 
-def test_a_new_image_redeploys_with_the_known_url_as_audience(options: DeployOptions) -> None:
+def test_a_new_image_redeploys_in_one_command(options: DeployOptions) -> None:
     service = out.service()
     out.container(service)["image"] = "europe-west1-docker.pkg.dev/my-proj/cloudgate/api:old"
     step = plan.deploy_step(options, plan.Observed(service=service))
     assert [c.argv[:3] for c in step.commands] == [("gcloud", "run", "deploy")]
-    assert f"CLOUDGATE_AUDIENCES={out.URL}" in step.commands[0].shell()
+
+
+def test_an_audience_pinned_by_an_earlier_deploy_is_removed(options: DeployOptions) -> None:
+    # Earlier versions set the URL as CLOUDGATE_AUDIENCES, which refused plain `gcloud auth print-identity-token`
+    # tokens that Cloud Run itself accepts.
+    service = out.service()
+    out.container(service)["env"].append({"name": "CLOUDGATE_AUDIENCES", "value": out.URL})
+    assert plan.service_differences(options, service) == ["environment variables"]
+    assert "CLOUDGATE_AUDIENCES" not in plan.deploy_step(options, plan.Observed(service=service)).commands[0].shell()
 
 
 def test_cpu_one_matches_what_cloud_run_prints(options: DeployOptions) -> None:

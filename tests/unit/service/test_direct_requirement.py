@@ -1,19 +1,22 @@
 """The cheap path of docs/performance.md: a route calls a requirement with its request instead of ``Depends``.
 
-It must give the same principal and the same refusals as the dependency (through httpx.ASGITransport, no network).
+It must give the same principal and the same refusals as the dependency (through httpx.ASGITransport, no network),
+and with the requirement's ``openapi_extra`` the same OpenAPI documentation.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Annotated
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 
-from cloudgate.service import KeyCaller, ServiceSettings, protect, require_key
+from cloudgate.service import KeyCaller, Principal, ServiceSettings, protect, require_key
 from cloudgate.service.keys import open_keystore
+from cloudgate.service.openapi import declared_scopes
 
 
 def build_app(settings: ServiceSettings) -> FastAPI:
@@ -27,6 +30,15 @@ def build_app(settings: ServiceSettings) -> FastAPI:
 
     @app.get("/depends")
     async def depends(caller: KeyCaller) -> dict[str, str | None]:
+        return {"key_name": caller.key_name}
+
+    @app.get("/documented", openapi_extra=writer.openapi_extra)
+    async def documented(request: Request) -> dict[str, str | None]:
+        caller = await writer(request)
+        return {"key_name": caller.key_name}
+
+    @app.get("/written")
+    async def written(caller: Annotated[Principal, Depends(require_key("things:write"))]) -> dict[str, str | None]:
         return {"key_name": caller.key_name}
 
     return protect(app, settings)
@@ -72,3 +84,29 @@ async def test_a_direct_call_refuses_a_key_without_the_scope(
     response = await client.get("/direct", headers={"X-API-Key": key})
     assert response.status_code == 403
     assert response.json()["reason"] == "scope_missing"
+
+
+def test_a_direct_call_with_openapi_extra_is_documented_as_the_dependency_is(settings: ServiceSettings) -> None:
+    paths = build_app(settings).openapi()["paths"]
+    documented, written = paths["/documented"]["get"], paths["/written"]["get"]
+    assert documented["security"] == written["security"] == [{"ApiKeyAuth": []}]
+    refusals = ("401", "403", "503")
+    assert [documented["responses"][s] for s in refusals] == [written["responses"][s] for s in refusals]
+    assert documented["description"] == written["description"] == "Requires API key scope: `things:write`."
+
+
+def test_a_direct_call_without_openapi_extra_is_not_documented_as_protected(settings: ServiceSettings) -> None:
+    operation = build_app(settings).openapi()["paths"]["/direct"]["get"]
+    assert "security" not in operation and "401" not in operation["responses"]
+
+
+def test_the_scope_of_a_documented_direct_call_counts_as_declared(tmp_path: Path) -> None:
+    app = FastAPI()
+    reader = require_key("things:read")
+
+    @app.get("/read", openapi_extra=reader.openapi_extra)
+    async def read(request: Request) -> None:
+        await reader(request)
+
+    settings = ServiceSettings(keystore=f"sqlite:///{tmp_path / 'keys.sqlite3'}", identity="off")
+    assert declared_scopes(protect(app, settings)) == {"things:read"}

@@ -464,6 +464,7 @@ def test_token_cache_is_bounded_and_drops_the_oldest() -> None:
         ("Bearer abc.def.ghi", "abc.def.ghi"),
         ("bearer abc", "abc"),
         ("BEARER   abc  ", "abc"),
+        ("Bearer a-._~+/Z9==", "a-._~+/Z9=="),
         ("Basic dXNlcjpwYXNz", None),
         ("", None),
     ],
@@ -473,7 +474,20 @@ def test_bearer_token_extracts_the_token_of_the_bearer_scheme(header: str, token
 
 
 @pytest.mark.parametrize(
-    "header", ["Bearer", "Bearer ", "Bearer a b", "Bearer\tabc", "Bearer a,b", "Bearer a\x0bb", "abc.def.ghi"]
+    "header",
+    [
+        "Bearer",
+        "Bearer ",
+        "Bearer a b",
+        "Bearer\tabc",
+        "Bearer a,b",
+        "Bearer a\x0bb",
+        "abc.def.ghi",
+        "Bearer ==",
+        "Bearer a=b",
+        "Bearer ab\u00e9",
+        "Bearer ab\u0663",
+    ],
 )
 def test_a_malformed_bearer_value_is_refused_not_ignored(header: str) -> None:
     with pytest.raises(InvalidCredentialsError, match="malformed Authorization header"):

@@ -9,10 +9,13 @@ of fresh made-up ids (each one costs a query, as it must) can only churn that ta
 Both tables drop their oldest entries first when full.
 
 On the event loop (``aget``) a miss runs the store's lookup in a worker thread, and concurrent requests for the same
-id share that one lookup. A lookup that fails (the store is unreachable) is not remembered as "unknown": the
-request gets ``KeyStoreError`` (503), never a 401, and for ``_FAILURE_COOLDOWN_S`` after a failure other misses
-fail at once instead of queueing more lookups on a store that is down. Cached records keep working meanwhile,
-until their entry ends.
+id share that one lookup. At most ``inner.lookup_concurrency`` lookups run at once (one for SQLite's single
+connection); the others wait here, on the event loop, rather than in worker threads where nothing could call them
+off. A lookup that fails (the store is unreachable, or locked past its busy timeout) is not remembered as
+"unknown": the request gets ``KeyStoreError`` (503), never a 401; and for ``_FAILURE_COOLDOWN_S`` after a failure,
+misses fail at once, the queued ones included, instead of each waiting out its own timeout on a store that is down
+(without that, N distinct unknown ids behind a locked SQLite file waited N busy timeouts). Cached records keep
+working meanwhile, until their entry ends; then the key gets 503 like any other until the store is back.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class CachedKeyStore(KeyStore):
         self._unknown: dict[str, float] = {}
         self._pending: dict[str, anyio.Event] = {}
         self._failed_at: float | None = None
+        self._lookups: anyio.CapacityLimiter | None = None  # made on the event loop, at the first lookup
 
     def _cached(self, key_id: str, now: float) -> tuple[bool, KeyRecord | None]:
         """``(True, answer)`` when the cache knows (a record, or None for a known-unknown id), else ``(False, None)``."""
@@ -85,16 +89,21 @@ class CachedKeyStore(KeyStore):
         if self._failed_recently():
             raise KeyStoreError("the key store failed less than a second ago")
         done = self._pending[key_id] = anyio.Event()
+        if self._lookups is None:
+            self._lookups = anyio.CapacityLimiter(self.inner.lookup_concurrency)
         try:
-            started = self._clock()
-            try:
-                record = await self.inner.aget(key_id)
-            except KeyStoreError:
-                self._failed_at = self._clock()
-                raise
-            self._failed_at = None
-            self._store(key_id, record, started)
-            return record
+            async with self._lookups:
+                if self._failed_recently():  # it failed while this one waited its turn
+                    raise KeyStoreError("the key store failed less than a second ago")
+                started = self._clock()
+                try:
+                    record = await self.inner.aget(key_id)
+                except KeyStoreError:
+                    self._failed_at = self._clock()
+                    raise
+                self._failed_at = None
+                self._store(key_id, record, started)
+                return record
         finally:
             del self._pending[key_id]
             done.set()

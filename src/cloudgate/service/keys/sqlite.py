@@ -2,12 +2,20 @@
 
 The CLI (``cloudgate keys``) and the running service share the file; SQLite's own locking keeps them consistent,
 so a revocation is seen by the service on its next request.
+
+The service holds one connection, and an open connection keeps reading its file even after the file is moved or
+deleted. So each use first checks that the path still names the file it opened: a file gone from the path is an
+unavailable store (``KeyStoreError``: 503), never a stale copy that keeps accepting keys, and a file put back (or
+replaced) is reopened. The service opens the file read-write but never creates it (``mode=rw``), so a typo or a
+file removed at the wrong moment cannot become an empty store. Lookups are one at a time (``lookup_concurrency``:
+one connection), and wait at most ``_BUSY_TIMEOUT_S`` for a lock another process holds.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 import threading
 from datetime import datetime
@@ -27,6 +35,9 @@ CREATE TABLE IF NOT EXISTS api_keys (
     revoked_at  TEXT
 )
 """
+#: How long a statement waits for a lock another connection holds (with WAL, readers wait only for an exclusive
+#: locking-mode holder or a recovery; writers wait for each other).
+_BUSY_TIMEOUT_S = 5.0
 _COLUMNS = "key_id, name, scopes, secret_hash, created_at, expires_at, revoked_at"
 
 
@@ -54,6 +65,9 @@ def _record(row: tuple[str, str, str, str, str, str | None, str | None]) -> KeyR
 class SqliteKeyStore(KeyStore):
     """``sqlite:///relative/path`` or ``sqlite:////absolute/path``; the folder is created if needed."""
 
+    #: One connection serves one statement at a time: the cache queues lookups itself (see ``cache``).
+    lookup_concurrency = 1
+
     def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = url
         self.path = Path(url.removeprefix("sqlite:///"))
@@ -61,22 +75,57 @@ class SqliteKeyStore(KeyStore):
         self.may_create = create
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
+        #: ``(st_dev, st_ino)`` of the file the connection has open.
+        self._opened: tuple[int, int] | None = None
 
     def _connect(self) -> sqlite3.Connection:
+        if self._conn is not None and self._file_identity() != self._opened:
+            self._drop()  # moved, deleted or replaced: never keep reading the old file
         if self._conn is None:
             if not self.may_create and not self.path.exists():
+                if self._opened is not None:
+                    raise KeyStoreError(f"the key store {self.path} is gone (moved or deleted)")
                 raise KeyStoreError(f"no key store at {self.path} (create keys with `cloudgate keys create`)")
+            conn = None
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(self.path, check_same_thread=False, timeout=5.0, isolation_level=None)
+                if self.may_create:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    target: str | Path = self.path
+                else:
+                    target = self.path.absolute().as_uri() + "?mode=rw"
+                conn = sqlite3.connect(
+                    target,
+                    check_same_thread=False,
+                    timeout=_BUSY_TIMEOUT_S,
+                    isolation_level=None,
+                    uri=not self.may_create,
+                )
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute(_SCHEMA)
             except (OSError, sqlite3.Error) as exc:
+                if conn is not None:
+                    conn.close()
                 raise KeyStoreError(f"cannot open key store {self.path}: {exc}") from exc
             with contextlib.suppress(OSError):
                 self.path.chmod(0o600)
-            self._conn = conn
+            self._conn, self._opened = conn, self._file_identity()
         return self._conn
+
+    def _file_identity(self) -> tuple[int, int] | None:
+        """Which file the path names now (None: no file there)."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise KeyStoreError(f"cannot read key store {self.path}: {exc}") from exc
+        return st.st_dev, st.st_ino
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.close()
+            self._conn = None
 
     def get(self, key_id: str) -> KeyRecord | None:
         with self._lock:
@@ -131,6 +180,4 @@ class SqliteKeyStore(KeyStore):
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            self._drop()

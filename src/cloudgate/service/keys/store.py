@@ -65,6 +65,8 @@ class KeyStore(abc.ABC):
     picks one by URL, and ``cache`` wraps any of them."""
 
     url: str
+    #: How many lookups the service's cache lets run at once against this store (each in a worker thread).
+    lookup_concurrency: int = 8
 
     @abc.abstractmethod
     def get(self, key_id: str) -> KeyRecord | None:
