@@ -17,7 +17,7 @@ Example::
         sink.write(chunk)
 
 Arrow and DuckDB are imported by the first export, not when the service starts (together they are most of the
-example service's import time; the service loads them in the background once it listens, see ``app.warmup``).
+example service's import time; see ``app.warmup``).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from app.deps import Caller
 from app.paging import CursorCodec
 from app.routes import router
 from app.settings import DataSettings
-from app.warmup import StartAfterFirstResponse, Warmup
+from app.warmup import Warmup
 from cloudgate.service import ServiceSettings, protect
 
 logger = logging.getLogger(__name__)
@@ -38,8 +38,8 @@ def create_app(settings: ServiceSettings | None = None, data_settings: DataSetti
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # DuckDB, the sample dataset and Arrow come after the first answer, or with the first request that needs
-        # them (app.warmup; cold start in docs/performance.md).
+        # DuckDB and the sample dataset come with the first request that needs them, not before the server listens
+        # (app.warmup; cold start in docs/performance.md).
         warmup = Warmup(catalog, data)
         app.state.warmup = warmup
         try:
@@ -64,7 +64,6 @@ def create_app(settings: ServiceSettings | None = None, data_settings: DataSetti
     app.state.guards = guards
     app.state.cursor_codec = CursorCodec(data.cursor_secret.get_secret_value().encode())
     app.include_router(router)
-    app.add_middleware(StartAfterFirstResponse)
 
     @app.get("/v1/whoami", tags=["identity"], summary="Who the service thinks is calling")
     async def whoami(caller: Caller) -> dict[str, Any]:

@@ -1,24 +1,23 @@
-"""Start-up work done once the service has answered: DuckDB opened, the sample dataset written, Arrow loaded.
+"""The data folder's start-up, done on first need: DuckDB opened and the sample dataset written.
 
 On Cloud Run the first request of a cold start waits until the container listens, and uvicorn listens only once
 the app's lifespan start-up has returned. DuckDB, Arrow and numpy are most of the example service's import time,
 and the sample dataset is written at every cold start (an instance's disk is memory, so it starts empty): done in
-the lifespan, all of it would come before the first answer. So none of it runs there:
+the lifespan, all of it would come before the first answer, whatever the request. So none of it runs there: the
+first request that reads the data folder starts this work and waits for it (``ready()``; the dependency
+``CatalogDep`` does this), so it still finds the sample, and requests that need no data (``/v1/whoami``,
+``/health``) never wait for it. Arrow is imported by the first export or Parquet upload.
 
-- the first request that reads the data folder starts the warm-up and waits for its data step (``ready()``; the
-  dependency ``CatalogDep`` does this), so it still finds the sample;
-- any other first request (``/v1/whoami``, ``/health``) is answered at once, and the warm-up starts when its
-  response has been sent (``StartAfterFirstResponse``). Started at listen instead, the warm-up's thread holds the
-  GIL for much of its second of imports and delays that first answer (measured: docs/performance.md).
-
-Arrow is imported last, so the first export does not pay for it. A failure is logged, never fatal: the service
-runs on without the sample (404), as it would with ``CLOUDGATE_SAMPLE_ROWS=0``.
+Doing it in the background instead was measured and left out (docs/performance.md, cold start): begun when the
+server listens, its imports hold the GIL and delayed the first answer by about 8%; begun after the first answer,
+they stalled the requests that came meanwhile for seconds on a loaded machine (a load test saw requests answered
+3 s after they were sent). A failure is logged, never fatal: the service runs on without the sample (404), as it
+would with ``CLOUDGATE_SAMPLE_ROWS=0``.
 
 Example::
 
     warmup = Warmup(catalog, settings)   # in the lifespan, as app.state.warmup
-    warmup.start()                       # idempotent; needs the running event loop
-    await warmup.ready()                 # before touching the data folder
+    await warmup.ready()                 # before touching the data folder: starts the work once, then waits
     await warmup.close()                 # at shutdown: waits for the work in progress
 """
 
@@ -26,12 +25,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import time
 
 import anyio
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.catalog import Catalog
 from app.sample import ensure_sample
@@ -39,12 +36,9 @@ from app.settings import DataSettings
 
 logger = logging.getLogger(__name__)
 
-#: Imported in the background after the data step: what the first export, or a Parquet upload, would load.
-_LATER_MODULES = ("pyarrow", "pyarrow.csv", "pyarrow.parquet")
-
 
 class Warmup:
-    """The background start-up of one app: ``start()`` it from the lifespan, ``close()`` it at shutdown."""
+    """The data folder's start-up for one app run: ``ready()`` before any use, ``close()`` at shutdown."""
 
     def __init__(self, catalog: Catalog, settings: DataSettings) -> None:
         self._catalog = catalog
@@ -55,7 +49,7 @@ class Warmup:
     def start(self) -> None:
         """Begin the work in a worker thread, unless it has begun (needs the running event loop)."""
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="cloudgate-app-warmup")
+            self._task = asyncio.create_task(self._run(), name="cloudgate-app-data-start")
 
     async def ready(self) -> None:
         """Return once the data folder is ready to serve (the sample written, or its failure logged)."""
@@ -75,37 +69,9 @@ class Warmup:
             logger.exception("start-up: the data folder could not be prepared; the service runs without the sample")
         finally:
             self._ready.set()
-        try:
-            await anyio.to_thread.run_sync(_import_later_modules)
-        except Exception:  # the export that needs them will raise the same error, where it can be answered
-            logger.exception("start-up: Arrow could not be imported")
 
     def _open_data(self) -> None:
         started = time.perf_counter()
         self._catalog.cursor().close()  # imports DuckDB and opens the database
         ensure_sample(self._catalog, self._settings.sample_name, self._settings.sample_rows)
         logger.info("start-up: DuckDB and the data folder ready in %.2fs", time.perf_counter() - started)
-
-
-def _import_later_modules() -> None:
-    for name in _LATER_MODULES:
-        importlib.import_module(name)
-
-
-class StartAfterFirstResponse:
-    """ASGI middleware: once an HTTP response has been sent, start the app's warm-up (``app.state.warmup``).
-
-    Raw ASGI, so it costs one call per request (``BaseHTTPMiddleware`` would cost a task group per request).
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self._started = False
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, send)
-        if not self._started and scope["type"] == "http":
-            warmup: Warmup | None = scope["app"].state.warmup
-            if warmup is not None:
-                self._started = True
-                warmup.start()

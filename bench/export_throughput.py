@@ -13,8 +13,8 @@ spilling at most 128 MiB, 2 threads). For each format (ndjson, csv, parquet, arr
 
 The best round of each counts; the ratio is service rows/s over DuckDB's (1.0: the service streams as fast as
 DuckDB writes a local file). The server's peak RSS is its ``VmHWM``, reset (``/proc/PID/clear_refs``) before each
-export, so each figure is that export's own peak (after one tiny export has loaded what the service loads after
-start-up, ``app.warmup``). Writes ``bench/results/export_throughput.json``.
+export, so each figure is that export's own peak (after one tiny export has loaded what the service loads on
+first use, ``app.warmup``). Writes ``bench/results/export_throughput.json``.
 
     .venv/bin/python bench/export_throughput.py [--rows 10000000] [--repeat 2] [--formats ndjson,csv,parquet,arrow]
 """
@@ -131,7 +131,7 @@ def main() -> None:
         try:
             wait_for_port(port, proc=proc, timeout=120)
             idle = _status(proc.pid, "VmRSS")
-            # One tiny export loads what the service loads after start-up (app.warmup): the peaks below are exports'.
+            # One tiny export loads what the service loads on first use (app.warmup): the peaks below are exports'.
             warm = subprocess.run(
                 ["curl", "-sS", "--fail", "-o", "/dev/null", "-H", f"@{headers}",
                  f"http://127.0.0.1:{port}/v1/datasets/sample/export?format=arrow&filter=id:eq:1"],

@@ -62,7 +62,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     try:
         wait_for_port(port, proc=proc, timeout=60)
         served = Server(f"http://127.0.0.1:{port}", port, proc, key, root / "data")
-        # The service loads DuckDB and Arrow and writes the sample after start-up (app.warmup); one small export
+        # The service loads DuckDB and Arrow and writes the sample on first use (app.warmup); one small export
         # waits for all of it, so the memory tests measure exports, not the start-up.
         with served.client() as client:
             warm = client.get("/v1/datasets/sample/export", params={"format": "arrow", "filter": "id:eq:1"})

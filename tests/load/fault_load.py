@@ -119,7 +119,7 @@ def hammer(
 
     def client(index: int) -> None:
         with httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT_S) as http:
-            start.wait()
+            start.wait(timeout=60)  # all clients begin together (or the run fails loudly)
             for n in range(requests_per_client):
                 chosen = probes[(index + n) % len(probes)]
                 if time.monotonic() > deadline:
