@@ -30,7 +30,7 @@ unit: $(STAMP)
 
 # The same tests as CI's short pass, run longer (tests/load/passes.py); -s shows the figures each test prints.
 load: $(STAMP)
-	CLOUDGATE_LOAD=full $(BIN)/python -m pytest -q -s --timeout=1800 tests/load
+	CLOUDGATE_LOAD=full $(BIN)/python -m pytest -q -s --timeout=3600 tests/load
 
 lint: $(STAMP)
 	@! git grep -nE '^(<<<<<<<|>>>>>>>) ' -- . ':!*.md' || { echo 'merge conflict markers left in the files above' >&2; exit 1; }

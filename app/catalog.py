@@ -132,6 +132,10 @@ def duckdb_config(settings: DataSettings, limits: Limits, tmp_dir: Path) -> dict
         # the same timestamp tick passes: a query would mix cached blocks of the old file with the new one.
         # (The same holds for /proc/self/fd paths, which name a different file each time; see ``pin``.)
         "enable_external_file_cache": False,
+        # Late materialization rewrites a page's top-N over ``file_row_number`` into a semi join back on the row
+        # numbers, and in that plan DuckDB (2.0.1) keeps a few KB per query for good: an instance grew ~20 MiB per
+        # 10,000 pages under load (tests/load/test_sustained_load.py). Pages were not measurably slower without it.
+        "disabled_optimizers": "late_materialization",
         "memory_limit": settings.duckdb_memory_limit or f"{max(memory // 4, 64 * _MiB) // _MiB}MiB",
         "threads": threads,
         "temp_directory": str(settings.duckdb_temp_directory or tmp_dir / "duckdb"),

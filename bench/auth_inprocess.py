@@ -3,12 +3,13 @@
 Answers "where does the auth overhead go", with no server and no socket: a route with one trivial async dependency
 against the same route without, on a bare app, on one with an exception handler and on one with an
 ``@app.middleware``, and dependencies of other shapes (taking the request, a callable instance, a ``SecurityBase``
-like cloudgate's requirements); then bench/_auth_app.py's routes behind ``protect()`` (the ones ``auth_overhead.py`` loads over
-HTTP) in ``cloud-run`` and ``verify`` identity modes: unprotected, ``KeyCaller``, API key + identity through
-``Depends(require(...))`` and with the requirement called directly, and (verify) the tutorial's verify-per-call way.
-Time is process CPU time, in alternating rounds, best of 5 batches: other processes on a loaded machine count little.
-``--profile`` prints Python calls per request of each verify-mode case and the top functions of the ``Depends``
-route (cProfile, ``bench/results/auth_depends.prof``).
+like cloudgate's requirements); then bench/_auth_app.py's routes behind ``protect()`` (the ones
+``auth_overhead.py`` loads over HTTP) in ``cloud-run`` and ``verify`` identity modes: unprotected, ``KeyCaller``,
+API key + identity through ``Depends(require(...))`` and with the requirement called directly, and (verify) the
+tutorial's verify-per-call way. Time is process CPU time, in alternating rounds, least of 5 batches: other
+processes on a loaded machine count little. ``--profile`` prints the Python calls per request of the plain cases
+and of each verify-mode case (cProfile: these counts do not depend on the machine's load) and the top functions of
+the ``Depends`` route (``bench/results/auth_depends.prof``).
 Writes ``bench/results/auth_inprocess.json``. Usage: ``python bench/auth_inprocess.py [requests] [--profile]``.
 """
 
@@ -198,7 +199,7 @@ async def measure(n: int) -> dict[str, float]:
 
 
 def profile(n: int, out: Path) -> None:
-    """cProfile each verify-mode case and the trivial dependency: calls per request and where the time goes."""
+    """cProfile the plain cases and each verify-mode case: calls per request, and where the ``Depends`` route's time goes."""
 
     async def run() -> None:
         async with protected_cases() as protected:

@@ -31,6 +31,8 @@ class Outcome:
     index: int
     #: ``time.monotonic()`` just before the request was handed to httpx (it leaves no earlier than that).
     sent: float
+    #: ``time.monotonic()`` once the whole answer was read (the server was done with it before).
+    answered: float
     #: The HTTP status, or 0 when no answer came (a reset, a refused connection): ``detail`` names the error.
     status: int
     detail: str
@@ -96,9 +98,10 @@ async def _client(
             try:
                 response = await request(http, index)
             except httpx.HTTPError as exc:
-                load.record(Outcome(index, sent, 0, type(exc).__name__, b""))
+                load.record(Outcome(index, sent, time.monotonic(), 0, type(exc).__name__, b""))
                 continue
-            load.record(Outcome(index, sent, response.status_code, describe(response), response.content))
+            outcome = Outcome(index, sent, time.monotonic(), response.status_code, describe(response), response.content)
+            load.record(outcome)
 
 
 async def _run(

@@ -3,8 +3,8 @@ operator revokes it with ``cloudgate keys revoke`` while they do.
 
 The bound is the service's stated one: a revocation takes effect within ``CLOUDGATE_KEY_CACHE_SECONDS`` (set to
 ``KEY_CACHE_SECONDS`` for these stacks) for an SQLite store. So every request sent once the command has returned
-and that period has passed is refused (401 ``api_key_revoked``), and none is accepted; before the command started,
-every request was accepted; in between, each is one or the other, never anything else. The bound is taken from the
+and that period has passed is refused (401 ``api_key_revoked``), and none is accepted; every request answered
+before the command started was accepted; in between, each is one or the other, never anything else. The bound is taken from the
 configuration; nothing waits a guessed time: the load runs until enough requests were sent after the bound.
 """
 
@@ -44,7 +44,8 @@ def test_a_key_revoked_under_load_is_refused_within_the_cache_period(
             return str(response.json().get("reason"))  # the service's refusal, not the front end's
         return "" if response.status_code == 200 else response.text[:200]
 
-    with running_load(example_stack.url, example_stack.headers(secret), request, describe) as load:
+    headers = example_stack.headers(secret)
+    with running_load(example_stack.url, headers, request, describe, deadline_s=sized(300, 900)) as load:
         load.wait_until(
             lambda done: sum(o.status == 200 for o in done) >= ACCEPTED_BEFORE, timeout=300, what="load under way"
         )
@@ -52,22 +53,25 @@ def test_a_key_revoked_under_load_is_refused_within_the_cache_period(
         argv = [CLOUDGATE, "keys", "revoke", key_id, "--keystore", example_stack.keystore]
         result = subprocess.run(argv, capture_output=True, text=True, env=clean_env(), timeout=120)
         assert result.returncode == 0, result.stderr
-        bound = time.monotonic() + KEY_CACHE_SECONDS  # the command has returned: the revocation is committed
+        returned = time.monotonic()  # the command has returned: the revocation is committed
+        bound = returned + KEY_CACHE_SECONDS
         load.wait_until(
             lambda done: sum(o.sent > bound for o in done) >= SENT_AFTER_BOUND,
             timeout=300,
             what="requests sent after the bound",
         )
 
-    before = [o for o in load.outcomes if o.sent < revoke_started]
-    between = [o for o in load.outcomes if revoke_started <= o.sent <= bound]
+    # Answered before the command started: the service was done with them before any revocation.
+    before = [o for o in load.outcomes if o.answered < revoke_started]
+    # Sent after the bound: the service saw them later still.
     after = [o for o in load.outcomes if o.sent > bound]
-    refused = [o.sent for o in load.outcomes if o.status == 401]
-    accepted = [o.sent for o in load.outcomes if o.status == 200 and o.sent >= revoke_started]
+    between = [o for o in load.outcomes if o.answered >= revoke_started and o.sent <= bound]
+    accepted = [o.sent for o in load.outcomes if o.status == 200]
     figures = {
-        "first_refusal_after_revoke_started_s": round(min(refused) - revoke_started, 3) if refused else None,
-        "last_acceptance_after_revoke_started_s": round(max(accepted) - revoke_started, 3) if accepted else None,
-        "bound_after_revoke_started_s": round(bound - revoke_started, 3),
+        "cli_seconds": round(returned - revoke_started, 3),
+        "last_accepted_sent_after_cli_returned_s": round(max(accepted) - returned, 3),
+        "bound_after_cli_returned_s": KEY_CACHE_SECONDS,
+        "refused_after_bound": len(after),
     }
     record_property("revocation_under_load", figures)
     print(
