@@ -35,7 +35,7 @@ load: $(STAMP)
 lint: $(STAMP)
 	@! git grep -nE '^(<<<<<<<|>>>>>>>) ' -- . ':!*.md' || { echo 'merge conflict markers left in the files above' >&2; exit 1; }
 	$(BIN)/ruff check src tests app bench scripts
-	$(BIN)/ruff format --check src
+	$(BIN)/ruff format --check src tests app bench scripts
 	$(BIN)/mypy
 	$(BIN)/mypy --strict app
 

@@ -78,9 +78,7 @@ class Served:
 
 
 @contextmanager
-def serve(
-    app_ref: str, env: Mapping[str, str], cwd: Path | None = None, args: Sequence[str] = ()
-) -> Iterator[Served]:
+def serve(app_ref: str, env: Mapping[str, str], cwd: Path | None = None, args: Sequence[str] = ()) -> Iterator[Served]:
     """``cloudgate serve APP [ARGS]`` on a free port until the block ends."""
     port = free_port()
     proc = start_process([CLOUDGATE, "serve", app_ref, *args], env={**env, "PORT": str(port)}, cwd=cwd)

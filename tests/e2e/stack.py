@@ -72,7 +72,9 @@ class _Admin:
 
     def instances(self) -> dict[str, list[dict[str, Any]]]:
         """Each scaled service's instances (name, url, state, in_flight, served)."""
-        result: dict[str, list[dict[str, Any]]] = httpx.get(f"{self.emulator_url}/admin/instances").raise_for_status().json()
+        result: dict[str, list[dict[str, Any]]] = (
+            httpx.get(f"{self.emulator_url}/admin/instances").raise_for_status().json()
+        )
         return result
 
     def rotate_keys(self) -> str:

@@ -101,7 +101,9 @@ def test_the_parts_import_only_the_bottom_and_themselves() -> None:
 
 def test_nothing_imports_the_cli() -> None:
     graph = _graph()
-    importers = sorted(m for m, targets in graph.items() if _layer(m) != "cli" and any(_layer(t) == "cli" for t in targets))
+    importers = sorted(
+        m for m, targets in graph.items() if _layer(m) != "cli" and any(_layer(t) == "cli" for t in targets)
+    )
     assert importers == []
 
 

@@ -278,7 +278,9 @@ def test_forwarded_for_is_trusted_on_auto_only_on_cloud_run(
 
 
 @pytest.mark.parametrize(("value", "parsed"), [("auto", "auto"), ("true", True), ("false", False)])
-def test_trust_forwarded_for_reads_auto_true_and_false(monkeypatch: pytest.MonkeyPatch, value: str, parsed: Any) -> None:
+def test_trust_forwarded_for_reads_auto_true_and_false(
+    monkeypatch: pytest.MonkeyPatch, value: str, parsed: Any
+) -> None:
     monkeypatch.setenv("CLOUDGATE_TRUST_FORWARDED_FOR", value)
     assert ServiceSettings().trust_forwarded_for == parsed
 

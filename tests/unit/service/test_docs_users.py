@@ -122,9 +122,7 @@ async def test_a_missing_file_keeps_the_last_good_users(users_file: Path) -> Non
     assert users.version == 0
 
 
-def test_the_file_is_read_at_most_once_per_recheck_interval(
-    users_file: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_file_is_read_at_most_once_per_recheck_interval(users_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     clock = Clock()
     users = DocsUsers(_settings(users_file), clock=clock)
     reads = {"n": 0}

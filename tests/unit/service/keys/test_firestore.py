@@ -62,7 +62,10 @@ async def service(url: str, **settings: object) -> AsyncIterator[httpx.AsyncClie
 
     protect(app, ServiceSettings(keystore=url, identity="off", **settings))  # type: ignore[arg-type]
     transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://svc") as client:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://svc") as client,
+    ):
         yield client
 
 
