@@ -49,9 +49,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
-def wrk(url: str, seconds: int, headers: dict[str, str]) -> dict[str, float]:
-    """``{"rps", "p50_ms", "p99_ms", "requests"}`` of one wrk run; exits on any non-2xx answer."""
-    argv = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency"]
+def wrk(url: str, seconds: int, headers: dict[str, str], cpu: int | None = None) -> dict[str, float]:
+    """``{"rps", "p50_ms", "p99_ms", "requests"}`` of one wrk run; exits on any non-2xx answer.
+
+    ``cpu`` pins wrk to that CPU (``taskset``), as ``bench/http2_servers.py`` does.
+    """
+    pin = ["taskset", "-c", str(cpu)] if cpu is not None else []
+    argv = [*pin, "wrk", "-t1", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency"]
     for name, value in headers.items():
         argv += ["-H", f"{name}: {value}"]
     out = subprocess.run([*argv, url], capture_output=True, text=True, check=True).stdout

@@ -170,7 +170,9 @@ def main() -> None:
                 with _running(server, env) as (url, proc, _drain):
                     for route, (path, headers) in routes.items():
                         httpx.get(url + path, headers=headers).raise_for_status()
-                        h1[server, route] = max(h1[server, route], wrk(url + path, seconds, headers, cpu=LOAD_CPU))
+                        h1[server, route] = max(
+                            h1[server, route], wrk(url + path, seconds, headers, cpu=LOAD_CPU)["rps"]
+                        )
                         if server in H2C:
                             h2[server, route] = max(h2[server, route], h2load(url + path, seconds, headers))
                     memory[server] = max(memory.get(server, 0.0), memory_mib(proc.pid))
