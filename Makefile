@@ -29,7 +29,7 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit
 
 # The same tests as CI's short pass, run longer (tests/load/passes.py); -s shows the figures each test prints.
-load: $(STAMP)
+load: $(STAMP) system-deps
 	CLOUDGATE_LOAD=full $(BIN)/python -m pytest -q -s --timeout=3600 tests/load
 
 lint: $(STAMP)
