@@ -56,12 +56,19 @@ async def client(settings: ServiceSettings) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+async def _direct_with_key(
+    client: httpx.AsyncClient, settings: ServiceSettings, name: str, scope: str
+) -> httpx.Response:
+    """GET /direct with a new key of that name and scope."""
+    key = open_keystore(settings.keystore).create(name, [scope])[1]
+    return await client.get("/direct", headers={"X-API-Key": key})
+
+
 @pytest.mark.anyio
 async def test_a_direct_call_returns_the_callers_principal(
     client: httpx.AsyncClient, settings: ServiceSettings
 ) -> None:
-    key = open_keystore(settings.keystore).create("writer", ["things:write"])[1]
-    response = await client.get("/direct", headers={"X-API-Key": key})
+    response = await _direct_with_key(client, settings, "writer", "things:write")
     assert response.status_code == 200
     assert response.json() == {"key_name": "writer"}
 
@@ -80,8 +87,7 @@ async def test_a_direct_call_refuses_a_missing_key_as_the_dependency_does(client
 async def test_a_direct_call_refuses_a_key_without_the_scope(
     client: httpx.AsyncClient, settings: ServiceSettings
 ) -> None:
-    key = open_keystore(settings.keystore).create("reader", ["things:read"])[1]
-    response = await client.get("/direct", headers={"X-API-Key": key})
+    response = await _direct_with_key(client, settings, "reader", "things:read")
     assert response.status_code == 403
     assert response.json()["reason"] == "scope_missing"
 
