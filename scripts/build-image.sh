@@ -4,14 +4,15 @@
 # The base is Debian bookworm's python3 (3.11), made once with mmdebstrap into /var/cache/cloudgate and imported
 # as localhost/cloudgate-base:bookworm; the image storage lives under /var/cache/cloudgate too (vfs: see
 # scripts/containers/). Where registries work, `docker build .` (python:3.11-slim) is enough.
-# Env: CLOUDGATE_CONTEXT (default: the repository), CLOUDGATE_BASE_IMAGE (default: the mmdebstrap base).
+# Env: CLOUDGATE_CONTEXT (default: the repository), CLOUDGATE_BASE_IMAGE (default: the mmdebstrap base),
+#      CLOUDGATE_IMAGE_CACHE (default: /var/cache/cloudgate; where the base tarball and pip's cache are kept).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 . "$root/scripts/container-env.sh"
 tag="${1:-localhost/cloudgate:latest}"
 shift || true
 context="${CLOUDGATE_CONTEXT:-$root}"
-cache=/var/cache/cloudgate
+cache="${CLOUDGATE_IMAGE_CACHE:-/var/cache/cloudgate}"
 base_tar="$cache/base-bookworm.tar"
 base_image="${CLOUDGATE_BASE_IMAGE:-localhost/cloudgate-base:bookworm}"
 
@@ -21,11 +22,15 @@ if [ "$base_image" = localhost/cloudgate-base:bookworm ] && ! podman image exist
   exec 9>"$cache/base.lock"
   flock 9
   if ! podman image exists "$base_image"; then
-    if [ ! -s "$base_tar" ]; then
+    if [ ! -f "$base_tar" ] || [ ! -s "$base_tar" ]; then
       echo "building the Debian base with mmdebstrap (once per machine, a few minutes)" >&2
-      mmdebstrap --quiet --variant=minbase --include=python3,python3-venv,ca-certificates \
-        bookworm "$base_tar.partial" http://deb.debian.org/debian
-      mv "$base_tar.partial" "$base_tar"
+      # mmdebstrap picks its output format from the file name: the partial file must end in .tar (an unknown
+      # suffix makes a directory). A partial file or folder left by an interrupted run is removed first.
+      partial="$cache/base-bookworm.partial.tar"
+      rm -rf "$partial" "$base_tar"
+      mmdebstrap --format=tar --variant=minbase --include=python3,python3-venv,ca-certificates \
+        bookworm "$partial" http://deb.debian.org/debian
+      mv "$partial" "$base_tar"
     fi
     podman import --quiet "$base_tar" "$base_image" >/dev/null
   fi
