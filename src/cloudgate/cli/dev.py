@@ -214,30 +214,16 @@ def _banner(session: dict[str, Any]) -> str:
     )
 
 
-def _instance_runner(argv: list[str], env: dict[str, str], data_dir: Path) -> Any:
-    """A runner factory giving each instance its own copy of the data folder and of an SQLite key store."""
-    # ``data_dir``: the folder named by the example app's CLOUDGATE_DATA_DIR (app/settings.py), as the service
-    # inherits it from this process; each instance gets its own copy, as each Cloud Run instance has its own files.
-    from cloudgate.emulator.runner import ProcessRunner
+def _instance_copies(keystore: str) -> dict[str, str]:
+    """What each instance gets its own copy of when scaled out: the data folder and an SQLite key file.
 
-    def make(name: str, folder: Path) -> ProcessRunner:
-        own = {
-            **env,
-            env_vars.K_SERVICE: _SERVICE,
-            env_vars.K_REVISION: f"{_SERVICE}-00001",
-            env_vars.K_CONFIGURATION: _SERVICE,
-        }
-        if data_dir.is_dir():
-            shutil.copytree(data_dir, folder / "data", dirs_exist_ok=True)
-        (folder / "data").mkdir(exist_ok=True)
-        own[_DATA_DIR_VAR] = str((folder / "data").resolve())
-        keystore = env[env_vars.KEYSTORE]
-        if keystore.startswith("sqlite:///"):  # what the image held when the instance started, and no more
-            shutil.copyfile(keystore.removeprefix("sqlite:///"), folder / "keys.sqlite3")
-            own[env_vars.KEYSTORE] = f"sqlite:///{(folder / 'keys.sqlite3').resolve()}"
-        return ProcessRunner(argv, env=own)
-
-    return make
+    ``CLOUDGATE_DATA_DIR`` is the example app's data folder (app/settings.py), as the service inherits it from
+    this process; each Cloud Run instance has its own files, so a key created after start is unknown to them.
+    """
+    copies = {_DATA_DIR_VAR: str(Path(os.environ.get(_DATA_DIR_VAR, "data")).resolve())}
+    if keystore.startswith("sqlite:///"):  # what the image held when the instance started, and no more
+        copies[env_vars.KEYSTORE] = keystore
+    return copies
 
 
 def dev(
@@ -266,11 +252,12 @@ def dev(
     ),
 ) -> None:
     """Run the example service as a private Cloud Run service on this machine (what `make run` does)."""
-    from cloudgate.emulator.listeners import bind
-    from cloudgate.emulator.runner import ProcessRunner
-    from cloudgate.emulator.server import ServiceSpec, run
+    from cloudgate.cli import emulated_service
+    from cloudgate.emulator.server import run
+    from cloudgate.emulator.serving.listeners import bind
 
-    scaling = _scaling(instances, min_instances, max_instances, concurrency)
+    scaled = (instances, min_instances, max_instances, concurrency) != (None, None, None, None)
+    scale = emulated_service.scale_flags(instances, min_instances, max_instances, concurrency)
 
     configure_text_logging(logging.INFO)  # one line per record: a request path cannot forge one
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -310,22 +297,22 @@ def dev(
     }
     session["http2"] = http2
     if image is not None:
-        runner, make_image_runner = dev_image.runners(image, _SERVICE, env, state_dir)
-        make_runner = make_image_runner if scaling else None
+        container = dev_image.container(image, state_dir)
+        env = dev_image.container_env(env)
     else:
-        runner = ProcessRunner(_serve_command(app), env=env)
-        data_dir = Path(os.environ.get(_DATA_DIR_VAR, "data"))
-        make_runner = _instance_runner(_serve_command(app), env, data_dir) if scaling else None
+        copies = _instance_copies(session["keystore"]) if scaled else None
+        container = emulated_service.local_command(_serve_command(app), instance_copies=copies)
+    service = emulated_service.knative_service(
+        _SERVICE, container, env=env, scale=scale, http2=http2, made_by="cloudgate dev"
+    )
 
-    def ready(ctx: Any) -> None:
+    async def ready(ctx: Any) -> None:
+        await emulated_service.deploy(ctx.base_url, _SERVICE, port, service)
         _write_private(session_file, session)
         typer.echo(_banner(session), err=True)
 
-    spec = ServiceSpec(name=_SERVICE, port=port, runner=runner, make_runner=make_runner, http2=http2)
-    if scaling:
-        spec.scaling = scaling
     try:
-        run(state_dir / "emulator", port=emulator_port, services=[spec], on_ready=ready)
+        run(state_dir / "emulator", port=emulator_port, on_ready=ready)
     finally:
         # The session ends here: its API key stops working and its file goes (the key files stay for next time).
         _revoke(session["keystore"], session["api_key_id"])
@@ -336,24 +323,6 @@ def dev(
             f"(the key files in {state_dir} stay for the next run)",
             err=True,
         )
-
-
-def _scaling(instances: int | None, low: int | None, high: int | None, concurrency: int | None) -> Any:
-    """The scaling settings the options ask for, or None to run one instance the plain way."""
-    from cloudgate.emulator.instances import Scaling
-    from cloudgate.errors import ConfigError
-
-    if instances is not None:
-        if low is not None or high is not None:
-            raise ConfigError("--instances N means --min-instances N --max-instances N: give one or the other")
-        low = high = instances
-    if low is None and high is None and concurrency is None:
-        return None
-    low = 1 if low is None else low
-    high = max(low, 1) if high is None else high
-    if low > high:
-        raise ConfigError(f"--min-instances {low} is more than --max-instances {high}")
-    return Scaling(min_instances=low, max_instances=high, concurrency=concurrency or Scaling.concurrency)
 
 
 def register(root: typer.Typer) -> None:
