@@ -1,7 +1,8 @@
 """The layering of the house, read from the source (an AST walk, no imports run):
 
 - the bottom (``errors``, ``codes``, ``env_vars``, ``google``, ``headers``, ``log_lines``) imports nothing of ours;
-- ``service``, ``client``, ``emulator`` and ``deploy`` import the bottom and themselves, never each other;
+- the shared models just above it (``knative``: Cloud Run's resources) import only the bottom;
+- ``service``, ``client``, ``emulator`` and ``deploy`` import the bottom, the models and themselves, never each other;
 - nothing imports ``cli`` but ``cli``; ``app/`` (the example) uses only ``cloudgate.service`` and the bottom;
 - no module imports itself back through others when it runs (no cycle; imports inside functions count, those in
   ``if TYPE_CHECKING:`` blocks do not, as they never run: a type-only back reference is how a context object
@@ -20,6 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src"
 BOTTOM = frozenset({"errors", "codes", "env_vars", "google", "headers", "log_lines"})
+#: Typed models of Google's resources that both the emulator and deploy read; they import only the bottom.
+MODELS = frozenset({"knative"})
 PARTS = frozenset({"service", "client", "emulator", "deploy"})
 
 
@@ -89,10 +92,18 @@ def test_the_bottom_imports_nothing_of_ours() -> None:
     assert {m: t for m, t in wrong.items() if t} == {}
 
 
-def test_the_parts_import_only_the_bottom_and_themselves() -> None:
+def test_the_models_import_only_the_bottom() -> None:
     graph = _graph()
     wrong = {
-        module: sorted(t for t in targets if _layer(t) not in BOTTOM | {_layer(module)})
+        m: sorted(t for t in graph[m] if _layer(t) not in BOTTOM | {"cloudgate"}) for m in graph if _layer(m) in MODELS
+    }
+    assert wrong and {m: t for m, t in wrong.items() if t} == {}
+
+
+def test_the_parts_import_only_the_bottom_the_models_and_themselves() -> None:
+    graph = _graph()
+    wrong = {
+        module: sorted(t for t in targets if _layer(t) not in BOTTOM | MODELS | {_layer(module)})
         for module, targets in graph.items()
         if module.startswith("cloudgate.") and _layer(module) in PARTS
     }
