@@ -53,14 +53,14 @@ print(json.dumps(sorted(declared_scopes(app)) if isinstance(app, FastAPI) else [
 
 def _write_private(path: Path, data: dict[str, Any]) -> None:
     """Write JSON atomically, readable by the owner only (the files hold secrets)."""
-    from cloudgate.emulator.secret_store import write_private
+    from cloudgate.emulator.core.secret_store import write_private
 
     write_private(path, json.dumps(data, indent=2).encode())
 
 
 def _key_file(store: Any, account: str, path: Path, token_uri: str) -> None:
     """Reuse a key file that still works; otherwise drop its key and write a new one."""
-    from cloudgate.emulator import iam
+    from cloudgate.emulator.identity import iam
 
     email = store.current().account_email(account)
     if path.exists():
@@ -90,8 +90,8 @@ def _prepare(
     state_dir: Path, url: str, emulator_url: str, keystore_url: str | None, scopes: list[str]
 ) -> dict[str, Any]:
     """Accounts, keys, user, bindings, docs user and API key; returns the session (with its secrets)."""
-    from cloudgate.emulator import iam
-    from cloudgate.emulator.state import StateStore
+    from cloudgate.emulator.core.state import StateStore
+    from cloudgate.emulator.identity import iam
     from cloudgate.google import INVOKER_ROLE
     from cloudgate.service.keys import open_keystore
     from cloudgate.service.passwords import hash_password
