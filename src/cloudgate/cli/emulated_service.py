@@ -87,7 +87,7 @@ def knative_service(
     container: Container,
     *,
     env: Mapping[str, str] | None = None,
-    scale: Scale = Scale(),  # noqa: B008 - frozen
+    scale: Scale = Scale(),
     http2: bool = False,
     timeout_seconds: int | None = None,
     audiences: Sequence[str] = (),

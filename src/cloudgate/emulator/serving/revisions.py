@@ -1,6 +1,9 @@
-"""Revisions that run: the emulator's data plane for services deployed through the Cloud Run admin API.
+"""Revisions that run: the emulator's one data plane, for every Cloud Run service whoever made it.
 
-The model, kept explicit so that scale-out can be added without reshaping it:
+``gcloud run deploy``, ``cloudgate deploy --emulator``, ``cloudgate dev`` and ``cloudgate emulator run -- CMD``
+all make a Knative service in the state (the last two through the admin API's ``PUT /admin/services/NAME``);
+this runtime runs its revisions. How a revision's container runs (podman, a local command, an upstream URL) is
+``local_runners.py``'s. The model:
 
 - a **service** has a URL (its own port, served by a ``CloudRunFrontend``) and at most one serving revision;
 - a **revision** (``NAME-00002-xyz``) is an immutable template and has **instances**, in an ``InstancePool``
@@ -12,8 +15,9 @@ The model, kept explicit so that scale-out can be added without reshaping it:
 A rollout (``RevisionRuntime.rollout``) follows Cloud Run: the new revision's first instance (or its minimum)
 starts with ``PORT`` set and must listen within its startup limit (the container's ``startupProbe``, else 240 s);
 then it takes all the traffic and the previous revision's instances get SIGTERM, and SIGKILL 10 s later, while
-requests already sent to them finish. A revision that exits or never listens fails the deploy (``Ready=False`` with Cloud Run's message) and
-the previous revision keeps serving.
+requests already sent to them finish. A revision that exits or never listens fails the deploy (``Ready=False``
+with Cloud Run's message) and the previous revision keeps serving. An emulator started again serves every
+deployed service again, except those a command made for as long as it runs (``run.cloudgate.dev/made-by``).
 
 Each revision runs as its service account: its ``GCE_METADATA_HOST``/``GCE_METADATA_IP``/``GCE_METADATA_ROOT``
 point at ``/revisions/REVISION`` on the emulator, a metadata server answering as that account.
@@ -30,7 +34,6 @@ from __future__ import annotations
 import logging
 import shutil
 import socket
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +42,7 @@ from urllib.parse import urlsplit
 import anyio
 from anyio.abc import TaskGroup
 
+from cloudgate import knative
 from cloudgate.emulator.core import run_services
 from cloudgate.emulator.core.api_error import ApiError
 from cloudgate.emulator.core.context import EmulatorContext
@@ -47,24 +51,18 @@ from cloudgate.emulator.core.secret_store import access, write_private
 from cloudgate.emulator.serving.frontend import CloudRunFrontend
 from cloudgate.emulator.serving.instances import InstancePool, InstanceStartError, Scaling
 from cloudgate.emulator.serving.listeners import QuietServer, bind, quiet_server
-from cloudgate.emulator.serving.runner import ProcessRunner, Runner
-from cloudgate.errors import EmulatorError
+from cloudgate.emulator.serving.local_runners import MADE_BY, RunnerFactory, check, default_runner
+from cloudgate.errors import EmulatorError, InvalidResourceError
 from cloudgate.google import CLOUD_RUN_SHUTDOWN_GRACE_S
 
 logger = logging.getLogger(__name__)
 
-#: Cloud Run's default TCP startup probe gives a container 240 s to listen.
-DEFAULT_STARTUP_LIMIT_S = 240.0
-MOUNT_ROOT_ENV = "CLOUDGATE_MOUNT_ROOT"
-#: Cloud Run's default --max-instances.
-_DEFAULT_MAX_INSTANCES = 100
+#: How long an instance above its revision's minimum may stay idle before it stops (Cloud Run: up to 15 min).
+DEFAULT_IDLE_SECONDS = 60.0
 _NO_LISTEN = (
     "The user-provided container failed to start and listen on the port defined provided by the PORT={port} "
     "environment variable within the allocated timeout. {detail}"
 )
-
-#: Makes the runner of a revision from its container spec, environment and mount folder.
-RunnerFactory = Callable[[dict[str, Any], dict[str, str], Path], Runner]
 
 
 @dataclass
@@ -105,45 +103,6 @@ class _Running:
     lock: anyio.Lock = field(default_factory=anyio.Lock)
 
 
-def local_command_runner(container: dict[str, Any], env: dict[str, str], mounts: Path) -> Runner:
-    """A ``ProcessRunner`` for the image ``cloudgate/local-command``: ``command`` + ``args`` on this machine."""
-    argv = [*container.get("command", []), *container.get("args", [])]
-    return ProcessRunner([str(a) for a in argv], env={**env, MOUNT_ROOT_ENV: str(mounts)})
-
-
-def container_runner(container: dict[str, Any], env: dict[str, str], mounts: Path) -> Runner:
-    """A ``ContainerRunner`` (podman) for an image revision: its volumes bind-mounted read-only at their paths."""
-    from cloudgate.emulator.serving.container import ContainerRunner
-
-    volumes = {
-        mounts / str(mount.get("mountPath", "/")).lstrip("/"): str(mount.get("mountPath"))
-        for mount in container.get("volumeMounts") or []
-        if isinstance(mount, dict) and mount.get("mountPath")
-    }
-    for host in volumes:
-        host.mkdir(parents=True, exist_ok=True, mode=0o755)
-    own = {k: v for k, v in env.items() if k not in ("K_SERVICE", "K_REVISION", "K_CONFIGURATION")}
-    # Knative's ``command`` replaces the image's ENTRYPOINT and ``args`` its CMD, as ``podman run`` does them.
-    command = [str(a) for a in container.get("command") or []]
-    args = [str(a) for a in container.get("args") or []]
-    return ContainerRunner(
-        str(container["image"]),
-        env=own,
-        service=env.get("K_SERVICE", "service"),
-        revision=env.get("K_REVISION"),
-        volumes=volumes,
-        command=[*command[1:], *args],
-        podman_args=["--entrypoint", command[0]] if command else [],
-    )
-
-
-def default_runner(container: dict[str, Any], env: dict[str, str], mounts: Path) -> Runner:
-    """A local command for ``cloudgate/local-command``; any other image runs with podman."""
-    if container.get("image") == run_services.LOCAL_COMMAND_IMAGE:
-        return local_command_runner(container, env, mounts)
-    return container_runner(container, env, mounts)
-
-
 class RevisionRuntime:
     """Runs the revisions of every deployed service, in the emulator's event loop and task group."""
 
@@ -154,12 +113,15 @@ class RevisionRuntime:
         *,
         host: str = "127.0.0.1",
         make_runner: RunnerFactory = default_runner,
+        idle_seconds: float = DEFAULT_IDLE_SECONDS,
     ) -> None:
         self.ctx = ctx
         self.host = host
+        self.idle_seconds = idle_seconds
         self._tg = tg
         self._make_runner = make_runner
         self._running: dict[str, _Running] = {}
+        self._stopping: list[_Running] = []
         self._revisions_dir = ctx.store.folder / "revisions"
 
     # -- the control plane's entry points -------------------------------------------------------------------
@@ -198,6 +160,12 @@ class RevisionRuntime:
         for name, service in self.ctx.store.current().services.items():
             if not service.resource or not service.status.get("latestCreatedRevisionName"):
                 continue
+            made_by = service.resource["metadata"].get("annotations", {}).get(MADE_BY)
+            if made_by:  # it lived as long as that command: the command deploys it again when it runs
+                with self.ctx.store.edit() as state:
+                    revision = state.services[name].status["latestCreatedRevisionName"]
+                    run_services.mark_failed(state.services[name], revision, f"It runs while `{made_by}` does.")
+                continue
             port = int(service.url.rsplit(":", 1)[1])
             try:
                 self.reserve_url(name, port)
@@ -211,9 +179,16 @@ class RevisionRuntime:
                 run_services.mark_deploying(state.services[name])
             self.rollout(name)
 
+    def force_exit(self) -> None:
+        """Close every front end without waiting for the requests in flight (a second stop signal)."""
+        for running in [*self._running.values(), *self._stopping]:
+            if running.server is not None:
+                running.server.force_exit = True
+
     async def aclose(self) -> None:
         """Stop every front end and revision (the emulator is stopping)."""
         running, self._running = list(self._running.values()), {}
+        self._stopping += running
         async with anyio.create_task_group() as tg:
             for entry in running:
                 tg.start_soon(self._remove, entry)
@@ -262,12 +237,14 @@ class RevisionRuntime:
         revision.mounts.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         revision.mounts.mkdir(exist_ok=True, mode=0o755)
         self._write_mounts(revision)
-        scaling = revision_scaling(revision.template, startup_seconds=_startup_limit(container))
+        annotations = (revision.template.get("metadata") or {}).get("annotations") or {}
+        check(container, annotations)
+        scaling = revision_scaling(revision.template, service=revision.service, idle_seconds=self.idle_seconds)
         folder = self._revisions_dir / revision.name / "instances"
         pool = InstancePool(
             revision.service,
-            # Each instance has a folder of its own for TMPDIR: Cloud Run instances share no disk.
-            lambda _name, own: self._make_runner(container, {**env, "TMPDIR": str(own)}, revision.mounts),
+            # Each instance has a folder of its own (TMPDIR, its copies): Cloud Run instances share no disk.
+            lambda _name, own: self._make_runner(container, env, revision.mounts, annotations=annotations, folder=own),
             folder,
             self.ctx.counters,
             scaling,
@@ -369,35 +346,23 @@ class RevisionRuntime:
             running.socket.close()
 
 
-def revision_scaling(template: dict[str, Any], *, startup_seconds: float) -> Scaling:
-    """The scaling a revision template asks for, as gcloud writes it (Knative annotations, containerConcurrency)."""
-    annotations = (template.get("metadata") or {}).get("annotations") or {}
-
-    def number(value: object, default: int) -> int:
-        try:
-            return int(str(value))
-        except ValueError:
-            return default
-
-    low = number(annotations.get("autoscaling.knative.dev/minScale", 0), 0)
-    high = number(annotations.get("autoscaling.knative.dev/maxScale", _DEFAULT_MAX_INSTANCES), _DEFAULT_MAX_INSTANCES)
-    concurrency = number((template.get("spec") or {}).get("containerConcurrency") or 0, 0) or Scaling.concurrency
+def revision_scaling(template: dict[str, Any], *, service: str, idle_seconds: float = DEFAULT_IDLE_SECONDS) -> Scaling:
+    """How a revision's instances scale: the typed template's min/max instances, concurrency and startup limit."""
     try:
-        return Scaling(low, max(high, low, 1), concurrency, startup_seconds=startup_seconds)
-    except EmulatorError as exc:
-        raise ApiError(400, "INVALID_ARGUMENT", f"invalid scaling settings: {exc}") from exc
+        typed = knative.RevisionTemplate.from_json(template, service_name=service)
+    except InvalidResourceError as exc:
+        raise EmulatorError(f"{exc.field}: {exc}") from exc
+    wanted = typed.scaling
+    return Scaling(
+        wanted.min_instances,
+        wanted.max_instances,
+        wanted.concurrency,
+        idle_seconds=idle_seconds,
+        startup_seconds=typed.container.startup_seconds,
+    )
 
 
 async def _reap(scope: anyio.CancelScope, pool: InstancePool) -> None:
     """Stop the revision's idle instances above its minimum, until the revision stops."""
     with scope:
         await pool.run_reaper()
-
-
-def _startup_limit(container: dict[str, Any]) -> float:
-    probe = container.get("startupProbe")
-    if not isinstance(probe, dict):
-        return DEFAULT_STARTUP_LIMIT_S
-    period = float(probe.get("periodSeconds", 10))
-    failures = float(probe.get("failureThreshold", 3))
-    return float(probe.get("initialDelaySeconds", 0)) + period * failures
