@@ -1,11 +1,15 @@
 """``cloudgate dev`` (``make run``): the example service as a private Cloud Run service, on this machine.
 
-Starts the emulator (Google's endpoints on ``--emulator-port``), runs the service with ``cloudgate serve`` in
-Cloud Run mode (identity ``cloud-run``, as in production) on an internal port, and puts the Cloud Run front end
-on ``--port``. It prepares, under ``--state-dir`` (default ``.cloudgate/dev``, git-ignored, mode 0700):
-a service account with ``roles/run.invoker`` and one without (key files), a user allowed to impersonate the
-invoker, a docs user with a fresh password and a fresh API key; it prints how to call the service and writes
-``session.json`` (mode 0600) for scripts and tests. Ctrl-C or SIGTERM stops everything.
+Starts the emulator (Google's endpoints on ``--emulator-port``) and deploys to it, through its admin API, the
+Cloud Run service ``dev``: ``cloudgate serve`` in Cloud Run mode (identity ``cloud-run``, as in production) as a
+local-command revision, its front end on ``--port`` (``emulated_service.py``). ``gcloud run services list`` shows
+it; its IAM policy is changed with gcloud like any service's.
+
+Before the emulator starts (nothing else writes its state then), it prepares under ``--state-dir`` (default
+``.cloudgate/dev``, git-ignored, mode 0700): a service account with ``roles/run.invoker`` on ``dev`` and one
+without (key files), a user allowed to impersonate the invoker, a docs user with a fresh password and a fresh API
+key; once ``dev`` is ready it prints how to call it and writes ``session.json`` (mode 0600) for scripts and tests.
+Ctrl-C or SIGTERM stops everything.
 
 The service process inherits this command's environment, so the app's own settings (the example's
 ``CLOUDGATE_DATA_DIR``) are set there: ``CLOUDGATE_DATA_DIR=/tmp/data cloudgate dev``.
@@ -253,6 +257,7 @@ def dev(
 ) -> None:
     """Run the example service as a private Cloud Run service on this machine (what `make run` does)."""
     from cloudgate.cli import emulated_service
+    from cloudgate.emulator.core.state import read_address
     from cloudgate.emulator.server import run
     from cloudgate.emulator.serving.listeners import bind
 
@@ -267,13 +272,14 @@ def dev(
         check_http2_server()  # before anything is prepared: name the extra to install
     for taken, flag in ((port, "--port"), (emulator_port, "--emulator-port")):
         bind("127.0.0.1", taken, flag=flag).close()  # fail before preparing anything if a port is taken
+    if (running := read_address(state_dir / "emulator")) is not None:  # its state has one writer: that emulator
+        raise ConfigError(f"an emulator already runs on {state_dir / 'emulator'} (at {running}): stop it first")
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(state_dir, 0o700)
     url, emulator_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{emulator_port}"
     scopes = _declared_scopes(app, f"sqlite:///{(state_dir / 'keys.sqlite3').resolve()}")
     if image is not None:
         from cloudgate.cli import dev_image
-        from cloudgate.errors import ConfigError
 
         if keystore is not None:
             raise ConfigError("--image uses a key file mounted into the container: leave out --keystore")
