@@ -13,7 +13,7 @@ RUN_EXTRAS := --extra data --extra emulator --extra client
 # uv installs from the lock: on the PATH if it is there, else bootstrapped from PyPI into .venv by pip.
 UV = $(or $(shell command -v uv 2>/dev/null),$(BIN)/uv)
 # --frozen: exactly uv.lock, never re-resolved; --inexact: a `make run` after `make test` keeps the dev tools.
-SYNC = $(UV) sync --frozen --inexact --python $(PYTHON)
+SYNC = UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --inexact --python $(PYTHON)
 
 .PHONY: run test lint unit load bench clean system-deps docs lock image uv
 
