@@ -2,9 +2,9 @@
 
 Examples::
 
-    cloudgate emulator accounts create ci
-    cloudgate emulator accounts key ci --out ci.json
-    cloudgate emulator services grant dev serviceAccount:ci@cloudgate-local.iam.gserviceaccount.com
+    cloudgate emulator accounts create ci-caller
+    cloudgate emulator accounts key ci-caller --out ci-caller-key.json
+    cloudgate emulator services grant dev serviceAccount:ci-caller@cloudgate-local.iam.gserviceaccount.com
     cloudgate emulator run --service-port 8080 -- python -m cloudgate.emulator.serving.echo
 """
 
