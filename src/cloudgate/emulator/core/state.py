@@ -92,6 +92,8 @@ class Service:
     revision_count: int = 0
     #: The newest revisions by name: template metadata and spec, creation time, and readiness.
     revisions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Each traffic tag's own URL (a port of its own; Google's is ``https://TAG---SERVICE-HASH.a.run.app``).
+    tag_urls: dict[str, str] = field(default_factory=dict)
 
     def accepted_audiences(self) -> frozenset[str]:
         """The service URL (always) plus its custom audiences."""
