@@ -36,11 +36,10 @@ from cloudgate.emulator.core import run_services
 from cloudgate.emulator.core.api_error import ApiError
 from cloudgate.emulator.core.context import EmulatorContext
 from cloudgate.emulator.core.permissions import allowed, require
-from cloudgate.emulator.core.state import State
+from cloudgate.emulator.core.state import DEFAULT_REGION, State, service_key
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_REGION = "us-central1"
 _KNATIVE = "/apis/serving.knative.dev/v1/namespaces/{namespace}/services"
 _REVISIONS = "/apis/serving.knative.dev/v1/namespaces/{namespace}/revisions"
 _NO_RUNTIME = "this emulator runs no revisions (it was started without a revision runtime)"
@@ -60,11 +59,14 @@ def _resource(state: State, region: str, name: str) -> str:
     return f"projects/{state.project_id}/locations/{region}/services/{name}"
 
 
-def _get(state: State, name: str, region: str | None) -> None:
-    service = state.services.get(name)
-    if service is None or not service.resource or (region is not None and service.region != region):
+def _get(state: State, name: str, region: str) -> str:
+    """The key of service ``name`` of ``region`` (``service_key``), or 404 as Cloud Run words it."""
+    key = service_key(region, name)
+    service = state.services.get(key)
+    if service is None or not service.resource or service.region != region:
         raise ApiError(404, f"Resource '{name}' of kind 'SERVICE' in region '{region}' in project "
                        f"'{state.project_id}' does not exist.")  # fmt: skip
+    return key
 
 
 def run_routes(ctx: EmulatorContext) -> list[Route]:
@@ -83,8 +85,8 @@ def run_routes(ctx: EmulatorContext) -> list[Route]:
         if request.method == "GET":
             state = checked(request, "run.services.list")
             items = [
-                run_services.knative_json(state, name)
-                for name, service in sorted(state.services.items())
+                run_services.knative_json(state, key)
+                for key, service in sorted(state.services.items())
                 if service.resource and service.region == region
             ]
             return JSONResponse(
@@ -94,24 +96,24 @@ def run_routes(ctx: EmulatorContext) -> list[Route]:
         name = run_services.check_name((body.get("metadata") or {}).get("name", ""))
         state = checked(request, "run.services.create", name)
         parsed = run_services.parse(state, body)
-        if name in state.services and state.services[name].resource:
+        key = service_key(region, name)
+        if key in state.services and state.services[key].resource:
             raise ApiError(409, f"Resource '{name}' already exists.")
-        return _apply(request, name, region, parsed)
+        return _apply(request, key, region, parsed)
 
     async def service(request: Request) -> Response:
         name, region = request.path_params["name"], _region(request)
         if request.method == "GET":
             state = checked(request, "run.services.get", name)
-            _get(state, name, region)
-            return JSONResponse(run_services.knative_json(state, name))
+            return JSONResponse(run_services.knative_json(state, _get(state, name, region)))
         if request.method == "DELETE":
             state = checked(request, "run.services.delete", name)
-            _get(state, name, region)
+            key = _get(state, name, region)
             with ctx.store.edit() as current:
-                removed = current.services.pop(name)
-                current.etags.pop(f"services/{name}", None)
+                removed = current.services.pop(key)
+                current.etags.pop(f"services/{key}", None)
             if ctx.runtime is not None:
-                ctx.runtime.remove(name)
+                ctx.runtime.remove(key)
             logger.info("service %s deleted", name)
             uid = removed.resource["metadata"]["uid"]
             return JSONResponse(
@@ -119,10 +121,11 @@ def run_routes(ctx: EmulatorContext) -> list[Route]:
             )
         body = await read_json(request)
         state = checked(request, "run.services.update", name)
-        _get(state, name, region)
-        return _apply(request, name, region, run_services.parse(state, body, name=name))
+        key = _get(state, name, region)
+        return _apply(request, key, region, run_services.parse(state, body, name=name))
 
     def _apply(request: Request, name: str, region: str, parsed: knative.Service) -> Response:
+        # ``name`` is the service's key in the state (``service_key``): its name, or REGION/NAME.
         """Record the service, then have the runtime start its new revision and route its traffic."""
         url, tag_urls = "http://127.0.0.1:0", {}
         if ctx.runtime is not None:
@@ -151,11 +154,11 @@ def run_routes(ctx: EmulatorContext) -> list[Route]:
         state = checked(request, "run.revisions.list")
         region, selector = _region(request), request.query_params.get("labelSelector", "")
         items = []
-        for name, service in sorted(state.services.items()):
+        for key, service in sorted(state.services.items()):
             if not service.resource or service.region != region:
                 continue
             for revision in reversed(service.revisions):
-                answer = run_services.revision_json(state, name, revision)
+                answer = run_services.revision_json(state, key, revision)
                 if run_services.matches(answer["metadata"]["labels"], selector):
                     items.append(answer)
         return JSONResponse(
@@ -193,8 +196,8 @@ def run_routes(ctx: EmulatorContext) -> list[Route]:
         location = request.path_params["location"]
         state = checked(request, "run.services.list", region=location)
         items = [
-            run_services.knative_json(state, name)
-            for name, service in sorted(state.services.items())
+            run_services.knative_json(state, key)
+            for key, service in sorted(state.services.items())
             if service.resource and location in ("-", service.region)
         ]
         return JSONResponse({"items": items} if items else {})
@@ -203,18 +206,19 @@ def run_routes(ctx: EmulatorContext) -> list[Route]:
         target = request.path_params["target"]
         name, _, method = target.partition(":")
         location = request.path_params["location"]
-        resource_key = f"services/{name}"
+        key = service_key(location, name)
+        resource_key = f"services/{key}"
         if method == "getIamPolicy":
             state = checked(request, "run.services.getIamPolicy", name, region=location)
             _get(state, name, location)
-            return JSONResponse(policy_json(state, resource_key, state.services[name].bindings))
+            return JSONResponse(policy_json(state, resource_key, state.services[key].bindings))
         if method == "setIamPolicy" and request.method == "POST":
             body = await read_json(request)
             state = checked(request, "run.services.setIamPolicy", name, region=location)
             _get(state, name, location)
             with ctx.store.edit() as current:
-                set_policy(current, resource_key, current.services[name].bindings, body.get("policy"))
-                answer = policy_json(current, resource_key, current.services[name].bindings)
+                set_policy(current, resource_key, current.services[key].bindings, body.get("policy"))
+                answer = policy_json(current, resource_key, current.services[key].bindings)
             logger.info("IAM policy of service %s set", name)
             return JSONResponse(answer)
         if method == "testIamPermissions" and request.method == "POST":
@@ -226,8 +230,7 @@ def run_routes(ctx: EmulatorContext) -> list[Route]:
             return JSONResponse({"permissions": granted} if granted else {})
         if not method and request.method == "GET":
             state = checked(request, "run.services.get", name, region=location)
-            _get(state, name, location)
-            return JSONResponse(run_services.knative_json(state, name))
+            return JSONResponse(run_services.knative_json(state, _get(state, name, location)))
         raise ApiError(404, f"Method '{method or request.method}' is not supported by the emulator.", "NOT_FOUND")
 
     return [

@@ -82,7 +82,7 @@ def ensure_compute_account(state: State) -> str:
 
 def apply(
     state: State,
-    name: str,
+    key: str,
     region: str,
     service: knative.Service,
     *,
@@ -90,12 +90,13 @@ def apply(
     tag_urls: dict[str, str] | None = None,
     modifier: str = "",
 ) -> tuple[Service, bool]:
-    """Create or replace service ``name``; returns its record and whether a new revision was made.
+    """Create or replace the service kept at ``key`` (``state.service_key``); returns its record and whether a new
+    revision was made.
 
     ``modifier`` (the caller's email) is recorded as Cloud Run does, in ``serving.knative.dev/creator`` and
     ``serving.knative.dev/lastModifier`` (gcloud's LAST DEPLOYED BY column), and on a new revision as its creator.
     """
-    existing = state.services.get(name)
+    existing = state.services.get(key)
     record = existing or Service(url=url)
     previous = record.resource
     resource = service.to_json()
@@ -107,7 +108,7 @@ def apply(
         creator = previous["metadata"].get("annotations", {}).get(knative.CREATOR) if previous else None
         annotations[knative.CREATOR] = creator or modifier
     template = resource["spec"]["template"]
-    revision = _new_revision(record, name, service.template.name, template)
+    revision = _new_revision(record, service.name, service.template.name, template)
     _check_traffic(record, service, revision)
     spec_changed = not previous or previous["spec"] != resource["spec"] or _meta(previous) != _meta(resource)
     if previous:
@@ -127,7 +128,7 @@ def apply(
     record.timeout_seconds = float(service.template.timeout_seconds)
     record.http2 = service.template.container.http2
     record.tag_urls.update(tag_urls or {})
-    state.services[name] = record
+    state.services[key] = record
     refresh_traffic(record)
     return record, revision is not None
 
@@ -205,9 +206,10 @@ def _set_revision(record: Service, revision: str, ready: str, message: str = "")
         record.revisions[revision].update(ready=ready, message=message)
 
 
-def revision_json(state: State, name: str, revision: str) -> dict[str, Any]:
+def revision_json(state: State, key: str, revision: str) -> dict[str, Any]:
     """A Knative Revision as ``GET .../revisions/NAME`` answers it: ``Active`` while it has a share of traffic."""
-    service = state.services[name]
+    service = state.services[key]
+    name = service.resource["metadata"]["name"]
     record = service.revisions[revision]
     labels = {
         **record["labels"],
@@ -323,12 +325,12 @@ def mark_failed(service: Service, revision: str, message: str) -> None:
     )
 
 
-def knative_json(state: State, name: str) -> dict[str, Any]:
+def knative_json(state: State, key: str) -> dict[str, Any]:
     """The Service as the v1 API answers it (``apiVersion``, ``kind``, metadata, spec, status)."""
-    service = state.services[name]
+    service = state.services[key]
     resource = copy.deepcopy(service.resource)
     metadata = resource["metadata"]
-    metadata["selfLink"] = f"/apis/{API_VERSION}/namespaces/{state.project_number}/services/{name}"
+    metadata["selfLink"] = f"/apis/{API_VERSION}/namespaces/{state.project_number}/services/{metadata['name']}"
     metadata["resourceVersion"] = str(metadata.get("generation", 1))
     status = copy.deepcopy(service.status)
     status.update(url=service.url, address={"url": service.url})
