@@ -2,9 +2,9 @@
 
 Examples::
 
-    cloudgate emulator accounts create ci
-    cloudgate emulator accounts key ci --out ci.json
-    cloudgate emulator services grant dev serviceAccount:ci@cloudgate-local.iam.gserviceaccount.com
+    cloudgate emulator accounts create ci-caller
+    cloudgate emulator accounts key ci-caller --out ci-caller-key.json
+    cloudgate emulator services grant dev serviceAccount:ci-caller@cloudgate-local.iam.gserviceaccount.com
     cloudgate emulator run --service-port 8080 -- python -m cloudgate.emulator.serving.echo
 """
 
@@ -32,7 +32,19 @@ emulator.add_typer(project, name="project")
 
 _DEFAULT_URL = "http://127.0.0.1:8089"
 StateDir = typer.Option(Path(".cloudgate/emulator"), "--state-dir", help="The emulator's state folder.")
-EmulatorUrl = typer.Option(_DEFAULT_URL, "--emulator-url", help="Where the emulator answers (goes into key files).")
+EmulatorUrl = typer.Option(
+    None,
+    "--emulator-url",
+    help=f"Where the emulator answers (goes into key files); default: the one running on --state-dir, else {_DEFAULT_URL}.",
+    show_default=False,
+)
+
+
+def _token_uri(state_dir: Path, emulator_url: str | None) -> str:
+    """The token endpoint a key file names: given, else the running emulator's (emulator.json), as gcloud-env reads it."""
+    from cloudgate.emulator.core.state import read_address
+
+    return f"{(emulator_url or read_address(state_dir) or _DEFAULT_URL).rstrip('/')}/token"
 
 
 def _store(state_dir: Path) -> Any:
@@ -186,12 +198,12 @@ def accounts_key(
     account: str,
     out: Path = typer.Option(..., "--out", help="Where to write the key file (mode 0600)."),
     state_dir: Path = StateDir,
-    emulator_url: str = EmulatorUrl,
+    emulator_url: str | None = EmulatorUrl,
 ) -> None:
     """Create a key for ACCOUNT and write its key file (type service_account, token_uri at the emulator)."""
     from cloudgate.emulator.identity.iam import create_key
 
-    key_file = create_key(_store(state_dir), account, token_uri=f"{emulator_url.rstrip('/')}/token")
+    key_file = create_key(_store(state_dir), account, token_uri=_token_uri(state_dir, emulator_url))
     _write_secret_file(out, key_file)
     typer.echo(f"key {key_file['private_key_id']} written to {out}", err=True)
 
@@ -215,12 +227,12 @@ def users_create(
     email: str,
     out: Path = typer.Option(..., "--out", help="Where to write the authorized_user file (mode 0600)."),
     state_dir: Path = StateDir,
-    emulator_url: str = EmulatorUrl,
+    emulator_url: str | None = EmulatorUrl,
 ) -> None:
     """Create a user and write its authorized_user credentials (as `gcloud auth application-default login`)."""
     from cloudgate.emulator.identity.iam import create_user
 
-    _write_secret_file(out, create_user(_store(state_dir), email, token_uri=f"{emulator_url.rstrip('/')}/token"))
+    _write_secret_file(out, create_user(_store(state_dir), email, token_uri=_token_uri(state_dir, emulator_url)))
     typer.echo(f"credentials of {email} written to {out}", err=True)
 
 

@@ -20,6 +20,7 @@ _COMMAND_MODULES = (
     "cloudgate.cli.passwords",
     "cloudgate.cli.keys",
     "cloudgate.cli.emulator",
+    "cloudgate.cli.emulator_oidc",
     "cloudgate.cli.dev",
     "cloudgate.cli.token",
     "cloudgate.cli.call",
