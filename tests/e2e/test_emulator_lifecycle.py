@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -158,3 +159,35 @@ def test_a_command_that_never_listens_ends_emulator_run_with_cloud_runs_message(
     assert done.returncode == 1, done.stderr
     assert "service dev did not start" in done.stderr and "failed to start and listen on the port" in done.stderr
     assert "status 3" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_stop_signal_while_the_service_starts_stops_everything(tmp_path: Path) -> None:
+    """SIGTERM before the revision listens: the instance that then listens is stopped, and the emulator exits 0."""
+    script = tmp_path / "slow.py"
+    script.write_text(
+        "import os, socket, sys, time\n"
+        "sys.stdin.readline()\n"  # listens once the test says so: the signal surely comes first
+        "s = socket.socket(); s.bind(('127.0.0.1', int(os.environ['PORT']))); s.listen()\n"
+        "time.sleep(60)\n"
+    )
+    release = tmp_path / "release"
+    os.mkfifo(release)
+    argv = [
+        CLOUDGATE, "emulator", "run", "--state-dir", str(tmp_path / "state"), "--port", str(free_port()),
+        "--service-port", str(free_port()), "--", "sh", "-c", f'exec "$0" "$1" < {release}', sys.executable,
+        str(script),
+    ]  # fmt: skip
+    proc = subprocess.Popen(argv, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    drain = Drain(proc)
+    try:
+        drain.wait_for("service started (pid ")
+        proc.send_signal(signal.SIGTERM)
+        drain.wait_for("received SIGTERM")
+        with release.open("w") as gate:
+            gate.write("go\n")
+        assert proc.wait(timeout=60) == 0
+    finally:
+        output = drain.stop(timeout=20)
+    pid = int(output.split("service started (pid ", 1)[1].split(")", 1)[0])
+    assert _gone(pid), output
+    assert "service dev: http" not in output and "Traceback" not in output

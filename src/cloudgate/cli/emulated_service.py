@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,7 @@ import anyio
 import httpx
 
 from cloudgate.errors import ConfigError, EmulatorError
+from cloudgate.knative import NONCE_LABEL
 
 #: How often ``deploy`` reads the service while its revision starts (gcloud polls, too).
 _POLL_S = 0.1
@@ -100,6 +102,8 @@ def knative_service(
     if audiences:
         service_annotations["run.googleapis.com/custom-audiences"] = json.dumps(list(audiences))
     template_annotations: dict[str, str] = {}
+    # As ``gcloud run deploy`` does: each deploy is a new revision, even of an unchanged template.
+    template_labels = {NONCE_LABEL: secrets.token_hex(5)}
     if scale.min_instances is not None:
         template_annotations["autoscaling.knative.dev/minScale"] = str(scale.min_instances)
     if scale.max_instances is not None:
@@ -126,7 +130,12 @@ def knative_service(
         "apiVersion": "serving.knative.dev/v1",
         "kind": "Service",
         "metadata": {"name": name, "annotations": service_annotations},
-        "spec": {"template": {"metadata": {"annotations": template_annotations}, "spec": template_spec}},
+        "spec": {
+            "template": {
+                "metadata": {"annotations": template_annotations, "labels": template_labels},
+                "spec": template_spec,
+            }
+        },
     }
 
 

@@ -29,6 +29,9 @@ class RecordingRuntime:
     def reserve_url(self, name: str, port: int = 0) -> str:
         return self.urls.setdefault(name, f"http://127.0.0.1:{port or 9999}")
 
+    def reserve_tag_url(self, name: str, tag: str, port: int = 0) -> str:
+        return f"http://127.0.0.1:{port or 9998}"
+
     def rollout(self, name: str) -> None:
         self.rollouts.append(name)
 

@@ -2,7 +2,7 @@
 
 Google has no API for "put the front end on this port" or "run this local command as the container", so
 ``PUT /admin/services/NAME`` ``{"service": <Knative Service>, "port": N}`` takes them; everything else is what
-``gcloud run deploy`` gets: the same checks (``run_services.validate``), the same service object and revisions
+``gcloud run deploy`` gets: the same checks (``run_services.parse``), the same service object and revisions
 (``run_services.apply``), run by the same runtime. The service is in ``gcloud run services list`` at once, its IAM
 policy is read and set with gcloud, and its bindings made before (``cloudgate emulator services grant``) stay.
 
@@ -17,10 +17,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from cloudgate.emulator.control.run_api import DEFAULT_REGION
 from cloudgate.emulator.core import run_services
 from cloudgate.emulator.core.api_error import ApiError
 from cloudgate.emulator.core.context import EmulatorContext
+from cloudgate.emulator.core.state import DEFAULT_REGION, service_key
 from cloudgate.errors import EmulatorError
 
 logger = logging.getLogger(__name__)
@@ -31,28 +31,33 @@ def deploy_local(ctx: EmulatorContext, name: str, body: dict[str, Any], port: in
     object as the API answers it (``Ready`` is ``Unknown`` until the revision listens)."""
     if ctx.runtime is None:
         raise ApiError(503, "this emulator runs no revisions (it was started without a revision runtime)")
-    resource = run_services.validate(body, project=ctx.store.current().project_id, name=name)
+    parsed = run_services.parse(ctx.store.current(), body, name=name)
+    key = service_key(DEFAULT_REGION, name)
     try:
-        url = ctx.runtime.reserve_url(name, port)
+        url = ctx.runtime.reserve_url(key, port)
     except EmulatorError as exc:
         raise ApiError(409, f"service {name} cannot listen on port {port}: {exc}") from exc
     if port and not url.endswith(f":{port}"):
         raise ApiError(409, f"service {name} already listens at {url}, not on port {port}")
+    tag_urls = {tag: ctx.runtime.reserve_tag_url(key, tag) for tag in parsed.tags}
     with ctx.store.edit() as state:
-        record, changed = run_services.apply(state, name, DEFAULT_REGION, resource, url=url)
+        run_services.ensure_compute_account(state)
+        record, changed = run_services.apply(state, key, DEFAULT_REGION, parsed, url=url, tag_urls=tag_urls)
         record.url = url  # the port asked for, even where an earlier run of the command had another
-        ready = [c.get("status") for c in record.status.get("conditions", []) if c.get("type") == "Ready"]
-        if changed or ready != ["True"]:
-            run_services.mark_deploying(record)  # the same revision again (an earlier run's) starts too
-    ctx.runtime.rollout(name)
+        if changed:
+            run_services.mark_deploying(record)
+        else:
+            run_services.mark_routed(record)
+    ctx.runtime.rollout(key)
     logger.info("service %s deployed through the admin API on %s (new revision: %s)", name, url, changed)
-    return run_services.knative(ctx.store.current(), name)
+    return run_services.knative_json(ctx.store.current(), key)
 
 
 def describe(ctx: EmulatorContext, name: str) -> dict[str, Any]:
-    """Service ``name`` as the Knative API answers it; 404 if there is none."""
+    """Service ``name`` (of the default region) as the Knative API answers it; 404 if there is none."""
     state = ctx.store.current()
-    service = state.services.get(name)
+    key = service_key(DEFAULT_REGION, name)
+    service = state.services.get(key)
     if service is None or not service.resource:
         raise ApiError(404, f"Resource '{name}' of kind 'SERVICE' does not exist.")
-    return run_services.knative(state, name)
+    return run_services.knative_json(state, key)
