@@ -27,7 +27,7 @@ import httpx
 from cloudgate.emulator.core.state import StateStore
 from cloudgate.emulator.identity import iam
 from cloudgate.google import INVOKER_ROLE
-from tests.support import CLOUDGATE, ROOT, Drain, free_port, stop_process, wait_for_port
+from tests.support import CLOUDGATE, ROOT, Drain, free_port, stop_process
 
 _STRIPPED = ("GOOGLE_", "CLOUDSDK_", "GCE_", "CLOUDGATE_")
 SERVICE = "dev"
@@ -138,9 +138,9 @@ class EmulatorStack(_Admin):
             "--timeout", str(timeout_seconds), "--", sys.executable, "-m", "cloudgate.emulator.serving.echo",
         ]  # fmt: skip
         stack.proc = _start(argv)
-        wait_for_port(emulator_port, proc=stack.proc)
-        wait_for_port(service_port, proc=stack.proc)
         stack.drain = Drain(stack.proc)
+        # Ready once the revision listens (the front end answers 503 from the moment the service is deployed).
+        stack.drain.wait_for(f"service {SERVICE}: {stack.url}", timeout=120)
         return stack
 
     def set_timeout(self, seconds: float) -> None:

@@ -131,8 +131,7 @@ def start_front_end_stack(
         emulator = _popen(argv, clean_env())
         emulator_log = Drain(emulator)
         try:
-            wait_for_port(emulator_port, proc=emulator, timeout=60)
-            wait_for_port(front_port, proc=emulator, timeout=60)
+            emulator_log.wait_for(f"service {SERVICE}: {url}", timeout=60)  # its revision is routed
         except BaseException:
             emulator_log.stop()
             raise
