@@ -166,7 +166,9 @@ def main() -> None:
             f"  {name:<42} {row['median_s']:7.2f} {row['ratio']:5.2f}x"
             f"  {row['median_cpu_s']:6.2f} {row['cpu_ratio']:5.2f}x"
         )
-    print(f"example service / bare: {result['ratio']:.2f}x wall, {result['cpu_ratio']:.2f}x CPU (target <= 1.20x; cloudgate alone <= 1.10x)")
+    print(
+        f"example service / bare: {result['ratio']:.2f}x wall, {result['cpu_ratio']:.2f}x CPU (target <= 1.20x; cloudgate alone <= 1.10x)"
+    )
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "cold_start.json").write_text(json.dumps(result, indent=2) + "\n")
 
