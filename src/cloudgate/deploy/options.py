@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cloudgate.deploy.env_secrets import secret_kind
 from cloudgate.errors import ConfigError
 
 #: Where the two secrets are mounted: Cloud Run wants one folder per secret volume.
@@ -21,7 +22,7 @@ COMPUTE_DEFAULT_SUFFIX = "-compute@developer.gserviceaccount.com"
 
 _SERVICE_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,47}[a-z0-9])?$")
 _ACCOUNT_ID = re.compile(r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")
-_MEMBER = re.compile(r"^(serviceAccount|user|group|domain):[^\s,]+$")
+_MEMBER = re.compile(r"^(serviceAccount|user|group):[^\s,]+$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESERVED_ENV = ("PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION")
 _MEMORY = re.compile(r"^\d+(Mi|Gi)$")
@@ -121,7 +122,8 @@ def parse_env(pairs: list[str]) -> tuple[tuple[str, str], ...]:
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep:
-            raise ConfigError(f"--env {pair!r}: expected KEY=VALUE")
+            # Not shown: what was meant as a value may be a secret.
+            raise ConfigError("--env: expected KEY=VALUE (an item has no '=')")
         parsed.append((name, value))
     return tuple(parsed)
 
@@ -151,13 +153,24 @@ def _validate(options: DeployOptions) -> None:
     for member in options.invokers:
         if member.split(":", 1)[-1] in _PUBLIC or member in _PUBLIC:
             raise ConfigError(f"--invoker {member}: cloudgate deploys private services only")
+        if member.startswith("domain:"):
+            raise ConfigError(f"--invoker {member}: every account of a domain could call it; name a group instead")
         if not _MEMBER.match(member):
-            raise ConfigError(f"--invoker {member!r}: expected serviceAccount:EMAIL, user:EMAIL, group:EMAIL")
+            raise ConfigError(f"--invoker {member!r}: expected serviceAccount:EMAIL, user:EMAIL or group:EMAIL")
     for name, _ in options.env:
         if not _ENV_NAME.match(name):
             raise ConfigError(f"--env {name!r}: not a valid environment variable name")
         if name in _RESERVED_ENV or name.startswith("CLOUDGATE_DOCS_USERS") or name in _MANAGED_ENV:
             raise ConfigError(f"--env {name}: set by Cloud Run or by cloudgate deploy itself")
+    for name, value in options.env:
+        kind = secret_kind(name, value)
+        if kind is not None:
+            # The value is neither printed nor passed on: the deploy stops before any gcloud command.
+            raise ConfigError(
+                f"--env {name}: its value looks like a secret ({kind}); env vars are readable by anyone who can "
+                "describe the service. Put it in Secret Manager and mount it as a file (--docs-users-file, "
+                "--keys-file, or `gcloud run services update --update-secrets`)"
+            )
     if options.memory is not None and not _MEMORY.match(options.memory):
         raise ConfigError(f"--memory {options.memory!r}: e.g. 512Mi or 2Gi")
     if options.cpu is not None and not _CPU.match(options.cpu):

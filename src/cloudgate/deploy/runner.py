@@ -15,7 +15,7 @@ from cloudgate.deploy import plan
 from cloudgate.deploy import service_spec as spec
 from cloudgate.deploy.commands import Command, gcloud
 from cloudgate.deploy.gcloud import Gcloud, GcloudError
-from cloudgate.deploy.observe import observe, read_policy, read_service
+from cloudgate.deploy.observe import observe, read_policy, read_project_policy, read_service
 from cloudgate.deploy.options import DeployOptions
 from cloudgate.deploy.readback import check_deployment
 from cloudgate.deploy.smoke import smoke_test
@@ -106,7 +106,8 @@ class Deployer:
             policy = read_policy(self.options, self.runner) if service else {}
         else:
             service, policy = observed
-        problems, notes = check_deployment(self.options, service, policy)
+        project_policy = read_project_policy(self.options.project, self.runner) if service else None
+        problems, notes = check_deployment(self.options, service, policy, project_policy)
         self.result.url = spec.url(service) if service else None
         self.result.notes = [note.line() for note in notes]
         if problems:

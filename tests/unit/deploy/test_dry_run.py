@@ -160,3 +160,36 @@ def test_command_and_args_override_the_entrypoint(files: Path) -> None:
     lines = dry_run(files, "--image", "img:1", "--command", "sh", "--args=-c", "--args", "exec serve a,b")
     deploy = shlex.split(lines[lines.index("# [4/7] deploy") + 1])
     assert "--command=sh" in deploy and "--args=^@^-c@exec serve a,b" in deploy
+
+
+@pytest.mark.parametrize(
+    "pair",
+    [
+        "API_KEY=sk_live_51HqLyjWDarjtT1zdp7dcXYZabcdEFGH",
+        "DATABASE_URL=postgres://app:hunter2@db/app",
+        "DB_PASSWORD=hunter2",
+    ],
+)
+def test_env_refuses_a_secret_looking_value_without_printing_it(tmp_path: Path, pair: str) -> None:
+    argv = [CLOUDGATE, "deploy", "--service", "api", "--project", "p", "--region", "r", "--image", "i", "--env", pair]
+    done = subprocess.run(
+        [*argv, "--dry-run"], cwd=tmp_path, capture_output=True, text=True, timeout=60, env={"PATH": ""}
+    )
+    name, _, value = pair.partition("=")
+    assert done.returncode == 2 and f"--env {name}: its value looks like a secret" in done.stderr
+    assert value not in done.stderr + done.stdout
+
+
+@pytest.mark.parametrize("pair", ["OAUTH_TOKEN_URL=https://oauth2.googleapis.com/token", "PASSWORD_MIN_LENGTH=12",
+                                  "SECRET_NAME=api-docs-users"])  # fmt: skip
+def test_env_deploys_names_that_only_look_like_secrets(files: Path, pair: str) -> None:
+    lines = dry_run(files, "--image", "img:1", "--env", pair)
+    deploy = shlex.split(lines[lines.index("# [4/7] deploy") + 1])
+    assert any(arg.startswith("--set-env-vars=") and arg.endswith(pair) for arg in deploy)
+
+
+def test_a_domain_invoker_is_refused(tmp_path: Path) -> None:
+    argv = [CLOUDGATE, "deploy", "--service", "api", "--project", "p", "--region", "r", "--image", "i"]
+    done = subprocess.run([*argv, "--invoker", "domain:example.com", "--dry-run"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60, env={"PATH": ""})  # fmt: skip
+    assert done.returncode == 2 and "every account of a domain could call it" in done.stderr

@@ -8,7 +8,6 @@ import pytest
 
 from cloudgate.deploy import plan
 from cloudgate.deploy.options import DeployOptions
-from cloudgate.deploy.readback import check_deployment
 from tests.unit.deploy import gcloud_output as out
 
 ETL = "serviceAccount:etl@my-proj.iam.gserviceaccount.com"
@@ -98,34 +97,3 @@ def test_unnamed_and_public_invokers_are_removed_and_named_ones_added(options: D
         f"gcloud run services remove-iam-policy-binding api {where} --member=user:old@example.com "
         "--role=roles/run.invoker --quiet",
     ]
-
-
-def test_read_back_accepts_what_was_asked(options: DeployOptions) -> None:
-    problems, _notes = check_deployment(options, out.service(), out.policy())
-    assert problems == []
-
-
-def test_read_back_catches_a_public_service_and_a_missing_binding(options: DeployOptions) -> None:
-    policy = {"bindings": [{"role": "roles/run.invoker", "members": ["allUsers"]}]}
-    problems, _notes = check_deployment(options, out.service(), policy)
-    assert [p.code for p in problems] == ["public-invoker", "missing-invoker"]
-    assert problems[1].fix == (
-        "gcloud run services add-iam-policy-binding api --project=my-proj --region=europe-west1 "
-        f"--member={ETL} --role=roles/run.invoker"
-    )
-
-
-def test_read_back_catches_a_secret_that_arrived_as_an_env_var(options: DeployOptions) -> None:
-    service = out.service()
-    out.container(service)["env"].append(
-        {"name": "DOCS", "valueFrom": {"secretKeyRef": {"key": "latest", "name": "api-docs-users"}}}
-    )
-    problems, _notes = check_deployment(options, service, out.policy())
-    assert [p.code for p in problems] == ["secret-as-env"]
-
-
-def test_read_back_catches_a_revision_that_is_not_ready(options: DeployOptions) -> None:
-    service = out.service()
-    service["status"]["conditions"][0] = {"status": "False", "type": "Ready", "message": "Revision failed."}
-    problems, _notes = check_deployment(options, service, out.policy())
-    assert [p.code for p in problems] == ["not-ready"]
