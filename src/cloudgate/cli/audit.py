@@ -87,9 +87,10 @@ def _render(
     output: OutputFormat, project: str, audited: list[tuple[Target, list[Finding]]], serious: int, *, single: bool
 ) -> str:
     if output is OutputFormat.sarif:
+        from cloudgate import __version__
         from cloudgate.deploy.sarif import sarif_log
 
-        return json.dumps(sarif_log(audited), indent=2)
+        return json.dumps(sarif_log(audited, __version__), indent=2)
     reports = [
         {
             "service": target.service,

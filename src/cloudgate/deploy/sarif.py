@@ -11,7 +11,6 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from cloudgate import __version__
 from cloudgate.deploy.checks import CHECKS
 from cloudgate.deploy.findings import Finding, Severity, Target
 
@@ -20,13 +19,13 @@ SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _SECURITY_SEVERITY = {Severity.SERIOUS: "8.0", Severity.WARNING: "5.0", Severity.INFO: "1.0"}
 
 
-def sarif_log(audited: Sequence[tuple[Target, Sequence[Finding]]]) -> dict[str, Any]:
-    """The SARIF log of one audit run over ``audited`` services."""
+def sarif_log(audited: Sequence[tuple[Target, Sequence[Finding]]], version: str) -> dict[str, Any]:
+    """The SARIF log of one audit run over ``audited`` services, by cloudgate ``version``."""
     index = {check.code: position for position, check in enumerate(CHECKS)}
     results = [_result(target, finding, index[finding.code]) for target, findings in audited for finding in findings]
     driver = {
         "name": "cloudgate audit",
-        "version": __version__,
+        "version": version,
         "informationUri": "https://pypi.org/project/cloudgate/",
         "rules": [_rule(check.code, check.severity, check.summary, check.remedy) for check in CHECKS],
     }

@@ -34,7 +34,7 @@ def two_services() -> dict[str, Any]:
     for target, policy in ((Target("api", "my-proj", "europe-west1"), out.policy()),
                            (Target("web", "my-proj", "us-central1"), public)):  # fmt: skip
         audited.append((target, audit_service(target, out.service(), policy, out.project_policy())))
-    return sarif_log(audited)
+    return sarif_log(audited, "0.1.0")
 
 
 def test_the_log_validates_against_the_sarif_2_1_0_schema() -> None:
@@ -44,7 +44,7 @@ def test_the_log_validates_against_the_sarif_2_1_0_schema() -> None:
 
 def test_a_log_with_no_service_validates_too() -> None:
     schema = sarif_schema()
-    jsonschema.validators.validator_for(schema)(schema).validate(sarif_log([]))
+    jsonschema.validators.validator_for(schema)(schema).validate(sarif_log([], "0.1.0"))
 
 
 def test_there_is_one_rule_per_check_with_its_level() -> None:
