@@ -50,7 +50,7 @@ def deploy(stack: GcloudStack, name: str, runtime: str | None, *flags: str) -> N
     identity = (f"--service-account={runtime}",) if runtime else ()
     stack.gcloud(
         "run", "deploy", name, f"--image={LOCAL_COMMAND_IMAGE}", f"--command={sys.executable}",
-        "--args=-m,cloudgate.emulator.echo", "--no-allow-unauthenticated", *identity, *flags,
+        "--args=-m,cloudgate.emulator.serving.echo", "--no-allow-unauthenticated", *identity, *flags,
     )  # fmt: skip
 
 
