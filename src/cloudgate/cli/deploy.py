@@ -6,14 +6,17 @@ Flags mirror ``gcloud run deploy``; ``--project`` and ``--region`` default to gc
 
 from __future__ import annotations
 
+import inspect
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from cloudgate.cli.gcloud_options import ProjectOption, RegionOption
+from cloudgate.deploy.fields import FIELDS, Field
 from cloudgate.errors import ConfigError
 
 _BUILDERS = ("buildah", "podman", "docker")
@@ -72,14 +75,6 @@ def deploy(
             "--keys-file", help="API key hashes (cloudgate keys create --keystore file:///...).", show_default=False
         ),
     ] = None,
-    memory: Annotated[str | None, typer.Option("--memory", help="e.g. 512Mi, 2Gi.", show_default=False)] = None,
-    cpu: Annotated[str | None, typer.Option("--cpu", help="e.g. 1, 2.", show_default=False)] = None,
-    concurrency: Annotated[int | None, typer.Option("--concurrency", show_default=False)] = None,
-    min_instances: Annotated[int | None, typer.Option("--min-instances", show_default=False)] = None,
-    max_instances: Annotated[int | None, typer.Option("--max-instances", show_default=False)] = None,
-    timeout: Annotated[
-        int | None, typer.Option("--timeout", help="Request timeout, seconds.", show_default=False)
-    ] = None,
     http2: Annotated[bool, typer.Option("--http2", help="End-to-end HTTP/2 (h2c): no 32 MiB request cap.")] = False,
     custom_audience: Annotated[
         list[str], typer.Option("--custom-audience", help="Also accept ID tokens for this audience; repeatable.")
@@ -107,7 +102,9 @@ def deploy(
     health_path: Annotated[str, typer.Option("--health-path", help="Route the smoke test calls.")] = "/health",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the gcloud commands; change nothing.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Remove invokers nobody named without asking.")] = False,
+    **settings: str | None,
 ) -> None:
+    """(``settings``: one option per row of ``fields.FIELDS``, added to the signature by ``_field_options``.)"""
     from cloudgate.deploy.gcloud import Gcloud
     from cloudgate.deploy.options import DeployOptions, parse_env
     from cloudgate.deploy.runner import Deployer, dry_run_lines
@@ -139,12 +136,7 @@ def deploy(
         invokers=tuple(invoker),
         docs_users_file=docs_users_file,
         keys_file=keys_file,
-        memory=memory,
-        cpu=cpu,
-        concurrency=concurrency,
-        min_instances=min_instances,
-        max_instances=max_instances,
-        timeout=timeout,
+        settings=tuple((field.name, value) for field in FIELDS if (value := settings[_param(field)]) is not None),
         http2=http2,
         custom_audiences=tuple(custom_audience),
         env=parse_env(env),
@@ -187,5 +179,26 @@ def _builder() -> str:
     raise ConfigError("--local-build needs buildah, podman or docker on the PATH")
 
 
+def _param(field: Field) -> str:
+    return field.name.replace("-", "_")
+
+
+def _field_options(command: Callable[..., None]) -> Callable[..., None]:
+    """``command`` with one ``--NAME`` option per row of ``FIELDS`` in place of its ``**settings``."""
+    signature = inspect.signature(command, eval_str=True)
+    kept = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    added = [
+        inspect.Parameter(
+            _param(field),
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=Annotated[str | None, typer.Option(field.option, help=field.help, show_default=False)],
+        )
+        for field in FIELDS
+    ]
+    command.__signature__ = signature.replace(parameters=[*kept, *added])  # type: ignore[attr-defined]
+    return command
+
+
 def register(root: typer.Typer) -> None:
-    root.command("deploy", help=_HELP)(deploy)
+    root.command("deploy", help=_HELP)(_field_options(deploy))

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cloudgate.deploy.env_secrets import secret_kind
+from cloudgate.deploy.fields import BY_NAME
 from cloudgate.errors import ConfigError
 
 #: Where the two secrets are mounted: Cloud Run wants one folder per secret volume.
@@ -25,8 +26,6 @@ _ACCOUNT_ID = re.compile(r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")
 _MEMBER = re.compile(r"^(serviceAccount|user|group):[^\s,]+$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESERVED_ENV = ("PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION")
-_MEMORY = re.compile(r"^\d+(Mi|Gi)$")
-_CPU = re.compile(r"^(\d+|\d*\.\d+|\d+m)$")
 _PUBLIC = ("allUsers", "allAuthenticatedUsers")
 
 
@@ -48,12 +47,8 @@ class DeployOptions:
     invokers: tuple[str, ...] = ()
     docs_users_file: Path | None = None
     keys_file: Path | None = None
-    memory: str | None = None
-    cpu: str | None = None
-    concurrency: int | None = None
-    min_instances: int | None = None
-    max_instances: int | None = None
-    timeout: int | None = None
+    #: ``(name, value)`` for each row of ``fields.FIELDS`` given (``("memory", "1Gi")``); unset ones keep gcloud's.
+    settings: tuple[tuple[str, str], ...] = ()
     http2: bool = False
     custom_audiences: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = field(default_factory=tuple)
@@ -65,6 +60,10 @@ class DeployOptions:
 
     def __post_init__(self) -> None:
         _validate(self)
+
+    def setting(self, name: str) -> str | None:
+        """The value asked for the ``fields.FIELDS`` row ``name``, or ``None``."""
+        return dict(self.settings).get(name)
 
     @property
     def runtime_account(self) -> str:
@@ -171,21 +170,14 @@ def _validate(options: DeployOptions) -> None:
                 "describe the service. Put it in Secret Manager and mount it as a file (--docs-users-file, "
                 "--keys-file, or `gcloud run services update --update-secrets`)"
             )
-    if options.memory is not None and not _MEMORY.match(options.memory):
-        raise ConfigError(f"--memory {options.memory!r}: e.g. 512Mi or 2Gi")
-    if options.cpu is not None and not _CPU.match(options.cpu):
-        raise ConfigError(f"--cpu {options.cpu!r}: e.g. 1, 2 or 500m")
+    for name, value in options.settings:
+        field = BY_NAME.get(name)
+        problem = f"no setting {name!r}" if field is None else field.problem(value)
+        if problem is not None:
+            raise ConfigError(problem)
     for path in (options.docs_users_file, options.keys_file):
         if path is not None and not path.is_file():
             raise ConfigError(f"{path}: no such file")
-    for flag, number in (
-        ("--concurrency", options.concurrency),
-        ("--min-instances", options.min_instances),
-        ("--max-instances", options.max_instances),
-        ("--timeout", options.timeout),
-    ):
-        if number is not None and number < 0:
-            raise ConfigError(f"{flag} {number}: must not be negative")
 
 
 #: Environment variables the deploy sets itself.

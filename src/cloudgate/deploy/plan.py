@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from cloudgate.deploy import service_spec as spec
 from cloudgate.deploy.commands import Command, gcloud
+from cloudgate.deploy.fields import BY_NAME
 from cloudgate.deploy.options import DeployOptions
 from cloudgate.errors import ConfigError
 from cloudgate.google import INVOKER_ROLE
@@ -183,18 +184,10 @@ def service_differences(options: DeployOptions, service: spec.Json) -> list[str]
         found.append("invoker IAM check is off")
     if spec.uses_http2(service) != options.http2:
         found.append("HTTP/2")
-    limits, template = spec.limits(service), spec.template_annotations(service)
-    revision = spec.revision_spec(service)
-    for what, asked, have_value in (
-        ("memory", options.memory, limits.get("memory")),
-        ("cpu", _millicpu(options.cpu), _millicpu(limits.get("cpu"))),
-        ("concurrency", options.concurrency, revision.get("containerConcurrency")),
-        ("timeout", options.timeout, revision.get("timeoutSeconds")),
-        ("min instances", options.min_instances, template.get(spec.MIN_SCALE, "0")),
-        ("max instances", options.max_instances, template.get(spec.MAX_SCALE)),
-    ):
-        if asked is not None and str(asked) != str(have_value):
-            found.append(f"{what} {have_value} -> {asked}")
+    for name, value in options.settings:
+        difference = BY_NAME[name].difference(value, service)
+        if difference is not None:
+            found.append(difference)
     return found
 
 
@@ -227,16 +220,7 @@ def deploy_step(options: DeployOptions, observed: Observed) -> Step:
         argv.append("--set-custom-audiences=" + ",".join(options.custom_audiences))
     elif service is not None and spec.custom_audiences(service):
         argv.append("--clear-custom-audiences")
-    for flag, value in (
-        ("memory", options.memory),
-        ("cpu", options.cpu),
-        ("concurrency", options.concurrency),
-        ("min-instances", options.min_instances),
-        ("max-instances", options.max_instances),
-        ("timeout", options.timeout),
-    ):
-        if value is not None:
-            argv.append(f"--{flag}={value}")
+    argv += [BY_NAME[name].argv(value) for name, value in options.settings]
     argv.append("--use-http2" if options.http2 else "--no-use-http2")
     return Step(4, (gcloud(*argv),))
 
@@ -276,16 +260,6 @@ def readback_commands(options: DeployOptions) -> tuple[Command, ...]:
         gcloud("run", "services", "describe", options.service, *where, "--format=json"),
         gcloud("run", "services", "get-iam-policy", options.service, *where, "--format=json"),
     )
-
-
-def _millicpu(value: str | None) -> str | None:
-    """``1``, ``1.0`` and ``1000m`` are the same CPU (Cloud Run prints ``1000m`` for ``--cpu=1``)."""
-    if value is None or value.endswith("m"):
-        return value
-    try:
-        return f"{round(float(value) * 1000)}m"
-    except ValueError:
-        return value
 
 
 def _env_flag(env: Mapping[str, str]) -> str:

@@ -8,6 +8,7 @@ import pytest
 
 from cloudgate.deploy import plan
 from cloudgate.deploy.options import DeployOptions
+from cloudgate.errors import ConfigError
 from tests.unit.deploy import gcloud_output as out
 
 ETL = "serviceAccount:etl@my-proj.iam.gserviceaccount.com"
@@ -74,11 +75,19 @@ def test_an_audience_pinned_by_an_earlier_deploy_is_removed(options: DeployOptio
 
 
 def test_cpu_one_matches_what_cloud_run_prints(options: DeployOptions) -> None:
-    asked = DeployOptions(**{**options.__dict__, "cpu": "1", "memory": "512Mi", "concurrency": 80, "timeout": 300})
+    settings = (("cpu", "1"), ("memory", "512Mi"), ("concurrency", "80"), ("timeout", "300"))
+    asked = DeployOptions(**{**options.__dict__, "settings": settings})
     assert plan.service_differences(asked, out.service()) == []
-    assert plan.service_differences(DeployOptions(**{**asked.__dict__, "cpu": "2"}), out.service()) == [
-        "cpu 1000m -> 2000m"
-    ]
+
+
+def test_a_changed_setting_is_a_difference_in_gcloud_s_terms(options: DeployOptions) -> None:
+    asked = DeployOptions(**{**options.__dict__, "settings": (("cpu", "2"), ("min-instances", "1"))})
+    assert plan.service_differences(asked, out.service()) == ["cpu 1000m -> 2", "min instances 0 -> 1"]
+
+
+def test_a_bad_setting_is_refused_with_an_example(options: DeployOptions) -> None:
+    with pytest.raises(ConfigError, match=r"--memory '1GB': expected e.g. 512Mi or 2Gi"):
+        DeployOptions(**{**options.__dict__, "settings": (("memory", "1GB"),)})
 
 
 def test_iam_check_turned_off_by_someone_is_a_difference(options: DeployOptions) -> None:
