@@ -1,7 +1,8 @@
 """``cloudgate deploy``: a private Cloud Run service in one command, shown as a plan, proved by reading it back.
 
 Flags mirror ``gcloud run deploy``; ``--project`` and ``--region`` default to gcloud's ``core/project`` and
-``run/region``. ``--dry-run`` prints the gcloud commands of a deploy from a clean project and changes nothing.
+``run/region``. ``--dry-run`` reads the project (read-only gcloud calls) and prints this run's gcloud commands,
+"no changes" where a step has nothing to do; it changes nothing. Without ``--image``, ``--source`` is ``.``.
 """
 
 from __future__ import annotations
@@ -11,13 +12,17 @@ import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cloudgate.cli.gcloud_options import ProjectOption, RegionOption
 from cloudgate.deploy.fields import FIELDS, Field
 from cloudgate.errors import ConfigError
+
+if TYPE_CHECKING:
+    from cloudgate.deploy.gcloud import Gcloud
+    from cloudgate.deploy.options import DeployOptions
 
 _BUILDERS = ("buildah", "podman", "docker")
 
@@ -37,7 +42,11 @@ def deploy(
     service: Annotated[str, typer.Option("--service", help="Cloud Run service name.", show_default=False)],
     source: Annotated[
         Path | None,
-        typer.Option("--source", help="Build this folder (its Dockerfile) with Cloud Build.", show_default=False),
+        typer.Option(
+            "--source",
+            help="Build this folder (its Dockerfile) with Cloud Build. Default without --image: '.'.",
+            show_default=False,
+        ),
     ] = None,
     image: Annotated[str | None, typer.Option("--image", help="Deploy this image as is.", show_default=False)] = None,
     local_build: Annotated[
@@ -100,16 +109,20 @@ def deploy(
         typer.Option("--app", help="With --emulator --source: the app `cloudgate serve` runs.", show_default=False),
     ] = None,
     health_path: Annotated[str, typer.Option("--health-path", help="Route the smoke test calls.")] = "/health",
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the gcloud commands; change nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Read the project, print this run's gcloud commands; change nothing.")
+    ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Remove invokers nobody named without asking.")] = False,
     **settings: str | None,
 ) -> None:
     """(``settings``: one option per row of ``fields.FIELDS``, added to the signature by ``_field_options``.)"""
     from cloudgate.deploy.gcloud import Gcloud
     from cloudgate.deploy.options import DeployOptions, parse_env
-    from cloudgate.deploy.runner import Deployer, dry_run_lines
+    from cloudgate.deploy.runner import Deployer
     from cloudgate.deploy.source import source_tag
 
+    if image is None and source is None:
+        source = Path(".")  # as `gcloud run deploy` does
     if source is not None and not source.is_dir():
         raise ConfigError(f"--source {source}: not a folder")
     gcloud_env: dict[str, str] | None = None
@@ -145,7 +158,7 @@ def deploy(
         builder=_builder() if local_build else "podman",
     )
     if dry_run:
-        for line in dry_run_lines(options):
+        for line in _plan_lines(options, runner, health_path):
             typer.echo(line)
         return
     if not options.invokers:
@@ -161,6 +174,23 @@ def deploy(
     for note in result.notes:
         typer.echo(f"  {note}", err=True)
     typer.echo(result.url or "")
+
+
+def _plan_lines(options: DeployOptions, runner: Gcloud, health_path: str) -> list[str]:
+    """This run's plan: observed with read-only gcloud calls (against an empty project when gcloud cannot read)."""
+    from cloudgate.deploy import plan
+    from cloudgate.deploy.gcloud import GcloudError
+    from cloudgate.deploy.observe import observe
+
+    try:
+        observed = observe(options, runner)
+    except GcloudError as exc:
+        typer.echo(
+            f"warning: could not read the project ({exc}); this is the plan for a project where nothing exists yet",
+            err=True,
+        )
+        observed = plan.Observed()
+    return plan.render(plan.steps(options, observed, health_path))
 
 
 def _confirm(members: list[str], yes: bool) -> bool:

@@ -37,8 +37,8 @@ def deployed(options: DeployOptions) -> plan.Observed:
 
 
 def all_commands(options: DeployOptions, observed: plan.Observed) -> list[str]:
-    steps = (plan.account_step, plan.secrets_step, plan.image_step, plan.deploy_step, plan.invokers_step)
-    return [command.shell() for make in steps for command in make(options, observed).commands]
+    """The commands that change something (steps 1-5), as the runner would run them."""
+    return [c.shell() for step in plan.steps(options, observed) if not step.checks for c in step.commands]
 
 
 def test_a_project_that_matches_needs_no_command(options: DeployOptions) -> None:
@@ -61,8 +61,8 @@ def test_a_changed_secret_file_adds_one_version_only(options: DeployOptions) -> 
 def test_a_new_image_redeploys_in_one_command(options: DeployOptions) -> None:
     service = out.service()
     out.container(service)["image"] = "europe-west1-docker.pkg.dev/my-proj/cloudgate/api:old"
-    step = plan.deploy_step(options, plan.Observed(service=service))
-    assert [c.argv[:3] for c in step.commands] == [("gcloud", "run", "deploy")]
+    commands = plan.deploy_step(options, plan.Observed(service=service))
+    assert [c.argv[:3] for c in commands] == [("gcloud", "run", "deploy")]
 
 
 def test_an_audience_pinned_by_an_earlier_deploy_is_removed(options: DeployOptions) -> None:
@@ -71,7 +71,7 @@ def test_an_audience_pinned_by_an_earlier_deploy_is_removed(options: DeployOptio
     service = out.service()
     out.container(service)["env"].append({"name": "CLOUDGATE_AUDIENCES", "value": out.URL})
     assert plan.service_differences(options, service) == ["environment variables"]
-    assert "CLOUDGATE_AUDIENCES" not in plan.deploy_step(options, plan.Observed(service=service)).commands[0].shell()
+    assert "CLOUDGATE_AUDIENCES" not in plan.deploy_step(options, plan.Observed(service=service))[0].shell()
 
 
 def test_cpu_one_matches_what_cloud_run_prints(options: DeployOptions) -> None:
@@ -98,11 +98,34 @@ def test_iam_check_turned_off_by_someone_is_a_difference(options: DeployOptions)
 
 def test_unnamed_and_public_invokers_are_removed_and_named_ones_added(options: DeployOptions) -> None:
     policy = {"bindings": [{"role": "roles/run.invoker", "members": ["allUsers", "user:old@example.com"]}]}
-    step = plan.invokers_step(options, plan.Observed(policy=policy))
+    commands = plan.invokers_step(options, plan.Observed(policy=policy))
     where = "--project=my-proj --region=europe-west1"
-    assert [c.shell() for c in step.commands] == [
+    assert [c.shell() for c in commands] == [
         f"gcloud run services add-iam-policy-binding api {where} --member={ETL} --role=roles/run.invoker --quiet",
         f"gcloud run services remove-iam-policy-binding api {where} --member=allUsers --role=roles/run.invoker --quiet",
         f"gcloud run services remove-iam-policy-binding api {where} --member=user:old@example.com "
         "--role=roles/run.invoker --quiet",
     ]
+
+
+def test_the_plan_of_a_project_that_matches_says_no_changes_at_each_step(options: DeployOptions) -> None:
+    lines = plan.render(plan.steps(options, deployed(options), health_path="/ready"))
+    where = "--project=my-proj --region=europe-west1"
+    assert lines == [
+        "# [1/7] runtime service account", "# no changes",
+        "# [2/7] secrets", "# no changes",
+        "# [3/7] image", f"# using --image {out.IMAGE}",
+        "# [4/7] deploy", "# no changes",
+        "# [5/7] invokers", "# no changes",
+        "# [6/7] read back", "# cloudgate checks these; gcloud's exit codes are not proof",
+        f"gcloud run services describe api {where} --format=json --quiet",
+        f"gcloud run services get-iam-policy api {where} --format=json --quiet",
+        "# [7/7] smoke test", "# GET <service URL>/ready with an invoker's ID token (200), without (403)",
+        "# no changes: the service already is what was asked",
+    ]  # fmt: skip
+
+
+def test_the_step_table_numbers_the_invokers_read_back_and_smoke_test() -> None:
+    assert [plan.label(n) for n in (plan.INVOKERS, plan.READ_BACK, plan.SMOKE_TEST)] == [
+        "[5/7] invokers", "[6/7] read back", "[7/7] smoke test",
+    ]  # fmt: skip
