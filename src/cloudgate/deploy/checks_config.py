@@ -41,10 +41,12 @@ def secrets_as_env(given: AuditInput) -> Iterator[Issue]:
     for index, box in enumerate(spec.containers(given.service)):
         for ref in spec.secret_refs(given.service, box):
             if ref.env is not None:
+                container = f" --container={shlex.quote(spec.container_label(box, index))}" if index else ""
                 yield Issue(
                     f"secret {ref.secret} arrives in container {spec.container_label(box, index)} as env var "
                     f"{ref.env} (read once at start: rotation needs a redeploy)",
-                    f"mount it as a file instead: --set-secrets=/secrets/{ref.secret}/value={ref.secret}:latest",
+                    f"gcloud run services update {given.target.where()}{container} --remove-secrets={ref.env} "
+                    f"--update-secrets=/secrets/{ref.secret}/value={ref.secret}:latest  (and read the file)",
                 )
 
 
