@@ -2,9 +2,9 @@
 
 Examples::
 
-    cloudgate emulator accounts create ci
-    cloudgate emulator accounts key ci --out ci.json
-    cloudgate emulator services grant dev serviceAccount:ci@cloudgate-local.iam.gserviceaccount.com
+    cloudgate emulator accounts create ci-caller
+    cloudgate emulator accounts key ci-caller --out ci-caller-key.json
+    cloudgate emulator services grant dev serviceAccount:ci-caller@cloudgate-local.iam.gserviceaccount.com
     cloudgate emulator run --service-port 8080 -- python -m cloudgate.emulator.serving.echo
 """
 
@@ -20,7 +20,10 @@ import typer
 
 from cloudgate.log_lines import configure_text_logging
 
-emulator = typer.Typer(help="Google's side on localhost: token endpoint, certs, metadata, Cloud Run front end.")
+emulator = typer.Typer(
+    help="Google's side on localhost: token endpoint, certs, metadata server, IAM Credentials, the Cloud Run front end, "
+    "and the control plane gcloud talks to (Cloud Run admin, IAM service accounts and keys, Secret Manager)."
+)
 accounts = typer.Typer(help="Service accounts and their key files.")
 users = typer.Typer(help="Users (gcloud application-default style credentials).")
 services = typer.Typer(help="Cloud Run services: URL, custom audiences, invoker bindings.")
@@ -31,8 +34,24 @@ emulator.add_typer(services, name="services")
 emulator.add_typer(project, name="project")
 
 _DEFAULT_URL = "http://127.0.0.1:8089"
+_ACCOUNT_HELP = "The service account: its id (6-30 characters: lowercase letters, digits, dashes) or its email."
+AccountId = typer.Argument(..., metavar="ACCOUNT", help=_ACCOUNT_HELP, show_default=False)
+Member = typer.Argument(..., help="Who: serviceAccount:EMAIL, user:EMAIL, allUsers or allAuthenticatedUsers.")
+ServiceName = typer.Argument(..., metavar="NAME", help="The Cloud Run service's name, e.g. dev or api.")
 StateDir = typer.Option(Path(".cloudgate/emulator"), "--state-dir", help="The emulator's state folder.")
-EmulatorUrl = typer.Option(_DEFAULT_URL, "--emulator-url", help="Where the emulator answers (goes into key files).")
+EmulatorUrl = typer.Option(
+    None,
+    "--emulator-url",
+    help=f"Where the emulator answers (goes into key files); default: the one running on --state-dir, else {_DEFAULT_URL}.",
+    show_default=False,
+)
+
+
+def _token_uri(state_dir: Path, emulator_url: str | None) -> str:
+    """The token endpoint a key file names: given, else the running emulator's (emulator.json), as gcloud-env reads it."""
+    from cloudgate.emulator.core.state import read_address
+
+    return f"{(emulator_url or read_address(state_dir) or _DEFAULT_URL).rstrip('/')}/token"
 
 
 def _store(state_dir: Path) -> Any:
@@ -174,8 +193,8 @@ def rotate_keys(state_dir: Path = StateDir) -> None:
 
 
 @accounts.command("create")
-def accounts_create(account_id: str, state_dir: Path = StateDir) -> None:
-    """Create a service account (ID like `ci`); prints its email."""
+def accounts_create(account_id: str = AccountId, state_dir: Path = StateDir) -> None:
+    """Create a service account (an id like `ci-caller`); prints its email."""
     from cloudgate.emulator.identity.iam import create_account
 
     typer.echo(create_account(_store(state_dir), account_id))
@@ -183,23 +202,23 @@ def accounts_create(account_id: str, state_dir: Path = StateDir) -> None:
 
 @accounts.command("key")
 def accounts_key(
-    account: str,
+    account: str = AccountId,
     out: Path = typer.Option(..., "--out", help="Where to write the key file (mode 0600)."),
     state_dir: Path = StateDir,
-    emulator_url: str = EmulatorUrl,
+    emulator_url: str | None = EmulatorUrl,
 ) -> None:
     """Create a key for ACCOUNT and write its key file (type service_account, token_uri at the emulator)."""
     from cloudgate.emulator.identity.iam import create_key
 
-    key_file = create_key(_store(state_dir), account, token_uri=f"{emulator_url.rstrip('/')}/token")
+    key_file = create_key(_store(state_dir), account, token_uri=_token_uri(state_dir, emulator_url))
     _write_secret_file(out, key_file)
     typer.echo(f"key {key_file['private_key_id']} written to {out}", err=True)
 
 
 @accounts.command("grant")
 def accounts_grant(
-    account: str,
-    member: str,
+    account: str = AccountId,
+    member: str = Member,
     role: str = typer.Option("roles/iam.serviceAccountTokenCreator", help="Role to bind on the account."),
     state_dir: Path = StateDir,
 ) -> None:
@@ -212,21 +231,21 @@ def accounts_grant(
 
 @users.command("create")
 def users_create(
-    email: str,
+    email: str = typer.Argument(..., help="The user's email, e.g. alice@example.com."),
     out: Path = typer.Option(..., "--out", help="Where to write the authorized_user file (mode 0600)."),
     state_dir: Path = StateDir,
-    emulator_url: str = EmulatorUrl,
+    emulator_url: str | None = EmulatorUrl,
 ) -> None:
     """Create a user and write its authorized_user credentials (as `gcloud auth application-default login`)."""
     from cloudgate.emulator.identity.iam import create_user
 
-    _write_secret_file(out, create_user(_store(state_dir), email, token_uri=f"{emulator_url.rstrip('/')}/token"))
+    _write_secret_file(out, create_user(_store(state_dir), email, token_uri=_token_uri(state_dir, emulator_url)))
     typer.echo(f"credentials of {email} written to {out}", err=True)
 
 
 @services.command("set")
 def services_set(
-    name: str,
+    name: str = ServiceName,
     url: str = typer.Option(..., help="The service URL (always an accepted audience)."),
     audience: list[str] = typer.Option([], help="A custom audience (repeat for more)."),
     timeout: float = typer.Option(300, help="Request timeout in seconds."),
@@ -241,8 +260,8 @@ def services_set(
 
 @services.command("grant")
 def services_grant(
-    name: str,
-    member: str,
+    name: str = ServiceName,
+    member: str = Member,
     role: str = typer.Option("roles/run.invoker", help="Role to bind on the service."),
     state_dir: Path = StateDir,
 ) -> None:
@@ -255,8 +274,8 @@ def services_grant(
 
 @services.command("revoke")
 def services_revoke(
-    name: str,
-    member: str,
+    name: str = ServiceName,
+    member: str = Member,
     role: str = typer.Option("roles/run.invoker", help="Role to unbind."),
     state_dir: Path = StateDir,
 ) -> None:
@@ -313,7 +332,7 @@ def gcloud_env(
 
 @project.command("grant")
 def project_grant(
-    member: str,
+    member: str = Member,
     role: str = typer.Option(..., help="The project role, e.g. roles/run.admin."),
     state_dir: Path = StateDir,
 ) -> None:

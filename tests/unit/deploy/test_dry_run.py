@@ -148,6 +148,10 @@ def test_an_existing_account_of_another_project_is_not_created(files: Path) -> N
         (("--image", "i", "--service-account", "123-compute@developer.gserviceaccount.com"), "Compute Engine default"),
         (("--image", "i", "--invoker", "allUsers"), "private services only"),
         (("--image", "i", "--invoker", "me@example.com"), "expected serviceAccount:EMAIL"),
+        (
+            ("--image", "i", "--invoker", "principalSet://iam.googleapis.com/projects/p/pools/x"),
+            "expected principalSet://",
+        ),
         (("--image", "i", "--source", "."), "exactly one of --image"),
         (("--image", "i", "--memory", "1GB"), "--memory '1GB': expected e.g. 512Mi or 2Gi"),
         (("--image", "i", "--env", "CLOUDGATE_IDENTITY=off"), "set by Cloud Run or by cloudgate deploy"),
@@ -211,3 +215,13 @@ def test_without_image_the_current_folder_is_the_source(files: Path) -> None:
     lines = dry_run(files)
     image = f"europe-west1-docker.pkg.dev/my-proj/cloudgate/api:{source_tag(files)}"
     assert f"gcloud builds submit . --project=my-proj --tag={image} --quiet" in lines
+
+
+def test_a_principal_set_invoker_is_accepted_and_bound(files: Path) -> None:
+    """A workload identity pool's principalSet (a GitHub repository) may be named with --invoker."""
+    member = (
+        "principalSet://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/ci-pool/"
+        "attribute.repository/org/repo"
+    )
+    lines = dry_run(files, "--image", "img:1", "--invoker", member)
+    assert any(f"--member={member} --role=roles/run.invoker" in line for line in lines)

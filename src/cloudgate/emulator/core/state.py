@@ -135,6 +135,42 @@ class Secret:
 
 
 @dataclass
+class WorkloadProvider:
+    """An OIDC provider of a workload identity pool: whose tokens it trusts and how it maps their claims."""
+
+    issuer_uri: str
+    attribute_mapping: dict[str, str] = field(default_factory=dict)
+    attribute_condition: str = ""
+    #: Empty: the token's ``aud`` must be the provider's own name (``https://iam.googleapis.com/projects/...``).
+    allowed_audiences: list[str] = field(default_factory=list)
+    #: ``--jwk-json-path``: the issuer's JWKS inline (then its discovery document is never fetched).
+    jwks_json: str = ""
+    display_name: str = ""
+    description: str = ""
+    disabled: bool = False
+
+
+@dataclass
+class WorkloadPool:
+    """A workload identity pool (``projects/NUMBER/locations/global/workloadIdentityPools/ID``) and its providers."""
+
+    display_name: str = ""
+    description: str = ""
+    disabled: bool = False
+    providers: dict[str, WorkloadProvider] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> WorkloadPool:
+        providers = {k: WorkloadProvider(**v) for k, v in data.get("providers", {}).items()}
+        return cls(
+            display_name=data.get("display_name", ""),
+            description=data.get("description", ""),
+            disabled=bool(data.get("disabled", False)),
+            providers=providers,
+        )
+
+
+@dataclass
 class State:
     """Everything the emulator knows; ``to_json``/``from_json`` round-trip it."""
 
@@ -153,6 +189,8 @@ class State:
     secrets: dict[str, Secret] = field(default_factory=dict)
     #: The etag of each IAM policy, by resource (``services/NAME``, ``accounts/EMAIL``, ``secrets/NAME``).
     etags: dict[str, str] = field(default_factory=dict)
+    #: Workload identity pools by id (all in ``locations/global``, as Google has them).
+    workload_pools: dict[str, WorkloadPool] = field(default_factory=dict)
 
     def touch_policy(self, resource: str) -> None:
         """Record that ``resource``'s IAM bindings changed: a new etag, so stale read-modify-writes fail."""
@@ -194,6 +232,7 @@ class State:
                 project_bindings=data.get("project_bindings", {}),
                 secrets={k: Secret.from_json(v) for k, v in data.get("secrets", {}).items()},
                 etags=data.get("etags", {}),
+                workload_pools={k: WorkloadPool.from_json(v) for k, v in data.get("workload_pools", {}).items()},
             )
         except (TypeError, ValueError, AttributeError) as exc:
             raise EmulatorError(f"the emulator state file is malformed: {exc}") from exc

@@ -19,6 +19,7 @@ import re
 import secrets
 from typing import Any
 
+from cloudgate.emulator.core.federation import is_federated_member
 from cloudgate.emulator.core.keys import generate_rsa_key, new_key_id, private_pem, public_pem, sha256_hex
 from cloudgate.emulator.core.state import (
     TOKEN_CREATOR_ROLE,
@@ -121,9 +122,10 @@ def create_user(store: StateStore, email: str, *, token_uri: str) -> dict[str, A
 
 
 def check_member(member: str) -> str:
-    if not _MEMBER.match(member):
+    if not _MEMBER.match(member) and not is_federated_member(member):
         raise EmulatorError(
-            f"invalid IAM member {member!r}: use serviceAccount:EMAIL, user:EMAIL, group:EMAIL or allUsers"
+            f"invalid IAM member {member!r}: use serviceAccount:EMAIL, user:EMAIL, group:EMAIL, allUsers or "
+            "principal:// / principalSet://iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/..."
         )
     return member
 

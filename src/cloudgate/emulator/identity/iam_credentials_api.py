@@ -3,7 +3,8 @@
 ``POST /v1/projects/-/serviceAccounts/{email}:generateIdToken`` with ``{"audience", "includeEmail"}`` answers
 ``{"token": ...}``; ``:generateAccessToken`` with ``{"scope": [...], "lifetime": "3600s"}`` answers
 ``{"accessToken", "expireTime"}``. The caller authenticates with ``Authorization: Bearer <access token>`` and
-needs ``roles/iam.serviceAccountTokenCreator`` on the target account (``cloudgate emulator accounts grant``).
+needs ``roles/iam.serviceAccountTokenCreator`` on the target account (``cloudgate emulator accounts grant``), or
+``roles/iam.workloadIdentityUser`` (a federated caller from the STS matches ``principal://``/``principalSet://``).
 Errors use Google's JSON shape ``{"error": {"code", "message", "status"}}``: 401 UNAUTHENTICATED,
 403 PERMISSION_DENIED, 404 NOT_FOUND, 400 INVALID_ARGUMENT.
 """
@@ -20,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from cloudgate.emulator.core.context import EmulatorContext
-from cloudgate.emulator.core.state import TOKEN_CREATOR_ROLE
+from cloudgate.emulator.core.federation import may_act_as
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +55,8 @@ def iam_routes(ctx: EmulatorContext) -> list[Route]:
         state = ctx.store.current()
         email = state.account_email(target)
         account = state.accounts.get(email)
-        creators = state.account_bindings.get(email, {}).get(TOKEN_CREATOR_ROLE, [])
-        if account is None or grant.member not in creators:
+        bindings = state.account_bindings.get(email, {})
+        if account is None or not may_act_as(grant.member, grant.attributes, bindings):
             # Google answers 403 for both, so a caller cannot probe which accounts exist.
             ctx.counters.add("token_errors", "permission_denied")
             logger.info("impersonation of %s refused for %s", email, grant.member)
