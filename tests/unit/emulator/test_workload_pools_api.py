@@ -65,6 +65,7 @@ async def test_a_provider_reads_back_as_created(google: httpx.AsyncClient, owner
         ({"attributeCondition": "assertion.repository =="}, "Invalid CEL"),
         ({"attributeMapping": {"google.subject": "assertion.sub", "Repo": "assertion.repository"}}, "attribute name"),
         ({"oidc": {}}, "issuerUri"),
+        ({"oidc": {"issuerUri": "https://ci.example", "jwksJson": "{not json"}}, "jwksJson"),
     ],
 )
 async def test_a_provider_google_would_refuse_is_400(
