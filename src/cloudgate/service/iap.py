@@ -222,11 +222,14 @@ def _identity(claims: dict[str, Any], audience: str, expires_at: int) -> IapIden
 
 def _describe(exc: Exception) -> str:
     import jwt as pyjwt
+    from jwt.exceptions import InvalidSubjectError
 
     if isinstance(exc, pyjwt.InvalidAudienceError):
         return f"IAP assertion has the wrong audience; this service accepts {env_vars.IAP_AUDIENCE} only"
     if isinstance(exc, pyjwt.InvalidIssuerError):
         return f"IAP assertion was not issued by IAP (iss must be {IAP_ISSUER})"
+    if isinstance(exc, InvalidSubjectError):
+        return "malformed IAP assertion: sub must be a non-empty string"
     if isinstance(exc, pyjwt.MissingRequiredClaimError):
         return f"malformed IAP assertion: no {exc.claim} claim"
     if isinstance(exc, pyjwt.InvalidSignatureError):
