@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -34,6 +34,15 @@ def running(started: _S) -> Iterator[_S]:
         yield started
     finally:
         started.stop()
+
+
+def wait_until(check: Callable[[], bool], *, timeout: float = 60.0, what: str = "the condition") -> None:
+    """Poll ``check`` until it holds (a condition, not a guess at how long it takes); fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout:g}s")
+        time.sleep(0.05)
 
 
 def wait_for_port(port: int, *, proc: subprocess.Popen[bytes] | None = None, timeout: float = 20.0) -> None:

@@ -151,7 +151,9 @@ def test_with_sqlite_a_key_created_after_start_is_unknown_to_every_instance(sqli
 
 def test_with_sqlite_every_instance_warns_at_start(sqlite_dev: DevStack) -> None:
     assert sqlite_dev.drain is not None
-    assert sqlite_dev.drain.output.count("CLOUDGATE_KEYSTORE is an SQLite file") == _INSTANCES
+    warning = "CLOUDGATE_KEYSTORE is an SQLite file"
+    sqlite_dev.drain.wait_for_count(warning, _INSTANCES)  # each instance prints it as it starts
+    assert sqlite_dev.drain.output.count(warning) == _INSTANCES
 
 
 def test_each_instance_has_its_own_data_folder_and_key_file(sqlite_dev: DevStack) -> None:

@@ -143,12 +143,3 @@ def hammer(
     tally.seconds = time.monotonic() - began
     print(f"\n{clients} clients: {tally.report()}")  # the figures `make load` shows (pytest -s)
     return tally
-
-
-def wait_until(check: Callable[[], bool], *, timeout: float = 60.0, what: str = "the condition") -> None:
-    """Poll ``check`` until it holds (a condition, not a guess at how long it takes); fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {timeout:g}s")
-        time.sleep(0.1)

@@ -26,14 +26,7 @@ from cloudgate.service.keys import open_keystore
 from cloudgate.service.passwords import hash_password
 from tests.e2e.service_env import AUDIENCE, Served, SigningKey, claims, new_signing_key, serve
 from tests.e2e.stack import DevStack, EmulatorStack, clean_env
-from tests.security.scorecard import (  # noqa: F401  (fixtures and hooks of the scorecard, for every security test)
-    Attack,
-    AttackOutcome,
-    attack,
-    observe_server_errors,
-    pytest_runtest_makereport,
-    pytest_terminal_summary,
-)
+from tests.security.scorecard import Attack, AttackOutcome  # noqa: F401  (its fixtures and hooks: tests/conftest.py)
 from tests.support import CLOUDGATE, Drain, free_port, running, wait_for_port
 
 DOCS_USER = "docs"
