@@ -21,8 +21,7 @@ from google.oauth2 import service_account
 from pwdlib import PasswordHash
 
 from tests.e2e.gcloud_stack import GcloudStack
-from tests.e2e.stack import clean_env
-from tests.support import CLOUDGATE, ROOT
+from tests.support import CLOUDGATE, ROOT, clean_env
 
 pytestmark = [
     pytest.mark.e2e,

@@ -17,8 +17,8 @@ from google.oauth2 import service_account
 
 from cloudgate.emulator.runner import ProcessRunner
 from cloudgate.errors import EmulatorError
-from tests.e2e.stack import EmulatorStack, clean_env
-from tests.support import CLOUDGATE, Drain, free_port, start_process
+from tests.e2e.stack import EmulatorStack
+from tests.support import CLOUDGATE, Drain, clean_env, free_port, start_process
 
 pytestmark = pytest.mark.e2e
 
@@ -96,7 +96,7 @@ def test_emulator_stops_when_its_service_dies(tmp_path: Path) -> None:
         CLOUDGATE, "emulator", "run", "--state-dir", str(tmp_path / "state"), "--port", str(free_port()),
         "--service-port", str(free_port()), "--", sys.executable, str(script),
     ]  # fmt: skip
-    emulator = Drain(start_process(argv, env=clean_env()))
+    emulator = Drain(start_process(argv))
     try:
         emulator.wait_for("emulator ready at")
         go.touch()

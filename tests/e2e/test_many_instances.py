@@ -8,7 +8,6 @@ is unknown to all of them, and the service warns about it at start.
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -19,9 +18,9 @@ import pytest
 
 from cloudgate.client import Client
 from cloudgate.service.keys import open_keystore
-from tests.e2e.stack import DevStack, clean_env
+from tests.cli import run_cloudgate
+from tests.e2e.stack import DevStack
 from tests.firestore_emulator import FirestoreEmulator, fresh_collection_url
-from tests.support import CLOUDGATE
 
 pytestmark = pytest.mark.e2e
 
@@ -53,8 +52,7 @@ def sqlite_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
 
 
 def keys_cli(stack: DevStack, *args: str, env: dict[str, str] | None = None) -> str:
-    argv = [CLOUDGATE, "keys", *args, "--keystore", stack.session["keystore"]]
-    result = subprocess.run(argv, capture_output=True, text=True, env=clean_env(**(env or {})), timeout=120)
+    result = run_cloudgate("keys", *args, "--keystore", stack.session["keystore"], env=env)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 

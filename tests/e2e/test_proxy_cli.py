@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from tests.e2e.stack import EmulatorStack, clean_env
-from tests.support import CLOUDGATE, free_port, stop_process, wait_for_port
+from tests.e2e.stack import EmulatorStack
+from tests.support import CLOUDGATE, clean_env, free_port, start_process, stop_process, wait_for_port
 
 pytestmark = pytest.mark.e2e
 
@@ -37,7 +37,7 @@ def proxy(emulator_stack: EmulatorStack) -> Iterator[RunningProxy]:
         str(emulator_stack.invoker_key),
     ]
     env = clean_env(GCE_METADATA_IP="127.0.0.1:9", CLOUDSDK_CORE_CHECK_GCE_METADATA="false")
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = start_process(argv, env=env)
     wait_for_port(port, proc=proc)
     running = RunningProxy(f"http://127.0.0.1:{port}", proc)
     yield running

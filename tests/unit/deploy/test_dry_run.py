@@ -1,4 +1,4 @@
-"""``cloudgate deploy --dry-run``: the exact gcloud commands, line by line, through the real console script.
+"""``cloudgate deploy --dry-run``: the exact gcloud commands, line by line, as the console script runs it (in-process).
 
 Like datasette's ``publish cloudrun`` tests, the argv is the contract: Cloud Build and Artifact Registry cannot
 run here, so their commands are checked exactly. No gcloud runs (``--project``/``--region`` are given).
@@ -7,13 +7,12 @@ run here, so their commands are checked exactly. No gcloud runs (``--project``/`
 from __future__ import annotations
 
 import shlex
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from cloudgate.deploy.source import source_tag
-from tests.support import CLOUDGATE
+from tests.cli import run_cloudgate
 
 SA = "api-runtime@my-proj.iam.gserviceaccount.com"
 WHERE = "--project=my-proj --region=europe-west1"
@@ -21,8 +20,8 @@ ETL = "serviceAccount:etl@my-proj.iam.gserviceaccount.com"
 
 
 def dry_run(cwd: Path, *args: str) -> list[str]:
-    argv = [CLOUDGATE, "deploy", "--service", "api", "--project", "my-proj", "--region", "europe-west1", *args]
-    done = subprocess.run([*argv, "--dry-run"], cwd=cwd, capture_output=True, text=True, timeout=60, env={"PATH": ""})
+    argv = ["deploy", "--service", "api", "--project", "my-proj", "--region", "europe-west1", *args, "--dry-run"]
+    done = run_cloudgate(*argv, cwd=cwd, env={"PATH": ""})
     assert done.returncode == 0, done.stderr
     return done.stdout.splitlines()
 
@@ -91,11 +90,8 @@ def test_local_build_pushes_with_the_token_on_a_pipe_not_on_argv(files: Path, mo
     tools = files / "bin"
     tools.mkdir()
     (tools / "podman").symlink_to("/bin/true")  # --local-build picks the first of buildah, podman, docker on PATH
-    argv = [CLOUDGATE, "deploy", "--service", "api", "--project", "my-proj", "--region", "europe-west1"]
-    done = subprocess.run(
-        [*argv, "--source", ".", "--local-build", "--dry-run"],
-        cwd=files, capture_output=True, text=True, timeout=60, env={"PATH": str(tools)},
-    )  # fmt: skip
+    argv = ["deploy", "--service", "api", "--project", "my-proj", "--region", "europe-west1"]
+    done = run_cloudgate(*argv, "--source", ".", "--local-build", "--dry-run", cwd=files, env={"PATH": str(tools)})
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     image = f"europe-west1-docker.pkg.dev/my-proj/cloudgate/api:{source_tag(files)}"
@@ -151,8 +147,8 @@ def test_an_existing_account_of_another_project_is_not_created(files: Path) -> N
 def test_bad_requests_are_clear_errors_before_anything_runs(
     tmp_path: Path, args: tuple[str, ...], message: str
 ) -> None:
-    argv = [CLOUDGATE, "deploy", "--service", "api", "--project", "p", "--region", "r", *args, "--dry-run"]
-    done = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=60, env={"PATH": ""})
+    argv = ["deploy", "--service", "api", "--project", "p", "--region", "r", *args, "--dry-run"]
+    done = run_cloudgate(*argv, cwd=tmp_path, env={"PATH": ""})
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
 
 
