@@ -26,6 +26,7 @@ from tests.support import CLOUDGATE, ROOT, clean_env
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(shutil.which("gcloud") is None, reason="gcloud is not installed"),
+    pytest.mark.timeout(900),  # a hang guard: the module's first deploy makes some 30 gcloud calls on a busy machine
 ]
 
 
