@@ -3,7 +3,7 @@
 - ``start_front_end(...)``, ``add_invoker(...)``: the emulator with a front end, and a caller it lets in; the
   stacks here and in ``tests/load/front_end_stack.py`` are built from them.
 - ``EmulatorStack.start(folder)``: ``cloudgate emulator run`` fronting the echo service
-  (``cloudgate.emulator.echo``), with an invoker account, an outsider account (no role), a user with
+  (``cloudgate.emulator.serving.echo``), with an invoker account, an outsider account (no role), a user with
   token-creator on the invoker (authorized_user file), and the metadata server running as the invoker.
 - ``DevStack.start(folder)``: ``cloudgate dev`` (the example service in Cloud Run mode), read from its
   ``session.json``.
@@ -25,8 +25,8 @@ from typing import Any
 
 import httpx
 
-from cloudgate.emulator import iam
-from cloudgate.emulator.state import StateStore
+from cloudgate.emulator.core.state import StateStore
+from cloudgate.emulator.identity import iam
 from cloudgate.google import INVOKER_ROLE
 from tests.support import CLOUDGATE, Drain, free_port, start_process, stop_process
 
@@ -154,7 +154,7 @@ class EmulatorStack(_Admin):
             state.metadata_account = stack.invoker_email
         stack.drain = start_front_end(
             stack.state_dir, emulator_port=emulator_port, service_port=service_port, service=SERVICE,
-            timeout_seconds=timeout_seconds, backend=["--", sys.executable, "-m", "cloudgate.emulator.echo"],
+            timeout_seconds=timeout_seconds, backend=["--", sys.executable, "-m", "cloudgate.emulator.serving.echo"],
         )  # fmt: skip
         stack.proc = stack.drain.proc
         return stack

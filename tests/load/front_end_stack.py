@@ -20,7 +20,7 @@ from pathlib import Path
 import google.auth.transport.requests
 from google.oauth2 import service_account
 
-from cloudgate.emulator.state import StateStore
+from cloudgate.emulator.core.state import StateStore
 from cloudgate.service.keys import open_keystore
 from tests.e2e.stack import add_invoker, start_front_end
 from tests.support import CLOUDGATE, Drain, free_port, start_process

@@ -2,10 +2,10 @@
 
 Examples::
 
-    cloudgate emulator accounts create ci
-    cloudgate emulator accounts key ci --out ci.json
-    cloudgate emulator services grant dev serviceAccount:ci@cloudgate-local.iam.gserviceaccount.com
-    cloudgate emulator run --service-port 8080 -- python -m cloudgate.emulator.echo
+    cloudgate emulator accounts create ci-caller
+    cloudgate emulator accounts key ci-caller --out ci-caller-key.json
+    cloudgate emulator services grant dev serviceAccount:ci-caller@cloudgate-local.iam.gserviceaccount.com
+    cloudgate emulator run --service-port 8080 -- python -m cloudgate.emulator.serving.echo
 """
 
 from __future__ import annotations
@@ -20,7 +20,10 @@ import typer
 
 from cloudgate.log_lines import configure_text_logging
 
-emulator = typer.Typer(help="Google's side on localhost: token endpoint, certs, metadata, Cloud Run front end.")
+emulator = typer.Typer(
+    help="Google's side on localhost: token endpoint, certs, metadata server, IAM Credentials, the Cloud Run front end, "
+    "and the control plane gcloud talks to (Cloud Run admin, IAM service accounts and keys, Secret Manager)."
+)
 accounts = typer.Typer(help="Service accounts and their key files.")
 users = typer.Typer(help="Users (gcloud application-default style credentials).")
 services = typer.Typer(help="Cloud Run services: URL, custom audiences, invoker bindings.")
@@ -31,12 +34,28 @@ emulator.add_typer(services, name="services")
 emulator.add_typer(project, name="project")
 
 _DEFAULT_URL = "http://127.0.0.1:8089"
+_ACCOUNT_HELP = "The service account: its id (6-30 characters: lowercase letters, digits, dashes) or its email."
+AccountId = typer.Argument(..., metavar="ACCOUNT", help=_ACCOUNT_HELP, show_default=False)
+Member = typer.Argument(..., help="Who: serviceAccount:EMAIL, user:EMAIL, allUsers or allAuthenticatedUsers.")
+ServiceName = typer.Argument(..., metavar="NAME", help="The Cloud Run service's name, e.g. dev or api.")
 StateDir = typer.Option(Path(".cloudgate/emulator"), "--state-dir", help="The emulator's state folder.")
-EmulatorUrl = typer.Option(_DEFAULT_URL, "--emulator-url", help="Where the emulator answers (goes into key files).")
+EmulatorUrl = typer.Option(
+    None,
+    "--emulator-url",
+    help=f"Where the emulator answers (goes into key files); default: the one running on --state-dir, else {_DEFAULT_URL}.",
+    show_default=False,
+)
+
+
+def _token_uri(state_dir: Path, emulator_url: str | None) -> str:
+    """The token endpoint a key file names: given, else the running emulator's (emulator.json), as gcloud-env reads it."""
+    from cloudgate.emulator.core.state import read_address
+
+    return f"{(emulator_url or read_address(state_dir) or _DEFAULT_URL).rstrip('/')}/token"
 
 
 def _store(state_dir: Path) -> Any:
-    from cloudgate.emulator.state import StateStore
+    from cloudgate.emulator.core.state import StateStore
 
     return StateStore(state_dir)
 
@@ -44,7 +63,7 @@ def _store(state_dir: Path) -> Any:
 def _write_secret_file(path: Path, data: dict[str, Any]) -> None:
     """Write a credentials file readable by its owner only, from its first byte: a new file (mode 0600) replaces
     the old one at once, so no reader ever sees it half written or with an older file's wider mode."""
-    from cloudgate.emulator.secret_store import write_private
+    from cloudgate.emulator.core.secret_store import write_private
 
     write_private(path, json.dumps(data, indent=2).encode())
 
@@ -73,10 +92,10 @@ def run(
     With --min-instances/--max-instances/--concurrency the command runs as scaled instances, each its own process
     in its own folder (the working directory stays the same): see GET /admin/instances and the counters.
     """
-    from cloudgate.emulator.listeners import bind
-    from cloudgate.emulator.runner import ProcessRunner
     from cloudgate.emulator.server import ServiceSpec
     from cloudgate.emulator.server import run as run_emulator
+    from cloudgate.emulator.serving.listeners import bind
+    from cloudgate.emulator.serving.runner import ProcessRunner
 
     checks = [(port, "--port"), *([(service_port, "--service-port")] if command or upstream else [])]
     for taken, flag in checks:
@@ -109,7 +128,7 @@ def run(
 
 
 def _scaling(low: int | None, high: int | None, concurrency: int | None, idle_seconds: float) -> Any:
-    from cloudgate.emulator.instances import Scaling
+    from cloudgate.emulator.serving.instances import Scaling
 
     low = 1 if low is None else low
     high = max(low, 1) if high is None else high
@@ -119,7 +138,7 @@ def _scaling(low: int | None, high: int | None, concurrency: int | None, idle_se
 def _instance_runner(command: list[str], service: str) -> Any:
     """Each instance: the command with Cloud Run's K_SERVICE/K_REVISION/K_CONFIGURATION, TMPDIR in its folder."""
     from cloudgate import env_vars
-    from cloudgate.emulator.runner import ProcessRunner
+    from cloudgate.emulator.serving.runner import ProcessRunner
 
     def make(name: str, folder: Path) -> ProcessRunner:
         env = {
@@ -168,43 +187,43 @@ def settings(
 @emulator.command("rotate-keys")
 def rotate_keys(state_dir: Path = StateDir) -> None:
     """Make a new signing key (the previous one stays published); prints its kid."""
-    from cloudgate.emulator.keys import SigningKeys
+    from cloudgate.emulator.core.keys import SigningKeys
 
     typer.echo(SigningKeys(state_dir / "signing").rotate())
 
 
 @accounts.command("create")
-def accounts_create(account_id: str, state_dir: Path = StateDir) -> None:
-    """Create a service account (ID like `ci`); prints its email."""
-    from cloudgate.emulator.iam import create_account
+def accounts_create(account_id: str = AccountId, state_dir: Path = StateDir) -> None:
+    """Create a service account (an id like `ci-caller`); prints its email."""
+    from cloudgate.emulator.identity.iam import create_account
 
     typer.echo(create_account(_store(state_dir), account_id))
 
 
 @accounts.command("key")
 def accounts_key(
-    account: str,
+    account: str = AccountId,
     out: Path = typer.Option(..., "--out", help="Where to write the key file (mode 0600)."),
     state_dir: Path = StateDir,
-    emulator_url: str = EmulatorUrl,
+    emulator_url: str | None = EmulatorUrl,
 ) -> None:
     """Create a key for ACCOUNT and write its key file (type service_account, token_uri at the emulator)."""
-    from cloudgate.emulator.iam import create_key
+    from cloudgate.emulator.identity.iam import create_key
 
-    key_file = create_key(_store(state_dir), account, token_uri=f"{emulator_url.rstrip('/')}/token")
+    key_file = create_key(_store(state_dir), account, token_uri=_token_uri(state_dir, emulator_url))
     _write_secret_file(out, key_file)
     typer.echo(f"key {key_file['private_key_id']} written to {out}", err=True)
 
 
 @accounts.command("grant")
 def accounts_grant(
-    account: str,
-    member: str,
+    account: str = AccountId,
+    member: str = Member,
     role: str = typer.Option("roles/iam.serviceAccountTokenCreator", help="Role to bind on the account."),
     state_dir: Path = StateDir,
 ) -> None:
     """Let MEMBER (user:EMAIL, serviceAccount:EMAIL) act on ACCOUNT, e.g. impersonate it."""
-    from cloudgate.emulator.iam import grant_account_role
+    from cloudgate.emulator.identity.iam import grant_account_role
 
     grant_account_role(_store(state_dir), account, role, member)
     typer.echo(f"{member} has {role} on {account}", err=True)
@@ -212,21 +231,21 @@ def accounts_grant(
 
 @users.command("create")
 def users_create(
-    email: str,
+    email: str = typer.Argument(..., help="The user's email, e.g. alice@example.com."),
     out: Path = typer.Option(..., "--out", help="Where to write the authorized_user file (mode 0600)."),
     state_dir: Path = StateDir,
-    emulator_url: str = EmulatorUrl,
+    emulator_url: str | None = EmulatorUrl,
 ) -> None:
     """Create a user and write its authorized_user credentials (as `gcloud auth application-default login`)."""
-    from cloudgate.emulator.iam import create_user
+    from cloudgate.emulator.identity.iam import create_user
 
-    _write_secret_file(out, create_user(_store(state_dir), email, token_uri=f"{emulator_url.rstrip('/')}/token"))
+    _write_secret_file(out, create_user(_store(state_dir), email, token_uri=_token_uri(state_dir, emulator_url)))
     typer.echo(f"credentials of {email} written to {out}", err=True)
 
 
 @services.command("set")
 def services_set(
-    name: str,
+    name: str = ServiceName,
     url: str = typer.Option(..., help="The service URL (always an accepted audience)."),
     audience: list[str] = typer.Option([], help="A custom audience (repeat for more)."),
     timeout: float = typer.Option(300, help="Request timeout in seconds."),
@@ -234,20 +253,20 @@ def services_set(
     state_dir: Path = StateDir,
 ) -> None:
     """Create or update a service."""
-    from cloudgate.emulator.iam import ensure_service
+    from cloudgate.emulator.identity.iam import ensure_service
 
     ensure_service(_store(state_dir), name, url=url, audiences=audience, timeout_seconds=timeout, http2=http2)
 
 
 @services.command("grant")
 def services_grant(
-    name: str,
-    member: str,
+    name: str = ServiceName,
+    member: str = Member,
     role: str = typer.Option("roles/run.invoker", help="Role to bind on the service."),
     state_dir: Path = StateDir,
 ) -> None:
     """Bind MEMBER (serviceAccount:EMAIL, user:EMAIL, allUsers) to a role on service NAME."""
-    from cloudgate.emulator.iam import grant_service_role
+    from cloudgate.emulator.identity.iam import grant_service_role
 
     grant_service_role(_store(state_dir), name, role, member)
     typer.echo(f"{member} has {role} on {name}", err=True)
@@ -255,13 +274,13 @@ def services_grant(
 
 @services.command("revoke")
 def services_revoke(
-    name: str,
-    member: str,
+    name: str = ServiceName,
+    member: str = Member,
     role: str = typer.Option("roles/run.invoker", help="Role to unbind."),
     state_dir: Path = StateDir,
 ) -> None:
     """Remove MEMBER's binding to a role on service NAME."""
-    from cloudgate.emulator.iam import revoke_service_role
+    from cloudgate.emulator.identity.iam import revoke_service_role
 
     revoke_service_role(_store(state_dir), name, role, member)
     typer.echo(f"{member} no longer has {role} on {name}", err=True)
@@ -286,8 +305,8 @@ def gcloud_env(
 
     import httpx
 
+    from cloudgate.emulator.core.state import read_address
     from cloudgate.emulator.gcloud_env import export_lines, gcloud_environment, prepare_config
-    from cloudgate.emulator.state import read_address
     from cloudgate.errors import EmulatorError
 
     url = emulator_url or read_address(state_dir)
@@ -313,12 +332,12 @@ def gcloud_env(
 
 @project.command("grant")
 def project_grant(
-    member: str,
+    member: str = Member,
     role: str = typer.Option(..., help="The project role, e.g. roles/run.admin."),
     state_dir: Path = StateDir,
 ) -> None:
     """Bind MEMBER (serviceAccount:EMAIL, user:EMAIL) to a role on the emulated project."""
-    from cloudgate.emulator.iam import grant_project_role
+    from cloudgate.emulator.identity.iam import grant_project_role
 
     grant_project_role(_store(state_dir), role, member)
     typer.echo(f"{member} has {role} on the project", err=True)
