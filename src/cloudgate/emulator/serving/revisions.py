@@ -46,7 +46,7 @@ from cloudgate.emulator.core.context import EmulatorContext
 from cloudgate.emulator.core.permissions import allowed
 from cloudgate.emulator.core.secret_store import access, write_private
 from cloudgate.emulator.core.state import Service
-from cloudgate.emulator.serving.frontend import CloudRunFrontend
+from cloudgate.emulator.serving.frontend import CloudRunFrontend, Target
 from cloudgate.emulator.serving.instances import InstancePool, InstanceStartError, Scaling
 from cloudgate.emulator.serving.listeners import QuietServer, bind, quiet_server
 from cloudgate.emulator.serving.runner import ProcessRunner, Runner
@@ -368,24 +368,29 @@ class RevisionRuntime:
         """Give each front end its revisions: the URL the percents of ``status.traffic``, a tag its revision."""
         traffic = record.status.get("traffic", []) if record is not None and record.resource else []
         split = [
-            (pool, int(target["percent"]))
-            for target in traffic
-            if target.get("percent") and (pool := self._pool(running, target["revisionName"])) is not None
+            target
+            for entry in traffic
+            if entry.get("percent") and (target := self._target(running, entry["revisionName"], entry["percent"]))
         ]
         if running.frontend is not None:
             running.frontend.split = split  # the next request is split the new way
-        tagged = {t["tag"]: self._pool(running, t["revisionName"]) for t in traffic if t.get("tag")}
+        tagged = {t["tag"]: self._target(running, t["revisionName"], 100) for t in traffic if t.get("tag")}
         for tag, listener in running.tags.items():
             if listener.frontend is not None:
-                listener.frontend.pool = tagged.get(tag)
+                listener.frontend.split = [target] if (target := tagged.get(tag)) else []
         if split:
-            self.ctx.instances[name] = max(split, key=lambda share: share[1])[0]
+            self.ctx.instances[name] = max(split, key=lambda target: target.percent).pool
         else:
             self.ctx.instances.pop(name, None)
 
     @staticmethod
-    def _pool(running: _Running, revision: str) -> InstancePool | None:
-        return running.revisions[revision].pool if revision in running.revisions else None
+    def _target(running: _Running, revision: str, percent: int) -> Target | None:
+        """Where a share of requests goes: the running revision's instances, its timeout and protocol."""
+        runs = running.revisions.get(revision)
+        if runs is None or runs.pool is None:
+            return None
+        typed = runs.typed
+        return Target(runs.pool, int(percent), float(typed.timeout_seconds), typed.container.http2)
 
     def _set_status(self, name: str, revision: str, *, failure: str | None = None) -> None:
         with self.ctx.store.edit() as state:
