@@ -20,8 +20,7 @@ import jsonschema
 import pytest
 
 from tests.e2e.gcloud_stack import LOCAL_COMMAND_IMAGE, GcloudStack
-from tests.e2e.stack import clean_env
-from tests.support import CLOUDGATE
+from tests.support import CLOUDGATE, clean_env
 from tests.unit.deploy.test_sarif import sarif_schema
 
 pytestmark = [
