@@ -1,0 +1,181 @@
+"""The one place that decides IAM: ``allowed(state, member, permission, resource)``, as Google evaluates it.
+
+A permission is held on a resource when a binding on that resource, or on the project above it, gives one of the
+principal's identities a role holding it (``roles.py``). A principal's identities are its own member
+(``serviceAccount:E``, ``user:E``), every group of the emulated directory it belongs to (nested groups too),
+its domain (``domain:example.com`` for ``user:alice@example.com``; service accounts have none),
+``allAuthenticatedUsers`` and ``allUsers``. A service account that no longer exists has no identities: its
+tokens are refused and its old bindings (``deleted:serviceAccount:E?uid=N``) match nobody.
+
+With ``State.iam_propagation_seconds`` above 0, a policy change applies that many seconds after it was made
+(``State.iam_changes`` keeps the bindings before it): a script that grants and calls at once meets the 403 it
+would meet on Google.
+
+Resources are named by the keys the state uses for etags: ``project``, ``services/NAME``, ``accounts/EMAIL``,
+``secrets/NAME``. The front end asks on every request, so the bindings are expanded once per state version into
+``resource -> permission -> members`` and each principal's identities are cached with them: a check is a few
+dict lookups and a set intersection.
+
+Example::
+
+    if not allowed(state, "user:alice@example.com", "run.routes.invoke", "services/api"):
+        ...
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from cloudgate.emulator.roles import ROLES
+from cloudgate.emulator.state import State
+
+PROJECT = "project"
+_PUBLIC = "allUsers"
+_AUTHENTICATED = "allAuthenticatedUsers"
+_NO_IDENTITIES: frozenset[str] = frozenset()
+_EMPTY: frozenset[str] = frozenset()
+_CACHE_SIZE = 4
+
+
+def service_resource(name: str) -> str:
+    return f"services/{name}"
+
+
+def account_resource(email: str) -> str:
+    return f"accounts/{email}"
+
+
+def secret_resource(name: str) -> str:
+    return f"secrets/{name}"
+
+
+@dataclass
+class PolicyIndex:
+    """The policies of one state version, expanded for checking; valid until ``valid_until`` (propagation)."""
+
+    holders: dict[str, dict[str, frozenset[str]]]
+    valid_until: float
+    #: Live principals (existing, enabled accounts and directory users) by numeric id (an ID token's ``sub``).
+    by_sub: dict[str, str]
+    groups_of: dict[str, frozenset[str]]
+    _identities: dict[str, frozenset[str]] = field(default_factory=dict)
+    _live: frozenset[str] = field(default_factory=frozenset)
+
+    def __post_init__(self) -> None:
+        self._live = frozenset(self.by_sub.values())
+
+    def identities(self, member: str) -> frozenset[str]:
+        """Every IAM member string that names ``member`` (empty when it is no live principal)."""
+        known = self._identities.get(member)
+        if known is None:
+            known = self._identities[member] = self._expand(member)
+        return known
+
+    def _expand(self, member: str) -> frozenset[str]:
+        if member not in self._live:
+            return _NO_IDENTITIES
+        kind, _, email = member.partition(":")
+        extra = (f"domain:{email.rpartition('@')[2].lower()}",) if kind == "user" else ()
+        return frozenset([member, *extra, *self.groups_of.get(member, ()), _AUTHENTICATED, _PUBLIC])
+
+    def holders_of(self, permission: str, resource: str) -> frozenset[str]:
+        """The members holding ``permission`` on ``resource``, through its own policy or the project's."""
+        own = self.holders.get(resource, {}).get(permission, _EMPTY)
+        inherited = self.holders.get(PROJECT, {}).get(permission, _EMPTY) if resource != PROJECT else _EMPTY
+        return own | inherited if own and inherited else own or inherited
+
+    def allows(self, member: str, permission: str, resource: str) -> bool:
+        return not self.identities(member).isdisjoint(self.holders_of(permission, resource))
+
+    def public(self, permission: str, resource: str) -> bool:
+        """Whether anyone, even without a token, holds ``permission`` (``allUsers`` bound)."""
+        return _PUBLIC in self.holders_of(permission, resource)
+
+    def principal(self, claims: dict[str, Any]) -> str | None:
+        """The live principal an ID token speaks for: its ``sub`` must be the current account's (a deleted and
+        re-created account is a new principal), found by ``email`` when present, else by ``sub``."""
+        sub = claims.get("sub")
+        member = self.by_sub.get(sub) if isinstance(sub, str) else None
+        email = claims.get("email")
+        if member is None or (isinstance(email, str) and member.partition(":")[2] != email):
+            return None
+        return member
+
+
+_cache: dict[int, tuple[State, PolicyIndex]] = {}
+_cache_lock = threading.Lock()
+
+
+def policy_index(state: State, now: float | None = None) -> PolicyIndex:
+    """The expanded policies of ``state`` at ``now`` (Unix seconds; the wall clock by default), cached."""
+    moment = time.time() if now is None else now
+    cached = _cache.get(id(state))
+    if cached is not None and cached[0] is state and moment < cached[1].valid_until:
+        return cached[1]
+    index = _build(state, moment)
+    with _cache_lock:
+        if len(_cache) >= _CACHE_SIZE:
+            _cache.clear()
+        _cache[id(state)] = (state, index)
+    return index
+
+
+def allowed(state: State, member: str, permission: str, resource: str, *, now: float | None = None) -> bool:
+    """Whether ``member`` holds ``permission`` on ``resource`` (or on the project) in ``state`` at ``now``."""
+    return policy_index(state, now).allows(member, permission, resource)
+
+
+def effective_bindings(state: State, now: float) -> tuple[dict[str, dict[str, list[str]]], float]:
+    """Each policy's bindings as in effect at ``now``, and when the next pending change takes effect."""
+    bindings = state.all_bindings()
+    delay = state.iam_propagation_seconds
+    if delay <= 0 or not state.iam_changes:
+        return bindings, math.inf
+    pending = [change for change in state.iam_changes if change.at + delay > now]
+    for change in reversed(pending):  # the oldest pending change's "before" is what is still in effect
+        bindings[change.resource] = change.before
+    return bindings, min((change.at + delay for change in pending), default=math.inf)
+
+
+def _build(state: State, now: float) -> PolicyIndex:
+    bindings, valid_until = effective_bindings(state, now)
+    holders: dict[str, dict[str, frozenset[str]]] = {}
+    for resource, policy in bindings.items():
+        collected: dict[str, set[str]] = {}
+        for role_name, members in policy.items():
+            role = ROLES.get(role_name)
+            if role is None or not members:
+                continue
+            for permission in role.permissions:
+                collected.setdefault(permission, set()).update(members)
+        holders[resource] = {permission: frozenset(members) for permission, members in collected.items()}
+    by_sub = {user.unique_id: f"user:{email}" for email, user in state.users.items()}
+    by_sub.update(
+        (account.unique_id, f"serviceAccount:{email}")
+        for email, account in state.accounts.items()
+        if not account.disabled
+    )
+    return PolicyIndex(holders=holders, valid_until=valid_until, by_sub=by_sub, groups_of=_groups_of(state))
+
+
+def _groups_of(state: State) -> dict[str, frozenset[str]]:
+    """``member -> {"group:G", ...}``: every group each member is in, directly or through nested groups."""
+    direct: dict[str, set[str]] = {}
+    for group, record in state.groups.items():
+        for member in record.members:
+            direct.setdefault(member, set()).add(f"group:{group}")
+    closed: dict[str, frozenset[str]] = {}
+    for member in direct:
+        seen: set[str] = set()
+        todo = list(direct[member])
+        while todo:
+            group = todo.pop()
+            if group not in seen:
+                seen.add(group)
+                todo.extend(direct.get(group, ()))
+        closed[member] = frozenset(seen)
+    return closed
