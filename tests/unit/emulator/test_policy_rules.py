@@ -24,7 +24,7 @@ def test_an_unknown_role_is_not_supported() -> None:
 
 def test_a_storage_role_is_valid_on_the_project_but_not_on_a_service() -> None:
     check_binding(_state(), "project", "roles/storage.admin", [f"serviceAccount:{SA}"], already=set())
-    with pytest.raises(BindingError, match="roles/storage.admin is not supported for this resource"):
+    with pytest.raises(BindingError, match=r"roles/storage\.admin is not supported for this resource"):
         check_binding(_state(), "services/api", "roles/storage.admin", [f"serviceAccount:{SA}"], already=set())
 
 
