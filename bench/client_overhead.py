@@ -63,7 +63,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         stack = EmulatorStack.start(Path(folder))
         port = free_port()
-        echo = start_process([sys.executable, "-m", "cloudgate.emulator.echo"], env={"PORT": str(port)})
+        echo = start_process([sys.executable, "-m", "cloudgate.emulator.serving.echo"], env={"PORT": str(port)})
         try:
             wait_for_port(port, proc=echo)
             _compare("through the emulator's front end", stack.url, stack.invoker_key, calls, rounds)

@@ -22,8 +22,8 @@ import google.auth.transport.requests
 import httpx
 from google.oauth2 import service_account
 
-from cloudgate.emulator import iam
-from cloudgate.emulator.state import StateStore
+from cloudgate.emulator.core.state import StateStore
+from cloudgate.emulator.identity import iam
 from cloudgate.google import INVOKER_ROLE
 
 BIN = Path(sys.executable).parent
@@ -62,7 +62,9 @@ def main() -> None:
     iam.ensure_service(store, "bench", url=url)
     iam.grant_service_role(store, "bench", INVOKER_ROLE, f"serviceAccount:{email}")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GOOGLE_", "CLOUDGATE_", "GCE_"))}
-    echo = subprocess.Popen([sys.executable, "-m", "cloudgate.emulator.echo"], env={**env, "PORT": str(echo_port)})
+    echo = subprocess.Popen(
+        [sys.executable, "-m", "cloudgate.emulator.serving.echo"], env={**env, "PORT": str(echo_port)}
+    )
     emulator = subprocess.Popen(
         [str(BIN / "cloudgate"), "emulator", "run", "--state-dir", str(folder / "state"), "--port", str(emulator_port),
          "--service-name", "bench", "--service-port", str(front_port), "--upstream", f"http://127.0.0.1:{echo_port}"],

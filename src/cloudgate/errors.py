@@ -4,6 +4,7 @@
 
     CloudgateError                      base of everything below
     ├── ConfigError (ValueError)        bad settings, bad files, bad arguments
+    │   └── InvalidResourceError        a Cloud Run resource Google would refuse (400 INVALID_ARGUMENT; ``field``)
     ├── AuthError                       a request's credentials were refused
     │   ├── MissingCredentialsError     nothing was presented (HTTP 401)
     │   ├── InvalidCredentialsError     presented but wrong, expired, revoked, malformed (HTTP 401)
@@ -35,6 +36,14 @@ class ConfigError(CloudgateError, ValueError):
     """Settings, a file or an argument is wrong; the message says which and how to fix it."""
 
     exit_code = 2
+
+
+class InvalidResourceError(ConfigError):
+    """A Cloud Run resource (a Knative Service) that Cloud Run's admin API refuses; ``field`` is its path."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class AuthError(CloudgateError):

@@ -8,7 +8,7 @@ import time
 import anyio
 import httpx
 
-from cloudgate.emulator.container import ContainerRunner
+from cloudgate.emulator.serving.container import ContainerRunner
 from tests.container.conftest import Images, podman
 from tests.container.images import BASE_IMAGE
 from tests.support import free_port

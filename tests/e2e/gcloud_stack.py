@@ -24,7 +24,7 @@ from pathlib import Path
 from tests.e2e.stack import _Admin, _start, clean_env
 from tests.support import CLOUDGATE, Drain, free_port, stop_process, wait_for_port
 
-#: The image that makes a revision a local command (``cloudgate.emulator.run_services.LOCAL_COMMAND_IMAGE``).
+#: The image that makes a revision a local command (``cloudgate.emulator.core.run_services.LOCAL_COMMAND_IMAGE``).
 LOCAL_COMMAND_IMAGE = "cloudgate/local-command"
 
 
@@ -68,7 +68,7 @@ class GcloudStack(_Admin):
             assert done.returncode == 0, f"gcloud {' '.join(args)} failed:\n{done.stderr}"
         return done
 
-    def deploy(self, name: str, *flags: str, module: str = "cloudgate.emulator.echo") -> str:
+    def deploy(self, name: str, *flags: str, module: str = "cloudgate.emulator.serving.echo") -> str:
         """``gcloud run deploy NAME`` of ``python -m MODULE`` as a local-command revision; returns the URL."""
         self.gcloud(
             "run", "deploy", name, f"--image={LOCAL_COMMAND_IMAGE}", f"--command={sys.executable}",

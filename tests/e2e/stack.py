@@ -1,7 +1,7 @@
 """Running stacks for end-to-end tests: the emulator with a front end, as real processes on free ports.
 
 - ``EmulatorStack.start(folder)``: ``cloudgate emulator run`` fronting the echo service
-  (``cloudgate.emulator.echo``), with an invoker account, an outsider account (no role), a user with
+  (``cloudgate.emulator.serving.echo``), with an invoker account, an outsider account (no role), a user with
   token-creator on the invoker (authorized_user file), and the metadata server running as the invoker.
 - ``DevStack.start(folder)``: ``cloudgate dev`` (the example service in Cloud Run mode), read from its
   ``session.json``.
@@ -24,8 +24,8 @@ from typing import Any
 
 import httpx
 
-from cloudgate.emulator import iam
-from cloudgate.emulator.state import StateStore
+from cloudgate.emulator.core.state import StateStore
+from cloudgate.emulator.identity import iam
 from cloudgate.google import INVOKER_ROLE
 from tests.support import CLOUDGATE, ROOT, Drain, free_port, stop_process, wait_for_port
 
@@ -135,7 +135,7 @@ class EmulatorStack(_Admin):
         argv = [
             CLOUDGATE, "emulator", "run", "--state-dir", str(stack.state_dir),
             "--port", str(emulator_port), "--service-port", str(service_port), "--service-name", SERVICE,
-            "--timeout", str(timeout_seconds), "--", sys.executable, "-m", "cloudgate.emulator.echo",
+            "--timeout", str(timeout_seconds), "--", sys.executable, "-m", "cloudgate.emulator.serving.echo",
         ]  # fmt: skip
         stack.proc = _start(argv)
         wait_for_port(emulator_port, proc=stack.proc)

@@ -17,7 +17,7 @@ from cloudgate.client import Client, RetryPolicy, TokenProvider
 from cloudgate.client.gcloud import GcloudSource
 from cloudgate.client.metadata import MetadataSource
 from cloudgate.client.sources import EnvironmentSource, ImpersonationSource, KeyFileSource
-from cloudgate.emulator import iam
+from cloudgate.emulator.identity import iam
 from cloudgate.errors import NoTokenSourceError, RequestError, TokenSourceError
 from tests.e2e.stack import EmulatorStack
 

@@ -17,7 +17,7 @@ import jwt
 import pytest
 from google.oauth2 import service_account
 
-from cloudgate.emulator.keys import SigningKeys, generate_rsa_key
+from cloudgate.emulator.core.keys import SigningKeys, generate_rsa_key
 from cloudgate.google import CLOUD_RUN_MAX_BYTES, INVOKER_ROLE
 from tests.e2e.stack import SERVICE, EmulatorStack
 

@@ -16,7 +16,7 @@ from google.auth import exceptions as auth_exceptions
 from google.oauth2 import credentials as user_credentials
 from google.oauth2 import id_token, service_account
 
-from cloudgate.emulator.keys import generate_rsa_key, private_pem
+from cloudgate.emulator.core.keys import generate_rsa_key, private_pem
 from tests.e2e.stack import EmulatorStack, clean_env
 
 pytestmark = pytest.mark.e2e

@@ -1,4 +1,4 @@
-"""The front end's h2c client (``cloudgate.emulator.h2c``) against a real ``cloudgate serve --http2``."""
+"""The front end's h2c client (``cloudgate.emulator.serving.h2c``) against a real ``cloudgate serve --http2``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from cloudgate.emulator import h2c
+from cloudgate.emulator.serving import h2c
 from tests.e2e.service_env import Served, serve
 from tests.support import free_port
 

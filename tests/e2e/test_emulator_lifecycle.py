@@ -15,7 +15,7 @@ import httpx
 import pytest
 from google.oauth2 import service_account
 
-from cloudgate.emulator.runner import ProcessRunner
+from cloudgate.emulator.serving.runner import ProcessRunner
 from cloudgate.errors import EmulatorError
 from tests.e2e.stack import EmulatorStack, clean_env
 from tests.support import CLOUDGATE, free_port

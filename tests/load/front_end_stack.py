@@ -21,8 +21,8 @@ from pathlib import Path
 import google.auth.transport.requests
 from google.oauth2 import service_account
 
-from cloudgate.emulator import iam
-from cloudgate.emulator.state import StateStore
+from cloudgate.emulator.core.state import StateStore
+from cloudgate.emulator.identity import iam
 from cloudgate.google import INVOKER_ROLE
 from cloudgate.service.keys import open_keystore
 from tests.e2e.stack import clean_env

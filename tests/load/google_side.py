@@ -18,8 +18,8 @@ import httpx
 import jwt
 from google.oauth2 import service_account
 
-from cloudgate.emulator import iam
-from cloudgate.emulator.state import StateStore
+from cloudgate.emulator.core.state import StateStore
+from cloudgate.emulator.identity import iam
 from cloudgate.google import INVOKER_ROLE
 from tests.keys import new_rsa_key
 from tests.support import CLOUDGATE, Drain, free_port, start_process, wait_for_port

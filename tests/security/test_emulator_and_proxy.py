@@ -8,8 +8,8 @@ import subprocess
 import httpx
 import pytest
 
-from cloudgate.emulator.admin import admin_routes
-from cloudgate.emulator.context import EmulatorContext
+from cloudgate.emulator.control.admin import admin_routes
+from cloudgate.emulator.core.context import EmulatorContext
 from tests.e2e.stack import EmulatorStack, clean_env
 from tests.security.conftest import PROXY_API_KEY, RunningProxy, recording_server
 from tests.support import CLOUDGATE, free_port

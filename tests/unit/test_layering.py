@@ -1,7 +1,8 @@
 """The layering of the house, read from the source (an AST walk, no imports run):
 
 - the bottom (``errors``, ``codes``, ``env_vars``, ``google``, ``headers``, ``log_lines``) imports nothing of ours;
-- ``service``, ``client``, ``emulator`` and ``deploy`` import the bottom and themselves, never each other;
+- the shared models just above it (``knative``: Cloud Run's resources) import only the bottom;
+- ``service``, ``client``, ``emulator`` and ``deploy`` import the bottom, the models and themselves, never each other;
 - nothing imports ``cli`` but ``cli``; ``app/`` (the example) uses only ``cloudgate.service`` and the bottom;
 - no module imports itself back through others when it runs (no cycle; imports inside functions count, those in
   ``if TYPE_CHECKING:`` blocks do not, as they never run: a type-only back reference is how a context object
@@ -20,6 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src"
 BOTTOM = frozenset({"errors", "codes", "env_vars", "google", "headers", "log_lines"})
+#: Typed models of Google's resources that both the emulator and deploy read; they import only the bottom.
+MODELS = frozenset({"knative"})
 PARTS = frozenset({"service", "client", "emulator", "deploy"})
 
 
@@ -89,10 +92,18 @@ def test_the_bottom_imports_nothing_of_ours() -> None:
     assert {m: t for m, t in wrong.items() if t} == {}
 
 
-def test_the_parts_import_only_the_bottom_and_themselves() -> None:
+def test_the_models_import_only_the_bottom() -> None:
     graph = _graph()
     wrong = {
-        module: sorted(t for t in targets if _layer(t) not in BOTTOM | {_layer(module)})
+        m: sorted(t for t in graph[m] if _layer(t) not in BOTTOM | {"cloudgate"}) for m in graph if _layer(m) in MODELS
+    }
+    assert wrong and {m: t for m, t in wrong.items() if t} == {}
+
+
+def test_the_parts_import_only_the_bottom_the_models_and_themselves() -> None:
+    graph = _graph()
+    wrong = {
+        module: sorted(t for t in targets if _layer(t) not in BOTTOM | MODELS | {_layer(module)})
         for module, targets in graph.items()
         if module.startswith("cloudgate.") and _layer(module) in PARTS
     }
@@ -144,7 +155,63 @@ def test_the_walk_sees_imports_made_inside_functions() -> None:
     assert "cloudgate.service.auth" in graph["cloudgate.service"]
 
 
-def test_type_only_imports_are_left_out_of_the_cycle_check_only() -> None:
-    """``context`` names the instance pool for its annotations only: a crossing rule sees it, the cycle check not."""
-    assert "cloudgate.emulator.instances" in _graph()["cloudgate.emulator.context"]
-    assert "cloudgate.emulator.instances" not in _graph(typing=False)["cloudgate.emulator.context"]
+def test_type_only_imports_are_left_out_of_the_cycle_check_only(tmp_path: Path) -> None:
+    """An import under ``if TYPE_CHECKING:`` counts for the crossing rules but not for the cycle check."""
+    module = tmp_path / "cloudgate" / "a.py"
+    module.parent.mkdir()
+    module.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from cloudgate import b\n")
+    known = {"cloudgate.a", "cloudgate.b"}
+    assert set(_imports(module, "cloudgate.a", known)) == {"cloudgate.b"}
+    assert set(_imports(module, "cloudgate.a", known, typing=False)) == set()
+
+
+#: The emulator's rooms, and which other rooms each may import (``core`` is the bottom every room reads).
+_ROOMS = {
+    "core": frozenset(),
+    "identity": frozenset({"core"}),
+    "control": frozenset({"core", "identity"}),
+    "serving": frozenset({"core"}),
+}
+
+
+def _room(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[2] if len(parts) > 3 and parts[:2] == ["cloudgate", "emulator"] and parts[2] in _ROOMS else None
+
+
+def test_each_emulator_room_imports_only_the_rooms_below_it() -> None:
+    """``core`` imports no room; ``serving`` never imports the API handlers in ``control``; nothing imports ``serving``
+    but ``serving`` and the composition root (``emulator/server.py``), types included."""
+    graph = _graph()
+    wrong = {
+        module: sorted(t for t in targets if _room(t) not in {None, _room(module), *_ROOMS[room]})
+        for module, targets in graph.items()
+        if (room := _room(module)) is not None
+    }
+    assert {m: t for m, t in wrong.items() if t} == {}
+
+
+def test_the_emulator_has_no_import_cycle_even_through_types() -> None:
+    """The context names what it holds through protocols (``core/context.py``), not by importing the rooms above."""
+    graph = _graph(typing=True)
+    emulator = {
+        m: {t for t in ts if t.startswith("cloudgate.emulator")}
+        for m, ts in graph.items()
+        if m.startswith("cloudgate.emulator")
+    }
+    seen: dict[str, int] = {}
+    cycles: list[str] = []
+
+    def visit(module: str) -> None:
+        seen[module] = 1
+        for target in sorted(emulator.get(module, ())):
+            if seen.get(target) == 1:
+                cycles.append(f"{module} -> {target}")
+            elif target not in seen:
+                visit(target)
+        seen[module] = 2
+
+    for module in sorted(emulator):
+        if module not in seen:
+            visit(module)
+    assert cycles == []

@@ -28,8 +28,8 @@ def emulator_gcloud_env(state_dir: Path, region: str | None) -> dict[str, str]:
     """The ``CLOUDSDK_*`` environment for the emulator running on ``state_dir``."""
     import httpx
 
+    from cloudgate.emulator.core.state import read_address
     from cloudgate.emulator.gcloud_env import DEFAULT_REGION, gcloud_environment, prepare_config
-    from cloudgate.emulator.state import read_address
 
     url = read_address(state_dir)
     if url is None:
@@ -52,7 +52,7 @@ def emulator_gcloud_env(state_dir: Path, region: str | None) -> dict[str, str]:
 
 def local_command(source: Path, app: str | None) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
     """``(image, command, args)`` of a revision that runs ``cloudgate serve [APP]`` in ``source``."""
-    from cloudgate.emulator.run_services import LOCAL_COMMAND_IMAGE
+    from cloudgate.emulator.core.run_services import LOCAL_COMMAND_IMAGE
 
     cloudgate = Path(sys.executable).parent / "cloudgate"
     serve = shlex.join([str(cloudgate), "serve", *([app] if app else [])])

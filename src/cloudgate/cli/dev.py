@@ -53,14 +53,14 @@ print(json.dumps(sorted(declared_scopes(app)) if isinstance(app, FastAPI) else [
 
 def _write_private(path: Path, data: dict[str, Any]) -> None:
     """Write JSON atomically, readable by the owner only (the files hold secrets)."""
-    from cloudgate.emulator.secret_store import write_private
+    from cloudgate.emulator.core.secret_store import write_private
 
     write_private(path, json.dumps(data, indent=2).encode())
 
 
 def _key_file(store: Any, account: str, path: Path, token_uri: str) -> None:
     """Reuse a key file that still works; otherwise drop its key and write a new one."""
-    from cloudgate.emulator import iam
+    from cloudgate.emulator.identity import iam
 
     email = store.current().account_email(account)
     if path.exists():
@@ -90,8 +90,8 @@ def _prepare(
     state_dir: Path, url: str, emulator_url: str, keystore_url: str | None, scopes: list[str]
 ) -> dict[str, Any]:
     """Accounts, keys, user, bindings, docs user and API key; returns the session (with its secrets)."""
-    from cloudgate.emulator import iam
-    from cloudgate.emulator.state import StateStore
+    from cloudgate.emulator.core.state import StateStore
+    from cloudgate.emulator.identity import iam
     from cloudgate.google import INVOKER_ROLE
     from cloudgate.service.keys import open_keystore
     from cloudgate.service.passwords import hash_password
@@ -218,7 +218,7 @@ def _instance_runner(argv: list[str], env: dict[str, str], data_dir: Path) -> An
     """A runner factory giving each instance its own copy of the data folder and of an SQLite key store."""
     # ``data_dir``: the folder named by the example app's CLOUDGATE_DATA_DIR (app/settings.py), as the service
     # inherits it from this process; each instance gets its own copy, as each Cloud Run instance has its own files.
-    from cloudgate.emulator.runner import ProcessRunner
+    from cloudgate.emulator.serving.runner import ProcessRunner
 
     def make(name: str, folder: Path) -> ProcessRunner:
         own = {
@@ -266,9 +266,9 @@ def dev(
     ),
 ) -> None:
     """Run the example service as a private Cloud Run service on this machine (what `make run` does)."""
-    from cloudgate.emulator.listeners import bind
-    from cloudgate.emulator.runner import ProcessRunner
     from cloudgate.emulator.server import ServiceSpec, run
+    from cloudgate.emulator.serving.listeners import bind
+    from cloudgate.emulator.serving.runner import ProcessRunner
 
     scaling = _scaling(instances, min_instances, max_instances, concurrency)
 
@@ -340,7 +340,7 @@ def dev(
 
 def _scaling(instances: int | None, low: int | None, high: int | None, concurrency: int | None) -> Any:
     """The scaling settings the options ask for, or None to run one instance the plain way."""
-    from cloudgate.emulator.instances import Scaling
+    from cloudgate.emulator.serving.instances import Scaling
     from cloudgate.errors import ConfigError
 
     if instances is not None:

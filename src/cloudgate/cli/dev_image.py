@@ -59,7 +59,7 @@ def container_env(env: dict[str, str]) -> dict[str, str]:
 
 def runners(image: str, service: str, env: dict[str, str], state_dir: Path) -> tuple[Any, Any]:
     """The runner of one container, and a factory of one per instance (for scaling)."""
-    from cloudgate.emulator.container import ContainerRunner, revision_name
+    from cloudgate.emulator.serving.container import ContainerRunner, revision_name
 
     revision = revision_name(service)
     volumes = {keys_folder(state_dir): KEYS_MOUNT}

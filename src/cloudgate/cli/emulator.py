@@ -5,7 +5,7 @@ Examples::
     cloudgate emulator accounts create ci
     cloudgate emulator accounts key ci --out ci.json
     cloudgate emulator services grant dev serviceAccount:ci@cloudgate-local.iam.gserviceaccount.com
-    cloudgate emulator run --service-port 8080 -- python -m cloudgate.emulator.echo
+    cloudgate emulator run --service-port 8080 -- python -m cloudgate.emulator.serving.echo
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ EmulatorUrl = typer.Option(_DEFAULT_URL, "--emulator-url", help="Where the emula
 
 
 def _store(state_dir: Path) -> Any:
-    from cloudgate.emulator.state import StateStore
+    from cloudgate.emulator.core.state import StateStore
 
     return StateStore(state_dir)
 
@@ -44,7 +44,7 @@ def _store(state_dir: Path) -> Any:
 def _write_secret_file(path: Path, data: dict[str, Any]) -> None:
     """Write a credentials file readable by its owner only, from its first byte: a new file (mode 0600) replaces
     the old one at once, so no reader ever sees it half written or with an older file's wider mode."""
-    from cloudgate.emulator.secret_store import write_private
+    from cloudgate.emulator.core.secret_store import write_private
 
     write_private(path, json.dumps(data, indent=2).encode())
 
@@ -73,10 +73,10 @@ def run(
     With --min-instances/--max-instances/--concurrency the command runs as scaled instances, each its own process
     in its own folder (the working directory stays the same): see GET /admin/instances and the counters.
     """
-    from cloudgate.emulator.listeners import bind
-    from cloudgate.emulator.runner import ProcessRunner
     from cloudgate.emulator.server import ServiceSpec
     from cloudgate.emulator.server import run as run_emulator
+    from cloudgate.emulator.serving.listeners import bind
+    from cloudgate.emulator.serving.runner import ProcessRunner
 
     checks = [(port, "--port"), *([(service_port, "--service-port")] if command or upstream else [])]
     for taken, flag in checks:
@@ -109,7 +109,7 @@ def run(
 
 
 def _scaling(low: int | None, high: int | None, concurrency: int | None, idle_seconds: float) -> Any:
-    from cloudgate.emulator.instances import Scaling
+    from cloudgate.emulator.serving.instances import Scaling
 
     low = 1 if low is None else low
     high = max(low, 1) if high is None else high
@@ -119,7 +119,7 @@ def _scaling(low: int | None, high: int | None, concurrency: int | None, idle_se
 def _instance_runner(command: list[str], service: str) -> Any:
     """Each instance: the command with Cloud Run's K_SERVICE/K_REVISION/K_CONFIGURATION, TMPDIR in its folder."""
     from cloudgate import env_vars
-    from cloudgate.emulator.runner import ProcessRunner
+    from cloudgate.emulator.serving.runner import ProcessRunner
 
     def make(name: str, folder: Path) -> ProcessRunner:
         env = {
@@ -168,7 +168,7 @@ def settings(
 @emulator.command("rotate-keys")
 def rotate_keys(state_dir: Path = StateDir) -> None:
     """Make a new signing key (the previous one stays published); prints its kid."""
-    from cloudgate.emulator.keys import SigningKeys
+    from cloudgate.emulator.core.keys import SigningKeys
 
     typer.echo(SigningKeys(state_dir / "signing").rotate())
 
@@ -176,7 +176,7 @@ def rotate_keys(state_dir: Path = StateDir) -> None:
 @accounts.command("create")
 def accounts_create(account_id: str, state_dir: Path = StateDir) -> None:
     """Create a service account (ID like `ci`); prints its email."""
-    from cloudgate.emulator.iam import create_account
+    from cloudgate.emulator.identity.iam import create_account
 
     typer.echo(create_account(_store(state_dir), account_id))
 
@@ -189,7 +189,7 @@ def accounts_key(
     emulator_url: str = EmulatorUrl,
 ) -> None:
     """Create a key for ACCOUNT and write its key file (type service_account, token_uri at the emulator)."""
-    from cloudgate.emulator.iam import create_key
+    from cloudgate.emulator.identity.iam import create_key
 
     key_file = create_key(_store(state_dir), account, token_uri=f"{emulator_url.rstrip('/')}/token")
     _write_secret_file(out, key_file)
@@ -204,7 +204,7 @@ def accounts_grant(
     state_dir: Path = StateDir,
 ) -> None:
     """Let MEMBER (user:EMAIL, serviceAccount:EMAIL) act on ACCOUNT, e.g. impersonate it."""
-    from cloudgate.emulator.iam import grant_account_role
+    from cloudgate.emulator.identity.iam import grant_account_role
 
     grant_account_role(_store(state_dir), account, role, member)
     typer.echo(f"{member} has {role} on {account}", err=True)
@@ -218,7 +218,7 @@ def users_create(
     emulator_url: str = EmulatorUrl,
 ) -> None:
     """Create a user and write its authorized_user credentials (as `gcloud auth application-default login`)."""
-    from cloudgate.emulator.iam import create_user
+    from cloudgate.emulator.identity.iam import create_user
 
     _write_secret_file(out, create_user(_store(state_dir), email, token_uri=f"{emulator_url.rstrip('/')}/token"))
     typer.echo(f"credentials of {email} written to {out}", err=True)
@@ -234,7 +234,7 @@ def services_set(
     state_dir: Path = StateDir,
 ) -> None:
     """Create or update a service."""
-    from cloudgate.emulator.iam import ensure_service
+    from cloudgate.emulator.identity.iam import ensure_service
 
     ensure_service(_store(state_dir), name, url=url, audiences=audience, timeout_seconds=timeout, http2=http2)
 
@@ -247,7 +247,7 @@ def services_grant(
     state_dir: Path = StateDir,
 ) -> None:
     """Bind MEMBER (serviceAccount:EMAIL, user:EMAIL, allUsers) to a role on service NAME."""
-    from cloudgate.emulator.iam import grant_service_role
+    from cloudgate.emulator.identity.iam import grant_service_role
 
     grant_service_role(_store(state_dir), name, role, member)
     typer.echo(f"{member} has {role} on {name}", err=True)
@@ -261,7 +261,7 @@ def services_revoke(
     state_dir: Path = StateDir,
 ) -> None:
     """Remove MEMBER's binding to a role on service NAME."""
-    from cloudgate.emulator.iam import revoke_service_role
+    from cloudgate.emulator.identity.iam import revoke_service_role
 
     revoke_service_role(_store(state_dir), name, role, member)
     typer.echo(f"{member} no longer has {role} on {name}", err=True)
@@ -286,8 +286,8 @@ def gcloud_env(
 
     import httpx
 
+    from cloudgate.emulator.core.state import read_address
     from cloudgate.emulator.gcloud_env import export_lines, gcloud_environment, prepare_config
-    from cloudgate.emulator.state import read_address
     from cloudgate.errors import EmulatorError
 
     url = emulator_url or read_address(state_dir)
@@ -318,7 +318,7 @@ def project_grant(
     state_dir: Path = StateDir,
 ) -> None:
     """Bind MEMBER (serviceAccount:EMAIL, user:EMAIL) to a role on the emulated project."""
-    from cloudgate.emulator.iam import grant_project_role
+    from cloudgate.emulator.identity.iam import grant_project_role
 
     grant_project_role(_store(state_dir), role, member)
     typer.echo(f"{member} has {role} on the project", err=True)

@@ -8,17 +8,17 @@ Example::
     from pathlib import Path
     from cloudgate.emulator import ProcessRunner, ServiceSpec, run
 
-    runner = ProcessRunner(["python", "-m", "cloudgate.emulator.echo"])
+    runner = ProcessRunner(["python", "-m", "cloudgate.emulator.serving.echo"])
     run(Path(".cloudgate/emulator"), port=8089, services=[ServiceSpec("dev", port=8080, runner=runner)])
 """
 
 from __future__ import annotations
 
-from cloudgate.emulator.context import EmulatorContext
-from cloudgate.emulator.frontend import CloudRunFrontend
-from cloudgate.emulator.runner import ProcessRunner, Runner
+from cloudgate.emulator.core.context import EmulatorContext
+from cloudgate.emulator.core.state import StateStore
 from cloudgate.emulator.server import ServiceSpec, google_app, run, serve
-from cloudgate.emulator.state import StateStore
+from cloudgate.emulator.serving.frontend import CloudRunFrontend
+from cloudgate.emulator.serving.runner import ProcessRunner, Runner
 
 __all__ = [
     "CloudRunFrontend",

@@ -22,24 +22,25 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount
 
-from cloudgate.emulator.admin import admin_routes
-from cloudgate.emulator.api_errors import ApiError, api_error_handler, unrouted_handler
-from cloudgate.emulator.context import EmulatorContext
-from cloudgate.emulator.frontend import CloudRunFrontend
+from cloudgate.emulator.control.admin import admin_routes
+from cloudgate.emulator.control.api_errors import api_error_handler, unrouted_handler
+from cloudgate.emulator.control.iam_admin_api import iam_admin_routes
+from cloudgate.emulator.control.projects_api import project_routes
+from cloudgate.emulator.control.run_api import run_routes
+from cloudgate.emulator.control.secrets_api import secret_routes
+from cloudgate.emulator.core.api_error import ApiError
+from cloudgate.emulator.core.context import EmulatorContext
+from cloudgate.emulator.core.state import remove_address, write_address
 from cloudgate.emulator.hosts import LocalHostGuard
-from cloudgate.emulator.iam import ensure_service
-from cloudgate.emulator.iam_admin_api import iam_admin_routes
-from cloudgate.emulator.iam_api import iam_routes
-from cloudgate.emulator.instances import InstancePool, RunnerFactory, Scaling
-from cloudgate.emulator.listeners import QuietServer, bind, quiet_server
-from cloudgate.emulator.metadata import metadata_routes
-from cloudgate.emulator.projects_api import project_routes
-from cloudgate.emulator.revisions import RevisionRuntime
-from cloudgate.emulator.run_api import run_routes
-from cloudgate.emulator.runner import Runner, start_listening
-from cloudgate.emulator.secrets_api import secret_routes
-from cloudgate.emulator.state import remove_address, write_address
-from cloudgate.emulator.token_api import token_routes
+from cloudgate.emulator.identity.iam import ensure_service
+from cloudgate.emulator.identity.iam_credentials_api import iam_routes
+from cloudgate.emulator.identity.metadata import metadata_routes
+from cloudgate.emulator.identity.token_api import token_routes
+from cloudgate.emulator.serving.frontend import CloudRunFrontend
+from cloudgate.emulator.serving.instances import InstancePool, RunnerFactory, Scaling
+from cloudgate.emulator.serving.listeners import QuietServer, bind, quiet_server
+from cloudgate.emulator.serving.revisions import RevisionRuntime
+from cloudgate.emulator.serving.runner import Runner, start_listening
 from cloudgate.errors import EmulatorError
 from cloudgate.google import CLOUD_RUN_DEFAULT_TIMEOUT_S, CLOUD_RUN_SHUTDOWN_GRACE_S
 

@@ -11,8 +11,8 @@ import httpx
 import jwt
 import pytest
 
-from cloudgate.emulator import iam
-from cloudgate.emulator.context import EmulatorContext
+from cloudgate.emulator.core.context import EmulatorContext
+from cloudgate.emulator.identity import iam
 from cloudgate.emulator.server import google_app
 
 BASE_URL = "http://emulator.test"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from cloudgate.emulator import iam
-from cloudgate.emulator.context import EmulatorContext
+from cloudgate.emulator.core.context import EmulatorContext
+from cloudgate.emulator.identity import iam
 from cloudgate.emulator.server import google_app
 from tests.unit.emulator.conftest import BASE_URL
 
@@ -147,7 +147,7 @@ async def test_admin_refuses_clients_forwarded_for_others(ctx: EmulatorContext) 
 def test_uvicorn_trusts_no_forwarded_headers() -> None:
     """uvicorn must not replace the peer with X-Forwarded-For (the front end appends the real peer, as Cloud Run
     does); the front end's server adds no Date of its own (the container's passes through)."""
-    from cloudgate.emulator.listeners import quiet_server
+    from cloudgate.emulator.serving.listeners import quiet_server
 
     google, front = quiet_server(object(), graceful=1), quiet_server(object(), graceful=1, date_header=False)
     assert google.config.proxy_headers is False and front.config.proxy_headers is False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cloudgate.emulator.container import ContainerRunner, revision_name
+from cloudgate.emulator.serving.container import ContainerRunner, revision_name
 
 
 def test_environment_values_never_reach_the_argv() -> None:

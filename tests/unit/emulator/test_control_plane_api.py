@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from cloudgate.emulator import iam
-from cloudgate.emulator.context import EmulatorContext
-from cloudgate.emulator.secrets_api import crc32c
+from cloudgate.emulator.control.secrets_api import crc32c
+from cloudgate.emulator.core.context import EmulatorContext
+from cloudgate.emulator.identity import iam
 
 pytestmark = pytest.mark.anyio
 

@@ -14,13 +14,14 @@ import httpx
 import jwt
 import pytest
 
-from cloudgate.emulator import iam, tokens
-from cloudgate.emulator.context import EmulatorContext
-from cloudgate.emulator.counters import Counters
-from cloudgate.emulator.frontend import CloudRunFrontend
-from cloudgate.emulator.keys import SigningKeys
-from cloudgate.emulator.state import StateStore
-from cloudgate.emulator.tokens import IdTokenError
+from cloudgate.emulator.core import tokens
+from cloudgate.emulator.core.context import EmulatorContext
+from cloudgate.emulator.core.counters import Counters
+from cloudgate.emulator.core.keys import SigningKeys
+from cloudgate.emulator.core.state import StateStore
+from cloudgate.emulator.core.tokens import IdTokenError
+from cloudgate.emulator.identity import iam
+from cloudgate.emulator.serving.frontend import CloudRunFrontend
 from cloudgate.google import INVOKER_ROLE
 from tests.support import free_port
 
@@ -65,8 +66,8 @@ def folder_reads(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
         counts["glob"] += 1
         return real_glob(self, pattern)
 
-    monkeypatch.setattr("cloudgate.emulator.keys.os.listdir", listdir)
-    monkeypatch.setattr("cloudgate.emulator.keys.os.stat", stat)
+    monkeypatch.setattr("cloudgate.emulator.core.keys.os.listdir", listdir)
+    monkeypatch.setattr("cloudgate.emulator.core.keys.os.stat", stat)
     monkeypatch.setattr(Path, "mkdir", mkdir)
     monkeypatch.setattr(Path, "glob", glob)
     return counts
@@ -103,7 +104,7 @@ def test_a_verified_token_is_checked_with_rsa_once(
         decoded.append(token)
         return real_decode(token, *args, **kwargs)
 
-    monkeypatch.setattr("cloudgate.emulator.tokens.jwt.decode", decode)
+    monkeypatch.setattr("cloudgate.emulator.core.tokens.jwt.decode", decode)
     token = ctx.issuer.mint_id_token(caller, AUDIENCE)
     claims = [ctx.issuer.verify_id_token(token, ONE) for _ in range(50)]
     assert decoded == [token]

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from cloudgate.emulator import iam
-from cloudgate.emulator.context import EmulatorContext
-from cloudgate.emulator.frontend import CloudRunFrontend
+from cloudgate.emulator.core.context import EmulatorContext
+from cloudgate.emulator.identity import iam
+from cloudgate.emulator.serving.frontend import CloudRunFrontend
 from tests.support import free_port
 
 pytestmark = pytest.mark.anyio

@@ -8,8 +8,8 @@ import httpx
 import jwt
 import pytest
 
-from cloudgate.emulator import iam
-from cloudgate.emulator.context import EmulatorContext
+from cloudgate.emulator.core.context import EmulatorContext
+from cloudgate.emulator.identity import iam
 
 pytestmark = pytest.mark.anyio
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cloudgate.emulator.counters import Counters
-from cloudgate.emulator.instances import InstancePool, InstanceStartError, NoInstanceError, Scaling
-from cloudgate.emulator.runner import ProcessRunner
+from cloudgate.emulator.core.counters import Counters
+from cloudgate.emulator.serving.instances import InstancePool, InstanceStartError, NoInstanceError, Scaling
+from cloudgate.emulator.serving.runner import ProcessRunner
 
-ECHO = [sys.executable, "-m", "cloudgate.emulator.echo"]
+ECHO = [sys.executable, "-m", "cloudgate.emulator.serving.echo"]
 
 
 class Clock:

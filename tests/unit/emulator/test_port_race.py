@@ -12,12 +12,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cloudgate.emulator.counters import Counters
-from cloudgate.emulator.instances import InstancePool, Scaling
-from cloudgate.emulator.listeners import free_port
-from cloudgate.emulator.runner import PORT_ATTEMPTS, ProcessRunner, ServiceStartError, start_listening
+from cloudgate.emulator.core.counters import Counters
+from cloudgate.emulator.serving.instances import InstancePool, Scaling
+from cloudgate.emulator.serving.listeners import free_port
+from cloudgate.emulator.serving.runner import PORT_ATTEMPTS, ProcessRunner, ServiceStartError, start_listening
 
-ECHO = [sys.executable, "-m", "cloudgate.emulator.echo"]
+ECHO = [sys.executable, "-m", "cloudgate.emulator.serving.echo"]
 
 
 class PreemptedRunner(ProcessRunner):

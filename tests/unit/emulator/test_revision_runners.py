@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cloudgate.emulator.container import ContainerRunner
-from cloudgate.emulator.revisions import default_runner
-from cloudgate.emulator.runner import ProcessRunner
+from cloudgate.emulator.serving.container import ContainerRunner
+from cloudgate.emulator.serving.revisions import default_runner
+from cloudgate.emulator.serving.runner import ProcessRunner
 
 
 def test_local_command_image_runs_command_and_args_here(tmp_path: Path) -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 import jwt
 import pytest
 
-from cloudgate.emulator import iam
-from cloudgate.emulator.keys import SigningKeys
-from cloudgate.emulator.state import StateStore
+from cloudgate.emulator.core.keys import SigningKeys
+from cloudgate.emulator.core.state import StateStore
+from cloudgate.emulator.identity import iam
 from cloudgate.errors import EmulatorError
 
 

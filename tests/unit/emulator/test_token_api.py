@@ -10,8 +10,8 @@ import httpx
 import jwt
 import pytest
 
-from cloudgate.emulator import iam
-from cloudgate.emulator.context import EmulatorContext
+from cloudgate.emulator.core.context import EmulatorContext
+from cloudgate.emulator.identity import iam
 from cloudgate.google import JWT_BEARER_GRANT
 from tests.unit.emulator.conftest import assertion
 

@@ -25,11 +25,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from cloudgate.emulator import run_services
-from cloudgate.emulator.api_errors import ApiError, allowed, caller, read_json, require
-from cloudgate.emulator.context import EmulatorContext
-from cloudgate.emulator.policies import policy_json, set_policy
-from cloudgate.emulator.state import State
+from cloudgate.emulator.control.api_errors import caller, read_json
+from cloudgate.emulator.control.policies import policy_json, set_policy
+from cloudgate.emulator.core import run_services
+from cloudgate.emulator.core.api_error import ApiError
+from cloudgate.emulator.core.context import EmulatorContext
+from cloudgate.emulator.core.permissions import allowed, require
+from cloudgate.emulator.core.state import State
 
 logger = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ import string
 import uuid
 from typing import Any
 
-from cloudgate.emulator.api_errors import ApiError
-from cloudgate.emulator.state import Service, State
+from cloudgate.emulator.core.api_error import ApiError
+from cloudgate.emulator.core.state import Service, State
 from cloudgate.google import CLOUD_RUN_DEFAULT_TIMEOUT_S, CLOUD_RUN_MAX_TIMEOUT_S
 
 API_VERSION = "serving.knative.dev/v1"

@@ -24,8 +24,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from cloudgate.emulator.context import EmulatorContext
-from cloudgate.emulator.tokens import GrantError
+from cloudgate.emulator.core.context import EmulatorContext
+from cloudgate.emulator.core.tokens import GrantError
 from cloudgate.google import JWT_BEARER_GRANT
 
 logger = logging.getLogger(__name__)

@@ -39,14 +39,15 @@ from urllib.parse import urlsplit
 import anyio
 from anyio.abc import TaskGroup
 
-from cloudgate.emulator import run_services
-from cloudgate.emulator.api_errors import ApiError, allowed
-from cloudgate.emulator.context import EmulatorContext
-from cloudgate.emulator.frontend import CloudRunFrontend
-from cloudgate.emulator.instances import InstancePool, InstanceStartError, Scaling
-from cloudgate.emulator.listeners import QuietServer, bind, quiet_server
-from cloudgate.emulator.runner import ProcessRunner, Runner
-from cloudgate.emulator.secret_store import access, write_private
+from cloudgate.emulator.core import run_services
+from cloudgate.emulator.core.api_error import ApiError
+from cloudgate.emulator.core.context import EmulatorContext
+from cloudgate.emulator.core.permissions import allowed
+from cloudgate.emulator.core.secret_store import access, write_private
+from cloudgate.emulator.serving.frontend import CloudRunFrontend
+from cloudgate.emulator.serving.instances import InstancePool, InstanceStartError, Scaling
+from cloudgate.emulator.serving.listeners import QuietServer, bind, quiet_server
+from cloudgate.emulator.serving.runner import ProcessRunner, Runner
 from cloudgate.errors import EmulatorError
 from cloudgate.google import CLOUD_RUN_SHUTDOWN_GRACE_S
 
@@ -112,7 +113,7 @@ def local_command_runner(container: dict[str, Any], env: dict[str, str], mounts:
 
 def container_runner(container: dict[str, Any], env: dict[str, str], mounts: Path) -> Runner:
     """A ``ContainerRunner`` (podman) for an image revision: its volumes bind-mounted read-only at their paths."""
-    from cloudgate.emulator.container import ContainerRunner
+    from cloudgate.emulator.serving.container import ContainerRunner
 
     volumes = {
         mounts / str(mount.get("mountPath", "/")).lstrip("/"): str(mount.get("mountPath"))

@@ -20,9 +20,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from cloudgate.emulator.api_errors import ApiError
-from cloudgate.emulator.run_services import now_rfc3339
-from cloudgate.emulator.state import Secret, SecretVersion, StateStore
+from cloudgate.emulator.core.api_error import ApiError
+from cloudgate.emulator.core.run_services import now_rfc3339
+from cloudgate.emulator.core.state import Secret, SecretVersion, StateStore
 
 _SECRET_ID = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 #: Google's limit on one version's payload.

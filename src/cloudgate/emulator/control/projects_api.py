@@ -12,10 +12,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from cloudgate.emulator.api_errors import ApiError, caller, read_json, require
-from cloudgate.emulator.context import EmulatorContext
-from cloudgate.emulator.policies import policy_json
-from cloudgate.emulator.state import State
+from cloudgate.emulator.control.api_errors import caller, read_json
+from cloudgate.emulator.control.policies import policy_json
+from cloudgate.emulator.core.api_error import ApiError
+from cloudgate.emulator.core.context import EmulatorContext
+from cloudgate.emulator.core.permissions import require
+from cloudgate.emulator.core.state import State
 
 
 def _own(state: State, project: str) -> None:

@@ -32,8 +32,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from cloudgate import codes
-from cloudgate.emulator import iam
-from cloudgate.emulator.context import EmulatorContext
+from cloudgate.emulator.core.context import EmulatorContext
+from cloudgate.emulator.identity import iam
 from cloudgate.google import ID_TOKEN_LIFETIME_S
 
 

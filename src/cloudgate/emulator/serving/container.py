@@ -1,6 +1,6 @@
 """``ContainerRunner``: runs a container image behind the front end, as Cloud Run runs a revision (podman).
 
-It implements the emulator's ``Runner`` protocol (``cloudgate.emulator.runner``), so anything that takes a
+It implements the emulator's ``Runner`` protocol (``cloudgate.emulator.serving.runner``), so anything that takes a
 runner (``ServiceSpec``, ``cloudgate dev --image``, an image revision of a deployed service) can take it.
 Like Cloud Run, it sets ``PORT``, ``K_SERVICE``, ``K_REVISION`` and ``K_CONFIGURATION`` in the container,
 publishes the port on 127.0.0.1 only, shows the container's output as the emulator's own (its log lines),
@@ -33,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from cloudgate import env_vars
-from cloudgate.emulator.runner import wait_listening
+from cloudgate.emulator.serving.runner import wait_listening
 from cloudgate.errors import EmulatorError
 from cloudgate.google import CLOUD_RUN_SHUTDOWN_GRACE_S
 

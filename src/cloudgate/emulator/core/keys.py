@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import logging
 import math
@@ -210,3 +211,7 @@ class SigningKeys:
             jwk.update({"kid": kid, "alg": "RS256", "use": "sig"})
             entries.append(jwk)
         return {"keys": entries}
+
+
+def sha256_hex(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()

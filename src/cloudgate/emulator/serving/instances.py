@@ -39,9 +39,9 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from cloudgate.emulator.counters import Counters
-from cloudgate.emulator.listeners import free_port
-from cloudgate.emulator.runner import Runner, ServiceStartError, start_listening
+from cloudgate.emulator.core.counters import Counters
+from cloudgate.emulator.serving.listeners import free_port
+from cloudgate.emulator.serving.runner import Runner, ServiceStartError, start_listening
 from cloudgate.errors import EmulatorError
 from cloudgate.google import CLOUD_RUN_DEFAULT_CONCURRENCY
 

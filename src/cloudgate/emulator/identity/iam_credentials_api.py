@@ -19,8 +19,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from cloudgate.emulator.context import EmulatorContext
-from cloudgate.emulator.state import TOKEN_CREATOR_ROLE
+from cloudgate.emulator.core.context import EmulatorContext
+from cloudgate.emulator.core.state import TOKEN_CREATOR_ROLE
 
 logger = logging.getLogger(__name__)
 

@@ -1,14 +1,14 @@
 """Runners start the service behind the front end, as Cloud Run starts a container: ``PORT`` set, wait to listen.
 
 ``Runner`` is the interface the emulator needs (start on a port, wait until it listens, stop, exit status);
-``ProcessRunner`` runs a local command; ``cloudgate.emulator.container.ContainerRunner`` runs an image (podman).
+``ProcessRunner`` runs a local command; ``cloudgate.emulator.serving.container.ContainerRunner`` runs an image (podman).
 Nothing is restarted silently: if the process dies, the front end answers 503 and the emulator logs it.
 Stopping follows the container contract: SIGTERM, then SIGKILL ``CLOUD_RUN_SHUTDOWN_GRACE_S`` (10 s) later.
 ``start_listening`` starts a runner on a free port, and on another one when a different process took it first.
 
 Example::
 
-    runner = ProcessRunner([sys.executable, "-m", "cloudgate.emulator.echo"])
+    runner = ProcessRunner([sys.executable, "-m", "cloudgate.emulator.serving.echo"])
     runner.start(9001)
     await runner.wait_ready(9001)
     runner.stop()
@@ -28,7 +28,7 @@ from typing import Protocol
 
 import anyio
 
-from cloudgate.emulator.listeners import free_port, port_taken
+from cloudgate.emulator.serving.listeners import free_port, port_taken
 from cloudgate.errors import EmulatorError
 from cloudgate.google import CLOUD_RUN_SHUTDOWN_GRACE_S
 

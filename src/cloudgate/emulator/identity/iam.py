@@ -15,13 +15,12 @@ Example::
 from __future__ import annotations
 
 import datetime
-import hashlib
 import re
 import secrets
 from typing import Any
 
-from cloudgate.emulator.keys import generate_rsa_key, new_key_id, private_pem, public_pem
-from cloudgate.emulator.state import (
+from cloudgate.emulator.core.keys import generate_rsa_key, new_key_id, private_pem, public_pem, sha256_hex
+from cloudgate.emulator.core.state import (
     TOKEN_CREATOR_ROLE,
     Account,
     Service,
@@ -35,10 +34,6 @@ from cloudgate.errors import EmulatorError
 _USER_CLIENT_ID = "cloudgate-emulator.apps.googleusercontent.com"
 _ACCOUNT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _MEMBER = re.compile(r"^(allUsers|allAuthenticatedUsers|(serviceAccount|user|group|domain):\S+)$")
-
-
-def sha256_hex(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def create_account(store: StateStore, account_id: str, *, display_name: str = "") -> str:

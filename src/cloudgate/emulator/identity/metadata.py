@@ -22,8 +22,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from cloudgate.emulator.context import EmulatorContext
-from cloudgate.emulator.state import State
+from cloudgate.emulator.core.context import EmulatorContext
+from cloudgate.emulator.core.state import State
 from cloudgate.google import METADATA_FLAVOR, METADATA_FLAVOR_HEADER
 
 logger = logging.getLogger(__name__)

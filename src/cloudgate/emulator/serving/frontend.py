@@ -38,11 +38,11 @@ import httpx
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from cloudgate.emulator import h2c
-from cloudgate.emulator.context import EmulatorContext
-from cloudgate.emulator.instances import InstancePool, InstanceStartError, NoInstanceError
-from cloudgate.emulator.state import State
-from cloudgate.emulator.tokens import IdTokenError
+from cloudgate.emulator.core.context import EmulatorContext
+from cloudgate.emulator.core.state import State
+from cloudgate.emulator.core.tokens import IdTokenError
+from cloudgate.emulator.serving import h2c
+from cloudgate.emulator.serving.instances import InstancePool, InstanceStartError, NoInstanceError
 from cloudgate.google import CLOUD_RUN_MAX_BYTES, GCLOUD_CLIENT_ID, INVOKER_ROLE, SIGNATURE_REMOVED
 from cloudgate.headers import content_length, date_header, end_to_end
 

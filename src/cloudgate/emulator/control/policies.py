@@ -19,8 +19,8 @@ import base64
 import binascii
 from typing import Any
 
-from cloudgate.emulator.api_errors import ApiError
-from cloudgate.emulator.state import State
+from cloudgate.emulator.core.api_error import ApiError
+from cloudgate.emulator.core.state import State
 
 #: Google's etag of a policy that was never set (base64 of the bytes 00 20 01).
 EMPTY_ETAG = "ACAB"

@@ -24,10 +24,9 @@ from typing import Any
 
 import jwt
 
-from cloudgate.emulator.counters import Counters
-from cloudgate.emulator.iam import sha256_hex
-from cloudgate.emulator.keys import SigningKeys
-from cloudgate.emulator.state import StateStore
+from cloudgate.emulator.core.counters import Counters
+from cloudgate.emulator.core.keys import SigningKeys, sha256_hex
+from cloudgate.emulator.core.state import StateStore
 from cloudgate.errors import EmulatorError
 from cloudgate.google import ID_TOKEN_ISSUER, ID_TOKEN_ISSUERS, TOKEN_URI
 

@@ -1,6 +1,6 @@
 """A tiny service that shows what the container sees behind the front end; used by tests and benchmarks.
 
-Run it as a container would be run: ``PORT=9000 python -m cloudgate.emulator.echo`` (listens on 127.0.0.1
+Run it as a container would be run: ``PORT=9000 python -m cloudgate.emulator.serving.echo`` (listens on 127.0.0.1
 unless ``HOST`` says otherwise). Routes:
 
 - ``/echo`` (any method): ``{"method", "path", "query", "headers", "body_bytes"}``, headers as received.

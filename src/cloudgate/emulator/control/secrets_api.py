@@ -21,11 +21,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from cloudgate.emulator import secret_store
-from cloudgate.emulator.api_errors import ApiError, caller, read_json, require
-from cloudgate.emulator.context import EmulatorContext
-from cloudgate.emulator.policies import policy_json, set_policy
-from cloudgate.emulator.state import Secret, State
+from cloudgate.emulator.control.api_errors import caller, read_json
+from cloudgate.emulator.control.policies import policy_json, set_policy
+from cloudgate.emulator.core import secret_store
+from cloudgate.emulator.core.api_error import ApiError
+from cloudgate.emulator.core.context import EmulatorContext
+from cloudgate.emulator.core.permissions import require
+from cloudgate.emulator.core.state import Secret, State
 
 logger = logging.getLogger(__name__)
 

@@ -8,16 +8,31 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
-from cloudgate.emulator.counters import Counters
-from cloudgate.emulator.keys import SigningKeys
-from cloudgate.emulator.state import StateStore
-from cloudgate.emulator.tokens import TokenIssuer
+from cloudgate.emulator.core.counters import Counters
+from cloudgate.emulator.core.keys import SigningKeys
+from cloudgate.emulator.core.state import StateStore
+from cloudgate.emulator.core.tokens import TokenIssuer
 
-if TYPE_CHECKING:
-    from cloudgate.emulator.instances import InstancePool
-    from cloudgate.emulator.revisions import RevisionRuntime
+
+class Runtime(Protocol):
+    """What the control plane asks of the serving side (``serving/revisions.py``'s ``RevisionRuntime``).
+
+    The control plane writes the state and then tells the runtime to reconcile; it never imports the serving
+    side, and the serving side never imports the API handlers.
+    """
+
+    def reserve_url(self, name: str, port: int = 0) -> str: ...
+    def rollout(self, name: str) -> None: ...
+    def remove(self, name: str) -> None: ...
+    def secret_changed(self, secret_id: str) -> None: ...
+
+
+class Pool(Protocol):
+    """A scaled service's instances as the admin endpoint reports them (``serving/instances.py``)."""
+
+    def snapshot(self) -> list[dict[str, Any]]: ...
 
 
 class Faults:
@@ -58,10 +73,10 @@ class EmulatorContext:
     counters: Counters = field(default_factory=Counters)
     faults: Faults = field(default_factory=Faults)
     #: The instance pools of scaled services, by service name (``instances.py``).
-    instances: dict[str, InstancePool] = field(default_factory=dict)
+    instances: dict[str, Pool] = field(default_factory=dict)
     #: Runs deployed revisions; set by ``serve`` once its task group exists (``None``: the admin APIs only
     #: record services, as in unit tests of the API shapes).
-    runtime: RevisionRuntime | None = None
+    runtime: Runtime | None = None
 
     @property
     def token_url(self) -> str:
