@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from cloudgate.emulator.policy_rules import BindingError, check_binding, retire_account
-from cloudgate.emulator.roles import ROLES, grantable
-from cloudgate.emulator.state import Account, Group, State
+from cloudgate.emulator.core.policy_rules import BindingError, check_binding, retire_account
+from cloudgate.emulator.core.roles import ROLES, grantable
+from cloudgate.emulator.core.state import Account, Group, State
 
 SA = "ci@cloudgate-local.iam.gserviceaccount.com"
 

@@ -30,7 +30,7 @@ from cloudgate.emulator.control.policies import policy_json, set_policy
 from cloudgate.emulator.core import run_services
 from cloudgate.emulator.core.api_error import ApiError
 from cloudgate.emulator.core.context import EmulatorContext
-from cloudgate.emulator.core.permissions import allowed, require
+from cloudgate.emulator.core.permissions import allowed, require, require_act_as
 from cloudgate.emulator.core.state import State
 
 logger = logging.getLogger(__name__)
@@ -119,6 +119,10 @@ def run_routes(ctx: EmulatorContext) -> list[Route]:
         return _apply(request, name, region, resource)
 
     def _apply(request: Request, name: str, region: str, resource: dict[str, Any]) -> Response:
+        template = ((resource.get("spec") or {}).get("template") or {}).get("spec") or {}
+        require_act_as(
+            ctx.store.current(), str(request.scope["cloudgate.member"]), template.get("serviceAccountName", "")
+        )
         url = "http://127.0.0.1:0"
         if ctx.runtime is not None:
             url = ctx.runtime.reserve_url(name)
@@ -189,7 +193,7 @@ def run_routes(ctx: EmulatorContext) -> list[Route]:
             member = caller(ctx, request)
             state = ctx.store.current()
             wanted = [p for p in body.get("permissions", []) if isinstance(p, str)]
-            granted = [p for p in wanted if allowed(state, member, p)]
+            granted = [p for p in wanted if allowed(state, member, p, f"services/{name}")]
             return JSONResponse({"permissions": granted} if granted else {})
         if not method and request.method == "GET":
             state = checked(request, "run.services.get", name, region=location)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from cloudgate.emulator.iam_evaluator import allowed, policy_index
-from cloudgate.emulator.state import Account, Group, PolicyChange, Service, State, User
+from cloudgate.emulator.core.permissions import allowed, policy_index
+from cloudgate.emulator.core.state import Account, Group, PolicyChange, Service, State, User
 
 SA = "ci@cloudgate-local.iam.gserviceaccount.com"
 ALICE = "alice@example.com"

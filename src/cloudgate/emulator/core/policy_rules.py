@@ -19,12 +19,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from cloudgate.emulator.roles import grantable, role_exists
-from cloudgate.emulator.state import State
+from cloudgate.emulator.core.roles import grantable, role_exists
+from cloudgate.emulator.core.state import State
 from cloudgate.errors import EmulatorError
 
 _EMAIL = r"[^@\s:?]+@[^@\s:?]+\.[^@\s:?]+"
-_MEMBER = re.compile(rf"^(allUsers|allAuthenticatedUsers|(serviceAccount|user|group):{_EMAIL}|domain:[a-z0-9.-]+\.[a-z]+)$")
+_MEMBER = re.compile(
+    rf"^(allUsers|allAuthenticatedUsers|(serviceAccount|user|group):{_EMAIL}|domain:[a-z0-9.-]+\.[a-z]+)$"
+)
 _DELETED = re.compile(rf"^deleted:(serviceAccount|user|group):{_EMAIL}\?uid=\d+$")
 _PRINCIPAL = re.compile(r"^(principal|principalSet)://iam\.googleapis\.com/\S+$")
 

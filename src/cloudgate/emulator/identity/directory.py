@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from cloudgate.emulator.state import Group, State
+from cloudgate.emulator.core.state import Group, State
 from cloudgate.errors import EmulatorError
 
 _GROUP = re.compile(r"^[^@\s:?]+@[^@\s:?]+\.[^@\s:?]+$")
