@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,13 +20,14 @@ import pytest
 from google.auth import impersonated_credentials
 from google.oauth2 import service_account
 
-from tests.e2e.gcloud_stack import GcloudStack
+from tests.e2e.gcloud_stack import LOCAL_COMMAND_IMAGE, GcloudStack
 from tests.e2e.stack import clean_env
 from tests.support import CLOUDGATE
 
 pytestmark = pytest.mark.e2e
 
 PRIVATE = "private"
+ECHO_MODULE = "cloudgate.emulator.serving.echo"
 
 
 def _cloudgate(stack: GcloudStack, *args: str) -> str:
@@ -41,7 +43,7 @@ def _account(stack: GcloudStack, name: str, folder: Path) -> tuple[str, Path]:
     """A new service account and its key file."""
     email = _cloudgate(stack, "accounts", "create", name)
     key = folder / f"{name}.json"
-    _cloudgate(stack, "accounts", "key", email, "--out", str(key), "--emulator", stack.emulator_url)
+    _cloudgate(stack, "accounts", "key", email, "--out", str(key), "--emulator-url", stack.emulator_url)
     return email, key
 
 
@@ -54,13 +56,29 @@ def _id_token(key_file: Path, audience: str) -> str:
 def _user_token(stack: GcloudStack, email: str, folder: Path, *groups: str) -> str:
     """A directory user's ID token, as `gcloud auth print-identity-token` prints it for that user."""
     creds = folder / f"{email}.json"
-    _cloudgate(stack, "users", "create", email, "--out", str(creds), *[f"--group={g}" for g in groups])
+    _cloudgate(
+        stack,
+        "users",
+        "create",
+        email,
+        "--out",
+        str(creds),
+        "--emulator-url",
+        stack.emulator_url,
+        *[f"--group={g}" for g in groups],
+    )
     env = {**stack.env, "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE": str(creds)}
     done = subprocess.run(
         ["gcloud", "auth", "print-identity-token"], env=clean_env(**env), capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
+
+
+def _deploy_args(name: str, *flags: str) -> list[str]:
+    """``gcloud run deploy NAME`` of the echo service as a local-command revision (as ``GcloudStack.deploy``)."""
+    command = (f"--image={LOCAL_COMMAND_IMAGE}", f"--command={sys.executable}", f"--args=-m,{ECHO_MODULE}")
+    return ["run", "deploy", name, *command, *flags]
 
 
 def _get(url: str, token: str | None = None) -> int:
@@ -131,9 +149,7 @@ def test_a_run_developer_cannot_make_a_service_public(gcloud_stack: GcloudStack,
 
 def test_deploying_as_an_account_that_does_not_exist_is_refused(gcloud_stack: GcloudStack) -> None:
     ghost = f"ghost@{gcloud_stack.project}.iam.gserviceaccount.com"
-    done = gcloud_stack.gcloud(
-        "run", "deploy", "haunted", "--image=cloudgate/local-command", f"--service-account={ghost}", check=False
-    )
+    done = gcloud_stack.gcloud(*_deploy_args("haunted", f"--service-account={ghost}"), check=False)
     assert done.returncode != 0
     assert f"Permission 'iam.serviceaccounts.actAs' denied on service account {ghost} (or it may not exist)" in (
         done.stderr
@@ -146,7 +162,7 @@ def test_deploying_without_act_as_on_the_runtime_account_is_refused(gcloud_stack
     gcloud_stack.gcloud("projects", "add-iam-policy-binding", gcloud_stack.project, f"--member=serviceAccount:{email}", "--role=roles/run.developer")  # fmt: skip
     env = {**gcloud_stack.env, "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE": str(key)}
     done = subprocess.run(
-        ["gcloud", "run", "deploy", "as-runtime", "--image=cloudgate/local-command", f"--service-account={runtime}"],
+        ["gcloud", *_deploy_args("as-runtime", f"--service-account={runtime}")],
         env=clean_env(**env), capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     assert done.returncode != 0
