@@ -1,25 +1,46 @@
 # cloudgate: `make run` starts the example service behind the local emulator; `make test` runs every test.
-# Both create .venv and install what they need first. `make load` runs the load tests' full pass (CI runs a short one).
+# Both create .venv and install what they need first, from uv.lock (hashed, the same pins as the image):
+# `make run` only what running needs, `make test`/`make lint` everything. `make load` runs the load tests' full pass.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Everything (all extras and the dev tools): make test, lint, bench, docs, lock. The name predates uv.
 STAMP := $(VENV)/.installed-stamp
+# What `make run` needs: the service, the example app (data), the emulator and the client.
+RUN_STAMP := $(VENV)/.installed-run
+RUN_EXTRAS := --extra data --extra emulator --extra client
+# uv installs from the lock: on the PATH if it is there, else bootstrapped from PyPI into .venv by pip.
+UV = $(or $(shell command -v uv 2>/dev/null),$(BIN)/uv)
+# --frozen: exactly uv.lock, never re-resolved; --inexact: a `make run` after `make test` keeps the dev tools.
+SYNC = UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --inexact --python $(PYTHON)
 
-.PHONY: run test lint unit load bench clean system-deps docs lock image
+.PHONY: run test lint unit load bench clean system-deps docs lock image uv
 
-# The first install takes a couple of minutes: say so, and let pip show each package as it goes (not --quiet).
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || { echo "cloudgate: creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
-	@echo "cloudgate: installing cloudgate and its dependencies into $(VENV) (the first time takes a few minutes)"
-	$(BIN)/python -m pip install --disable-pip-version-check -e '.[all,dev]'
+uv:
+	@command -v uv >/dev/null 2>&1 || test -x $(BIN)/uv || { \
+	  echo "cloudgate: uv not found; creating $(VENV) and installing uv into it from PyPI"; \
+	  test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); \
+	  $(BIN)/python -m pip install --disable-pip-version-check --quiet uv; }
+
+$(RUN_STAMP): pyproject.toml uv.lock
+	@$(MAKE) --no-print-directory uv
+	@echo "cloudgate: installing what running needs into $(VENV) from uv.lock (the first time takes under a minute)"
+	$(SYNC) $(RUN_EXTRAS)
 	@echo "cloudgate: installed; the command is $(BIN)/cloudgate"
-	@touch $(STAMP)
+	@touch $(RUN_STAMP)
+
+$(STAMP): pyproject.toml uv.lock
+	@$(MAKE) --no-print-directory uv
+	@echo "cloudgate: installing cloudgate, every extra and the dev tools into $(VENV) from uv.lock"
+	$(SYNC) --all-extras
+	@echo "cloudgate: installed; the command is $(BIN)/cloudgate"
+	@touch $(STAMP) $(RUN_STAMP)
 
 system-deps:
 	@bash scripts/system-deps.sh
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/cloudgate dev $(ARGS)
 
 test: $(STAMP) system-deps

@@ -13,25 +13,15 @@ tag="${1:-localhost/cloudgate:latest}"
 shift || true
 context="${CLOUDGATE_CONTEXT:-$root}"
 cache="${CLOUDGATE_IMAGE_CACHE:-/var/cache/cloudgate}"
-base_tar="$cache/base-bookworm.tar"
 base_image="${CLOUDGATE_BASE_IMAGE:-localhost/cloudgate-base:bookworm}"
 
 if [ "$base_image" = localhost/cloudgate-base:bookworm ] && ! podman image exists "$base_image"; then
-  mkdir -p "$cache"
-  # One builder at a time makes the base; the others wait for it and then import the same tarball.
+  base_tar="$("$root/scripts/build-base.sh" "$cache")"
+  # One builder at a time imports the base; the others wait for it.
   exec 9>"$cache/base.lock"
   flock 9
   if ! podman image exists "$base_image"; then
-    if [ ! -f "$base_tar" ] || [ ! -s "$base_tar" ]; then
-      echo "building the Debian base with mmdebstrap (once per machine, a few minutes)" >&2
-      # mmdebstrap picks its output format from the file name: the partial file must end in .tar (an unknown
-      # suffix makes a directory). A partial file or folder left by an interrupted run is removed first.
-      partial="$cache/base-bookworm.partial.tar"
-      rm -rf "$partial" "$base_tar"
-      mmdebstrap --format=tar --variant=minbase --include=python3,python3-venv,ca-certificates \
-        bookworm "$partial" http://deb.debian.org/debian
-      mv "$partial" "$base_tar"
-    fi
+    echo "cloudgate: importing $base_tar as $base_image" >&2
     podman import --quiet "$base_tar" "$base_image" >/dev/null
   fi
   flock -u 9
@@ -43,5 +33,5 @@ fi
 # much faster than caching each step.
 mkdir -p "$cache/pip"
 podman image prune --force >/dev/null 2>&1 || true  # images an earlier build left untagged
-exec buildah bud --quiet --isolation chroot -v /etc/ssl/certs:/etc/ssl/certs:ro -v "$cache/pip:/root/.cache/pip" \
+exec buildah bud --isolation chroot -v /etc/ssl/certs:/etc/ssl/certs:ro -v "$cache/pip:/root/.cache/pip" \
   --build-arg "BASE=$base_image" --tag "$tag" "$@" "$context"

@@ -32,7 +32,19 @@ emulator.add_typer(project, name="project")
 
 _DEFAULT_URL = "http://127.0.0.1:8089"
 StateDir = typer.Option(Path(".cloudgate/emulator"), "--state-dir", help="The emulator's state folder.")
-EmulatorUrl = typer.Option(_DEFAULT_URL, "--emulator-url", help="Where the emulator answers (goes into key files).")
+EmulatorUrl = typer.Option(
+    None,
+    "--emulator-url",
+    help=f"Where the emulator answers (goes into key files); default: the one running on --state-dir, else {_DEFAULT_URL}.",
+    show_default=False,
+)
+
+
+def _token_uri(state_dir: Path, emulator_url: str | None) -> str:
+    """The token endpoint a key file names: given, else the running emulator's (emulator.json), as gcloud-env reads it."""
+    from cloudgate.emulator.core.state import read_address
+
+    return f"{(emulator_url or read_address(state_dir) or _DEFAULT_URL).rstrip('/')}/token"
 
 
 def _store(state_dir: Path) -> Any:
@@ -193,12 +205,12 @@ def accounts_key(
     account: str,
     out: Path = typer.Option(..., "--out", help="Where to write the key file (mode 0600)."),
     state_dir: Path = StateDir,
-    emulator_url: str = EmulatorUrl,
+    emulator_url: str | None = EmulatorUrl,
 ) -> None:
     """Create a key for ACCOUNT and write its key file (type service_account, token_uri at the emulator)."""
     from cloudgate.emulator.identity.iam import create_key
 
-    key_file = create_key(_store(state_dir), account, token_uri=f"{emulator_url.rstrip('/')}/token")
+    key_file = create_key(_store(state_dir), account, token_uri=_token_uri(state_dir, emulator_url))
     _write_secret_file(out, key_file)
     typer.echo(f"key {key_file['private_key_id']} written to {out}", err=True)
 
@@ -223,13 +235,13 @@ def users_create(
     out: Path | None = typer.Option(None, "--out", help="Where to write the authorized_user file (mode 0600)."),
     group: list[str] = typer.Option([], "--group", help="A group the user is in (created if new; repeat for more)."),
     state_dir: Path = StateDir,
-    emulator_url: str = EmulatorUrl,
+    emulator_url: str | None = EmulatorUrl,
 ) -> None:
     """Create a directory user (its domain is its email's), in --group groups; with --out, write its
     authorized_user credentials (gcloud's OAuth client, as after `gcloud auth login`)."""
     from cloudgate.emulator.identity.iam import create_user
 
-    token_uri = f"{emulator_url.rstrip('/')}/token"
+    token_uri = _token_uri(state_dir, emulator_url)
     credentials = create_user(_store(state_dir), email, token_uri=token_uri, groups=group)
     if out is not None:
         _write_secret_file(out, credentials)

@@ -55,3 +55,15 @@ def test_gcloud_env_without_a_running_emulator_says_how_to_start_one(tmp_path: P
     result = runner.invoke(app, ["emulator", "gcloud-env", "--state-dir", str(tmp_path / "s")])
     assert result.exit_code == 1 and result.stdout == ""
     assert "no emulator is running" in str(result.exception) and "cloudgate emulator run" in str(result.exception)
+
+
+def test_key_file_names_the_running_emulators_token_endpoint(tmp_path: Path) -> None:
+    """An emulator running on the state folder (emulator.json, as `emulator run` writes it) gives the token_uri."""
+    from cloudgate.emulator.core.state import write_address
+
+    state = ["--state-dir", str(tmp_path / "s")]
+    assert _run("accounts", "create", "cli-test-sa", *state)[0] == 0
+    write_address(tmp_path / "s", "http://127.0.0.1:45123")  # this process stands for the running emulator
+    key = tmp_path / "k.json"
+    assert _run("accounts", "key", "cli-test-sa", "--out", str(key), *state)[0] == 0
+    assert json.loads(key.read_text())["token_uri"] == "http://127.0.0.1:45123/token"
