@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from cloudgate.emulator.core.policy_rules import BindingError, check_binding, retire_account
@@ -73,3 +75,9 @@ def test_the_table_knows_the_roles_of_the_issue() -> None:
     assert "run.services.setIamPolicy" not in ROLES["roles/editor"].permissions
     assert "iam.serviceAccounts.actAs" in ROLES["roles/iam.serviceAccountUser"].permissions
     assert "resourcemanager.projects.setIamPolicy" in ROLES["roles/owner"].permissions
+
+
+def test_the_docs_list_every_role_the_table_knows() -> None:
+    """docs/emulator.md's role table is the table's, so a role added to one cannot be missing from the other."""
+    docs = (Path(__file__).resolve().parents[3] / "docs" / "emulator.md").read_text(encoding="utf-8")
+    assert [name for name in ROLES if f"| `{name}` | {ROLES[name].title} |" not in docs] == []

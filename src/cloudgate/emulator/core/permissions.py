@@ -50,6 +50,7 @@ _AUTHENTICATED = "allAuthenticatedUsers"
 _NO_IDENTITIES: frozenset[str] = frozenset()
 _EMPTY: frozenset[str] = frozenset()
 _CACHE_SIZE = 4
+_MEMO_SIZE = 10_000
 
 
 def service_resource(name: str) -> str:
@@ -74,6 +75,7 @@ class PolicyIndex:
     by_sub: dict[str, str]
     groups_of: dict[str, frozenset[str]]
     _identities: dict[str, frozenset[str]] = field(default_factory=dict)
+    _holders: dict[tuple[str, str], frozenset[str]] = field(default_factory=dict)
     _live: frozenset[str] = field(default_factory=frozenset)
 
     def __post_init__(self) -> None:
@@ -83,7 +85,9 @@ class PolicyIndex:
         """Every IAM member string that names ``member`` (empty when it is no live principal)."""
         known = self._identities.get(member)
         if known is None:
-            known = self._identities[member] = self._expand(member)
+            known = self._expand(member)
+            if len(self._identities) < _MEMO_SIZE:
+                self._identities[member] = known
         return known
 
     def _expand(self, member: str) -> frozenset[str]:
@@ -95,9 +99,15 @@ class PolicyIndex:
 
     def holders_of(self, permission: str, resource: str) -> frozenset[str]:
         """The members holding ``permission`` on ``resource``, through its own policy or the project's."""
-        own = self.holders.get(resource, {}).get(permission, _EMPTY)
-        inherited = self.holders.get(PROJECT, {}).get(permission, _EMPTY) if resource != PROJECT else _EMPTY
-        return own | inherited if own and inherited else own or inherited
+        key = (permission, resource)
+        known = self._holders.get(key)
+        if known is None:
+            own = self.holders.get(resource, {}).get(permission, _EMPTY)
+            inherited = self.holders.get(PROJECT, {}).get(permission, _EMPTY) if resource != PROJECT else _EMPTY
+            known = own | inherited
+            if len(self._holders) < _MEMO_SIZE:  # names can come from requests (testIamPermissions): bounded
+                self._holders[key] = known
+        return known
 
     def allows(self, member: str, permission: str, resource: str) -> bool:
         return not self.identities(member).isdisjoint(self.holders_of(permission, resource))
