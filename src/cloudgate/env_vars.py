@@ -48,6 +48,8 @@ API_KEY = "CLOUDGATE_API_KEY"
 IMPERSONATE_SERVICE_ACCOUNT = "CLOUDGATE_IMPERSONATE_SERVICE_ACCOUNT"
 #: Client-side: base URL of the IAM Credentials API (default ``https://iamcredentials.googleapis.com``).
 IAM_ENDPOINT = "CLOUDGATE_IAM_ENDPOINT"
+#: Client-side: base URL of the Security Token Service (default ``https://sts.googleapis.com``), for WIF configs.
+STS_ENDPOINT = "CLOUDGATE_STS_ENDPOINT"
 
 #: Set by Cloud Run in every container: the service's name (so code can tell it runs there).
 K_SERVICE = "K_SERVICE"

@@ -46,3 +46,11 @@ CLOUD_RUN_DEFAULT_CONCURRENCY = 80
 INVOKER_ROLE = "roles/run.invoker"
 #: Google ID tokens last one hour.
 ID_TOKEN_LIFETIME_S = 3600
+#: A federated member of an IAM policy (Workload Identity Federation): one identity of a workload identity pool
+#: (``principal://.../subject/SUBJECT``) or a set of them (``principalSet://.../attribute.NAME/VALUE``,
+#: ``.../group/GROUP``, ``.../*``). Workforce pools (``locations/global/workforcePools/POOL``) take the same forms.
+FEDERATED_MEMBER_PATTERN = (
+    r"^(principal|principalSet)://iam\.googleapis\.com/"
+    r"(projects/[0-9]+/locations/global/workloadIdentityPools|locations/global/workforcePools)/[a-z0-9-]{4,32}/"
+    r"(subject/\S+|group/\S+|attribute\.[a-z_][a-z0-9_]{0,99}/\S+|\*)$"
+)

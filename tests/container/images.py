@@ -13,6 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from tests.readme_secrets import planted_paths
 from tests.support import ROOT
 
 BUILD_SCRIPT = ROOT / "scripts" / "build-image.sh"
@@ -36,6 +37,8 @@ DECOYS = {
     "app/__pycache__/stale.cpython-311.pyc": "decoy",
     ".venv/local-venv-decoy": "home = /usr/bin",
     ".git/local-git-decoy": "[core]",
+    # the README's own docs users file, keys file and key files, at the top, in app/ and deeper
+    **dict.fromkeys(planted_paths(), "decoy"),
 }
 
 

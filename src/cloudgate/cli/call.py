@@ -79,7 +79,14 @@ class CallArguments:
 
 
 def call(
-    args: Annotated[list[str], typer.Argument(metavar="[METHOD] URL [ITEM]...", show_default=False)],
+    args: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="[METHOD] URL [ITEM]...",
+            help="An optional method (GET by default, POST with data items), the URL, then the items below.",
+            show_default=False,
+        ),
+    ],
     all_pages: Annotated[bool, typer.Option("--all", help="Follow every page; print one JSON array.")] = False,
     items_key: Annotated[
         str | None, typer.Option("--items-key", help="With --all: the list in each page (default: rows/items/data).")

@@ -2,9 +2,9 @@
 
 Examples::
 
-    cloudgate emulator accounts create ci
-    cloudgate emulator accounts key ci --out ci.json
-    cloudgate emulator services grant dev serviceAccount:ci@cloudgate-local.iam.gserviceaccount.com
+    cloudgate emulator accounts create ci-caller
+    cloudgate emulator accounts key ci-caller --out ci-caller-key.json
+    cloudgate emulator services grant dev serviceAccount:ci-caller@cloudgate-local.iam.gserviceaccount.com
     cloudgate emulator run --service-port 8080 -- python -m cloudgate.emulator.serving.echo
 """
 
@@ -20,7 +20,10 @@ import typer
 
 from cloudgate.log_lines import configure_text_logging
 
-emulator = typer.Typer(help="Google's side on localhost: token endpoint, certs, metadata, Cloud Run front end.")
+emulator = typer.Typer(
+    help="Google's side on localhost: token endpoint, certs, metadata server, IAM Credentials, the Cloud Run front end, "
+    "and the control plane gcloud talks to (Cloud Run admin, IAM service accounts and keys, Secret Manager)."
+)
 accounts = typer.Typer(help="Service accounts and their key files.")
 users = typer.Typer(help="Users (gcloud application-default style credentials).")
 services = typer.Typer(help="Cloud Run services: URL, custom audiences, invoker bindings.")
@@ -31,6 +34,10 @@ emulator.add_typer(services, name="services")
 emulator.add_typer(project, name="project")
 
 _DEFAULT_URL = "http://127.0.0.1:8089"
+_ACCOUNT_HELP = "The service account: its id (6-30 characters: lowercase letters, digits, dashes) or its email."
+AccountId = typer.Argument(..., metavar="ACCOUNT", help=_ACCOUNT_HELP, show_default=False)
+Member = typer.Argument(..., help="Who: serviceAccount:EMAIL, user:EMAIL, allUsers or allAuthenticatedUsers.")
+ServiceName = typer.Argument(..., metavar="NAME", help="The Cloud Run service's name, e.g. dev or api.")
 StateDir = typer.Option(Path(".cloudgate/emulator"), "--state-dir", help="The emulator's state folder.")
 EmulatorUrl = typer.Option(
     None,
@@ -193,8 +200,8 @@ def rotate_keys(state_dir: Path = StateDir) -> None:
 
 
 @accounts.command("create")
-def accounts_create(account_id: str, state_dir: Path = StateDir) -> None:
-    """Create a service account (ID like `ci`); prints its email."""
+def accounts_create(account_id: str = AccountId, state_dir: Path = StateDir) -> None:
+    """Create a service account (an id like `ci-caller`); prints its email."""
     from cloudgate.emulator.identity.iam import create_account
 
     typer.echo(create_account(_store(state_dir), account_id))
@@ -202,7 +209,7 @@ def accounts_create(account_id: str, state_dir: Path = StateDir) -> None:
 
 @accounts.command("key")
 def accounts_key(
-    account: str,
+    account: str = AccountId,
     out: Path = typer.Option(..., "--out", help="Where to write the key file (mode 0600)."),
     state_dir: Path = StateDir,
     emulator_url: str | None = EmulatorUrl,
@@ -217,8 +224,8 @@ def accounts_key(
 
 @accounts.command("grant")
 def accounts_grant(
-    account: str,
-    member: str,
+    account: str = AccountId,
+    member: str = Member,
     role: str = typer.Option("roles/iam.serviceAccountTokenCreator", help="Role to bind on the account."),
     state_dir: Path = StateDir,
 ) -> None:
@@ -231,7 +238,7 @@ def accounts_grant(
 
 @users.command("create")
 def users_create(
-    email: str,
+    email: str = typer.Argument(..., help="The user's email, e.g. alice@example.com."),
     out: Path | None = typer.Option(None, "--out", help="Where to write the authorized_user file (mode 0600)."),
     group: list[str] = typer.Option([], "--group", help="A group the user is in (created if new; repeat for more)."),
     state_dir: Path = StateDir,
@@ -251,7 +258,7 @@ def users_create(
 
 @services.command("set")
 def services_set(
-    name: str,
+    name: str = ServiceName,
     url: str = typer.Option(..., help="The service URL (always an accepted audience)."),
     audience: list[str] = typer.Option([], help="A custom audience (repeat for more)."),
     timeout: float = typer.Option(300, help="Request timeout in seconds."),
@@ -266,8 +273,8 @@ def services_set(
 
 @services.command("grant")
 def services_grant(
-    name: str,
-    member: str,
+    name: str = ServiceName,
+    member: str = Member,
     role: str = typer.Option("roles/run.invoker", help="Role to bind on the service."),
     state_dir: Path = StateDir,
 ) -> None:
@@ -280,8 +287,8 @@ def services_grant(
 
 @services.command("revoke")
 def services_revoke(
-    name: str,
-    member: str,
+    name: str = ServiceName,
+    member: str = Member,
     role: str = typer.Option("roles/run.invoker", help="Role to unbind."),
     state_dir: Path = StateDir,
 ) -> None:
@@ -345,7 +352,7 @@ def gcloud_env(
 
 @project.command("grant")
 def project_grant(
-    member: str,
+    member: str = Member,
     role: str = typer.Option(..., help="The project role, e.g. roles/run.admin."),
     state_dir: Path = StateDir,
 ) -> None:

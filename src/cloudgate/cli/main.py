@@ -20,6 +20,7 @@ _COMMAND_MODULES = (
     "cloudgate.cli.passwords",
     "cloudgate.cli.keys",
     "cloudgate.cli.emulator",
+    "cloudgate.cli.emulator_oidc",
     "cloudgate.cli.dev",
     "cloudgate.cli.token",
     "cloudgate.cli.call",
@@ -30,10 +31,12 @@ _COMMAND_MODULES = (
 
 
 def _plain_help_types() -> None:
-    """Help shows ``--port PORT`` and a bare ``--dev``, not typer 0.29's ``<int>``/``<bool>`` type placeholders.
+    """Help shows ``--port PORT``, a bare ``--dev`` and ``SERVICE``, not typer 0.29's ``<int>``/``<bool>`` type
+    placeholders or its ``{service}`` in the usage line.
 
     A flag takes no value, so it gets no placeholder; an option shows its ``metavar`` (``FILE``) or the last word of
-    its name in capitals; an argument's name is already in the usage line. Older typers (no
+    its name in capitals; an argument is named by its ``metavar`` or its name in capitals (as the help texts write
+    it: "Bind MEMBER to a role on NAME"), once. Older typers (no
     ``display_type_rich``) print click's own metavars and are left alone.
     """
     from typer import core
@@ -44,11 +47,23 @@ def _plain_help_types() -> None:
         return str(self.metavar or self.name.replace("_", "-").split("-")[-1].upper())
 
     def argument_type(self: Any, ctx: Any) -> str | None:
-        return None if self.metavar is None else str(self.metavar)
+        return None
+
+    def argument_name(self: Any) -> str:
+        return str(self.metavar or self.name.upper())
+
+    def argument_usage(self: Any) -> str:
+        """``SERVICE``, ``[SERVICE]``, ``COMMAND...`` as click writes them, not typer 0.29's ``{service}``."""
+        name = self.display_name_raw
+        name = name if self.required or name.startswith("[") else f"[{name}]"
+        return name if self.nargs == 1 or name.endswith("...") else f"{name}..."
 
     if hasattr(core.TyperOption, "display_type_rich"):
         setattr(core.TyperOption, "display_type_rich", option_type)  # noqa: B010 - replacing a method on purpose
         setattr(core.TyperArgument, "display_type_rich", argument_type)  # noqa: B010
+    if hasattr(core.TyperArgument, "_usage_display_name"):
+        setattr(core.TyperArgument, "_usage_display_name", argument_usage)  # noqa: B010
+        setattr(core.TyperArgument, "display_name_raw", property(argument_name))  # noqa: B010
 
 
 _plain_help_types()

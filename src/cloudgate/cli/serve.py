@@ -111,8 +111,9 @@ def serve(
     dev: bool = typer.Option(
         False,
         "--dev",
-        help="Development: generate a docs password and an API key holding the scopes the app declares, print them "
-        "once, identity off.",
+        help="Development without the emulator: on 127.0.0.1, Google identity off, a generated docs password and an "
+        "API key holding every scope the app declares, printed once (keys in .cloudgate/serve-dev; the key is "
+        "revoked when it stops). `cloudgate dev` runs the full Cloud Run setup instead.",
     ),
     factory: bool = typer.Option(
         False,

@@ -69,8 +69,10 @@ def generate_id_token(
     url: str | None = None,
     delegates: Sequence[str] = (),
     source: str = "impersonation",
+    forbidden_hint: str | None = None,
 ) -> IdToken:
-    """Call ``generateIdToken`` for ``service_account`` and ``audience``; errors say which role is missing."""
+    """Call ``generateIdToken`` for ``service_account`` and ``audience``; errors say which role is missing
+    (``forbidden_hint`` replaces the advice given on a 403)."""
     body: dict[str, Any] = {"audience": audience, "includeEmail": True}
     if delegates:
         body["delegates"] = [d if d.startswith("projects/") else f"projects/-/serviceAccounts/{d}" for d in delegates]
@@ -91,12 +93,16 @@ def generate_id_token(
         except (ValueError, KeyError, TypeError) as exc:
             raise TokenSourceError("IAM Credentials answered generateIdToken without a token") from exc
         return IdToken.from_jwt(str(value), source=source)
-    raise _impersonation_error(response, service_account)
+    raise _impersonation_error(response, service_account, forbidden_hint)
 
 
-def _impersonation_error(response: httpx.Response, service_account: str) -> TokenSourceError:
+def _impersonation_error(
+    response: httpx.Response, service_account: str, forbidden_hint: str | None = None
+) -> TokenSourceError:
     detail = _error_message(response)
     status = response.status_code
+    if status == 403 and forbidden_hint:
+        return TokenSourceError(f"generateIdToken refused ({detail}): {forbidden_hint}")
     if status == 403:
         return TokenSourceError(
             f"not allowed to impersonate {service_account} ({detail}): grant your account "

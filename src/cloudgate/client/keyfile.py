@@ -1,5 +1,6 @@
-"""ID tokens from a credentials file: a service-account key, an impersonated-service-account file, or a
-user's ``authorized_user`` file combined with a service account to impersonate.
+"""ID tokens from a credentials file: a service-account key, an impersonated-service-account file, a
+user's ``authorized_user`` file combined with a service account to impersonate, or a Workload Identity
+Federation configuration (``external_account``: :mod:`cloudgate.client.external_account`).
 
 google-auth does the signing and the token-endpoint exchange (``service_account.IDTokenCredentials``, the
 ``token_uri`` of the file); ``generateIdToken`` goes through :mod:`cloudgate.client.impersonation`.
@@ -18,7 +19,7 @@ from cloudgate.client.tokens import IdToken
 from cloudgate.errors import ConfigError, TokenSourceError
 from cloudgate.google import TOKEN_URI
 
-_SUPPORTED = "service_account, impersonated_service_account, authorized_user"
+_SUPPORTED = "service_account, impersonated_service_account, authorized_user, external_account"
 
 
 def read_credentials_file(path: Path) -> dict[str, Any]:
@@ -46,6 +47,10 @@ def id_token_from_file(path: Path, audience: str, *, impersonate: str | None, la
         return _service_account_id_token(info, audience, where, label)
     if kind == "impersonated_service_account":
         return _impersonated_file_id_token(info, audience, where, label)
+    if kind == "external_account":
+        from cloudgate.client.external_account import id_token_from_external_account
+
+        return id_token_from_external_account(info, audience, where=where, label=label, impersonate=impersonate)
     if kind == "authorized_user":
         if not impersonate:
             raise TokenSourceError(

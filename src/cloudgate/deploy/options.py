@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cloudgate.errors import ConfigError
+from cloudgate.google import FEDERATED_MEMBER_PATTERN
 
 #: Where the two secrets are mounted: Cloud Run wants one folder per secret volume.
 DOCS_USERS_PATH = "/secrets/docs-users/users"
@@ -22,6 +23,7 @@ COMPUTE_DEFAULT_SUFFIX = "-compute@developer.gserviceaccount.com"
 _SERVICE_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,47}[a-z0-9])?$")
 _ACCOUNT_ID = re.compile(r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")
 _MEMBER = re.compile(r"^(serviceAccount|user|group|domain):[^\s,]+$")
+_FEDERATED = re.compile(FEDERATED_MEMBER_PATTERN)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESERVED_ENV = ("PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION")
 _MEMORY = re.compile(r"^\d+(Mi|Gi)$")
@@ -151,8 +153,17 @@ def _validate(options: DeployOptions) -> None:
     for member in options.invokers:
         if member.split(":", 1)[-1] in _PUBLIC or member in _PUBLIC:
             raise ConfigError(f"--invoker {member}: cloudgate deploys private services only")
-        if not _MEMBER.match(member):
-            raise ConfigError(f"--invoker {member!r}: expected serviceAccount:EMAIL, user:EMAIL, group:EMAIL")
+        if member.startswith(("principal:", "principalSet:")):
+            if not _FEDERATED.match(member):
+                raise ConfigError(
+                    f"--invoker {member!r}: expected principalSet://iam.googleapis.com/projects/NUMBER/locations/"
+                    "global/workloadIdentityPools/POOL/attribute.NAME/VALUE (or .../subject/SUBJECT, .../group/GROUP, "
+                    ".../*), principal:// for one subject"
+                )
+        elif not _MEMBER.match(member):
+            raise ConfigError(
+                f"--invoker {member!r}: expected serviceAccount:EMAIL, user:EMAIL, group:EMAIL, principalSet://..."
+            )
     for name, _ in options.env:
         if not _ENV_NAME.match(name):
             raise ConfigError(f"--env {name!r}: not a valid environment variable name")

@@ -30,6 +30,7 @@ from cloudgate.emulator.control.iam_admin_api import iam_admin_routes
 from cloudgate.emulator.control.projects_api import project_routes
 from cloudgate.emulator.control.run_api import run_routes
 from cloudgate.emulator.control.secrets_api import secret_routes
+from cloudgate.emulator.control.workload_pools_api import workload_pool_routes
 from cloudgate.emulator.core.api_error import ApiError
 from cloudgate.emulator.core.context import EmulatorContext
 from cloudgate.emulator.core.state import remove_address, write_address
@@ -37,6 +38,8 @@ from cloudgate.emulator.hosts import LocalHostGuard
 from cloudgate.emulator.identity.iam import ensure_service
 from cloudgate.emulator.identity.iam_credentials_api import iam_routes
 from cloudgate.emulator.identity.metadata import metadata_routes
+from cloudgate.emulator.identity.oidc_issuer import oidc_routes
+from cloudgate.emulator.identity.sts_api import sts_routes
 from cloudgate.emulator.identity.token_api import token_routes
 from cloudgate.emulator.serving.frontend import CloudRunFrontend
 from cloudgate.emulator.serving.instances import InstancePool, RunnerFactory, Scaling
@@ -55,10 +58,12 @@ _WILDCARDS = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 - names to leave out
 def google_app(ctx: EmulatorContext) -> Starlette:
     """Google's endpoints for one emulator context, as one ASGI app (loopback names and its own host only)."""
     routes: list[BaseRoute] = [*token_routes(ctx), *iam_routes(ctx), *metadata_routes(ctx), *admin_routes(ctx)]
+    routes += oidc_routes(ctx)  # the stand-in CI issuers' discovery documents and keys
     # The admin APIs gcloud calls, each under its own prefix (``api_endpoint_overrides/<api>`` points there).
     routes += [
         Mount("/run", routes=run_routes(ctx)),
-        Mount("/iam", routes=iam_admin_routes(ctx)),
+        Mount("/iam", routes=[*iam_admin_routes(ctx), *workload_pool_routes(ctx)]),
+        Mount("/sts", routes=sts_routes(ctx)),
         Mount("/iamcredentials", routes=iam_routes(ctx)),
         Mount("/secretmanager", routes=secret_routes(ctx)),
         Mount("/cloudresourcemanager", routes=project_routes(ctx)),

@@ -143,6 +143,10 @@ def test_an_existing_account_of_another_project_is_not_created(files: Path) -> N
         (("--image", "i", "--service-account", "123-compute@developer.gserviceaccount.com"), "Compute Engine default"),
         (("--image", "i", "--invoker", "allUsers"), "private services only"),
         (("--image", "i", "--invoker", "me@example.com"), "expected serviceAccount:EMAIL"),
+        (
+            ("--image", "i", "--invoker", "principalSet://iam.googleapis.com/projects/p/pools/x"),
+            "expected principalSet://",
+        ),
         (("--image", "i", "--source", "."), "exactly one of --image"),
         (("--image", "i", "--env", "CLOUDGATE_IDENTITY=off"), "set by Cloud Run or by cloudgate deploy"),
         (("--image", "i", "--docs-users-file", "missing.txt"), "missing.txt: no such file"),
@@ -160,3 +164,13 @@ def test_command_and_args_override_the_entrypoint(files: Path) -> None:
     lines = dry_run(files, "--image", "img:1", "--command", "sh", "--args=-c", "--args", "exec serve a,b")
     deploy = shlex.split(lines[lines.index("# [4/7] deploy") + 1])
     assert "--command=sh" in deploy and "--args=^@^-c@exec serve a,b" in deploy
+
+
+def test_a_principal_set_invoker_is_accepted_and_bound(files: Path) -> None:
+    """A workload identity pool's principalSet (a GitHub repository) may be named with --invoker."""
+    member = (
+        "principalSet://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/ci-pool/"
+        "attribute.repository/org/repo"
+    )
+    lines = dry_run(files, "--image", "img:1", "--invoker", member)
+    assert any(f"--member={member} --role=roles/run.invoker" in line for line in lines)

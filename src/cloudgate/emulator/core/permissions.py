@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cloudgate.emulator.core.api_error import ApiError
+from cloudgate.emulator.core.federation import any_member_matches, is_federated_member, principal_of
 from cloudgate.emulator.core.roles import ROLES
 from cloudgate.emulator.core.state import State
 from cloudgate.knative import compute_account
@@ -91,6 +92,8 @@ class PolicyIndex:
         return known
 
     def _expand(self, member: str) -> frozenset[str]:
+        if is_federated_member(member) and member.startswith("principal:"):
+            return frozenset([member, _AUTHENTICATED, _PUBLIC])  # vouched for by the STS exchange
         if member not in self._live:
             return _NO_IDENTITIES
         kind, _, email = member.partition(":")
@@ -109,8 +112,16 @@ class PolicyIndex:
                 self._holders[key] = known
         return known
 
-    def allows(self, member: str, permission: str, resource: str) -> bool:
-        return not self.identities(member).isdisjoint(self.holders_of(permission, resource))
+    def allows(self, member: str, permission: str, resource: str, attributes: dict[str, Any] | None = None) -> bool:
+        """Whether ``member`` holds ``permission``; a federated principal (``principal://``, from the STS) also
+        through the ``principalSet://`` members its ``attributes`` (pool, groups, mapped attributes) match."""
+        holders = self.holders_of(permission, resource)
+        if not self.identities(member).isdisjoint(holders):
+            return True
+        federated = principal_of(member, attributes or {}) if member.startswith("principal:") else None
+        return federated is not None and any_member_matches(
+            [h for h in holders if h.startswith("principal")], federated
+        )
 
     def public(self, permission: str, resource: str) -> bool:
         """Whether anyone, even without a token, holds ``permission`` (``allUsers`` bound)."""

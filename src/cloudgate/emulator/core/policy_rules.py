@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from cloudgate.emulator.core.federation import is_federated_member
 from cloudgate.emulator.core.roles import grantable, role_exists
 from cloudgate.emulator.core.state import State
 from cloudgate.errors import EmulatorError
@@ -28,7 +29,6 @@ _MEMBER = re.compile(
     rf"^(allUsers|allAuthenticatedUsers|(serviceAccount|user|group):{_EMAIL}|domain:[a-z0-9.-]+\.[a-z]+)$"
 )
 _DELETED = re.compile(rf"^deleted:(serviceAccount|user|group):{_EMAIL}\?uid=\d+$")
-_PRINCIPAL = re.compile(r"^(principal|principalSet)://iam\.googleapis\.com/\S+$")
 
 
 class BindingError(EmulatorError):
@@ -50,7 +50,7 @@ def check_role(role: str, resource: str) -> None:
 
 def check_member(state: State, member: str) -> None:
     """A well-formed member; a ``serviceAccount:`` of the emulated project must exist."""
-    if _DELETED.match(member) or _PRINCIPAL.match(member):
+    if _DELETED.match(member) or is_federated_member(member):
         return
     if not _MEMBER.match(member):
         raise BindingError(f"Invalid principal: {member}")

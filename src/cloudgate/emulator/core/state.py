@@ -154,6 +154,42 @@ class PolicyChange:
 
 
 @dataclass
+class WorkloadProvider:
+    """An OIDC provider of a workload identity pool: whose tokens it trusts and how it maps their claims."""
+
+    issuer_uri: str
+    attribute_mapping: dict[str, str] = field(default_factory=dict)
+    attribute_condition: str = ""
+    #: Empty: the token's ``aud`` must be the provider's own name (``https://iam.googleapis.com/projects/...``).
+    allowed_audiences: list[str] = field(default_factory=list)
+    #: ``--jwk-json-path``: the issuer's JWKS inline (then its discovery document is never fetched).
+    jwks_json: str = ""
+    display_name: str = ""
+    description: str = ""
+    disabled: bool = False
+
+
+@dataclass
+class WorkloadPool:
+    """A workload identity pool (``projects/NUMBER/locations/global/workloadIdentityPools/ID``) and its providers."""
+
+    display_name: str = ""
+    description: str = ""
+    disabled: bool = False
+    providers: dict[str, WorkloadProvider] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> WorkloadPool:
+        providers = {k: WorkloadProvider(**v) for k, v in data.get("providers", {}).items()}
+        return cls(
+            display_name=data.get("display_name", ""),
+            description=data.get("description", ""),
+            disabled=bool(data.get("disabled", False)),
+            providers=providers,
+        )
+
+
+@dataclass
 class State:
     """Everything the emulator knows; ``to_json``/``from_json`` round-trip it."""
 
@@ -178,6 +214,8 @@ class State:
     iam_propagation_seconds: float = 0
     #: Changes still propagating, oldest first (kept only while ``iam_propagation_seconds`` is above 0).
     iam_changes: list[PolicyChange] = field(default_factory=list)
+    #: Workload identity pools by id (all in ``locations/global``, as Google has them).
+    workload_pools: dict[str, WorkloadPool] = field(default_factory=dict)
 
     def all_bindings(self) -> dict[str, dict[str, list[str]]]:
         """Every IAM policy's bindings by resource key (``project``, ``services/N``, ``accounts/E``, ``secrets/N``)."""
@@ -230,6 +268,7 @@ class State:
                 groups={k: Group(**v) for k, v in data.get("groups", {}).items()},
                 iam_propagation_seconds=float(data.get("iam_propagation_seconds", 0)),
                 iam_changes=[PolicyChange(**change) for change in data.get("iam_changes", [])],
+                workload_pools={k: WorkloadPool.from_json(v) for k, v in data.get("workload_pools", {}).items()},
             )
         except (TypeError, ValueError, AttributeError) as exc:
             raise EmulatorError(f"the emulator state file is malformed: {exc}") from exc

@@ -19,7 +19,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
@@ -73,6 +73,8 @@ class AccessGrant:
 
     member: str
     expires_at: float
+    #: A federated principal's mapped attributes (``google.subject``, ``attribute.repository``); empty otherwise.
+    attributes: dict[str, Any] = field(default_factory=dict)
 
 
 class TokenIssuer:
@@ -94,6 +96,10 @@ class TokenIssuer:
         #: Verified ID tokens by SHA-256 of the token, oldest first (dicts keep insertion order).
         self._verified: dict[bytes, _Verified] = {}
         self._verified_lock = threading.Lock()
+
+    def now(self) -> float:
+        """The issuer's clock (Unix seconds), which other token checks share (``sts_api.py``)."""
+        return self._clock()
 
     # -- grants ---------------------------------------------------------------------------------------------
 
@@ -192,7 +198,7 @@ class TokenIssuer:
         self.counters.add("id_tokens_by_audience", audience)
         return token
 
-    def mint_access_token(self, member: str) -> tuple[str, int]:
+    def mint_access_token(self, member: str, *, attributes: dict[str, Any] | None = None) -> tuple[str, int]:
         """An access token for ``member`` and its lifetime in seconds.
 
         The token carries its principal and expiry, sealed with an HMAC key kept in the state folder
@@ -200,7 +206,10 @@ class TokenIssuer:
         that cached one keeps working (gcloud resends a cached token even after a 401).
         """
         expires_at = int(self._clock()) + _ACCESS_TOKEN_LIFETIME_S
-        body = base64.urlsafe_b64encode(json.dumps({"m": member, "e": expires_at}).encode()).rstrip(b"=")
+        data: dict[str, Any] = {"m": member, "e": expires_at}
+        if attributes:
+            data["a"] = attributes  # a federated token (sts_api.py) carries what the policy may match on
+        body = base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=")
         token = "ya29." + body.decode() + "." + self._seal(body)
         self.counters.add("access_tokens_by_principal", member)
         return token, _ACCESS_TOKEN_LIFETIME_S
@@ -213,7 +222,7 @@ class TokenIssuer:
             if not hmac.compare_digest(self._seal(raw).encode(), seal.encode("ascii")):
                 return None
             data = json.loads(base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4)))
-            grant = AccessGrant(str(data["m"]), float(data["e"]))
+            grant = AccessGrant(str(data["m"]), float(data["e"]), dict(data.get("a") or {}))
         except (UnicodeEncodeError, ValueError, KeyError, TypeError):
             return None
         return grant if grant.expires_at > self._clock() else None

@@ -4,7 +4,8 @@
 ``{"token": ...}``; ``:generateAccessToken`` with ``{"scope": [...], "lifetime": "3600s"}`` answers
 ``{"accessToken", "expireTime"}``. The caller authenticates with ``Authorization: Bearer <access token>`` and
 needs ``roles/iam.serviceAccountTokenCreator`` on the target account or the project (``cloudgate emulator accounts
-grant``); Owner and Editor do not hold it, as on Google.
+grant``; Owner and Editor do not hold it, as on Google), or ``roles/iam.workloadIdentityUser`` (a federated caller
+from the STS matches ``principal://``/``principalSet://``), as decided by ``core/permissions.py``.
 Errors use Google's JSON shape ``{"error": {"code", "message", "status"}}``: 401 UNAUTHENTICATED,
 403 PERMISSION_DENIED, 404 NOT_FOUND, 400 INVALID_ARGUMENT.
 """
@@ -64,7 +65,8 @@ def iam_routes(ctx: EmulatorContext) -> list[Route]:
         email = state.account_email(target)
         permission = _PERMISSIONS[method]
         account = state.accounts.get(email)
-        if account is None or account.disabled or not index.allows(grant.member, permission, account_resource(email)):
+        allowed = index.allows(grant.member, permission, account_resource(email), grant.attributes)
+        if account is None or account.disabled or not allowed:
             # Google answers 403 for both, so a caller cannot probe which accounts exist.
             ctx.counters.add("token_errors", "permission_denied")
             logger.info("impersonation of %s refused for %s", email, grant.member)

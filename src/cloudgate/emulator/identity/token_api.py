@@ -42,7 +42,8 @@ def _grant_error(ctx: EmulatorContext, exc: GrantError) -> JSONResponse:
     return JSONResponse({"error": exc.error, "error_description": exc.description}, status_code=exc.status)
 
 
-async def _read_form(request: Request) -> dict[str, str]:
+async def read_form(request: Request) -> dict[str, str]:
+    """A form-encoded body (at most 64 KiB) as ``name -> first value``; ``invalid_request`` otherwise."""
     body = b""
     async for chunk in request.stream():
         body += chunk
@@ -60,7 +61,7 @@ def token_routes(ctx: EmulatorContext) -> list[Route]:
 
     async def token(request: Request) -> Response:
         try:
-            form = await _read_form(request)
+            form = await read_form(request)
             grant_type = form.get("grant_type", "")
             if grant_type == JWT_BEARER_GRANT:
                 return JSONResponse(_jwt_bearer(ctx, form))

@@ -1,0 +1,65 @@
+"""The README's "Rehearse it offline" block, run as printed with the real gcloud, through the call to the deployed
+service: after the deploy recipe's two lines that write the docs users file and the keys file and export the API
+key. Only the emulator's port is moved to a free one (everything after it finds the emulator from its state folder);
+the password is typed on stdin, as at the prompt.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support import ROOT, free_port
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(shutil.which("gcloud") is None, reason="gcloud is not installed"),
+]
+
+
+def _block(marker: str) -> str:
+    found = re.findall(rf"<!-- readme-test: {marker} -->\n```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert len(found) == 1, f"README has {len(found)} blocks marked {marker}"
+    return str(found[0])
+
+
+def _setup_lines() -> list[str]:
+    """The deploy recipe's lines that write docs-users.txt and keys.json and export CLOUDGATE_API_KEY."""
+    lines = [
+        line
+        for line in _block("deploy").splitlines()
+        if line.startswith(("cloudgate hash-password", "export CLOUDGATE_API_KEY="))
+    ]
+    assert len(lines) == 2
+    return lines
+
+
+def test_the_rehearsal_deploys_and_calls_the_service_as_printed(tmp_path: Path) -> None:
+    (tmp_path / "app").symlink_to(ROOT / "app")  # --source . is a folder holding the app, like a clone
+    rehearsal = _block("rehearse")
+    assert rehearsal.startswith("cloudgate emulator run &")
+    rehearsal = rehearsal.replace("cloudgate emulator run &", f"cloudgate emulator run --port {free_port()} &", 1)
+    # The block leaves the emulator running, as on a terminal; the test stops it (and the service it runs).
+    script = "\n".join(["set -euo pipefail", "trap 'kill %1 2>/dev/null; wait' EXIT", *_setup_lines(), rehearsal])
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDGATE_", "GOOGLE_", "CLOUDSDK_", "GCE_"))}
+    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"  # the activated venv the README assumes
+    env["CLOUDGATE_SAMPLE_ROWS"] = "1000"  # the example service's sample dataset, kept small
+    result = subprocess.run(
+        ["bash", "-c", script],
+        cwd=tmp_path,
+        input="correct horse battery staple\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    assert "roles/run.invoker" in result.stdout  # plain gcloud read the emulated policy
+    assert '"key_name": "etl"' in result.stdout  # the call went through with the README's API key...
+    assert "etl-job@cloudgate-local.iam.gserviceaccount.com" in result.stdout  # ...and etl-job's ID token
