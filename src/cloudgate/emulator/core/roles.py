@@ -63,6 +63,17 @@ _SA_TOKENS = (
     "iam.serviceAccounts.signJwt", "iam.serviceAccounts.implicitDelegation",
 )  # fmt: skip
 
+_POOLS_READ = (
+    "iam.workloadIdentityPools.get", "iam.workloadIdentityPools.list",
+    "iam.workloadIdentityPoolProviders.get", "iam.workloadIdentityPoolProviders.list",
+)  # fmt: skip
+_POOLS_WRITE = (
+    "iam.workloadIdentityPools.create", "iam.workloadIdentityPools.delete", "iam.workloadIdentityPools.update",
+    "iam.workloadIdentityPools.undelete", "iam.workloadIdentityPoolProviders.create",
+    "iam.workloadIdentityPoolProviders.delete", "iam.workloadIdentityPoolProviders.update",
+    "iam.workloadIdentityPoolProviders.undelete",
+)  # fmt: skip
+
 _SECRET_READ = (
     "secretmanager.secrets.get", "secretmanager.secrets.list", "secretmanager.secrets.getIamPolicy",
     "secretmanager.versions.get", "secretmanager.versions.list",
@@ -90,7 +101,7 @@ _IAP_POLICY = ("iap.web.getIamPolicy", "iap.web.setIamPolicy", "iap.webServiceVe
 ALL_PERMISSIONS = frozenset(
     [
         *_RUN_READ, *_RUN_WRITE, *_RUN_INVOKE, *_RUN_SET_IAM,
-        *_SA_READ, *_SA_WRITE, *_SA_KEYS, *_SA_SET_IAM, *_SA_ACT_AS, *_SA_TOKENS,
+        *_SA_READ, *_SA_WRITE, *_SA_KEYS, *_SA_SET_IAM, *_SA_ACT_AS, *_SA_TOKENS, *_POOLS_READ, *_POOLS_WRITE,
         *_SECRET_READ, *_SECRET_WRITE, *_SECRET_ACCESS, *_SECRET_SET_IAM,
         *_PROJECT_READ, *_PROJECT_SET_IAM, *_IAP_ACCESS, *_IAP_POLICY,
     ]
@@ -145,6 +156,8 @@ ROLES: dict[str, Role] = {
         _PROJECT_READ[:2],
     ),
     "roles/iam.workloadIdentityUser": _role("Workload Identity User", _SA_TOKENS[:2]),
+    "roles/iam.workloadIdentityPoolAdmin": _role("IAM Workload Identity Pool Admin", _POOLS_READ, _POOLS_WRITE),
+    "roles/iam.workloadIdentityPoolViewer": _role("IAM Workload Identity Pool Viewer", _POOLS_READ),
     "roles/iam.securityReviewer": _role(
         "Security Reviewer",
         tuple(p for p in _VIEWER if p.endswith((".getIamPolicy", ".list"))),
