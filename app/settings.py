@@ -1,4 +1,4 @@
-"""Settings of the dataset service, read from ``CLOUDGATE_*`` environment variables (pydantic-settings).
+"""Settings of the dataset service, read from ``CLOUDGATE_*`` environment variables (cloudgate's ``EnvSettings``).
 
 The service core's own settings (keys, identity, the response cap) live in ``cloudgate.service.settings``;
 these are the ones only this example needs.
@@ -13,16 +13,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from cloudgate.service.env_settings import EnvSettings
 
 #: The largest page ``GET /v1/datasets/{name}/rows`` returns, whatever ``limit`` asks for (documented).
 MAX_PAGE_LIMIT = 10_000
 
 
-class DataSettings(BaseSettings):
+class DataSettings(EnvSettings):
     """What the dataset service reads from the environment (prefix ``CLOUDGATE_``)."""
-
-    model_config = SettingsConfigDict(env_prefix="CLOUDGATE_", extra="ignore", frozen=True)
 
     data_dir: Path = Field(Path("data"), description="Folder of the datasets (`<name>.parquet`, `<name>.csv`).")
     max_upload_bytes: int = Field(

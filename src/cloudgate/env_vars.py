@@ -1,6 +1,6 @@
 """Every environment variable cloudgate reads, one documented constant each.
 
-Service settings use the ``CLOUDGATE_`` prefix through pydantic-settings (``cloudgate.service.settings``);
+Service settings use the ``CLOUDGATE_`` prefix through ``EnvSettings`` (``cloudgate.service.settings``);
 the names here are the ones other code refers to by name.
 """
 

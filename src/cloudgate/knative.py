@@ -405,6 +405,27 @@ class TrafficTarget:
         return target
 
 
+@dataclass(frozen=True)
+class Route:
+    """A resolved traffic target (``status.traffic``): the revision that serves ``percent`` or ``tag``."""
+
+    revision: str
+    percent: int
+    latest: bool = False
+    tag: str = ""
+
+    def to_json(self, url: str = "") -> Json:
+        """As ``status.traffic`` lists it; ``url`` is the tag's own URL."""
+        target: Json = {"revisionName": self.revision, "percent": self.percent}
+        if self.latest:
+            target["latestRevision"] = True
+        if self.tag:
+            target["tag"] = self.tag
+            if url:
+                target["url"] = url
+        return target
+
+
 def _traffic(raw: object, service_name: str) -> tuple[TrafficTarget, ...]:
     entries = _list(raw, "spec.traffic")
     if not entries:
@@ -476,6 +497,26 @@ class Service:
     def tags(self) -> dict[str, str | None]:
         """Tag -> revision (``None``: the latest ready one)."""
         return {t.tag: t.revision for t in self.traffic if t.tag}
+
+    def routes(self, latest_ready: str) -> tuple[Route, ...]:
+        """``spec.traffic`` resolved as ``status.traffic`` shows it: ``latestRevision`` is ``latest_ready``.
+
+        Targets naming the same revision without a tag are merged; a tag gets its own 0% route (as gcloud writes
+        them). Without a ready revision yet, routes to the latest revision are left out.
+        """
+        percents: dict[tuple[str, bool], int] = {}
+        tagged: list[Route] = []
+        for target in self.traffic:
+            revision = target.revision or latest_ready
+            if not revision:
+                continue
+            latest = target.revision is None
+            if target.percent:
+                percents[(revision, latest)] = percents.get((revision, latest), 0) + target.percent
+            if target.tag:
+                tagged.append(Route(revision, 0, latest, target.tag))
+        split = [Route(revision, percent, latest) for (revision, latest), percent in percents.items()]
+        return (*split, *tagged)
 
     def to_json(self) -> Json:
         """A deep copy of ``raw`` (metadata and spec), free to change."""

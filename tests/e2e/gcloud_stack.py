@@ -24,7 +24,7 @@ from pathlib import Path
 from tests.e2e.stack import _Admin, _start, clean_env
 from tests.support import CLOUDGATE, Drain, free_port, stop_process, wait_for_port
 
-#: The image that makes a revision a local command (``cloudgate.emulator.core.run_services.LOCAL_COMMAND_IMAGE``).
+#: The image that makes a revision a local command (``cloudgate.knative.LOCAL_COMMAND_IMAGE``).
 LOCAL_COMMAND_IMAGE = "cloudgate/local-command"
 
 

@@ -8,6 +8,7 @@ is unknown to all of them, and the service warns about it at start.
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import time
 from collections.abc import Iterator
@@ -161,3 +162,25 @@ def test_each_instance_has_its_own_data_folder_and_key_file(sqlite_dev: DevStack
     for name in names:
         assert (folders / name / "keys.sqlite3").is_file()
         assert any((folders / name / "data").iterdir())  # the example service wrote its sample into its own copy
+
+
+def test_with_sqlite_the_banner_says_a_key_made_now_reaches_no_instance(sqlite_dev: DevStack) -> None:
+    assert sqlite_dev.drain is not None
+    sqlite_dev.drain.wait_for("Stop: Ctrl-C")  # the banner's last line, printed just after session.json
+    banner = sqlite_dev.drain.output
+    assert "each instance has its own copy of the SQLite key file" in banner
+    assert "a key made now reaches none of them" in banner and "firestore://" in banner
+
+
+def test_with_firestore_the_banners_key_line_makes_a_key_every_instance_takes(
+    firestore_dev: DevStack, firestore_emulator: FirestoreEmulator
+) -> None:
+    assert firestore_dev.drain is not None
+    firestore_dev.drain.wait_for("Stop: Ctrl-C")
+    line = next(line for line in firestore_dev.drain.output.splitlines() if "more keys:" in line)
+    argv = shlex.split(line.split("more keys:", 1)[1].replace("NAME", "from-the-banner"))
+    assert argv[1:3] == ["keys", "create"]
+    env = clean_env(FIRESTORE_EMULATOR_HOST=firestore_emulator.host)
+    made = subprocess.run([CLOUDGATE, *argv[1:]], capture_output=True, text=True, env=env, timeout=60, check=True)
+    secret = made.stdout.strip()
+    assert [whoami(url, secret).status_code for url in instance_urls(firestore_dev)] == [200] * _INSTANCES

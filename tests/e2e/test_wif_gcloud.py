@@ -13,6 +13,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import jwt
 import pytest
 
 from tests.e2e.gcloud_stack import GcloudStack
@@ -152,3 +153,16 @@ def test_a_principal_without_workload_identity_user_is_refused_at_generate_id_to
     done = federation.call("--credentials", str(config))
     assert done.returncode != 0
     assert "generateIdToken refused" in done.stderr and "roles/iam.workloadIdentityUser" in done.stderr
+
+
+def test_cloudgate_token_prints_the_service_accounts_id_token_for_the_service(federation: Federation) -> None:
+    config = federation.cred_config("token", federation.subject_token(REPO))
+    emulator = federation.stack.emulator_url
+    done = subprocess.run(
+        [CLOUDGATE, "token", federation.url, "--credentials", str(config)],
+        env=clean_env(CLOUDGATE_STS_ENDPOINT=f"{emulator}/sts", CLOUDGATE_IAM_ENDPOINT=f"{emulator}/iamcredentials"),
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    claims = jwt.decode(done.stdout.strip(), options={"verify_signature": False})
+    assert claims["email"] == federation.caller and claims["aud"] == federation.url

@@ -208,3 +208,33 @@ def test_a_name_in_the_url_must_match_the_body() -> None:
 def test_quantities_follow_kubernetes_units() -> None:
     assert [knative.cpu_millis(v, "f") for v in ("1", "0.5", "250m", "2.0")] == [1000, 500, 250, 2000]
     assert [knative.memory_bytes(v, "f") for v in ("512Mi", "1G", "2Gi")] == [512 * 2**20, 10**9, 2 * 2**30]
+
+
+def test_routes_resolve_the_latest_revision_and_merge_shares() -> None:
+    traffic = [
+        {"revisionName": "api-00001-abc", "percent": 40},
+        {"latestRevision": True, "percent": 50},
+        {"revisionName": "api-00002-xyz", "percent": 10},
+        {"revisionName": "api-00001-abc", "tag": "old"},
+    ]
+    routes = _parse(_with(_body(), "spec.traffic", traffic)).routes("api-00002-xyz")
+    assert routes == (
+        knative.Route("api-00001-abc", 40),
+        knative.Route("api-00002-xyz", 50, latest=True),
+        knative.Route("api-00002-xyz", 10),
+        knative.Route("api-00001-abc", 0, tag="old"),
+    )
+
+
+def test_routes_to_the_latest_revision_wait_for_a_ready_one() -> None:
+    assert _parse(_body()).routes("") == ()
+
+
+def test_a_tag_route_shows_its_url_in_status() -> None:
+    route = knative.Route("api-00002-xyz", 0, latest=False, tag="canary")
+    assert route.to_json("http://127.0.0.1:9") == {
+        "revisionName": "api-00002-xyz",
+        "percent": 0,
+        "tag": "canary",
+        "url": "http://127.0.0.1:9",
+    }

@@ -18,7 +18,8 @@ CredentialsOption = Annotated[
     typer.Option(
         "--credentials",
         metavar="FILE",
-        help="A service-account key, impersonated-service-account or user credentials file. "
+        help="A service-account key, impersonated-service-account, user credentials, or Workload Identity "
+        "Federation (external_account, from `gcloud iam workload-identity-pools create-cred-config`) file. "
         "Default: GOOGLE_APPLICATION_CREDENTIALS, the metadata server, impersonation, then gcloud.",
         show_default=False,
     ),

@@ -52,7 +52,7 @@ def emulator_gcloud_env(state_dir: Path, region: str | None) -> dict[str, str]:
 
 def local_command(source: Path, app: str | None) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
     """``(image, command, args)`` of a revision that runs ``cloudgate serve [APP]`` in ``source``."""
-    from cloudgate.emulator.core.run_services import LOCAL_COMMAND_IMAGE
+    from cloudgate.knative import LOCAL_COMMAND_IMAGE
 
     cloudgate = Path(sys.executable).parent / "cloudgate"
     serve = shlex.join([str(cloudgate), "serve", *([app] if app else [])])

@@ -171,6 +171,20 @@ def _image_share_hint(keystore: str) -> str:
     return share_hint(keystore)
 
 
+def _more_keys(session: dict[str, Any], cloudgate: str, scope: str) -> str:
+    """How to make another key that this run's service accepts."""
+    create = f"{cloudgate} keys create NAME --scope {scope} --keystore {session['keystore']}"
+    if session.get("instance_key_copies"):
+        # Each instance copied the SQLite file when it started, as a Cloud Run instance has only the image's files.
+        return (
+            "  more keys:         each instance has its own copy of the SQLite key file, made when it started\n"
+            f"                     (Cloud Run instances share no disk): a key made now reaches none of them. Make it\n"
+            f"                     before starting ({create}),\n"
+            "                     or share keys: --keystore firestore://demo-project/keys with FIRESTORE_EMULATOR_HOST"
+        )
+    return f"  more keys:         {create}" + (_image_share_hint(session["keystore"]) if session.get("image") else "")
+
+
 def _banner(session: dict[str, Any]) -> str:
     url, key = session["url"], session["invoker_key_file"]
     snippet = (
@@ -195,8 +209,7 @@ def _banner(session: dict[str, Any]) -> str:
             f"  no-role key file:  {session['outsider_key_file']}",
             f"  API key:           {session['api_key']}",
             f"  API key scopes:    {', '.join(session['api_key_scopes']) or '(none: the app declares none)'}",
-            f"  more keys:         {cloudgate} keys create NAME --scope {scope} --keystore {session['keystore']}"
-            + (_image_share_hint(session["keystore"]) if session.get("image") else ""),
+            _more_keys(session, cloudgate, scope),
             f"  docs:              {cloudgate} proxy {url} --credentials {key} --port 8081",
             f"                     then open http://127.0.0.1:8081/docs  (user dev, password {session['docs_password']})",
             "",
@@ -297,6 +310,7 @@ def dev(
         session["image"] = image
     session_file = state_dir / "session.json"
     session["session_file"] = str(session_file.resolve())
+    session["instance_key_copies"] = bool(scaling) and image is None and session["keystore"].startswith("sqlite:")
     env = {
         env_vars.IDENTITY: "cloud-run",
         env_vars.AUDIENCES: url,

@@ -266,8 +266,16 @@ def services_set(
     state_dir: Path = StateDir,
 ) -> None:
     """Create or update a service."""
-    from cloudgate.emulator.identity.iam import ensure_service
+    from urllib.parse import urlsplit
 
+    from cloudgate.emulator.identity.iam import ensure_service
+    from cloudgate.errors import EmulatorError
+    from cloudgate.knative import check_service_name
+
+    check_service_name(name)  # InvalidResourceError: a clean error, as Cloud Run's own for gcloud
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise EmulatorError(f"--url {url!r} is not an http(s) URL, e.g. http://127.0.0.1:8080")
     ensure_service(_store(state_dir), name, url=url, audiences=audience, timeout_seconds=timeout, http2=http2)
 
 

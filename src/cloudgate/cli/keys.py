@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import typer
 
@@ -113,21 +115,53 @@ def list_keys(
             str(row["created_at"])[:19],
             str(row["expires_at"] or "never")[:19],
         )
-    Console().print(table)
+    # Off a terminal (a pipe, a file) rich would cut the table at 80 columns: give it the width it needs instead.
+    Console(width=None if sys.stdout.isatty() else 10_000).print(table)
+
+
+_KEY_ID = re.compile(r"[0-9a-f]{16}")
+
+
+def _key_id(store: Any, given: str, keystore: str) -> str:
+    """The id of the key ``given`` names: a whole key (a leaked one, pasted), its id, or a name only one key has.
+
+    Anything else is refused here, before the store sees it (an id goes into a Firestore document path).
+    """
+    from cloudgate.service.keys import parse_key_id
+
+    key_id = parse_key_id(given)
+    if key_id is not None or _KEY_ID.fullmatch(given):
+        return key_id or given
+    named = [record for record in store.list() if record.name == given.strip()]
+    if len(named) > 1:  # a revoked namesake does not make a name ambiguous
+        named = [record for record in named if record.revoked_at is None] or named
+    if len(named) == 1:
+        return str(named[0].key_id)
+    if not named:
+        raise ConfigError(
+            f"no API key with the id or name {given!r} in {keystore}: give the 16 hex digits after cgk_, the whole "
+            "key, or a key's name (`cloudgate keys list` shows them)"
+        )
+    ids = ", ".join(record.key_id for record in named)
+    raise ConfigError(f"{len(named)} keys are named {given!r} ({ids}): give the id of the one to revoke")
 
 
 @keys_app.command("revoke")
 def revoke(
-    key_id: str = typer.Argument(..., help="The key's id (the 16 hex digits after cgk_)."),
+    key: str = typer.Argument(
+        ...,
+        metavar="KEY",
+        help="The key's id (the 16 hex digits after cgk_), its name when only one active key has it, or the whole key.",
+        show_default=False,
+    ),
     keystore: str = _KEYSTORE_OPTION,
 ) -> None:
     """Revoke a key: a running service refuses it within CLOUDGATE_KEY_CACHE_SECONDS (2 s by default)."""
-    from cloudgate.service.keys import open_keystore, parse_key_id
+    from cloudgate.service.keys import open_keystore
 
-    # Accept a whole key too, so a leaked key can be revoked by pasting it; only its id is used.
-    key_id = parse_key_id(key_id) or key_id
     store = open_keystore(keystore)
     try:
+        key_id = _key_id(store, key, keystore)  # only the id of a pasted key is used, never printed whole
         before = store.get(key_id)
         record = store.revoke(key_id, datetime.now(UTC))
     finally:

@@ -1,100 +1,18 @@
-"""``cloudgate serve``: run a service as Cloud Run runs it (``0.0.0.0:$PORT``, JSON logs, graceful SIGTERM)."""
+"""``cloudgate serve``: run a service as Cloud Run runs it (``0.0.0.0:$PORT``, JSON logs, graceful SIGTERM).
+
+This is the typer command, for ``--help`` and the CLI's own error messages. The image's entrypoint does not load
+typer: ``cloudgate.cli.entry`` reads well-formed ``serve`` flags itself (``cloudgate.cli.serve_argv``) and both
+run ``cloudgate.cli.serve_run.run_serve``.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import secrets
-import socket
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import typer
 
 from cloudgate import env_vars
-from cloudgate.errors import ConfigError
-
-
-def _check_port_free(host: str, port: int) -> None:
-    """Fail before any set-up (and before printing credentials) when the port is taken."""
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror} (choose another with --port)") from None
-
-
-def _dev_environment(state_dir: Path) -> tuple[str, str]:
-    """Development only, before the app is loaded (it reads these): a fresh docs password, identity off, and the
-    dev folder's own key store (never the one ``CLOUDGATE_KEYSTORE`` names, which may be real). Returns the store
-    and the password."""
-    from cloudgate.service.passwords import hash_password
-
-    password = secrets.token_urlsafe(15)
-    os.environ[env_vars.DOCS_USERS] = f"dev:{hash_password(password)}"
-    os.environ.setdefault(env_vars.IDENTITY, "off")
-    # Reached directly, with no front end appending the real peer: a client could pick its own address.
-    os.environ.setdefault(env_vars.TRUST_FORWARDED_FOR, "false")
-    if os.environ.get(env_vars.KEYSTORE):
-        typer.echo(f"--dev ignores {env_vars.KEYSTORE}: this run's key goes to {state_dir}", err=True)
-    keystore = f"sqlite:///{state_dir / 'keys.sqlite3'}"
-    os.environ[env_vars.KEYSTORE] = keystore
-    return keystore, password
-
-
-def _dev_key(application: Any, keystore: str, url: str, password: str) -> str:
-    """Development only: an API key holding every scope the app's routes declare, printed once with the docs
-    password; returns its id. Keys of earlier runs are revoked first, in case one did not get to shut down."""
-    from datetime import UTC, datetime
-
-    from fastapi import FastAPI
-
-    from cloudgate.service.keys import open_keystore
-    from cloudgate.service.openapi import declared_scopes
-
-    scopes = sorted(declared_scopes(application)) if isinstance(application, FastAPI) else []
-    store = open_keystore(keystore)
-    try:
-        for record in store.list():
-            if record.state() == "active":
-                store.revoke(record.key_id, datetime.now(UTC))
-        record, api_key = store.create("dev", scopes)
-    finally:
-        store.close()
-    typer.secho("development mode: credentials below are printed once and work only for this run", err=True, bold=True)
-    typer.echo(f"  service: {url}  (Google identity off; for the full Cloud Run setup use `cloudgate dev`)", err=True)
-    typer.echo(f"  docs:    {url}/docs  user dev, password {password}", err=True)
-    typer.echo(f"  API key: {api_key}  (scopes the app declares: {', '.join(scopes) or 'none'})", err=True)
-    return record.key_id
-
-
-def _revoke_on_shutdown(app: Any, keystore: str, key_id: str) -> None:
-    """Revoke the run's key when the app shuts down (inside the lifespan: uvicorn ends the process by re-raising
-    SIGTERM once it is done, so code after ``run()`` would never execute)."""
-    router = getattr(app, "router", None)
-    if router is None or not hasattr(router, "lifespan_context"):
-        return  # not a Starlette app: the next --dev run revokes the key instead
-    inner = router.lifespan_context
-
-    @contextlib.asynccontextmanager
-    async def lifespan(application: Any) -> AsyncIterator[Any]:
-        async with inner(application) as state:
-            try:
-                yield state
-            finally:
-                from datetime import UTC, datetime
-
-                from cloudgate.service.keys import open_keystore
-
-                store = open_keystore(keystore)
-                try:
-                    store.revoke(key_id, datetime.now(UTC))
-                finally:
-                    store.close()
-
-    router.lifespan_context = lifespan
+from cloudgate.cli.serve_run import ServeArgs, run_serve
 
 
 def serve(
@@ -135,30 +53,19 @@ def serve(
 
     Example: [bold]PORT=8080 cloudgate serve app.main:create_app[/]
     """
-    from cloudgate.service.logs import configure_logging
-    from cloudgate.service.server import check_app_ref, check_http2_server, load_app, run
-
-    # Cloud Run's contract is 0.0.0.0:$PORT; a development run with printed credentials stays on loopback.
-    host = host or ("127.0.0.1" if dev else "0.0.0.0")  # noqa: S104
-    _check_port_free(host, port)
-    if http2:
-        check_http2_server()
-        check_app_ref(app, app_dir.resolve())  # granian loads APP in its worker: catch a typo before starting
-    dev_store = _dev_environment(Path(".cloudgate/serve-dev")) if dev else None
-    configure_logging(log_level, log_format)
-    if http2:
-        os.environ[env_vars.HTTP2] = "true"  # the service's settings (its body limit) follow the flag
-
-    def load() -> Any:
-        application = load_app(app, app_dir.resolve(), factory=factory)
-        if dev_store is not None:
-            # The key holds the scopes the app declares, so it is made once the app is loaded.
-            keystore, password = dev_store
-            key_id = _dev_key(application, keystore, f"http://{host}:{port}", password)
-            _revoke_on_shutdown(application, keystore, key_id)
-        return application
-
-    run(load, host=host, port=port, log_level=log_level, http2=http2)
+    run_serve(
+        ServeArgs(
+            app=app,
+            host=host,
+            port=port,
+            dev=dev,
+            factory=factory,
+            log_format=log_format,
+            log_level=log_level,
+            app_dir=app_dir,
+            http2=http2,
+        )
+    )
 
 
 def register(root: typer.Typer) -> None:

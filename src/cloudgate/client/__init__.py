@@ -7,7 +7,8 @@ Example::
     with Client("https://svc-abc-uc.a.run.app", api_key="...") as client:
         print(client.get("/v1/whoami").json())
 
-Token sources, in order: an explicit credentials file, ``GOOGLE_APPLICATION_CREDENTIALS``, the metadata
+Token sources, in order: an explicit credentials file, ``GOOGLE_APPLICATION_CREDENTIALS`` (either may be a
+Workload Identity Federation configuration), the metadata
 server, impersonation from your own login, ``gcloud auth print-identity-token`` (see :mod:`.sources`).
 """
 

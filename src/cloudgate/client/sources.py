@@ -4,7 +4,8 @@ Each source's ``fetch(audience)`` returns an :class:`IdToken`, ``None`` when the
 (with ``skip_reason`` saying why), or raises :class:`TokenSourceError` when it applies but fails. The order:
 
 1. an explicit credentials file (``--credentials FILE``, ``credentials=``);
-2. ``GOOGLE_APPLICATION_CREDENTIALS`` (a service-account key or an impersonated-service-account file);
+2. ``GOOGLE_APPLICATION_CREDENTIALS`` (a service-account key, an impersonated-service-account file, or a Workload
+   Identity Federation ``external_account`` configuration: :mod:`cloudgate.client.external_account`);
 3. the metadata server (on Google Cloud);
 4. impersonation of a service account from the user's own login (``gcloud auth application-default login``),
    when a target is set (``impersonate=``, ``CLOUDGATE_IMPERSONATE_SERVICE_ACCOUNT``);

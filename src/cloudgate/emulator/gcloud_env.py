@@ -5,7 +5,8 @@ gcloud derives Cloud Run's regional host from ``api_endpoint_overrides/run`` by 
 HTTP proxy: gcloud then sends every request to it in absolute form, and the emulator serves each API under its
 own path prefix (``/run``, ``/iam``, ``/iamcredentials``, ``/secretmanager``, ``/cloudresourcemanager``; tokens at
 ``/token``). Everything is a ``CLOUDSDK_SECTION_PROPERTY`` environment variable plus ``CLOUDSDK_CONFIG``, so the
-machine's own gcloud configuration is never read or changed.
+machine's own gcloud configuration is never read or changed. Two ``CLOUDGATE_*`` variables point cloudgate's own
+client at the emulator's IAM Credentials and Security Token Service (a ``create-cred-config`` file names Google's).
 
 The credentials are a key of the emulator's ``deployer`` service account (``roles/owner`` on the emulated
 project), made by ``POST /admin/gcloud-credentials`` and used through ``auth/credential_file_override``: no
@@ -67,6 +68,9 @@ def gcloud_environment(
     }
     for api in EMULATED_APIS:
         env[f"CLOUDSDK_API_ENDPOINT_OVERRIDES_{api.upper()}"] = f"{base}/{api}/"
+    # cloudgate's own client: impersonation and Workload Identity Federation configs reach the emulator too.
+    env["CLOUDGATE_IAM_ENDPOINT"] = f"{base}/iamcredentials"
+    env["CLOUDGATE_STS_ENDPOINT"] = f"{base}/sts"
     if https_proxy is not None and ca_file is not None:
         env.update(proxy_environment(https_proxy, ca_file))
     return env

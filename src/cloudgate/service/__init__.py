@@ -1,6 +1,6 @@
 """What runs inside the Cloud Run container: ``protect(app)`` and the dependencies routes declare.
 
-Importing this package imports FastAPI and pydantic-settings but nothing of the emulator, deploy or client code.
+Importing this package imports FastAPI and pydantic but nothing of the emulator, deploy or client code.
 """
 
 from cloudgate.service.app import protect

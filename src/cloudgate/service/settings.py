@@ -1,4 +1,4 @@
-"""The service's settings, read from ``CLOUDGATE_*`` environment variables (pydantic-settings).
+"""The service's settings, read from ``CLOUDGATE_*`` environment variables (``EnvSettings``).
 
 No settings object exists at import time: ``get_settings()`` builds one on first use and caches it, and
 ``create_app``/``protect`` take an explicit one (tests pass their own).
@@ -14,13 +14,13 @@ import functools
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from cloudgate import codes, env_vars
 from cloudgate.google import CLOUD_RUN_MAX_BYTES, OAUTH2_CERTS_URL
+from cloudgate.service.env_settings import EnvSettings
 
 #: The default body limit of a service served over HTTP/2 (``CLOUDGATE_HTTP2``): Cloud Run sets no request size
 #: limit on HTTP/2 end to end, but a body written to the in-memory filesystem still costs the instance memory.
@@ -48,10 +48,8 @@ def _truthy(value: object) -> bool:
     return value is True or (isinstance(value, str) and value.strip().lower() in {"1", "t", "true", "y", "yes", "on"})
 
 
-class ServiceSettings(BaseSettings):
+class ServiceSettings(EnvSettings):
     """Everything the service core reads from the environment (prefix ``CLOUDGATE_``)."""
-
-    model_config = SettingsConfigDict(env_prefix="CLOUDGATE_", extra="ignore", frozen=True)
 
     # Docs behind HTTP Basic.
     docs_users: SecretStr = Field(
@@ -84,11 +82,11 @@ class ServiceSettings(BaseSettings):
 
     # Google identity.
     identity: IdentityMode = IdentityMode.CLOUD_RUN
-    audiences: Annotated[list[str], NoDecode] = Field(
+    audiences: list[str] = Field(
         default_factory=list, description="Accepted ID token audiences (the service URL, custom audiences)."
     )
     certs_url: str = OAUTH2_CERTS_URL
-    allowed_principals: Annotated[list[str], NoDecode] = Field(
+    allowed_principals: list[str] = Field(
         default_factory=list, description="Emails allowed on routes that require an allowed principal."
     )
     clock_skew_seconds: int = Field(30, ge=0, le=300)

@@ -67,3 +67,17 @@ def test_key_file_names_the_running_emulators_token_endpoint(tmp_path: Path) -> 
     key = tmp_path / "k.json"
     assert _run("accounts", "key", "cli-test-sa", "--out", str(key), *state)[0] == 0
     assert json.loads(key.read_text())["token_uri"] == "http://127.0.0.1:45123/token"
+
+
+def test_a_malformed_service_name_is_a_clean_error_and_creates_nothing(tmp_path: Path) -> None:
+    state = ["--state-dir", str(tmp_path)]
+    result = runner.invoke(app, ["emulator", "services", "set", "../x", "--url", "http://127.0.0.1:9", *state])
+    assert result.exit_code != 0 and "service names must be 1-49 characters" in str(result.exception)
+    assert json.loads(_run("show", *state)[1])["services"] == {}
+
+
+def test_a_service_url_that_is_not_http_is_a_clean_error(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["emulator", "services", "set", "api", "--url", "notaurl", "--state-dir", str(tmp_path)]
+    )
+    assert result.exit_code != 0 and "is not an http(s) URL" in str(result.exception)

@@ -148,3 +148,57 @@ async def test_service_account_create_twice_is_already_exists(google: httpx.Asyn
     assert again.status_code == 409 and again.json()["error"]["status"] == "ALREADY_EXISTS"
     missing = await google.get(f"{base}/nobody@cloudgate-local.iam.gserviceaccount.com", headers=owner)
     assert missing.status_code == 404
+
+
+async def test_a_service_cloud_run_refuses_is_400_and_creates_nothing(
+    google: httpx.AsyncClient, owner: dict[str, str]
+) -> None:
+    body = _service()
+    body["spec"]["template"]["spec"]["containerConcurrency"] = 2000
+    refused = await google.post(KNATIVE, json=body, headers=owner)
+    assert refused.status_code == 400 and refused.json()["error"]["status"] == "INVALID_ARGUMENT"
+    assert refused.json()["error"]["message"].startswith("spec.template.spec.containerConcurrency: ")
+    assert (await google.get(f"{KNATIVE}/api", headers=owner)).status_code == 404
+
+
+async def test_a_bad_replace_leaves_the_service_as_it_was(google: httpx.AsyncClient, owner: dict[str, str]) -> None:
+    created = (await google.post(KNATIVE, json=_service(), headers=owner)).json()
+    body = _service()
+    body["spec"]["template"]["metadata"] = {"annotations": {"autoscaling.knative.dev/minScale": "5",
+                                                            "autoscaling.knative.dev/maxScale": "2"}}  # fmt: skip
+    assert (await google.put(f"{KNATIVE}/api", json=body, headers=owner)).status_code == 400
+    after = (await google.get(f"{KNATIVE}/api", headers=owner)).json()
+    assert after["metadata"]["generation"] == created["metadata"]["generation"]
+    assert after["spec"] == created["spec"]
+
+
+async def test_the_same_name_may_exist_in_two_regions(google: httpx.AsyncClient, owner: dict[str, str]) -> None:
+    for region in ("us-central1", "europe-west1"):
+        created = await google.post(KNATIVE, json=_service(), headers={**owner, "Host": f"{region}-emulator.test"})
+        assert created.status_code == 200
+    again = await google.post(KNATIVE, json=_service(), headers={**owner, "Host": "europe-west1-emulator.test"})
+    assert again.status_code == 409
+    east = await google.get(f"{KNATIVE}/api", headers={**owner, "Host": "europe-west1-emulator.test"})
+    assert east.json()["metadata"]["labels"]["cloud.googleapis.com/location"] == "europe-west1"
+    listed = await google.get("/run/v1/projects/cloudgate-local/locations/-/services", headers=owner)
+    regions = [s["metadata"]["labels"]["cloud.googleapis.com/location"] for s in listed.json()["items"]]
+    assert sorted(regions) == ["europe-west1", "us-central1"]
+
+
+async def test_traffic_to_an_unknown_revision_is_400(google: httpx.AsyncClient, owner: dict[str, str]) -> None:
+    await google.post(KNATIVE, json=_service(), headers=owner)
+    body = _service()
+    body["spec"]["traffic"] = [{"revisionName": "api-00009-zzz", "percent": 100}]
+    refused = await google.put(f"{KNATIVE}/api", json=body, headers=owner)
+    assert refused.status_code == 400 and "api-00009-zzz" in refused.json()["error"]["message"]
+
+
+async def test_defaults_are_filled_and_the_compute_account_exists(
+    ctx: EmulatorContext, google: httpx.AsyncClient, owner: dict[str, str]
+) -> None:
+    body = (await google.post(KNATIVE, json=_service(), headers=owner)).json()
+    account = body["spec"]["template"]["spec"]["serviceAccountName"]
+    state = ctx.store.current()
+    assert account == f"{state.project_number}-compute@developer.gserviceaccount.com"
+    assert account in state.accounts
+    assert body["spec"]["traffic"] == [{"percent": 100, "latestRevision": True}]

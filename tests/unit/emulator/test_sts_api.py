@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import time
+
 import httpx
 import jwt
 import pytest
@@ -159,3 +162,20 @@ async def test_a_principal_without_workload_identity_user_is_refused_at_generate
 async def test_a_wrong_grant_type_is_refused(google: httpx.AsyncClient) -> None:
     response = await google.post("/sts/v1/token", data={"grant_type": "password"})
     assert response.status_code == 400 and response.json()["error"] == "unsupported_grant_type"
+
+
+async def test_a_provider_trusting_an_inline_jwks_checks_tokens_against_it(
+    ctx: EmulatorContext, google: httpx.AsyncClient, provider: WorkloadProvider
+) -> None:
+    """--jwk-json-path: another issuer's keys given inline; its tokens pass, no discovery document is fetched."""
+    from cloudgate.emulator.core.keys import SigningKeys
+
+    keys = SigningKeys(ctx.store.folder / "elsewhere")
+    with ctx.store.edit() as state:
+        made = state.workload_pools["ci-pool"].providers["github"]
+        made.issuer_uri, made.jwks_json = "https://ci.example", json.dumps(keys.jwks())
+    now = int(time.time())
+    claims = {"iss": "https://ci.example", "aud": "https:" + _AUDIENCE, "sub": "repo:org/repo", "iat": now,
+              "exp": now + 300, "repository": "org/repo"}  # fmt: skip
+    response = await _exchange(google, keys.sign(claims))
+    assert response.status_code == 200, response.text

@@ -21,6 +21,7 @@ import logging
 import secrets
 from typing import Any
 
+import jwt
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -100,7 +101,7 @@ def _new_provider(body: dict[str, Any]) -> WorkloadProvider:
     if not isinstance(audiences, list) or not all(isinstance(a, str) for a in audiences) or len(audiences) > 10:
         raise ApiError(400, "oidc.allowedAudiences must be a list of at most 10 strings.")
     jwks = oidc.get("jwksJson", "")
-    if not isinstance(jwks, str) or len(jwks) > _MAX_JWKS_CHARS:
+    if not isinstance(jwks, str) or len(jwks) > _MAX_JWKS_CHARS or (jwks and not _is_jwks(jwks)):
         raise ApiError(400, "oidc.jwksJson must be a JWKS document of at most 64 KiB.")
     condition = _text(body, "attributeCondition", 4096)
     try:
@@ -118,6 +119,13 @@ def _new_provider(body: dict[str, Any]) -> WorkloadProvider:
         description=_text(body, "description"),
         disabled=bool(body.get("disabled", False)),
     )
+
+
+def _is_jwks(text: str) -> bool:
+    try:
+        return bool(jwt.PyJWKSet.from_json(text).keys)
+    except (jwt.PyJWTError, ValueError):
+        return False
 
 
 def workload_pool_routes(ctx: EmulatorContext) -> list[Route]:

@@ -40,7 +40,7 @@ from typing import Any
 from cloudgate.emulator.core.api_error import ApiError
 from cloudgate.emulator.core.federation import any_member_matches, is_federated_member, principal_of
 from cloudgate.emulator.core.roles import ROLES
-from cloudgate.emulator.core.state import State
+from cloudgate.emulator.core.state import DEFAULT_REGION, State, service_key
 from cloudgate.knative import compute_account
 
 logger = logging.getLogger(__name__)
@@ -213,7 +213,7 @@ def _groups_of(state: State) -> dict[str, frozenset[str]]:
     return closed
 
 
-_NAMED = re.compile(r"/(services|serviceAccounts|secrets)/([^/:]+)")
+_NAMED = re.compile(r"(?:/locations/([^/]+))?/(services|serviceAccounts|secrets)/([^/:]+)")
 _POLICY_KIND = {"services": "services", "serviceAccounts": "accounts", "secrets": "secrets"}
 
 
@@ -222,9 +222,11 @@ def policy_key(resource: str) -> str:
     if resource == PROJECT or resource.startswith(("services/", "accounts/", "secrets/")):
         return resource
     found = _NAMED.findall(resource)
-    if not found or found[-1][1] == "-":
+    if not found or found[-1][2] == "-":
         return PROJECT
-    kind, name = found[-1]
+    region, kind, name = found[-1]
+    if kind == "services":  # a service's policy is kept under its state key (REGION/NAME outside the default)
+        name = service_key(region if region not in ("", "-") else DEFAULT_REGION, name)
     return f"{_POLICY_KIND[kind]}/{name}"
 
 

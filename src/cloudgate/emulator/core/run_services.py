@@ -1,12 +1,13 @@
-"""Cloud Run services as Knative objects: validating what gcloud sends, and the status the emulator reports.
+"""Cloud Run services as the admin API keeps them: the record of each service, its revisions and its status.
 
-gcloud's ``run deploy`` and ``run services update`` send a whole ``serving.knative.dev/v1`` Service (metadata,
-``spec.template``, ``spec.traffic``); the emulator keeps metadata and spec as written (``Service.resource``) and
-computes ``status`` itself. A changed ``spec.template`` makes a new revision (``NAME-00002-xyz``), as in
-Knative; a change of the service's own annotations (custom audiences, ingress, IAM check) does not.
+gcloud's ``run deploy``, ``run services update`` and ``update-traffic`` send a whole ``serving.knative.dev/v1``
+Service. ``parse`` checks it once with ``cloudgate.knative`` (400 ``INVALID_ARGUMENT``, nothing changed) and fills
+Google's defaults; ``apply`` records it: a changed ``spec.template`` makes a new revision (``NAME-00002-xyz``, or
+the name gcloud asked for, 409 if that name exists with another template), a change of the service's own
+annotations or of ``spec.traffic`` does not. The emulator computes ``status`` itself: ``status.traffic`` is
+``spec.traffic`` resolved (``latestRevision`` is the latest ready revision), each tag with its own URL.
 
-What the front end needs is copied onto the ``Service`` record: the request timeout
-(``template.spec.timeoutSeconds``), custom audiences (``run.googleapis.com/custom-audiences``, a JSON list),
+What the front end needs is copied onto the ``Service`` record: the request timeout, custom audiences,
 ``run.googleapis.com/invoker-iam-disabled``, and HTTP/2 (the container port named ``h2c``).
 """
 
@@ -14,121 +15,101 @@ from __future__ import annotations
 
 import copy
 import datetime
-import json
-import re
 import secrets
 import string
 import uuid
 from typing import Any
 
+from cloudgate import knative
 from cloudgate.emulator.core.api_error import ApiError
-from cloudgate.emulator.core.state import Service, State
-from cloudgate.google import CLOUD_RUN_DEFAULT_TIMEOUT_S, CLOUD_RUN_MAX_TIMEOUT_S
+from cloudgate.emulator.core.state import Account, Service, State, new_unique_id
+from cloudgate.errors import InvalidResourceError
 
-API_VERSION = "serving.knative.dev/v1"
-LOCATION_LABEL = "cloud.googleapis.com/location"
-AUDIENCES_ANNOTATION = "run.googleapis.com/custom-audiences"
-IAM_DISABLED_ANNOTATION = "run.googleapis.com/invoker-iam-disabled"
-INGRESS_ANNOTATION = "run.googleapis.com/ingress"
-#: The image that makes a revision a local command (``containers[0].command`` + ``args``), for machines
-#: without podman: ``gcloud run deploy api --image=cloudgate/local-command --command=python3 --args=-m,app``.
-LOCAL_COMMAND_IMAGE = "cloudgate/local-command"
-CREATOR = "serving.knative.dev/creator"
-LAST_MODIFIER = "serving.knative.dev/lastModifier"
+API_VERSION = knative.API_VERSION
+LOCATION_LABEL = knative.LOCATION_LABEL
 #: How many revisions the emulator remembers per service (Cloud Run keeps up to 1000).
 KEPT_REVISIONS = 50
-_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,47}[a-z0-9])?$")
-_INGRESS = ("all", "internal", "internal-and-cloud-load-balancing")
+_COMPUTE_ACCOUNT_NAME = "Compute Engine default service account"
 
 
 def now_rfc3339() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def check_name(name: str) -> str:
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise ApiError(
-            400,
-            f"metadata.name: Invalid value '{name}': service names must be 1-49 characters of lowercase letters, "
-            "digits and dashes, start with a letter and not end with a dash.",
-        )
-    return name
-
-
-def validate(body: dict[str, Any], *, project: str, name: str | None = None) -> dict[str, Any]:
-    """The Knative Service as the emulator keeps it (metadata + spec), or 400 ``INVALID_ARGUMENT``."""
-    metadata = body.get("metadata")
-    spec = body.get("spec")
-    if not isinstance(metadata, dict) or not isinstance(spec, dict):
-        raise ApiError(400, "A Service needs 'metadata' and 'spec'.")
-    given = check_name(metadata.get("name", name or ""))
-    if name is not None and given != name:
-        raise ApiError(400, f"metadata.name '{given}' does not match the service in the URL '{name}'.")
-    namespace = metadata.get("namespace", project)
-    if namespace not in (project, ""):
-        raise ApiError(400, f"metadata.namespace must be the project '{project}', not '{namespace}'.")
-    template = spec.get("template")
-    if not isinstance(template, dict) or not isinstance(template.get("spec"), dict):
-        raise ApiError(400, "spec.template.spec is required.")
-    containers = template["spec"].get("containers")
-    if not isinstance(containers, list) or not containers or not isinstance(containers[0], dict):
-        raise ApiError(400, "spec.template.spec.containers: at least one container is required.")
-    image = containers[0].get("image")
-    if not isinstance(image, str) or not image:
-        raise ApiError(400, "spec.template.spec.containers[0].image: Required value.")
-    if image == LOCAL_COMMAND_IMAGE and not containers[0].get("command"):
-        raise ApiError(400, f"The image {LOCAL_COMMAND_IMAGE} runs containers[0].command: give --command.")
-    timeout = template["spec"].get("timeoutSeconds", CLOUD_RUN_DEFAULT_TIMEOUT_S)
-    if not isinstance(timeout, int) or isinstance(timeout, bool) or not 1 <= timeout <= CLOUD_RUN_MAX_TIMEOUT_S:
-        raise ApiError(400, f"spec.template.spec.timeoutSeconds: must be from 1 to {CLOUD_RUN_MAX_TIMEOUT_S}.")
-    annotations = metadata.get("annotations") or {}
-    if not isinstance(annotations, dict) or not all(isinstance(v, str) for v in annotations.values()):
-        raise ApiError(400, "metadata.annotations must map strings to strings.")
-    if annotations.get(INGRESS_ANNOTATION, "all") not in _INGRESS:
-        raise ApiError(400, f"{INGRESS_ANNOTATION} must be one of {', '.join(_INGRESS)}.")
-    audiences(annotations)
-    kept_metadata = {
-        key: copy.deepcopy(metadata[key]) for key in ("annotations", "labels") if isinstance(metadata.get(key), dict)
-    }
-    return {"metadata": {"name": given, "namespace": project, **kept_metadata}, "spec": copy.deepcopy(spec)}
-
-
-def audiences(annotations: dict[str, str]) -> list[str]:
-    """The custom audiences of a service's annotations (a JSON list of strings)."""
-    raw = annotations.get(AUDIENCES_ANNOTATION)
-    if raw is None:
-        return []
+def check_name(name: object) -> str:
+    """A service name as Cloud Run allows it, or 400 ``INVALID_ARGUMENT``."""
     try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ApiError(400, f"{AUDIENCES_ANNOTATION} must be a JSON list of strings.") from exc
-    if not isinstance(value, list) or not all(isinstance(a, str) and a for a in value):
-        raise ApiError(400, f"{AUDIENCES_ANNOTATION} must be a JSON list of strings.")
-    return value
+        return knative.check_service_name(name)
+    except InvalidResourceError as exc:
+        raise ApiError(400, str(exc)) from exc
+
+
+def parse(state: State, body: dict[str, Any], *, name: str | None = None) -> knative.Service:
+    """The Service in ``body`` checked as Cloud Run checks it (400 ``INVALID_ARGUMENT``), defaults filled."""
+    try:
+        return knative.Service.from_json(
+            body, project_id=state.project_id, project_number=state.project_number, name=name
+        )
+    except InvalidResourceError as exc:
+        raise ApiError(400, str(exc)) from exc
+
+
+def view(record: Service) -> knative.Service:
+    """The typed view of a recorded service (its resource was checked when it was written)."""
+    return knative.Service.from_json(
+        record.resource, project_id="", project_number=record.resource["metadata"]["namespace"]
+    )
+
+
+def revision_template(record: Service, revision: str) -> knative.RevisionTemplate:
+    """The typed template of one recorded revision."""
+    kept = record.revisions[revision]
+    template = {"metadata": {"name": revision, "labels": kept["labels"], "annotations": kept["annotations"]},
+                "spec": kept["spec"]}  # fmt: skip
+    return knative.RevisionTemplate.from_json(template, service_name=record.resource["metadata"]["name"])
+
+
+def ensure_compute_account(state: State) -> str:
+    """The Compute Engine default account exists, with Editor on the project, as in a project with Compute on."""
+    email = knative.compute_account(state.project_number)
+    if email not in state.accounts:
+        state.accounts[email] = Account(unique_id=new_unique_id(), display_name=_COMPUTE_ACCOUNT_NAME)
+        editors = state.project_bindings.setdefault("roles/editor", [])
+        if f"serviceAccount:{email}" not in editors:
+            editors.append(f"serviceAccount:{email}")
+    return email
 
 
 def apply(
-    state: State, name: str, region: str, resource: dict[str, Any], *, url: str, modifier: str = ""
+    state: State,
+    key: str,
+    region: str,
+    service: knative.Service,
+    *,
+    url: str,
+    tag_urls: dict[str, str] | None = None,
+    modifier: str = "",
 ) -> tuple[Service, bool]:
-    """Create or replace service ``name``; returns it and whether its template changed (a new revision).
+    """Create or replace the service kept at ``key`` (``state.service_key``); returns its record and whether a new
+    revision was made.
 
     ``modifier`` (the caller's email) is recorded as Cloud Run does, in ``serving.knative.dev/creator`` and
-    ``serving.knative.dev/lastModifier`` (gcloud's LAST DEPLOYED BY column).
+    ``serving.knative.dev/lastModifier`` (gcloud's LAST DEPLOYED BY column), and on a new revision as its creator.
     """
-    existing = state.services.get(name)
-    service = existing or Service(url=url)
-    previous = service.resource
-    service.region = region
+    existing = state.services.get(key)
+    record = existing or Service(url=url)
+    previous = record.resource
+    resource = service.to_json()
     metadata = resource["metadata"]
     annotations = metadata.setdefault("annotations", {})
-    labels = metadata.setdefault("labels", {})
-    labels[LOCATION_LABEL] = region
+    metadata.setdefault("labels", {})[LOCATION_LABEL] = region
     if modifier:
-        annotations[LAST_MODIFIER] = modifier
-        creator = previous["metadata"].get("annotations", {}).get(CREATOR) if previous else None
-        annotations[CREATOR] = creator or modifier
+        annotations[knative.LAST_MODIFIER] = modifier
+        creator = previous["metadata"].get("annotations", {}).get(knative.CREATOR) if previous else None
+        annotations[knative.CREATOR] = creator or modifier
     template = resource["spec"]["template"]
-    changed = not previous or _comparable(previous["spec"]["template"]) != _comparable(template)
+    revision = _new_revision(record, service.name, service.template.name, template)
+    _check_traffic(record, service, revision)
     spec_changed = not previous or previous["spec"] != resource["spec"] or _meta(previous) != _meta(resource)
     if previous:
         metadata["uid"] = previous["metadata"]["uid"]
@@ -136,35 +117,56 @@ def apply(
         metadata["generation"] = previous["metadata"]["generation"] + (1 if spec_changed else 0)
     else:
         metadata.update(uid=str(uuid.uuid4()), creationTimestamp=now_rfc3339(), generation=1)
-    if changed:
-        service.revision_count += 1
-        given = (template.get("metadata") or {}).get("name")
-        suffix = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(3))
-        revision = given or f"{name}-{service.revision_count:05d}-{suffix}"
-        if not revision.startswith(name + "-"):
-            raise ApiError(400, f"spec.template.metadata.name must start with '{name}-'.")
-        service.status = {**service.status, "latestCreatedRevisionName": revision}
-        _record_revision(service, revision, template, metadata["generation"])
-    service.resource = resource
-    service.audiences = audiences(annotations)
-    service.invoker_iam_check = annotations.get(IAM_DISABLED_ANNOTATION, "false").lower() != "true"
-    service.timeout_seconds = float(template["spec"].get("timeoutSeconds", CLOUD_RUN_DEFAULT_TIMEOUT_S))
-    ports = template["spec"]["containers"][0].get("ports") or []
-    service.http2 = any(isinstance(p, dict) and p.get("name") == "h2c" for p in ports)
-    service.url = existing.url if existing else url
-    state.services[name] = service
-    if changed:
-        mark_deploying(service)
-    else:
-        mark_settled(service)
-    return service, changed
+    if revision is not None:
+        record.revision_count += 1
+        record.status = {**record.status, "latestCreatedRevisionName": revision}
+        _record_revision(record, revision, template, metadata["generation"], modifier)
+    record.resource = resource
+    record.region = region
+    record.audiences = list(service.audiences)
+    record.invoker_iam_check = service.invoker_iam_check
+    record.timeout_seconds = float(service.template.timeout_seconds)
+    record.http2 = service.template.container.http2
+    record.tag_urls.update(tag_urls or {})
+    state.services[key] = record
+    refresh_traffic(record)
+    return record, revision is not None
 
 
-def _record_revision(service: Service, revision: str, template: dict[str, Any], generation: int) -> None:
+def _new_revision(record: Service, name: str, asked: str, template: dict[str, Any]) -> str | None:
+    """The name of the revision this template makes, or ``None`` when it is an existing one's."""
+    if asked and asked in record.revisions:
+        if _comparable(_kept_template(record, asked)) != _comparable(template):
+            raise ApiError(409, f"Revision named '{asked}' with different configuration already exists.")
+        return None
+    if not asked and record.resource and _comparable(record.resource["spec"]["template"]) == _comparable(template):
+        return None
+    if asked:
+        return asked
+    suffix = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(3))
+    return f"{name}-{record.revision_count + 1:05d}-{suffix}"
+
+
+def _check_traffic(record: Service, service: knative.Service, new_revision: str | None) -> None:
+    known = set(record.revisions) | ({new_revision} if new_revision else set())
+    for target in service.traffic:
+        if target.revision is not None and target.revision not in known:
+            raise ApiError(400, f"spec.traffic: Revision '{target.revision}' referenced in traffic not found.")
+
+
+def _kept_template(record: Service, revision: str) -> dict[str, Any]:
+    kept = record.revisions[revision]
+    return {"metadata": {"labels": kept["labels"], "annotations": kept["annotations"]}, "spec": kept["spec"]}
+
+
+def _record_revision(record: Service, revision: str, template: dict[str, Any], generation: int, creator: str) -> None:
     meta = template.get("metadata") or {}
-    service.revisions[revision] = {
+    annotations = dict(meta.get("annotations") or {})
+    if creator:
+        annotations[knative.CREATOR] = creator
+    record.revisions[revision] = {
         "labels": dict(meta.get("labels") or {}),
-        "annotations": dict(meta.get("annotations") or {}),
+        "annotations": annotations,
         "spec": copy.deepcopy(template["spec"]),
         "creationTimestamp": now_rfc3339(),
         "uid": str(uuid.uuid4()),
@@ -172,18 +174,42 @@ def _record_revision(service: Service, revision: str, template: dict[str, Any], 
         "ready": "Unknown",
         "message": "",
     }
-    for old in list(service.revisions)[:-KEPT_REVISIONS]:
-        del service.revisions[old]
+    serving = {r.revision for r in view(record).routes("")} if record.resource else set()
+    for old in list(record.revisions)[:-KEPT_REVISIONS]:
+        if old not in serving:
+            del record.revisions[old]
 
 
-def _set_revision(service: Service, revision: str, ready: str, message: str = "") -> None:
-    if revision in service.revisions:
-        service.revisions[revision].update(ready=ready, message=message)
+def refresh_traffic(record: Service) -> None:
+    """``status.traffic``: ``spec.traffic`` resolved against the latest ready revision, tags with their URLs."""
+    ready = record.status.get("latestReadyRevisionName", "")
+    routes = view(record).routes(ready)
+    record.status["traffic"] = [route.to_json(record.tag_urls.get(route.tag, "")) for route in routes]
 
 
-def revision_json(state: State, name: str, revision: str) -> dict[str, Any]:
-    """A Knative Revision as ``GET .../revisions/NAME`` answers it."""
-    service = state.services[name]
+def serving_revisions(record: Service) -> dict[str, int]:
+    """Revision -> its share of the service URL's requests (only revisions with a share)."""
+    shares: dict[str, int] = {}
+    for target in record.status.get("traffic", []):
+        if target.get("percent"):
+            shares[target["revisionName"]] = shares.get(target["revisionName"], 0) + int(target["percent"])
+    return shares
+
+
+def referenced_revisions(record: Service) -> set[str]:
+    """Every revision ``spec.traffic`` names (by share or tag), the latest ready one for ``latestRevision``."""
+    return {route.revision for route in view(record).routes(record.status.get("latestReadyRevisionName", ""))}
+
+
+def _set_revision(record: Service, revision: str, ready: str, message: str = "") -> None:
+    if revision in record.revisions:
+        record.revisions[revision].update(ready=ready, message=message)
+
+
+def revision_json(state: State, key: str, revision: str) -> dict[str, Any]:
+    """A Knative Revision as ``GET .../revisions/NAME`` answers it: ``Active`` while it has a share of traffic."""
+    service = state.services[key]
+    name = service.resource["metadata"]["name"]
     record = service.revisions[revision]
     labels = {
         **record["labels"],
@@ -193,9 +219,13 @@ def revision_json(state: State, name: str, revision: str) -> dict[str, Any]:
         "serving.knative.dev/route": name,
         LOCATION_LABEL: service.region,
     }
-    condition = {"type": "Ready", "status": record["ready"], "lastTransitionTime": record["creationTimestamp"]}
+    ready = {"type": "Ready", "status": record["ready"], "lastTransitionTime": record["creationTimestamp"]}
     if record["message"]:
-        condition["message"] = record["message"]
+        ready["message"] = record["message"]
+    if revision in serving_revisions(service):
+        active = _condition("Active", "True")
+    else:
+        active = _condition("Active", "False", "The target is not receiving traffic.", "NoTraffic")
     return {
         "apiVersion": API_VERSION,
         "kind": "Revision",
@@ -209,7 +239,7 @@ def revision_json(state: State, name: str, revision: str) -> dict[str, Any]:
             "uid": record["uid"],
         },
         "spec": copy.deepcopy(record["spec"]),
-        "status": {"conditions": [condition], "observedGeneration": 1},
+        "status": {"conditions": [ready, active], "observedGeneration": 1},
     }
 
 
@@ -225,7 +255,12 @@ def matches(labels: dict[str, str], selector: str) -> bool:
 def _comparable(template: dict[str, Any]) -> Any:
     # A template that names no revision compares equal to the one the emulator named.
     body = copy.deepcopy(template)
-    (body.get("metadata") or {}).pop("name", None)
+    meta = body.get("metadata") or {}
+    meta.pop("name", None)
+    body["metadata"] = {k: v for k, v in meta.items() if v}
+    annotations = body["metadata"].get("annotations")
+    if annotations:
+        annotations.pop(knative.CREATOR, None)
     return body
 
 
@@ -244,43 +279,40 @@ def _condition(kind: str, status: str, message: str = "", reason: str = "") -> d
 
 
 def mark_deploying(service: Service) -> None:
-    """The newest revision is starting: Ready ``Unknown`` (gcloud keeps polling)."""
+    """A new revision starts, or traffic moves: Ready ``Unknown`` until the runtime has done it (gcloud polls)."""
     revision = service.status.get("latestCreatedRevisionName", "")
     message = f"Revision '{revision}' is waiting for its instance to listen."
     service.status.update(
         conditions=[
             _condition("Ready", "Unknown", message, "Deploying"),
             _condition("ConfigurationsReady", "Unknown", message, "Deploying"),
-            _condition("RoutesReady", "Unknown", message, "Deploying"),
+            _condition("RoutesReady", "Unknown", "Traffic is being routed.", "Deploying"),
         ],
         observedGeneration=service.resource["metadata"]["generation"],
     )
 
 
 def mark_ready(service: Service, revision: str) -> None:
-    """``revision`` listens and takes all traffic."""
+    """``revision`` listens: it is the latest ready one (``latestRevision`` targets move to it)."""
     service.status["latestReadyRevisionName"] = revision
     _set_revision(service, revision, "True")
-    mark_settled(service)
+    refresh_traffic(service)
 
 
-def mark_settled(service: Service) -> None:
-    """A change without a new revision: the serving revision keeps the traffic, Ready as it was.
-
-    While the newest revision is still starting, or after it failed, only ``observedGeneration`` moves.
-    """
-    serving = service.status.get("latestReadyRevisionName")
+def mark_routed(service: Service) -> None:
+    """The running revisions match ``status.traffic``: Ready, unless the newest revision failed."""
+    refresh_traffic(service)
     service.status["observedGeneration"] = service.resource["metadata"]["generation"]
-    if service.status.get("latestCreatedRevisionName") != serving:
-        return
+    newest = service.status.get("latestCreatedRevisionName")
+    if newest and service.revisions.get(newest, {}).get("ready") in ("False", "Unknown"):
+        return  # failed (its Ready=False stays), or still starting (its own rollout marks it)
     service.status["conditions"] = [
         _condition(kind, "True") for kind in ("Ready", "ConfigurationsReady", "RoutesReady")
     ]
-    service.status["traffic"] = [{"revisionName": serving, "percent": 100, "latestRevision": True}]
 
 
 def mark_failed(service: Service, revision: str, message: str) -> None:
-    """``revision`` could not start: Ready ``False`` with Cloud Run's message; the previous one keeps serving."""
+    """``revision`` could not start: Ready ``False`` with Cloud Run's message; the traffic stays where it was."""
     text = f"Revision '{revision}' is not ready and cannot serve traffic. {message}"
     _set_revision(service, revision, "False", text)
     service.status.update(
@@ -293,16 +325,13 @@ def mark_failed(service: Service, revision: str, message: str) -> None:
     )
 
 
-def knative(state: State, name: str) -> dict[str, Any]:
+def knative_json(state: State, key: str) -> dict[str, Any]:
     """The Service as the v1 API answers it (``apiVersion``, ``kind``, metadata, spec, status)."""
-    service = state.services[name]
+    service = state.services[key]
     resource = copy.deepcopy(service.resource)
     metadata = resource["metadata"]
-    metadata["selfLink"] = f"/apis/{API_VERSION}/namespaces/{state.project_number}/services/{name}"
+    metadata["selfLink"] = f"/apis/{API_VERSION}/namespaces/{state.project_number}/services/{metadata['name']}"
     metadata["resourceVersion"] = str(metadata.get("generation", 1))
     status = copy.deepcopy(service.status)
     status.update(url=service.url, address={"url": service.url})
-    if "traffic" in status:
-        for target in status["traffic"]:
-            target.setdefault("percent", 100)
     return {"apiVersion": API_VERSION, "kind": "Service", **resource, "status": status}

@@ -69,6 +69,19 @@ class User:
     unique_id: str = field(default_factory=new_unique_id)
 
 
+#: The region gcloud uses when none is given (``run/region`` of ``gcloud-env``), where the CLI's services live.
+DEFAULT_REGION = "us-central1"
+
+
+def service_key(region: str, name: str) -> str:
+    """Where a service is kept in ``State.services``: names are unique per region, as on Cloud Run.
+
+    A service of the default region is kept under its bare name (every service the CLI makes lives there);
+    one elsewhere under ``REGION/NAME``.
+    """
+    return name if region in (DEFAULT_REGION, "") else f"{region}/{name}"
+
+
 @dataclass
 class Service:
     """A Cloud Run service as the front end sees it: URL, custom audiences, timeout, IAM bindings, protocol.
@@ -93,6 +106,8 @@ class Service:
     revision_count: int = 0
     #: The newest revisions by name: template metadata and spec, creation time, and readiness.
     revisions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Each traffic tag's own URL (a port of its own; Google's is ``https://TAG---SERVICE-HASH.a.run.app``).
+    tag_urls: dict[str, str] = field(default_factory=dict)
 
     def accepted_audiences(self) -> frozenset[str]:
         """The service URL (always) plus its custom audiences."""

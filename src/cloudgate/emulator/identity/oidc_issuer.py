@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 import time
@@ -46,8 +47,13 @@ def check_issuer_name(name: str) -> str:
     return name
 
 
+@functools.lru_cache(maxsize=64)
 def issuer_keys(state_dir: Path, name: str) -> SigningKeys:
-    """The signing keys of issuer ``name`` in the state folder (made on first use)."""
+    """The signing keys of issuer ``name`` in the state folder (made on first use).
+
+    One instance per issuer and folder: loading RSA keys costs tens of milliseconds, and ``SigningKeys`` notices
+    keys another process (the CLI) wrote by itself.
+    """
     return SigningKeys(state_dir / "oidc" / check_issuer_name(name))
 
 

@@ -38,7 +38,7 @@ from cloudgate.emulator.core.context import EmulatorContext
 from cloudgate.emulator.core.federation import IAM_HOST, FederatedPrincipal, pool_name
 from cloudgate.emulator.core.state import WorkloadProvider
 from cloudgate.emulator.core.tokens import GrantError
-from cloudgate.emulator.identity.oidc_issuer import issuer_keys
+from cloudgate.emulator.identity.oidc_issuer import ISSUER_NAME, issuer_keys
 from cloudgate.emulator.identity.token_api import read_form
 from cloudgate.emulator.identity.workload_attributes import MappingError, condition_holds, map_attributes
 
@@ -170,7 +170,9 @@ async def _signing_key(ctx: EmulatorContext, provider: WorkloadProvider, kid: ob
     own_prefix = f"{ctx.base_url}/oidc/"
     if provider.issuer_uri.startswith(own_prefix):
         name = provider.issuer_uri.removeprefix(own_prefix)
-        key = issuer_keys(ctx.store.folder, name).public_key(kid) if isinstance(kid, str) else None
+        key = None
+        if ISSUER_NAME.match(name) and isinstance(kid, str):
+            key = issuer_keys(ctx.store.folder, name).public_key(kid)
         if key is None:
             raise GrantError("invalid_grant", "Invalid ID Token signature: no key of the issuer has that kid.")
         return key
@@ -178,7 +180,7 @@ async def _signing_key(ctx: EmulatorContext, provider: WorkloadProvider, kid: ob
     try:
         keys = jwt.PyJWKSet.from_json(jwks)
         return next(k.key for k in keys.keys if k.key_id == kid or (kid is None and len(keys.keys) == 1))
-    except (jwt.PyJWTError, StopIteration) as exc:
+    except (jwt.PyJWTError, ValueError, StopIteration) as exc:
         raise GrantError("invalid_grant", "Invalid ID Token signature: no key of the issuer has that kid.") from exc
 
 

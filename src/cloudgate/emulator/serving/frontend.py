@@ -21,6 +21,10 @@ An ASGI app in front of the service process, doing what ``shared/CLOUD_RUN.md`` 
 - A request target that is not a path (``OPTIONS *``): ``400``, as nothing upstream could be asked for it.
 - With an ``InstancePool`` as the upstream, each request borrows a slot of one instance (``instances.py``): no
   instance free in time: ``429``; an instance that fails to start: ``503``.
+- Traffic: a service URL's requests are split between revisions by ``split`` (pool, percent), set by the runtime
+  from ``status.traffic``: each request picks a revision at random with those weights, as Cloud Run's split does.
+  A tag's URL has a front end of its own (``tag``) on its one revision. Nothing to send to: ``503``; the service
+  deleted, or the tag removed: ``404``.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import html
 import logging
+import random
 import re
 import secrets
 from collections.abc import AsyncIterator
@@ -40,7 +45,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from cloudgate.emulator.core.context import EmulatorContext
 from cloudgate.emulator.core.permissions import policy_index, service_resource
-from cloudgate.emulator.core.state import State
+from cloudgate.emulator.core.state import Service, State
 from cloudgate.emulator.core.tokens import IdTokenError
 from cloudgate.emulator.serving import h2c
 from cloudgate.emulator.serving.instances import InstancePool, InstanceStartError, NoInstanceError
@@ -96,16 +101,32 @@ class CloudRunFrontend:
         self,
         ctx: EmulatorContext,
         service_name: str,
-        upstream: str | InstancePool,
+        upstream: str | InstancePool | None,
         *,
         max_bytes: int = CLOUD_RUN_MAX_BYTES,
+        tag: str = "",
     ) -> None:
         self.ctx = ctx
         self.service_name = service_name
         self.pool = upstream if isinstance(upstream, InstancePool) else None
         self.upstream = upstream.rstrip("/") if isinstance(upstream, str) else ""
+        #: The revisions sharing this URL's requests, with their percents (set by the runtime); empty: ``pool``.
+        self.split: list[tuple[InstancePool, int]] = []
+        #: The traffic tag whose own URL this front end answers (``""``: the service URL).
+        self.tag = tag
         self.max_bytes = max_bytes
         self._client: httpx.AsyncClient | None = None
+        # Which revision takes a request is a weighted draw, not a secret: the plain generator is right here.
+        self._random = random.Random()  # noqa: S311
+
+    def _choose(self) -> InstancePool | None:
+        """The revision (its instances) that takes this request: a draw weighted by the split's percents."""
+        if not self.split:
+            return self.pool
+        if len(self.split) == 1:
+            return self.split[0][0]
+        pools = [pool for pool, _ in self.split]
+        return self._random.choices(pools, [percent for _, percent in self.split])[0]
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
@@ -142,10 +163,15 @@ class CloudRunFrontend:
             await refusal.response(scope, receive, send)
             return
         service = state.services[self.service_name]
+        pool = self._choose()
+        if pool is None and not self.upstream:
+            self.ctx.counters.add("frontend_refused", "no_revision")
+            await _page(503, *_UNAVAILABLE)(scope, receive, send)
+            return
         started = {"sent": False}
         with anyio.move_on_after(service.timeout_seconds) as deadline:
             try:
-                async with self.pool.acquire() if self.pool else contextlib.nullcontext(self.upstream) as upstream:
+                async with pool.acquire() if pool else contextlib.nullcontext(self.upstream) as upstream:
                     await self._forward(scope, receive, send, started, upstream, service.http2)
             except (NoInstanceError, InstanceStartError) as exc:
                 no_room = isinstance(exc, NoInstanceError)
@@ -185,7 +211,7 @@ class CloudRunFrontend:
                 "injected_fault", _page(fault, "Injected fault", "The emulator was told to fail this request.")
             )
         service = state.services.get(self.service_name)
-        if service is None:
+        if service is None or (self.tag and not _tag_routed(service, self.tag)):
             return Refusal("no_service", _page(404, "Not Found", "The requested URL was not found on this server."))
         # The evaluator (core/permissions.py) decides; its index is built once per state version, so this is a
         # few dict lookups per request. allUsers holding run.routes.invoke: nothing is checked.
@@ -208,7 +234,7 @@ class CloudRunFrontend:
         try:
             # Plain `gcloud auth print-identity-token` tokens (aud: gcloud's OAuth client) pass on every service
             # their principal may invoke, as on Cloud Run, which is why they can be replayed across services.
-            accepted = service.accepted_audiences() | {GCLOUD_CLIENT_ID}
+            accepted = service.accepted_audiences() | {GCLOUD_CLIENT_ID, service.tag_urls.get(self.tag, service.url)}
             claims = self.ctx.issuer.verify_id_token(token, accepted)
         except IdTokenError as exc:
             return _unauthorized(exc.reason)
@@ -389,6 +415,11 @@ def _target_refusal(scope: Scope) -> Refusal | None:
     return Refusal(
         "bad_request_target", _page(400, "Bad Request", "Your client has issued a malformed or illegal request.")
     )
+
+
+def _tag_routed(service: Service, tag: str) -> bool:
+    """Whether ``status.traffic`` still has ``tag`` (a removed tag's URL answers 404)."""
+    return any(target.get("tag") == tag for target in service.status.get("traffic", []))
 
 
 def _incoming_trace_id(headers: list[tuple[bytes, bytes]]) -> str | None:

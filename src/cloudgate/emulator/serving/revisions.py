@@ -39,11 +39,13 @@ from urllib.parse import urlsplit
 import anyio
 from anyio.abc import TaskGroup
 
+from cloudgate import knative
 from cloudgate.emulator.core import run_services
 from cloudgate.emulator.core.api_error import ApiError
 from cloudgate.emulator.core.context import EmulatorContext
 from cloudgate.emulator.core.permissions import allowed
 from cloudgate.emulator.core.secret_store import access, write_private
+from cloudgate.emulator.core.state import Service
 from cloudgate.emulator.serving.frontend import CloudRunFrontend
 from cloudgate.emulator.serving.instances import InstancePool, InstanceStartError, Scaling
 from cloudgate.emulator.serving.listeners import QuietServer, bind, quiet_server
@@ -95,13 +97,20 @@ class Revision:
 
 
 @dataclass
-class _Running:
-    """A deployed service's front end and its serving revision."""
+class _Listener:
+    """One URL: its socket, the front end answering on it and that front end's server."""
 
     socket: socket.socket
     frontend: CloudRunFrontend | None = None
     server: QuietServer | None = None
-    serving: Revision | None = None
+
+
+@dataclass
+class _Running(_Listener):
+    """A service: its URL, each tag's URL, and its running revisions (those ``status.traffic`` names)."""
+
+    revisions: dict[str, Revision] = field(default_factory=dict)
+    tags: dict[str, _Listener] = field(default_factory=dict)
     lock: anyio.Lock = field(default_factory=anyio.Lock)
 
 
@@ -139,7 +148,7 @@ def container_runner(container: dict[str, Any], env: dict[str, str], mounts: Pat
 
 def default_runner(container: dict[str, Any], env: dict[str, str], mounts: Path) -> Runner:
     """A local command for ``cloudgate/local-command``; any other image runs with podman."""
-    if container.get("image") == run_services.LOCAL_COMMAND_IMAGE:
+    if container.get("image") == knative.LOCAL_COMMAND_IMAGE:
         return local_command_runner(container, env, mounts)
     return container_runner(container, env, mounts)
 
@@ -165,33 +174,38 @@ class RevisionRuntime:
     # -- the control plane's entry points -------------------------------------------------------------------
 
     def reserve_url(self, name: str, port: int = 0) -> str:
-        """Bind the front-end port of a new service now (so nobody takes it); returns the service URL."""
+        """Listen on the service's URL from now on (so nobody takes its port); returns the URL.
+
+        The URL stays the service's for as long as the emulator runs: once the service is deleted its front end
+        answers 404, as Google's does, and a service made again with the same name gets the same URL.
+        """
         if name not in self._running:
-            sock = bind(self.host, port)
-            sock.listen(128)
-            self._running[name] = _Running(socket=sock)
-        port = self._running[name].socket.getsockname()[1]
-        return f"http://{self.host}:{port}"
+            self._running[name] = _Running(socket=self._bind(port))
+            self._listen(name, self._running[name])
+        return self._url(self._running[name])
+
+    def reserve_tag_url(self, name: str, tag: str, port: int = 0) -> str:
+        """The URL of tag ``tag`` of service ``name`` (a port of its own, kept like the service's)."""
+        running = self._running[name]
+        if tag not in running.tags:
+            running.tags[tag] = _Listener(socket=self._bind(port))
+            self._listen(name, running.tags[tag], tag=tag)
+        return self._url(running.tags[tag])
 
     def rollout(self, name: str) -> None:
-        """Start the service's newest revision in the background (the state already names it)."""
-        self._tg.start_soon(self._rollout, name)
+        """Start the service's new revision and route its traffic, in the background (the state says how)."""
+        self._tg.start_soon(self._reconcile, name)
 
     def remove(self, name: str) -> None:
-        """Stop listening on the service's URL now; stop its revisions in the background."""
-        running = self._running.pop(name, None)
-        if running is None:
-            return
-        if running.server is not None:
-            for listener in running.server.servers:  # refuse new connections at once, as a deleted service does
-                listener.close()
-        self._tg.start_soon(self._remove, running)
+        """Stop the deleted service's revisions in the background; its URLs answer 404 from now on."""
+        if name in self._running:
+            self._tg.start_soon(self._reconcile, name)
 
     def secret_changed(self, secret_id: str) -> None:
-        """Rewrite the mounted files of ``secret_id`` in every serving revision (latest enabled version)."""
+        """Rewrite the mounted files of ``secret_id`` in every running revision (latest enabled version)."""
         for running in self._running.values():
-            if running.serving is not None:
-                self._write_mounts(running.serving, only=secret_id)
+            for revision in running.revisions.values():
+                self._write_mounts(revision, only=secret_id)
 
     def resume(self) -> None:
         """After a restart: serve again every service the state says was deployed (same URL, newest revision)."""
@@ -201,6 +215,8 @@ class RevisionRuntime:
             port = int(service.url.rsplit(":", 1)[1])
             try:
                 self.reserve_url(name, port)
+                for tag, url in service.tag_urls.items():
+                    self.reserve_tag_url(name, tag, int(url.rsplit(":", 1)[1]))
             except EmulatorError as exc:
                 logger.error("cannot serve %s again: %s", name, exc)
                 with self.ctx.store.edit() as state:
@@ -220,34 +236,54 @@ class RevisionRuntime:
 
     # -- rollout --------------------------------------------------------------------------------------------
 
-    async def _rollout(self, name: str) -> None:
+    async def _reconcile(self, name: str) -> None:
+        """Make the running revisions what the state asks: the newest one checked (it must listen), each
+        revision ``status.traffic`` names running, the URL's requests split by its percents, each tag's URL on
+        its revision; revisions no longer named (and all of a deleted service's) stop once the new split is on."""
         running = self._running.get(name)
         if running is None:
             return
         async with running.lock:
             state = self.ctx.store.current()
-            service = state.services.get(name)
-            if service is None:
-                return
-            revision_name = service.status.get("latestCreatedRevisionName", "")
-            if running.serving is not None and running.serving.name == revision_name:
-                return
-            template = service.resource["spec"]["template"]
-            revision = Revision(revision_name, name, template, self._revisions_dir / revision_name / "mounts")
-            try:
-                await self._start(revision, state.project_id)
-            except (EmulatorError, ApiError, OSError) as exc:
-                detail = exc.message if isinstance(exc, ApiError) else str(exc)
-                logger.warning("revision %s failed: %s", revision_name, detail)
-                await self._stop_revision(revision)
-                self._set_status(name, revision_name, failure=detail)
-                return
-            previous, running.serving = running.serving, revision
-            self._serve(name, running, revision)
-            self._set_status(name, revision_name)
-            logger.info("revision %s of %s is serving", revision_name, name)
-        if previous is not None:
-            await self._stop_revision(previous)
+            record = state.services.get(name)
+            newest = record.status.get("latestCreatedRevisionName", "") if record is not None else ""
+            if record is not None and newest and record.revisions.get(newest, {}).get("ready") == "Unknown":
+                failure = await self._run_revision(running, record, newest, state.project_id)
+                self._set_status(name, newest, failure=failure)
+            state = self.ctx.store.current()
+            record = state.services.get(name)
+            wanted = run_services.referenced_revisions(record) if record is not None and record.resource else set()
+            for revision in sorted(wanted - set(running.revisions)):
+                assert record is not None
+                if revision in record.revisions:
+                    await self._run_revision(running, record, revision, state.project_id)
+            self._route(name, running, record)
+            retired = [running.revisions.pop(r) for r in list(running.revisions) if r not in wanted]
+            if record is not None:
+                with self.ctx.store.edit() as current:
+                    if name in current.services:
+                        run_services.mark_routed(current.services[name])
+        for stopped in retired:
+            logger.info("revision %s of %s has no traffic: stopping it", stopped.name, name)
+            await self._stop_revision(stopped)
+
+    async def _run_revision(self, running: _Running, record: Service, name: str, project_id: str) -> str | None:
+        """Start revision ``name`` of ``record`` (its first instance must listen); ``None``, or why it failed."""
+        kept = record.revisions[name]
+        template = {"metadata": {"name": name, "labels": kept["labels"], "annotations": kept["annotations"]},
+                    "spec": kept["spec"]}  # fmt: skip
+        service = record.resource["metadata"]["name"]
+        revision = Revision(name, service, template, self._revisions_dir / name / "mounts")
+        try:
+            await self._start(revision, project_id)
+        except (EmulatorError, ApiError, OSError) as exc:
+            detail = exc.message if isinstance(exc, ApiError) else str(exc)
+            logger.warning("revision %s failed: %s", name, detail)
+            await self._stop_revision(revision)
+            return detail
+        running.revisions[name] = revision
+        logger.info("revision %s of %s is running", name, service)
+        return None
 
     async def _start(self, revision: Revision, project_id: str) -> None:
         container = revision.template["spec"]["containers"][0]
@@ -329,16 +365,42 @@ class RevisionRuntime:
                 continue
             write_private(path, payload, mode=0o444, folder_mode=0o755)
 
-    def _serve(self, name: str, running: _Running, revision: Revision) -> None:
-        pool = revision.pool
-        assert pool is not None
-        self.ctx.instances[name] = pool
-        if running.frontend is None:
-            running.frontend = CloudRunFrontend(self.ctx, name, pool)
-            running.server = quiet_server(running.frontend, graceful=CLOUD_RUN_SHUTDOWN_GRACE_S + 5, date_header=False)
-            self._tg.start_soon(running.server.serve, [running.socket])
+    def _bind(self, port: int) -> socket.socket:
+        sock = bind(self.host, port)
+        sock.listen(128)
+        return sock
+
+    def _url(self, listener: _Listener) -> str:
+        return f"http://{self.host}:{listener.socket.getsockname()[1]}"
+
+    def _listen(self, name: str, listener: _Listener, *, tag: str = "") -> None:
+        """Serve ``listener``'s URL with a front end of its own (no revision yet: 503; the service gone: 404)."""
+        listener.frontend = CloudRunFrontend(self.ctx, name, None, tag=tag)
+        listener.server = quiet_server(listener.frontend, graceful=CLOUD_RUN_SHUTDOWN_GRACE_S + 5, date_header=False)
+        self._tg.start_soon(listener.server.serve, [listener.socket])
+
+    def _route(self, name: str, running: _Running, record: Service | None) -> None:
+        """Give each front end its revisions: the URL the percents of ``status.traffic``, a tag its revision."""
+        traffic = record.status.get("traffic", []) if record is not None and record.resource else []
+        split = [
+            (pool, int(target["percent"]))
+            for target in traffic
+            if target.get("percent") and (pool := self._pool(running, target["revisionName"])) is not None
+        ]
+        if running.frontend is not None:
+            running.frontend.split = split  # the next request is split the new way
+        tagged = {t["tag"]: self._pool(running, t["revisionName"]) for t in traffic if t.get("tag")}
+        for tag, listener in running.tags.items():
+            if listener.frontend is not None:
+                listener.frontend.pool = tagged.get(tag)
+        if split:
+            self.ctx.instances[name] = max(split, key=lambda share: share[1])[0]
         else:
-            running.frontend.pool = pool  # the next request goes to the new revision
+            self.ctx.instances.pop(name, None)
+
+    @staticmethod
+    def _pool(running: _Running, revision: str) -> InstancePool | None:
+        return running.revisions[revision].pool if revision in running.revisions else None
 
     def _set_status(self, name: str, revision: str, *, failure: str | None = None) -> None:
         with self.ctx.store.edit() as state:
@@ -359,12 +421,14 @@ class RevisionRuntime:
         shutil.rmtree(revision.mounts.parent, ignore_errors=True)
 
     async def _remove(self, running: _Running) -> None:
-        if running.server is not None:
-            running.server.should_exit = True
-        if running.serving is not None:
-            await self._stop_revision(running.serving)
-        if running.server is None:
-            running.socket.close()
+        for listener in (running, *running.tags.values()):
+            if listener.server is not None:
+                listener.server.should_exit = True
+            else:
+                listener.socket.close()
+        revisions, running.revisions = list(running.revisions.values()), {}
+        for revision in revisions:
+            await self._stop_revision(revision)
 
 
 def revision_scaling(template: dict[str, Any], *, startup_seconds: float) -> Scaling:
