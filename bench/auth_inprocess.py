@@ -5,7 +5,7 @@ against the same route without, on a bare app, on one with an exception handler 
 ``@app.middleware``, and dependencies of other shapes (taking the request, a callable instance, a ``SecurityBase``
 like cloudgate's requirements); then bench/_auth_app.py's routes behind ``protect()`` (the ones
 ``auth_overhead.py`` loads over HTTP) in ``cloud-run`` and ``verify`` identity modes: unprotected, ``KeyCaller``,
-API key + identity through ``Depends(require(...))`` and with the requirement called directly, and (verify) the
+API key + identity through ``Depends(require(...))`` and on a route-level requirement (``CloudgateRoute``), and (verify) the
 tutorial's verify-per-call way. Time is process CPU time, in alternating rounds, least of 5 batches: other
 processes on a loaded machine count little. ``--profile`` prints the Python calls per request of the plain cases
 and of each verify-mode case (cProfile: these counts do not depend on the machine's load) and the top functions of
@@ -199,11 +199,13 @@ async def measure(n: int) -> dict[str, float]:
 
 
 def profile(n: int, out: Path) -> None:
-    """cProfile the plain cases and each verify-mode case: calls per request, and where the ``Depends`` route's time goes."""
+    """cProfile the plain cases and each protected case: calls per request (and over the same mode's unprotected
+    route), and where the ``Depends`` route's time goes."""
 
     async def run() -> None:
         async with protected_cases() as protected:
-            cases = {**plain_cases(), **{k: v for k, v in protected.items() if k.startswith("verify")}}
+            cases = {**plain_cases(), **protected}
+            counts: dict[str, float] = {}
             for name, (app, path, headers) in cases.items():
                 await call(app, path, headers)  # warm: certs fetched, key cached, token verified once
                 profiler = cProfile.Profile()
@@ -212,8 +214,15 @@ def profile(n: int, out: Path) -> None:
                     await call(app, path, headers)
                 profiler.disable()
                 stats = pstats.Stats(profiler)
-                calls = stats.total_calls  # type: ignore[attr-defined]
-                print(f"== {name}: {calls / n:.0f} Python calls per request")
+                calls = counts[name] = stats.total_calls / n  # type: ignore[attr-defined]
+                mode = name.split(":", 1)[0]
+                base = counts.get(f"{mode}: unprotected")
+                added = (
+                    f" ({calls - base:+.0f} over {mode}'s unprotected route)"
+                    if base and name != f"{mode}: unprotected"
+                    else ""
+                )
+                print(f"== {name}: {calls:.0f} Python calls per request{added}")
                 if name.startswith("verify: API key + identity (Depends)"):
                     stats.dump_stats(out)
                     stats.sort_stats("tottime").print_stats(25)

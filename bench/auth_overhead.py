@@ -83,7 +83,7 @@ def routes(api_key: str, token: str, mode: str) -> dict[str, tuple[str, dict[str
         "unprotected": ("/open", {}),
         "API key (KeyCaller)": ("/v1/whoami", {"X-API-Key": api_key}),
         "API key + identity (Depends)": ("/v1/whoami-google", both),
-        "API key + identity (requirement called directly)": ("/v1/whoami-direct", both),
+        "API key + identity (route-level, CloudgateRoute)": ("/v1/whoami-route", both),
         "tutorial: Security(APIKeyHeader) + verify per call": (
             "/naive/whoami",
             {"X-API-Key": api_key, "Authorization": f"Bearer {token}"},

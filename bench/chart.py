@@ -54,7 +54,7 @@ def added_latency(ax: Any, inproc: dict[str, Any] | None, front: dict[str, Any] 
         base = us["verify: unprotected"]
         for name, label in (
             ("verify: API key + identity (Depends)", "Depends\n(in-process)"),
-            ("verify: API key + identity (requirement called directly)", "direct call\n(in-process)"),
+            ("verify: API key + identity (route-level, CloudgateRoute)", "route-level\n(in-process)"),
         ):
             labels.append(label)
             values.append(max(us[name] - base, 0.1) / 1000)

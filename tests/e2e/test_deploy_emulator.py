@@ -131,6 +131,18 @@ def test_a_second_run_says_no_changes(deployed: Deployed) -> None:
     assert "no changes" in again.stderr and "  $ " not in again.stderr
 
 
+def test_a_dry_run_reads_the_project_and_plans_only_what_differs(deployed: Deployed) -> None:
+    unchanged = deployed.deploy("--dry-run")
+    assert unchanged.returncode == 0, unchanged.stderr
+    assert unchanged.stdout.splitlines()[-1] == "# no changes: the service already is what was asked"
+    changed = deployed.deploy("--dry-run", "--memory", "1Gi")
+    assert changed.returncode == 0, changed.stderr
+    lines = changed.stdout.splitlines()
+    planned = [line for line in lines if not line.startswith("#") and "services describe" not in line
+               and "get-iam-policy" not in line]  # fmt: skip
+    assert len(planned) == 1 and planned[0].startswith("gcloud run deploy api ") and "--memory=1Gi" in planned[0]
+
+
 def test_made_public_with_plain_gcloud_is_caught_by_audit_and_by_the_next_deploy(deployed: Deployed) -> None:
     deployed.stack.gcloud(
         "run", "services", "add-iam-policy-binding", "api", "--member=allUsers", "--role=roles/run.invoker"

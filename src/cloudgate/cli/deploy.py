@@ -1,20 +1,28 @@
 """``cloudgate deploy``: a private Cloud Run service in one command, shown as a plan, proved by reading it back.
 
 Flags mirror ``gcloud run deploy``; ``--project`` and ``--region`` default to gcloud's ``core/project`` and
-``run/region``. ``--dry-run`` prints the gcloud commands of a deploy from a clean project and changes nothing.
+``run/region``. ``--dry-run`` reads the project (read-only gcloud calls) and prints this run's gcloud commands,
+"no changes" where a step has nothing to do; it changes nothing. Without ``--image``, ``--source`` is ``.``.
 """
 
 from __future__ import annotations
 
+import inspect
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cloudgate.cli.gcloud_options import ProjectOption, RegionOption
+from cloudgate.deploy.fields import FIELDS, Field
 from cloudgate.errors import ConfigError
+
+if TYPE_CHECKING:
+    from cloudgate.deploy.gcloud import Gcloud
+    from cloudgate.deploy.options import DeployOptions
 
 _BUILDERS = ("buildah", "podman", "docker")
 
@@ -34,7 +42,11 @@ def deploy(
     service: Annotated[str, typer.Option("--service", help="Cloud Run service name.", show_default=False)],
     source: Annotated[
         Path | None,
-        typer.Option("--source", help="Build this folder (its Dockerfile) with Cloud Build.", show_default=False),
+        typer.Option(
+            "--source",
+            help="Build this folder (its Dockerfile) with Cloud Build. Default without --image: '.'.",
+            show_default=False,
+        ),
     ] = None,
     image: Annotated[str | None, typer.Option("--image", help="Deploy this image as is.", show_default=False)] = None,
     local_build: Annotated[
@@ -72,14 +84,6 @@ def deploy(
             "--keys-file", help="API key hashes (cloudgate keys create --keystore file:///...).", show_default=False
         ),
     ] = None,
-    memory: Annotated[str | None, typer.Option("--memory", help="e.g. 512Mi, 2Gi.", show_default=False)] = None,
-    cpu: Annotated[str | None, typer.Option("--cpu", help="e.g. 1, 2.", show_default=False)] = None,
-    concurrency: Annotated[int | None, typer.Option("--concurrency", show_default=False)] = None,
-    min_instances: Annotated[int | None, typer.Option("--min-instances", show_default=False)] = None,
-    max_instances: Annotated[int | None, typer.Option("--max-instances", show_default=False)] = None,
-    timeout: Annotated[
-        int | None, typer.Option("--timeout", help="Request timeout, seconds.", show_default=False)
-    ] = None,
     http2: Annotated[bool, typer.Option("--http2", help="End-to-end HTTP/2 (h2c): no 32 MiB request cap.")] = False,
     custom_audience: Annotated[
         list[str], typer.Option("--custom-audience", help="Also accept ID tokens for this audience; repeatable.")
@@ -105,14 +109,20 @@ def deploy(
         typer.Option("--app", help="With --emulator --source: the app `cloudgate serve` runs.", show_default=False),
     ] = None,
     health_path: Annotated[str, typer.Option("--health-path", help="Route the smoke test calls.")] = "/health",
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the gcloud commands; change nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Read the project, print this run's gcloud commands; change nothing.")
+    ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Remove invokers nobody named without asking.")] = False,
+    **settings: str | None,
 ) -> None:
+    """(``settings``: one option per row of ``fields.FIELDS``, added to the signature by ``_field_options``.)"""
     from cloudgate.deploy.gcloud import Gcloud
     from cloudgate.deploy.options import DeployOptions, parse_env
-    from cloudgate.deploy.runner import Deployer, dry_run_lines
+    from cloudgate.deploy.runner import Deployer
     from cloudgate.deploy.source import source_tag
 
+    if image is None and source is None:
+        source = Path(".")  # as `gcloud run deploy` does
     if source is not None and not source.is_dir():
         raise ConfigError(f"--source {source}: not a folder")
     gcloud_env: dict[str, str] | None = None
@@ -139,12 +149,7 @@ def deploy(
         invokers=tuple(invoker),
         docs_users_file=docs_users_file,
         keys_file=keys_file,
-        memory=memory,
-        cpu=cpu,
-        concurrency=concurrency,
-        min_instances=min_instances,
-        max_instances=max_instances,
-        timeout=timeout,
+        settings=tuple((field.name, value) for field in FIELDS if (value := settings[_param(field)]) is not None),
         http2=http2,
         custom_audiences=tuple(custom_audience),
         env=parse_env(env),
@@ -153,7 +158,7 @@ def deploy(
         builder=_builder() if local_build else "podman",
     )
     if dry_run:
-        for line in dry_run_lines(options):
+        for line in _plan_lines(options, runner, health_path):
             typer.echo(line)
         return
     if not options.invokers:
@@ -169,6 +174,23 @@ def deploy(
     for note in result.notes:
         typer.echo(f"  {note}", err=True)
     typer.echo(result.url or "")
+
+
+def _plan_lines(options: DeployOptions, runner: Gcloud, health_path: str) -> list[str]:
+    """This run's plan: observed with read-only gcloud calls (against an empty project when gcloud cannot read)."""
+    from cloudgate.deploy import plan
+    from cloudgate.deploy.gcloud import GcloudError
+    from cloudgate.deploy.observe import observe
+
+    try:
+        observed = observe(options, runner)
+    except GcloudError as exc:
+        typer.echo(
+            f"warning: could not read the project ({exc}); this is the plan for a project where nothing exists yet",
+            err=True,
+        )
+        observed = plan.Observed()
+    return plan.render(plan.steps(options, observed, health_path))
 
 
 def _confirm(members: list[str], yes: bool) -> bool:
@@ -187,5 +209,26 @@ def _builder() -> str:
     raise ConfigError("--local-build needs buildah, podman or docker on the PATH")
 
 
+def _param(field: Field) -> str:
+    return field.name.replace("-", "_")
+
+
+def _field_options(command: Callable[..., None]) -> Callable[..., None]:
+    """``command`` with one ``--NAME`` option per row of ``FIELDS`` in place of its ``**settings``."""
+    signature = inspect.signature(command, eval_str=True)
+    kept = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    added = [
+        inspect.Parameter(
+            _param(field),
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=Annotated[str | None, typer.Option(field.option, help=field.help, show_default=False)],
+        )
+        for field in FIELDS
+    ]
+    command.__signature__ = signature.replace(parameters=[*kept, *added])  # type: ignore[attr-defined]
+    return command
+
+
 def register(root: typer.Typer) -> None:
-    root.command("deploy", help=_HELP)(deploy)
+    root.command("deploy", help=_HELP)(_field_options(deploy))

@@ -59,7 +59,9 @@ def id_token_from_external_account(
         )
     federated = _federated_token(info, where)
     id_url = (
-        _redirect(url, DEFAULT_IAM_ENDPOINT, iam_endpoint()).replace(":generateAccessToken", ":generateIdToken")
+        redirect_google_url(url, DEFAULT_IAM_ENDPOINT, iam_endpoint()).replace(
+            ":generateAccessToken", ":generateIdToken"
+        )
         if match and not impersonate
         else None
     )
@@ -84,7 +86,7 @@ def _federated_token(info: Mapping[str, Any], where: str) -> str:
     import google.auth.transport.requests
 
     config = {k: v for k, v in info.items() if k not in _LEFT_OUT}
-    config["token_url"] = _redirect(str(info.get("token_url") or ""), DEFAULT_STS_ENDPOINT, sts_endpoint())
+    config["token_url"] = redirect_google_url(str(info.get("token_url") or ""), DEFAULT_STS_ENDPOINT, sts_endpoint())
     try:
         credentials = _credentials(config)
     except (ValueError, TypeError, google.auth.exceptions.GoogleAuthError) as exc:
@@ -95,11 +97,14 @@ def _federated_token(info: Mapping[str, Any], where: str) -> str:
         raise TokenSourceError(
             f"could not reach the Security Token Service for {where} ({type(exc).__name__})", retryable=True
         ) from exc
-    except google.auth.exceptions.GoogleAuthError as exc:
+    except google.auth.exceptions.OAuthError as exc:
         raise TokenSourceError(
             f"the Security Token Service refused the subject token of {where} ({_reason(exc)}): check the "
             "provider's issuer, allowed audiences and attribute condition, and that the token is current"
         ) from exc
+    except google.auth.exceptions.GoogleAuthError as exc:
+        # Before any exchange: the token file, URL or executable named by credential_source did not give one.
+        raise TokenSourceError(f"could not get the subject token that {where} names ({_reason(exc)})") from exc
     return str(credentials.token)
 
 
@@ -122,7 +127,7 @@ def _credentials(config: dict[str, Any]) -> Any:
     return identity_pool.Credentials.from_info(config, scopes=scopes)  # type: ignore[no-untyped-call]
 
 
-def _redirect(url: str, google_base: str, base: str) -> str:
+def redirect_google_url(url: str, google_base: str, base: str) -> str:
     """``url`` on ``base`` instead of Google's host, when it names Google's host and ``base`` differs."""
     if base != google_base and url.startswith(google_base + "/"):
         return base + url.removeprefix(google_base)

@@ -51,6 +51,14 @@ def read_policy_at(runner: Gcloud, service: str, project: str, region: str) -> s
     return found if isinstance(found, dict) else {}
 
 
+def list_services(runner: Gcloud, project: str, region: str | None) -> list[spec.Json]:
+    """``gcloud run services list --format=json``: every service of the project (all regions unless ``region``)."""
+    where = (f"--project={project}", *((f"--region={region}",) if region else ()))
+    found = runner.json(gcloud("run", "services", "list", *where, "--format=json"))
+    items = found if isinstance(found, list) else []
+    return sorted((s for s in items if isinstance(s, dict)), key=lambda s: (spec.location(s) or "", spec.name(s)))
+
+
 def read_project_policy(project: str, runner: Gcloud) -> spec.Json | None:
     """The project's IAM policy, or ``None`` when the caller may not read it."""
     try:

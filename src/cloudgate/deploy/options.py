@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cloudgate.deploy.env_secrets import secret_kind
+from cloudgate.deploy.fields import BY_NAME
 from cloudgate.errors import ConfigError
 from cloudgate.google import FEDERATED_MEMBER_PATTERN
 
@@ -22,12 +24,10 @@ COMPUTE_DEFAULT_SUFFIX = "-compute@developer.gserviceaccount.com"
 
 _SERVICE_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,47}[a-z0-9])?$")
 _ACCOUNT_ID = re.compile(r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")
-_MEMBER = re.compile(r"^(serviceAccount|user|group|domain):[^\s,]+$")
+_MEMBER = re.compile(r"^(serviceAccount|user|group):[^\s,]+$")
 _FEDERATED = re.compile(FEDERATED_MEMBER_PATTERN)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESERVED_ENV = ("PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION")
-_MEMORY = re.compile(r"^\d+(Mi|Gi)$")
-_CPU = re.compile(r"^(\d+|\d*\.\d+|\d+m)$")
 _PUBLIC = ("allUsers", "allAuthenticatedUsers")
 
 
@@ -49,12 +49,8 @@ class DeployOptions:
     invokers: tuple[str, ...] = ()
     docs_users_file: Path | None = None
     keys_file: Path | None = None
-    memory: str | None = None
-    cpu: str | None = None
-    concurrency: int | None = None
-    min_instances: int | None = None
-    max_instances: int | None = None
-    timeout: int | None = None
+    #: ``(name, value)`` for each row of ``fields.FIELDS`` given (``("memory", "1Gi")``); unset ones keep gcloud's.
+    settings: tuple[tuple[str, str], ...] = ()
     http2: bool = False
     custom_audiences: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = field(default_factory=tuple)
@@ -66,6 +62,10 @@ class DeployOptions:
 
     def __post_init__(self) -> None:
         _validate(self)
+
+    def setting(self, name: str) -> str | None:
+        """The value asked for the ``fields.FIELDS`` row ``name``, or ``None``."""
+        return dict(self.settings).get(name)
 
     @property
     def runtime_account(self) -> str:
@@ -123,7 +123,8 @@ def parse_env(pairs: list[str]) -> tuple[tuple[str, str], ...]:
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep:
-            raise ConfigError(f"--env {pair!r}: expected KEY=VALUE")
+            # Not shown: what was meant as a value may be a secret.
+            raise ConfigError("--env: expected KEY=VALUE (an item has no '=')")
         parsed.append((name, value))
     return tuple(parsed)
 
@@ -153,6 +154,8 @@ def _validate(options: DeployOptions) -> None:
     for member in options.invokers:
         if member.split(":", 1)[-1] in _PUBLIC or member in _PUBLIC:
             raise ConfigError(f"--invoker {member}: cloudgate deploys private services only")
+        if member.startswith("domain:"):
+            raise ConfigError(f"--invoker {member}: every account of a domain could call it; name a group instead")
         if member.startswith(("principal:", "principalSet:")):
             if not _FEDERATED.match(member):
                 raise ConfigError(
@@ -169,21 +172,23 @@ def _validate(options: DeployOptions) -> None:
             raise ConfigError(f"--env {name!r}: not a valid environment variable name")
         if name in _RESERVED_ENV or name.startswith("CLOUDGATE_DOCS_USERS") or name in _MANAGED_ENV:
             raise ConfigError(f"--env {name}: set by Cloud Run or by cloudgate deploy itself")
-    if options.memory is not None and not _MEMORY.match(options.memory):
-        raise ConfigError(f"--memory {options.memory!r}: e.g. 512Mi or 2Gi")
-    if options.cpu is not None and not _CPU.match(options.cpu):
-        raise ConfigError(f"--cpu {options.cpu!r}: e.g. 1, 2 or 500m")
+    for name, value in options.env:
+        kind = secret_kind(name, value)
+        if kind is not None:
+            # The value is neither printed nor passed on: the deploy stops before any gcloud command.
+            raise ConfigError(
+                f"--env {name}: its value looks like a secret ({kind}); env vars are readable by anyone who can "
+                "describe the service. Put it in Secret Manager and mount it as a file (--docs-users-file, "
+                "--keys-file, or `gcloud run services update --update-secrets`)"
+            )
+    for name, value in options.settings:
+        field = BY_NAME.get(name)
+        problem = f"no setting {name!r}" if field is None else field.problem(value)
+        if problem is not None:
+            raise ConfigError(problem)
     for path in (options.docs_users_file, options.keys_file):
         if path is not None and not path.is_file():
             raise ConfigError(f"{path}: no such file")
-    for flag, number in (
-        ("--concurrency", options.concurrency),
-        ("--min-instances", options.min_instances),
-        ("--max-instances", options.max_instances),
-        ("--timeout", options.timeout),
-    ):
-        if number is not None and number < 0:
-            raise ConfigError(f"{flag} {number}: must not be negative")
 
 
 #: Environment variables the deploy sets itself.

@@ -2,33 +2,25 @@
 
 Each step is computed from the options and what was read from the project just before it runs (``Observed``),
 so a step whose work is already done yields no commands: that is what makes a second run say "no changes".
-``--dry-run`` computes every step against ``Observed()`` (a project where nothing exists yet).
-
-Steps: 1 runtime service account, 2 secrets, 3 image, 4 ``gcloud run deploy``, 5 invokers; 6 (read back) and
-7 (smoke test) check the result and change nothing.
+``steps(options, observed)`` is the one list the runner executes, ``--dry-run`` prints (against what it observed,
+read-only) and the tests check; ``STEPS`` is its table: 1 runtime service account, 2 secrets, 3 image,
+4 ``gcloud run deploy``, 5 invokers; 6 (read back) and 7 (smoke test) check the result and change nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cloudgate.deploy import service_spec as spec
 from cloudgate.deploy.commands import Command, gcloud
+from cloudgate.deploy.fields import BY_NAME
 from cloudgate.deploy.options import DeployOptions
 from cloudgate.errors import ConfigError
 from cloudgate.google import INVOKER_ROLE
 
 SECRET_ACCESSOR_ROLE = "roles/secretmanager.secretAccessor"  # noqa: S105 - a role name
-STEP_TITLES = (
-    "runtime service account",
-    "secrets",
-    "image",
-    "deploy",
-    "invokers",
-    "read back",
-    "smoke test",
-)
+Commands = tuple[Command, ...]
 
 
 @dataclass(frozen=True)
@@ -52,24 +44,14 @@ class Observed:
     policy: spec.Json = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Step:
-    number: int
-    commands: tuple[Command, ...]
-
-    @property
-    def title(self) -> str:
-        return STEP_TITLES[self.number - 1]
-
-
 def _where(options: DeployOptions) -> tuple[str, str]:
     return f"--project={options.project}", f"--region={options.region}"
 
 
-def account_step(options: DeployOptions, observed: Observed) -> Step:
+def account_step(options: DeployOptions, observed: Observed) -> Commands:
     """Create the runtime account (with no project roles) if it is ours to create and missing."""
     if observed.account_exists or not options.account_is_project_owned:
-        return Step(1, ())
+        return ()
     account_id = options.runtime_account.split("@", 1)[0]
     create = gcloud(
         "iam",
@@ -79,10 +61,10 @@ def account_step(options: DeployOptions, observed: Observed) -> Step:
         f"--project={options.project}",
         f"--display-name=Cloud Run runtime of {options.service}",
     )
-    return Step(1, (create,))
+    return (create,)
 
 
-def secrets_step(options: DeployOptions, observed: Observed) -> Step:
+def secrets_step(options: DeployOptions, observed: Observed) -> Commands:
     """Each secret exists, its latest version is the local file, and only the runtime account is added as reader."""
     commands: list[Command] = []
     member = f"serviceAccount:{options.runtime_account}"
@@ -105,13 +87,13 @@ def secrets_step(options: DeployOptions, observed: Observed) -> Step:
                     f"--role={SECRET_ACCESSOR_ROLE}",
                 )
             )
-    return Step(2, tuple(commands))
+    return tuple(commands)
 
 
-def image_step(options: DeployOptions, observed: Observed) -> Step:
+def image_step(options: DeployOptions, observed: Observed) -> Commands:
     """Build and push the image unless ``--image`` was given or this source's image is already there."""
     if options.source is None or observed.image_exists:
-        return Step(3, ())
+        return ()
     commands: list[Command] = []
     if not observed.repository_exists:
         commands.append(
@@ -128,7 +110,7 @@ def image_step(options: DeployOptions, observed: Observed) -> Step:
     image, source = options.image_uri, str(options.source)
     if not options.local_build:
         commands.append(gcloud("builds", "submit", source, f"--project={options.project}", f"--tag={image}"))
-        return Step(3, tuple(commands))
+        return tuple(commands)
     tool = options.builder
     # The access token goes through a pipe to `login --password-stdin`, never on argv.
     token = Command(("gcloud", "auth", "print-access-token", "--quiet"))
@@ -137,7 +119,7 @@ def image_step(options: DeployOptions, observed: Observed) -> Step:
         Command((tool, "login", "--username=oauth2accesstoken", "--password-stdin", options.registry_host), token),
         Command((tool, "push", image)),
     ]
-    return Step(3, tuple(commands))
+    return tuple(commands)
 
 
 def desired_env(options: DeployOptions) -> dict[str, str]:
@@ -183,26 +165,18 @@ def service_differences(options: DeployOptions, service: spec.Json) -> list[str]
         found.append("invoker IAM check is off")
     if spec.uses_http2(service) != options.http2:
         found.append("HTTP/2")
-    limits, template = spec.limits(service), spec.template_annotations(service)
-    revision = spec.revision_spec(service)
-    for what, asked, have_value in (
-        ("memory", options.memory, limits.get("memory")),
-        ("cpu", _millicpu(options.cpu), _millicpu(limits.get("cpu"))),
-        ("concurrency", options.concurrency, revision.get("containerConcurrency")),
-        ("timeout", options.timeout, revision.get("timeoutSeconds")),
-        ("min instances", options.min_instances, template.get(spec.MIN_SCALE, "0")),
-        ("max instances", options.max_instances, template.get(spec.MAX_SCALE)),
-    ):
-        if asked is not None and str(asked) != str(have_value):
-            found.append(f"{what} {have_value} -> {asked}")
+    for name, value in options.settings:
+        difference = BY_NAME[name].difference(value, service)
+        if difference is not None:
+            found.append(difference)
     return found
 
 
-def deploy_step(options: DeployOptions, observed: Observed) -> Step:
+def deploy_step(options: DeployOptions, observed: Observed) -> Commands:
     """``gcloud run deploy`` when the service is missing or differs."""
     service = observed.service
     if service is not None and not service_differences(options, service):
-        return Step(4, ())
+        return ()
     argv = [
         "run",
         "deploy",
@@ -227,18 +201,9 @@ def deploy_step(options: DeployOptions, observed: Observed) -> Step:
         argv.append("--set-custom-audiences=" + ",".join(options.custom_audiences))
     elif service is not None and spec.custom_audiences(service):
         argv.append("--clear-custom-audiences")
-    for flag, value in (
-        ("memory", options.memory),
-        ("cpu", options.cpu),
-        ("concurrency", options.concurrency),
-        ("min-instances", options.min_instances),
-        ("max-instances", options.max_instances),
-        ("timeout", options.timeout),
-    ):
-        if value is not None:
-            argv.append(f"--{flag}={value}")
+    argv += [BY_NAME[name].argv(value) for name, value in options.settings]
     argv.append("--use-http2" if options.http2 else "--no-use-http2")
-    return Step(4, (gcloud(*argv),))
+    return (gcloud(*argv),)
 
 
 def unwanted_invokers(options: DeployOptions, policy: spec.Json) -> list[str]:
@@ -246,7 +211,7 @@ def unwanted_invokers(options: DeployOptions, policy: spec.Json) -> list[str]:
     return sorted(spec.policy_members(policy, INVOKER_ROLE) - set(options.invokers))
 
 
-def invokers_step(options: DeployOptions, observed: Observed) -> Step:
+def invokers_step(options: DeployOptions, observed: Observed) -> Commands:
     """Grant ``roles/run.invoker`` to each named member and remove every other invoker."""
     present = spec.policy_members(observed.policy, INVOKER_ROLE)
     commands = []
@@ -266,7 +231,7 @@ def invokers_step(options: DeployOptions, observed: Observed) -> Step:
                     f"--role={INVOKER_ROLE}",
                 )
             )
-    return Step(5, tuple(commands))
+    return tuple(commands)
 
 
 def readback_commands(options: DeployOptions) -> tuple[Command, ...]:
@@ -276,16 +241,6 @@ def readback_commands(options: DeployOptions) -> tuple[Command, ...]:
         gcloud("run", "services", "describe", options.service, *where, "--format=json"),
         gcloud("run", "services", "get-iam-policy", options.service, *where, "--format=json"),
     )
-
-
-def _millicpu(value: str | None) -> str | None:
-    """``1``, ``1.0`` and ``1000m`` are the same CPU (Cloud Run prints ``1000m`` for ``--cpu=1``)."""
-    if value is None or value.endswith("m"):
-        return value
-    try:
-        return f"{round(float(value) * 1000)}m"
-    except ValueError:
-        return value
 
 
 def _env_flag(env: Mapping[str, str]) -> str:
@@ -301,3 +256,87 @@ def _list_flag(pairs: Sequence[str]) -> str:
     if delimiter is None:
         raise ConfigError("a value holds a comma and every delimiter gcloud could use instead (@ | ; # ~)")
     return f"^{delimiter}^" + delimiter.join(pairs)
+
+
+def readback_step(options: DeployOptions, observed: Observed) -> Commands:
+    """What step 6 reads (also what a user can run to check by hand)."""
+    return readback_commands(options)
+
+
+@dataclass(frozen=True)
+class StepKind:
+    title: str
+    make: Callable[[DeployOptions, Observed], Commands]
+    #: Reads and checks only: its commands change nothing (steps 6 and 7).
+    checks: bool = False
+
+
+def _no_commands(options: DeployOptions, observed: Observed) -> Commands:
+    return ()
+
+
+STEPS: tuple[StepKind, ...] = (
+    StepKind("runtime service account", account_step),
+    StepKind("secrets", secrets_step),
+    StepKind("image", image_step),
+    StepKind("deploy", deploy_step),
+    StepKind("invokers", invokers_step),
+    StepKind("read back", readback_step, checks=True),
+    StepKind("smoke test", _no_commands, checks=True),
+)
+TOTAL = len(STEPS)
+INVOKERS, READ_BACK, SMOKE_TEST = (
+    1 + [kind.make for kind in STEPS].index(make) for make in (invokers_step, readback_step, _no_commands)
+)
+
+
+def label(number: int) -> str:
+    """``[6/7] read back``: how progress lines and ``--dry-run`` name a step."""
+    return f"[{number}/{TOTAL}] {STEPS[number - 1].title}"
+
+
+@dataclass(frozen=True)
+class Step:
+    number: int
+    title: str
+    commands: Commands
+    checks: bool = False
+    #: A line that says what the step does when its commands do not (``--image`` given, the smoke test's calls).
+    note: str | None = None
+
+    @property
+    def label(self) -> str:
+        return label(self.number)
+
+
+def step(number: int, options: DeployOptions, observed: Observed, health_path: str = "/health") -> Step:
+    kind = STEPS[number - 1]
+    commands = kind.make(options, observed)
+    note = None
+    if kind.make is image_step and options.source is None:
+        note = f"using --image {options.image_uri}"
+    elif kind.make is readback_step:
+        note = "cloudgate checks these; gcloud's exit codes are not proof"
+    elif kind.checks:
+        note = f"GET <service URL>{health_path} with an invoker's ID token (200), without (403)"
+    return Step(number, kind.title, commands, kind.checks, note)
+
+
+def steps(options: DeployOptions, observed: Observed, health_path: str = "/health") -> list[Step]:
+    """Every step of a deploy of ``options`` onto ``observed``, in order."""
+    return [step(number, options, observed, health_path) for number in range(1, TOTAL + 1)]
+
+
+def render(planned: Sequence[Step]) -> list[str]:
+    """The plan as bash lines: a comment per step (``no changes`` where it has nothing to do), then its commands."""
+    lines: list[str] = []
+    for each in planned:
+        lines.append(f"# {each.label}")
+        if each.note:
+            lines.append(f"# {each.note}")
+        elif not each.commands and not each.checks:
+            lines.append("# no changes")
+        lines += [command.shell() for command in each.commands]
+    if not any(each.commands for each in planned if not each.checks):
+        lines.append("# no changes: the service already is what was asked")
+    return lines

@@ -15,13 +15,12 @@ from cloudgate.deploy import plan
 from cloudgate.deploy import service_spec as spec
 from cloudgate.deploy.commands import Command, gcloud
 from cloudgate.deploy.gcloud import Gcloud, GcloudError
-from cloudgate.deploy.observe import observe, read_policy, read_service
+from cloudgate.deploy.observe import observe, read_policy, read_project_policy, read_service
 from cloudgate.deploy.options import DeployOptions
 from cloudgate.deploy.readback import check_deployment
 from cloudgate.deploy.smoke import smoke_test
 from cloudgate.errors import DeployError
 
-_TOTAL = len(plan.STEP_TITLES)
 _RESUME = "to resume, run the same `cloudgate deploy` command again: steps already done are skipped"
 
 
@@ -67,15 +66,19 @@ class Deployer:
                 + ", ".join(unwanted)
                 + "; name them with --invoker, or confirm their removal (--yes). Nothing was changed."
             )
-        for make in (plan.account_step, plan.secrets_step, plan.image_step, plan.deploy_step):
-            self._run_step(make(options, observed))
-        if self.result.changed:  # gcloud run deploy may have changed the policy (it removes allUsers itself)
-            observed = replace(observed, policy=read_policy(options, self.runner))
-        invokers = plan.invokers_step(options, observed)
-        late = set(plan.unwanted_invokers(options, observed.policy)) - set(unwanted)
-        if late:
-            raise self._failure(invokers, f"new unnamed invokers appeared during the deploy: {', '.join(sorted(late))}")
-        self._run_step(invokers)
+        for step in plan.steps(options, observed, self.health_path):
+            if step.checks:
+                break
+            if step.number == plan.INVOKERS and self.result.changed:
+                # gcloud run deploy may have changed the policy (it removes allUsers itself): plan this step anew.
+                observed = replace(observed, policy=read_policy(options, self.runner))
+                step = plan.step(plan.INVOKERS, options, observed, self.health_path)
+                late = set(plan.unwanted_invokers(options, observed.policy)) - set(unwanted)
+                if late:
+                    raise self._failure(
+                        step, f"new unnamed invokers appeared during the deploy: {', '.join(sorted(late))}"
+                    )
+            self._run_step(step)
         if not self.result.changed:
             self.echo("no changes: the service already is what was asked")
         # With no command run, what was just observed is the result; otherwise read it again.
@@ -85,7 +88,7 @@ class Deployer:
         return self.result
 
     def _run_step(self, step: plan.Step) -> None:
-        label = f"[{step.number}/{_TOTAL}] {step.title}"
+        label = step.label
         if not step.commands:
             self.echo(f"{label}: up to date")
             return
@@ -100,13 +103,14 @@ class Deployer:
         self._done.append(f"step {step.number} ({step.title})")
 
     def _read_back(self, observed: tuple[spec.Json | None, spec.Json] | None) -> None:
-        label = f"[6/{_TOTAL}] read back"
+        label = plan.label(plan.READ_BACK)
         if observed is None:
             service = read_service(self.options, self.runner)
             policy = read_policy(self.options, self.runner) if service else {}
         else:
             service, policy = observed
-        problems, notes = check_deployment(self.options, service, policy)
+        project_policy = read_project_policy(self.options.project, self.runner) if service else None
+        problems, notes = check_deployment(self.options, service, policy, project_policy)
         self.result.url = spec.url(service) if service else None
         self.result.notes = [note.line() for note in notes]
         if problems:
@@ -118,7 +122,7 @@ class Deployer:
         self.echo(f"{label}: private; invokers: {', '.join(self.options.invokers) or '(none)'}; URL {self.result.url}")
 
     def _smoke_test(self, url: str) -> None:
-        label = f"[7/{_TOTAL}] smoke test"
+        label = plan.label(plan.SMOKE_TEST)
         token = self._invoker_token(url)
         problems, checked = smoke_test(url, self.health_path, token)
         if problems:
@@ -143,7 +147,7 @@ class Deployer:
         done = "; ".join(self._done) or "nothing (no earlier step changed anything)"
         ran = f"\n  command: {command.shell()}" if command else ""
         return DeployError(
-            f"step {step.number}/{_TOTAL} ({step.title}) failed: {reason}{ran}\n  done by this run: {done}\n  {_RESUME}"
+            f"step {step.number}/{plan.TOTAL} ({step.title}) failed: {reason}{ran}\n  done by this run: {done}\n  {_RESUME}"
         )
 
 
@@ -156,23 +160,3 @@ def _token_email(token: str) -> str | None:
         return None
     email = claims.get("email") if isinstance(claims, dict) else None
     return email if isinstance(email, str) else None
-
-
-def dry_run_lines(options: DeployOptions) -> list[str]:
-    """The whole deploy from a clean project, as bash lines (comments say which step each belongs to)."""
-    observed = plan.Observed()
-    lines: list[str] = []
-    for make in (plan.account_step, plan.secrets_step, plan.image_step, plan.deploy_step):
-        step = make(options, observed)
-        lines.append(f"# [{step.number}/{_TOTAL}] {step.title}")
-        if step.number == 3 and not step.commands:
-            lines.append(f"# using --image {options.image_uri}")
-        for command in step.commands:
-            lines.append(command.shell())
-    invokers = plan.invokers_step(options, observed)
-    lines.append(f"# [5/{_TOTAL}] {invokers.title}")
-    lines += [command.shell() for command in invokers.commands]
-    lines.append(f"# [6/{_TOTAL}] read back (cloudgate checks these; gcloud's exit codes are not proof)")
-    lines += [command.shell() for command in plan.readback_commands(options)]
-    lines.append(f"# [7/{_TOTAL}] smoke test: GET <service URL>/health with an invoker's ID token (200), without (403)")
-    return lines

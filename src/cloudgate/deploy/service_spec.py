@@ -15,6 +15,7 @@ from typing import Any
 INGRESS = "run.googleapis.com/ingress"
 INVOKER_IAM_DISABLED = "run.googleapis.com/invoker-iam-disabled"
 CUSTOM_AUDIENCES = "run.googleapis.com/custom-audiences"
+LOCATION_LABEL = "cloud.googleapis.com/location"
 MIN_SCALE = "autoscaling.knative.dev/minScale"
 MAX_SCALE = "autoscaling.knative.dev/maxScale"
 #: gcloud names the container port ``h2c`` for ``--use-http2`` (``command_lib/run/config_changes.py``).
@@ -41,6 +42,16 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+def name(service: Json) -> str:
+    return str(_dict(service.get("metadata")).get("name") or "")
+
+
+def location(service: Json) -> str | None:
+    """The region, from the label gcloud's list prints as REGION (``cloud.googleapis.com/location``)."""
+    value = _dict(_dict(service.get("metadata")).get("labels")).get(LOCATION_LABEL)
+    return str(value) if value else None
+
+
 def service_annotations(service: Json) -> dict[str, str]:
     return {str(k): str(v) for k, v in _dict(_dict(service.get("metadata")).get("annotations")).items()}
 
@@ -54,10 +65,34 @@ def revision_spec(service: Json) -> Json:
     return _dict(_dict(_dict(service.get("spec")).get("template")).get("spec"))
 
 
+def containers(service: Json) -> list[Json]:
+    """Every container of the revision: the serving one first, then its sidecars (gcloud's order)."""
+    return [_dict(box) for box in _list(revision_spec(service).get("containers"))]
+
+
 def container(service: Json) -> Json:
     """The serving container (the first; sidecars come after it in gcloud's output)."""
-    containers = _list(revision_spec(service).get("containers"))
-    return _dict(containers[0]) if containers else {}
+    boxes = containers(service)
+    return boxes[0] if boxes else {}
+
+
+def container_label(box: Json, index: int) -> str:
+    """How a finding names a container: its name, or its position when it has none."""
+    return str(box.get("name") or f"#{index + 1}")
+
+
+def literal_env(box: Json) -> dict[str, str]:
+    """One container's environment variables with literal values (secret references excluded)."""
+    found = {}
+    for entry in map(_dict, _list(box.get("env"))):
+        if "valueFrom" not in entry and entry.get("name"):
+            found[str(entry["name"])] = str(entry.get("value", ""))
+    return found
+
+
+def arguments(box: Json) -> list[str]:
+    """One container's ``command`` and ``args``, in order."""
+    return [str(a) for a in (*_list(box.get("command")), *_list(box.get("args")))]
 
 
 def image(service: Json) -> str | None:
@@ -72,26 +107,22 @@ def service_account(service: Json) -> str | None:
 
 
 def plain_env(service: Json) -> dict[str, str]:
-    """Environment variables with literal values (secret references excluded)."""
-    found = {}
-    for entry in _list(container(service).get("env")):
-        entry = _dict(entry)
-        if "valueFrom" not in entry and entry.get("name"):
-            found[str(entry["name"])] = str(entry.get("value", ""))
-    return found
+    """The serving container's environment variables with literal values (secret references excluded)."""
+    return literal_env(container(service))
 
 
-def secret_refs(service: Json) -> list[SecretRef]:
-    """Every secret the serving container uses, as mounted files and as env vars."""
+def secret_refs(service: Json, box: Json | None = None) -> list[SecretRef]:
+    """Every secret a container (default: the serving one) uses, as mounted files and as env vars."""
+    box = container(service) if box is None else box
     refs = []
-    for entry in _list(container(service).get("env")):
+    for entry in _list(box.get("env")):
         selector = _dict(_dict(_dict(entry).get("valueFrom")).get("secretKeyRef"))
         if selector:
             refs.append(SecretRef(str(selector.get("name")), str(selector.get("key", "latest")), env=entry.get("name")))
     volumes = {
         str(v.get("name")): _dict(v.get("secret")) for v in map(_dict, _list(revision_spec(service).get("volumes")))
     }
-    for mount in map(_dict, _list(container(service).get("volumeMounts"))):
+    for mount in map(_dict, _list(box.get("volumeMounts"))):
         source = volumes.get(str(mount.get("name")))
         if not source:
             continue
@@ -147,6 +178,14 @@ def not_ready_reason(service: Json) -> str | None:
                 return None
             return str(condition.get("message") or f"Ready is {condition.get('status')}")
     return "no Ready condition"
+
+
+def policy_bindings(policy: Json) -> list[tuple[str, str]]:
+    """Every ``(role, member)`` pair of an IAM policy, conditional bindings included, in a stable order."""
+    pairs: set[tuple[str, str]] = set()
+    for binding in map(_dict, _list(policy.get("bindings"))):
+        pairs.update((str(binding.get("role")), str(m)) for m in _list(binding.get("members")))
+    return sorted(pairs)
 
 
 def policy_members(policy: Json, role: str) -> set[str]:

@@ -9,15 +9,18 @@ from cloudgate.service.auth import (
     KeyAndGoogleRequirement,
     KeyRequirement,
     Requirement,
+    caller,
     require,
     require_google,
     require_key,
 )
 from cloudgate.service.deps import GoogleCaller, KeyCaller
 from cloudgate.service.principal import Principal
+from cloudgate.service.route import CloudgateRoute
 from cloudgate.service.settings import IdentityMode, ServiceSettings, get_settings
 
 __all__ = [
+    "CloudgateRoute",
     "GoogleCaller",
     "GoogleRequirement",
     "IdentityMode",
@@ -27,6 +30,7 @@ __all__ = [
     "Principal",
     "Requirement",
     "ServiceSettings",
+    "caller",
     "get_settings",
     "protect",
     "require",

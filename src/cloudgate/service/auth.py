@@ -6,7 +6,10 @@
 
 Called with the request, a requirement asks the app's ``Authenticator`` (left in the request's scope by the ASGI
 layer, beside the parsed ``Credentials``) for the ``Principal``, or raises the ``AuthError`` that ``protect()``
-answers with 401/403. Like FastAPI's ``APIKeyHeader``, each is a ``SecurityBase``, so FastAPI lists it in the
+answers with 401/403. Credentials that passed the same requirement recently cost one hash and one dict lookup
+(``Authenticator.principal_for``). On a ``CloudgateRoute`` (``cloudgate.service.route``), a requirement given in the
+route's ``dependencies`` is checked before FastAPI solves anything, and the endpoint reads the principal with
+``caller(request)``. Like FastAPI's ``APIKeyHeader``, each is a ``SecurityBase``, so FastAPI lists it in the
 OpenAPI schema by itself; cloudgate's hook (``openapi``) then writes the real schemes from what it carries.
 
 Example::
@@ -71,8 +74,8 @@ class Requirement(SecurityBase):
         return {"security": [{self.scheme_name: []}]}
 
     async def __call__(self, request: Request) -> Principal:
-        authenticator, creds = _context(request)
-        return await authenticator.authenticate(creds, key=self.key, scope=self.scope, google=self.google)
+        authenticator, creds = auth_context(request)
+        return await authenticator.principal_for(creds, self)
 
 
 class KeyRequirement(Requirement):
@@ -97,11 +100,26 @@ class KeyAndGoogleRequirement(Requirement):
     google = True
 
 
-def _context(request: Request) -> tuple[Authenticator, Credentials]:
+def auth_context(request: Request) -> tuple[Authenticator, Credentials]:
+    """The app's ``Authenticator`` and the request's ``Credentials``, as the ASGI layer left them."""
+    scope = request.scope
     try:
-        return request.scope[AUTHENTICATOR_KEY], request.scope[CREDENTIALS_KEY]
+        return scope[AUTHENTICATOR_KEY], scope[CREDENTIALS_KEY]
     except KeyError:
         raise ConfigError("cloudgate dependencies need the app wrapped with cloudgate.service.protect(app)") from None
+
+
+def caller(request: Request) -> Principal:
+    """The principal a requirement let through for this request: what a route on a ``CloudgateRoute`` with a
+    requirement in its ``dependencies`` reads, instead of a ``Depends`` parameter that FastAPI would solve.
+
+    Raises ``ConfigError`` when no requirement was checked (the route declares none, or the app is not protected).
+    """
+    creds: Credentials | None = request.scope.get(CREDENTIALS_KEY)
+    principal = creds.principal if creds is not None else None
+    if principal is None:
+        raise ConfigError("caller(request) needs a requirement on the route (dependencies=[Depends(require_key())])")
+    return principal
 
 
 def require(scope: str | None = None, *, key: bool = True, google: bool = False) -> Requirement:

@@ -2,13 +2,17 @@
 identity settings and returns the ``Principal`` (or raises an ``AuthError``).
 
 ``protect()`` makes it and hands it to the ASGI layer, which leaves it in each request's scope beside the parsed
-``Credentials``; the route requirements (``cloudgate.service.auth``) call it.
+``Credentials``; the route requirements (``cloudgate.service.auth``, ``cloudgate.service.route``) call
+``principal_for``: credentials that passed the same requirement recently resolve from ``RecentPrincipals`` with one
+hash and one dict lookup, others go through the full check (``authenticate``).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,10 +22,13 @@ from cloudgate.service.credentials import Credentials
 from cloudgate.service.keys import KeyStore, authenticate_async, open_keystore
 from cloudgate.service.keys.cache import CachedKeyStore
 from cloudgate.service.principal import Principal, grants
+from cloudgate.service.recent import RecentPrincipals
 from cloudgate.service.settings import IdentityMode, ServiceSettings
 
 if TYPE_CHECKING:
-    from cloudgate.service.identity import IdentityChecker
+    from cloudgate.service.auth import Requirement
+    from cloudgate.service.identity import GoogleIdentity, IdentityChecker
+    from cloudgate.service.keys.store import KeyRecord
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +41,8 @@ class Authenticator:
         self._keystore = keystore
         self._identity: IdentityChecker | None = None
         self._allowed = frozenset(p.lower() for p in settings.allowed_principals)
+        #: Made with the key store: only a cached key store says how long a record may be trusted.
+        self._recent: RecentPrincipals | None = None
 
     @property
     def keystore(self) -> KeyStore:
@@ -41,6 +50,9 @@ class Authenticator:
             store = open_keystore(self.settings.keystore, create=False)
             ttl = self.settings.key_cache_seconds
             self._keystore = CachedKeyStore(store, ttl) if ttl > 0 else store
+        if self._recent is None and isinstance(self._keystore, CachedKeyStore):
+            self._recent = RecentPrincipals(self._keystore.clock)
+            self._keystore.on_write(self._recent.clear)
         return self._keystore
 
     @property
@@ -73,8 +85,46 @@ class Authenticator:
         if self._keystore is not None:
             self._keystore.close()
 
+    async def principal_for(self, creds: Credentials, requirement: Requirement) -> Principal:
+        """The principal ``requirement`` lets through with ``creds``: from ``RecentPrincipals`` when these credentials
+        passed it recently, else by the full check (remembered if it passes). Raises ``AuthError`` otherwise."""
+        recent = self._recent
+        principal = recent.get(requirement, creds) if recent is not None else None
+        if principal is None:
+            principal, record, identity = await self._check(
+                creds, key=requirement.key, scope=requirement.scope, google=requirement.google
+            )
+            if recent is not None:
+                recent.put(requirement, creds, principal, self._trusted_until(record, identity))
+        creds.principal = principal
+        return principal
+
+    def _trusted_until(self, record: KeyRecord | None, identity: GoogleIdentity | None) -> float:
+        """Until when (on the key cache's clock) a principal built from ``record`` and ``identity`` may be reused:
+        the key's cache entry and expiry, the token's ``exp`` plus skew, whichever ends first."""
+        store = self.keystore
+        assert isinstance(store, CachedKeyStore)  # RecentPrincipals exists only with one
+        now, wall = store.clock(), time.time()
+        until = math.inf
+        if record is not None:
+            fresh = store.fresh_until(record.key_id)
+            until = -math.inf if fresh is None else fresh  # not cached (a concurrent write): not reused
+            if record.expires_at is not None:
+                until = min(until, now + record.expires_at.timestamp() - wall)
+        if identity is not None:
+            until = min(until, now + identity.expires_at + self.settings.clock_skew_seconds - wall)
+        return until if until != math.inf else -math.inf  # nothing checked that bounds it: not reused
+
     async def authenticate(self, creds: Credentials, *, key: bool, scope: str | None, google: bool) -> Principal:
-        """The principal behind ``creds``; raises ``AuthError`` when a required part is missing or wrong."""
+        """The principal behind ``creds`` (the full check, never remembered); raises ``AuthError`` when a required
+        part is missing or wrong."""
+        principal, _, _ = await self._check(creds, key=key, scope=scope, google=google)
+        creds.principal = principal
+        return principal
+
+    async def _check(
+        self, creds: Credentials, *, key: bool, scope: str | None, google: bool
+    ) -> tuple[Principal, KeyRecord | None, GoogleIdentity | None]:
         header = self.settings.api_key_header
         record = None
         if key:
@@ -87,17 +137,16 @@ class Authenticator:
                 raise ForbiddenError(
                     f"API key {record.key_id} lacks the scope {scope!r}", reason=codes.SCOPE_MISSING, scope=scope
                 )
-        email = await self._google_email(creds, required=google)
+        identity = await self._google_identity(creds, required=google)
         principal = Principal(
-            email=email,
+            email=identity.email if identity else None,
             key_id=record.key_id if record else None,
             key_name=record.name if record else None,
             scopes=record.scopes if record else frozenset(),
         )
-        creds.principal = principal
-        return principal
+        return principal, record, identity
 
-    async def _google_email(self, creds: Credentials, *, required: bool) -> str | None:
+    async def _google_identity(self, creds: Credentials, *, required: bool) -> GoogleIdentity | None:
         mode = self.settings.identity
         if mode is IdentityMode.OFF:
             if required:
@@ -122,4 +171,4 @@ class Authenticator:
             raise ForbiddenError(
                 f"{email or identity.subject} is not an allowed principal", reason=codes.PRINCIPAL_NOT_ALLOWED
             )
-        return email
+        return identity

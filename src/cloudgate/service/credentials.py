@@ -27,16 +27,38 @@ _BARE_JWT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
 @dataclass(slots=True)
 class Credentials:
-    """The credentials in one request's headers; ``principal`` is filled once a dependency has checked them."""
+    """The credentials in one request's headers; ``principal`` is filled once a requirement has checked them.
+
+    The identity headers are kept as sent and read into ``bearer``/``bearer_problem`` on first need: a request
+    whose credentials passed recently (``RecentPrincipals``, keyed by ``raw``) never parses its token.
+    """
 
     #: Every value of the API key header (more than one is refused, not guessed at).
     api_keys: list[str] = field(default_factory=list)
-    #: The bearer token: from ``X-Serverless-Authorization`` if present, else ``Authorization: Bearer``.
-    bearer: str | None = None
-    #: Why the identity header that was sent is unusable (wrong scheme, whitespace, two tokens); the auth
-    #: dependency refuses with it (401). A malformed header is never read as "no identity".
-    bearer_problem: str | None = None
+    #: Every value of ``X-Serverless-Authorization`` and of ``Authorization``, as sent.
+    serverless: list[str] = field(default_factory=list)
+    authorization: list[str] = field(default_factory=list)
+    #: The same three headers' raw values in the order sent, each tagged with its header (``k``, ``s``, ``a``):
+    #: what ``RecentPrincipals`` hashes. Header values hold no newline, so joined with one they read back one way.
+    raw: list[bytes] = field(default_factory=list)
     principal: Principal | None = None
+    _identity: tuple[str | None, str | None] | None = None
+
+    @property
+    def bearer(self) -> str | None:
+        """The bearer token: from ``X-Serverless-Authorization`` if present, else ``Authorization: Bearer``."""
+        return self._read_identity()[0]
+
+    @property
+    def bearer_problem(self) -> str | None:
+        """Why the identity header that was sent is unusable (wrong scheme, whitespace, two tokens); the auth
+        check refuses with it (401). A malformed header is never read as "no identity"."""
+        return self._read_identity()[1]
+
+    def _read_identity(self) -> tuple[str | None, str | None]:
+        if self._identity is None:
+            self._identity = read_identity_headers(self.serverless, self.authorization)
+        return self._identity
 
 
 def _malformed(header: str, what: str) -> InvalidCredentialsError:
@@ -80,8 +102,8 @@ def _is_b64token(token: str) -> bool:
     return not raw.translate(None, _B64TOKEN_CHARS)
 
 
-def read_identity_headers(serverless: list[str], authorization: list[str], creds: Credentials) -> None:
-    """Fill ``creds.bearer`` (or ``creds.bearer_problem``) from the request's identity headers.
+def read_identity_headers(serverless: list[str], authorization: list[str]) -> tuple[str | None, str | None]:
+    """``(bearer token, None)`` from the request's identity headers, or ``(None, why it is unusable)``.
 
     As at Cloud Run (``shared/CLOUD_RUN.md``), ``X-Serverless-Authorization`` wins when present and must then be a
     Bearer token; ``Authorization`` may carry another scheme (the docs' Basic), which is simply not an identity.
@@ -93,13 +115,13 @@ def read_identity_headers(serverless: list[str], authorization: list[str], creds
             token = bearer_token(serverless[0], header="X-Serverless-Authorization")
             if token is None:
                 raise _malformed("X-Serverless-Authorization", "the scheme must be Bearer")
-            creds.bearer = token
-        elif authorization:
+            return token, None
+        if authorization:
             tokens = [bearer_token(value) for value in authorization]
             found = [token for token in tokens if token is not None]
             if len(found) > 1 or (found and len(authorization) > 1):
                 raise _malformed("Authorization", "sent more than once")
-            creds.bearer = found[0] if found else None
+            return (found[0] if found else None), None
     except InvalidCredentialsError as exc:
-        creds.bearer = None
-        creds.bearer_problem = str(exc)
+        return None, str(exc)
+    return None, None

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cloudgate import headers as http_headers
 from cloudgate.service.authenticator import Authenticator
 from cloudgate.service.client_ip import client_ip
-from cloudgate.service.credentials import AUTHENTICATOR_KEY, CREDENTIALS_KEY, Credentials, read_identity_headers
+from cloudgate.service.credentials import AUTHENTICATOR_KEY, CREDENTIALS_KEY, Credentials
 from cloudgate.service.errors_http import error_body
 from cloudgate.service.logs import parse_trace, redact, trace_context
 from cloudgate.service.settings import ServiceSettings
@@ -145,19 +145,21 @@ class CloudgateMiddleware:
 
     def _scan_headers(self, scope: Scope) -> _Seen:
         """One pass over the request headers: credentials, sizes, trace context and what the log line names."""
-        seen = _Seen(Credentials())
-        serverless: list[str] = []
-        authorization: list[str] = []
+        creds = Credentials()
+        seen = _Seen(creds)
         key_header = self._key_header
         header_bytes = 0
         for name, value in scope["headers"]:
             header_bytes += len(name) + len(value)
             if name == key_header:
-                seen.creds.api_keys.append(value.decode("latin-1"))
+                creds.api_keys.append(value.decode("latin-1"))
+                creds.raw.append(b"k" + value)
             elif name == b"x-serverless-authorization":
-                serverless.append(value.decode("latin-1"))
+                creds.serverless.append(value.decode("latin-1"))
+                creds.raw.append(b"s" + value)
             elif name == b"authorization":
-                authorization.append(value.decode("latin-1"))
+                creds.authorization.append(value.decode("latin-1"))
+                creds.raw.append(b"a" + value)
             elif name == b"content-length":
                 seen.content_length = int(value) if value.isdigit() else -1
             elif name == b"x-cloud-trace-context":
@@ -169,7 +171,6 @@ class CloudgateMiddleware:
             elif name == b"referer":
                 seen.referer = value.decode("latin-1")
         seen.header_bytes = header_bytes
-        read_identity_headers(serverless, authorization, seen.creds)
         return seen
 
     def _early_refusal(self, seen: _Seen) -> tuple[int, str] | None:

@@ -1,7 +1,9 @@
 """``cloudgate deploy --dry-run``: the exact gcloud commands, line by line, through the real console script.
 
 Like datasette's ``publish cloudrun`` tests, the argv is the contract: Cloud Build and Artifact Registry cannot
-run here, so their commands are checked exactly. No gcloud runs (``--project``/``--region`` are given).
+run here, so their commands are checked exactly. No gcloud is on the PATH here, so the dry run cannot observe the
+project: it says so and plans against a project where nothing exists (what it plans against an observed project
+is tested on ``plan.steps`` and, with the real gcloud, in tests/e2e/test_deploy_emulator.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ def dry_run(cwd: Path, *args: str) -> list[str]:
     argv = [CLOUDGATE, "deploy", "--service", "api", "--project", "my-proj", "--region", "europe-west1", *args]
     done = subprocess.run([*argv, "--dry-run"], cwd=cwd, capture_output=True, text=True, timeout=60, env={"PATH": ""})
     assert done.returncode == 0, done.stderr
+    assert "warning: could not read the project (gcloud is not installed" in done.stderr
     return done.stdout.splitlines()
 
 
@@ -66,10 +69,12 @@ def test_image_with_secrets_and_invokers(files: Path) -> None:
         "# [5/7] invokers",
         f"gcloud run services add-iam-policy-binding api {WHERE} --member={ETL} --role=roles/run.invoker --quiet",
         f"gcloud run services add-iam-policy-binding api {WHERE} --member=user:me@example.com --role=roles/run.invoker --quiet",
-        "# [6/7] read back (cloudgate checks these; gcloud's exit codes are not proof)",
+        "# [6/7] read back",
+        "# cloudgate checks these; gcloud's exit codes are not proof",
         f"gcloud run services describe api {WHERE} --format=json --quiet",
         f"gcloud run services get-iam-policy api {WHERE} --format=json --quiet",
-        "# [7/7] smoke test: GET <service URL>/health with an invoker's ID token (200), without (403)",
+        "# [7/7] smoke test",
+        "# GET <service URL>/health with an invoker's ID token (200), without (403)",
     ]
 
 
@@ -134,7 +139,7 @@ def test_runtime_options_become_gcloud_flags(files: Path) -> None:
 
 def test_an_existing_account_of_another_project_is_not_created(files: Path) -> None:
     lines = dry_run(files, "--image", "img:1", "--service-account", "shared@other-proj.iam.gserviceaccount.com")
-    assert lines[:2] == ["# [1/7] runtime service account", "# [2/7] secrets"]
+    assert lines[:3] == ["# [1/7] runtime service account", "# no changes", "# [2/7] secrets"]
 
 
 @pytest.mark.parametrize(
@@ -148,6 +153,7 @@ def test_an_existing_account_of_another_project_is_not_created(files: Path) -> N
             "expected principalSet://",
         ),
         (("--image", "i", "--source", "."), "exactly one of --image"),
+        (("--image", "i", "--memory", "1GB"), "--memory '1GB': expected e.g. 512Mi or 2Gi"),
         (("--image", "i", "--env", "CLOUDGATE_IDENTITY=off"), "set by Cloud Run or by cloudgate deploy"),
         (("--image", "i", "--docs-users-file", "missing.txt"), "missing.txt: no such file"),
     ],
@@ -164,6 +170,51 @@ def test_command_and_args_override_the_entrypoint(files: Path) -> None:
     lines = dry_run(files, "--image", "img:1", "--command", "sh", "--args=-c", "--args", "exec serve a,b")
     deploy = shlex.split(lines[lines.index("# [4/7] deploy") + 1])
     assert "--command=sh" in deploy and "--args=^@^-c@exec serve a,b" in deploy
+
+
+@pytest.mark.parametrize(
+    "pair",
+    [
+        "API_KEY=sk_live_51HqLyjWDarjtT1zdp7dcXYZabcdEFGH",
+        "DATABASE_URL=postgres://app:hunter2@db/app",
+        "DB_PASSWORD=hunter2",
+    ],
+)
+def test_env_refuses_a_secret_looking_value_without_printing_it(tmp_path: Path, pair: str) -> None:
+    argv = [CLOUDGATE, "deploy", "--service", "api", "--project", "p", "--region", "r", "--image", "i", "--env", pair]
+    done = subprocess.run(
+        [*argv, "--dry-run"], cwd=tmp_path, capture_output=True, text=True, timeout=60, env={"PATH": ""}
+    )
+    name, _, value = pair.partition("=")
+    assert done.returncode == 2 and f"--env {name}: its value looks like a secret" in done.stderr
+    assert value not in done.stderr + done.stdout
+
+
+@pytest.mark.parametrize("pair", ["OAUTH_TOKEN_URL=https://oauth2.googleapis.com/token", "PASSWORD_MIN_LENGTH=12",
+                                  "SECRET_NAME=api-docs-users"])  # fmt: skip
+def test_env_deploys_names_that_only_look_like_secrets(files: Path, pair: str) -> None:
+    lines = dry_run(files, "--image", "img:1", "--env", pair)
+    deploy = shlex.split(lines[lines.index("# [4/7] deploy") + 1])
+    assert any(arg.startswith("--set-env-vars=") and arg.endswith(pair) for arg in deploy)
+
+
+def test_a_domain_invoker_is_refused(tmp_path: Path) -> None:
+    argv = [CLOUDGATE, "deploy", "--service", "api", "--project", "p", "--region", "r", "--image", "i"]
+    done = subprocess.run([*argv, "--invoker", "domain:example.com", "--dry-run"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60, env={"PATH": ""})  # fmt: skip
+    assert done.returncode == 2 and "every account of a domain could call it" in done.stderr
+
+
+def test_the_smoke_test_line_names_the_health_path(files: Path) -> None:
+    lines = dry_run(files, "--image", "img:1", "--health-path", "/ready")
+    assert lines[-1] == "# GET <service URL>/ready with an invoker's ID token (200), without (403)"
+
+
+def test_without_image_the_current_folder_is_the_source(files: Path) -> None:
+    (files / "Dockerfile").write_text("FROM python:3.12-slim\n")
+    lines = dry_run(files)
+    image = f"europe-west1-docker.pkg.dev/my-proj/cloudgate/api:{source_tag(files)}"
+    assert f"gcloud builds submit . --project=my-proj --tag={image} --quiet" in lines
 
 
 def test_a_principal_set_invoker_is_accepted_and_bound(files: Path) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from cloudgate.deploy import plan
 from cloudgate.deploy.options import DeployOptions
-from cloudgate.deploy.readback import check_deployment
+from cloudgate.errors import ConfigError
 from tests.unit.deploy import gcloud_output as out
 
 ETL = "serviceAccount:etl@my-proj.iam.gserviceaccount.com"
@@ -37,8 +37,8 @@ def deployed(options: DeployOptions) -> plan.Observed:
 
 
 def all_commands(options: DeployOptions, observed: plan.Observed) -> list[str]:
-    steps = (plan.account_step, plan.secrets_step, plan.image_step, plan.deploy_step, plan.invokers_step)
-    return [command.shell() for make in steps for command in make(options, observed).commands]
+    """The commands that change something (steps 1-5), as the runner would run them."""
+    return [c.shell() for step in plan.steps(options, observed) if not step.checks for c in step.commands]
 
 
 def test_a_project_that_matches_needs_no_command(options: DeployOptions) -> None:
@@ -61,8 +61,8 @@ def test_a_changed_secret_file_adds_one_version_only(options: DeployOptions) -> 
 def test_a_new_image_redeploys_in_one_command(options: DeployOptions) -> None:
     service = out.service()
     out.container(service)["image"] = "europe-west1-docker.pkg.dev/my-proj/cloudgate/api:old"
-    step = plan.deploy_step(options, plan.Observed(service=service))
-    assert [c.argv[:3] for c in step.commands] == [("gcloud", "run", "deploy")]
+    commands = plan.deploy_step(options, plan.Observed(service=service))
+    assert [c.argv[:3] for c in commands] == [("gcloud", "run", "deploy")]
 
 
 def test_an_audience_pinned_by_an_earlier_deploy_is_removed(options: DeployOptions) -> None:
@@ -71,15 +71,23 @@ def test_an_audience_pinned_by_an_earlier_deploy_is_removed(options: DeployOptio
     service = out.service()
     out.container(service)["env"].append({"name": "CLOUDGATE_AUDIENCES", "value": out.URL})
     assert plan.service_differences(options, service) == ["environment variables"]
-    assert "CLOUDGATE_AUDIENCES" not in plan.deploy_step(options, plan.Observed(service=service)).commands[0].shell()
+    assert "CLOUDGATE_AUDIENCES" not in plan.deploy_step(options, plan.Observed(service=service))[0].shell()
 
 
 def test_cpu_one_matches_what_cloud_run_prints(options: DeployOptions) -> None:
-    asked = DeployOptions(**{**options.__dict__, "cpu": "1", "memory": "512Mi", "concurrency": 80, "timeout": 300})
+    settings = (("cpu", "1"), ("memory", "512Mi"), ("concurrency", "80"), ("timeout", "300"))
+    asked = DeployOptions(**{**options.__dict__, "settings": settings})
     assert plan.service_differences(asked, out.service()) == []
-    assert plan.service_differences(DeployOptions(**{**asked.__dict__, "cpu": "2"}), out.service()) == [
-        "cpu 1000m -> 2000m"
-    ]
+
+
+def test_a_changed_setting_is_a_difference_in_gcloud_s_terms(options: DeployOptions) -> None:
+    asked = DeployOptions(**{**options.__dict__, "settings": (("cpu", "2"), ("min-instances", "1"))})
+    assert plan.service_differences(asked, out.service()) == ["cpu 1000m -> 2", "min instances 0 -> 1"]
+
+
+def test_a_bad_setting_is_refused_with_an_example(options: DeployOptions) -> None:
+    with pytest.raises(ConfigError, match=r"--memory '1GB': expected e.g. 512Mi or 2Gi"):
+        DeployOptions(**{**options.__dict__, "settings": (("memory", "1GB"),)})
 
 
 def test_iam_check_turned_off_by_someone_is_a_difference(options: DeployOptions) -> None:
@@ -90,9 +98,9 @@ def test_iam_check_turned_off_by_someone_is_a_difference(options: DeployOptions)
 
 def test_unnamed_and_public_invokers_are_removed_and_named_ones_added(options: DeployOptions) -> None:
     policy = {"bindings": [{"role": "roles/run.invoker", "members": ["allUsers", "user:old@example.com"]}]}
-    step = plan.invokers_step(options, plan.Observed(policy=policy))
+    commands = plan.invokers_step(options, plan.Observed(policy=policy))
     where = "--project=my-proj --region=europe-west1"
-    assert [c.shell() for c in step.commands] == [
+    assert [c.shell() for c in commands] == [
         f"gcloud run services add-iam-policy-binding api {where} --member={ETL} --role=roles/run.invoker --quiet",
         f"gcloud run services remove-iam-policy-binding api {where} --member=allUsers --role=roles/run.invoker --quiet",
         f"gcloud run services remove-iam-policy-binding api {where} --member=user:old@example.com "
@@ -100,32 +108,24 @@ def test_unnamed_and_public_invokers_are_removed_and_named_ones_added(options: D
     ]
 
 
-def test_read_back_accepts_what_was_asked(options: DeployOptions) -> None:
-    problems, _notes = check_deployment(options, out.service(), out.policy())
-    assert problems == []
+def test_the_plan_of_a_project_that_matches_says_no_changes_at_each_step(options: DeployOptions) -> None:
+    lines = plan.render(plan.steps(options, deployed(options), health_path="/ready"))
+    where = "--project=my-proj --region=europe-west1"
+    assert lines == [
+        "# [1/7] runtime service account", "# no changes",
+        "# [2/7] secrets", "# no changes",
+        "# [3/7] image", f"# using --image {out.IMAGE}",
+        "# [4/7] deploy", "# no changes",
+        "# [5/7] invokers", "# no changes",
+        "# [6/7] read back", "# cloudgate checks these; gcloud's exit codes are not proof",
+        f"gcloud run services describe api {where} --format=json --quiet",
+        f"gcloud run services get-iam-policy api {where} --format=json --quiet",
+        "# [7/7] smoke test", "# GET <service URL>/ready with an invoker's ID token (200), without (403)",
+        "# no changes: the service already is what was asked",
+    ]  # fmt: skip
 
 
-def test_read_back_catches_a_public_service_and_a_missing_binding(options: DeployOptions) -> None:
-    policy = {"bindings": [{"role": "roles/run.invoker", "members": ["allUsers"]}]}
-    problems, _notes = check_deployment(options, out.service(), policy)
-    assert [p.code for p in problems] == ["public-invoker", "missing-invoker"]
-    assert problems[1].fix == (
-        "gcloud run services add-iam-policy-binding api --project=my-proj --region=europe-west1 "
-        f"--member={ETL} --role=roles/run.invoker"
-    )
-
-
-def test_read_back_catches_a_secret_that_arrived_as_an_env_var(options: DeployOptions) -> None:
-    service = out.service()
-    out.container(service)["env"].append(
-        {"name": "DOCS", "valueFrom": {"secretKeyRef": {"key": "latest", "name": "api-docs-users"}}}
-    )
-    problems, _notes = check_deployment(options, service, out.policy())
-    assert [p.code for p in problems] == ["secret-as-env"]
-
-
-def test_read_back_catches_a_revision_that_is_not_ready(options: DeployOptions) -> None:
-    service = out.service()
-    service["status"]["conditions"][0] = {"status": "False", "type": "Ready", "message": "Revision failed."}
-    problems, _notes = check_deployment(options, service, out.policy())
-    assert [p.code for p in problems] == ["not-ready"]
+def test_the_step_table_numbers_the_invokers_read_back_and_smoke_test() -> None:
+    assert [plan.label(n) for n in (plan.INVOKERS, plan.READ_BACK, plan.SMOKE_TEST)] == [
+        "[5/7] invokers", "[6/7] read back", "[7/7] smoke test",
+    ]  # fmt: skip

@@ -11,9 +11,11 @@ import pytest
 
 from cloudgate.emulator.core.context import EmulatorContext
 from cloudgate.emulator.core.federation import WORKLOAD_IDENTITY_USER_ROLE
+from cloudgate.emulator.core.keys import SigningKeys
 from cloudgate.emulator.core.state import WorkloadPool, WorkloadProvider
 from cloudgate.emulator.identity import iam
 from cloudgate.emulator.identity.oidc_issuer import issuer_url, mint_subject_token
+from tests.support import free_port
 from tests.unit.emulator.conftest import BASE_URL
 
 pytestmark = pytest.mark.anyio
@@ -168,8 +170,6 @@ async def test_a_provider_trusting_an_inline_jwks_checks_tokens_against_it(
     ctx: EmulatorContext, google: httpx.AsyncClient, provider: WorkloadProvider
 ) -> None:
     """--jwk-json-path: another issuer's keys given inline; its tokens pass, no discovery document is fetched."""
-    from cloudgate.emulator.core.keys import SigningKeys
-
     keys = SigningKeys(ctx.store.folder / "elsewhere")
     with ctx.store.edit() as state:
         made = state.workload_pools["ci-pool"].providers["github"]
@@ -179,3 +179,20 @@ async def test_a_provider_trusting_an_inline_jwks_checks_tokens_against_it(
               "exp": now + 300, "repository": "org/repo"}  # fmt: skip
     response = await _exchange(google, keys.sign(claims))
     assert response.status_code == 200, response.text
+
+
+async def test_an_issuer_that_cannot_be_reached_is_refused_in_googles_words(
+    ctx: EmulatorContext, google: httpx.AsyncClient, provider: WorkloadProvider
+) -> None:
+    """A foreign issuer's discovery document is fetched; a closed port gets Google's documented answer."""
+    issuer = f"http://127.0.0.1:{free_port()}"
+    with ctx.store.edit() as state:
+        state.workload_pools["ci-pool"].providers["github"].issuer_uri = issuer
+    keys = SigningKeys(ctx.store.folder / "x")
+    now = int(time.time())
+    claims = {"iss": issuer, "aud": "https:" + _AUDIENCE, "sub": "s", "iat": now, "exp": now + 300}
+    response = await _exchange(google, keys.sign(claims))
+    assert response.json() == {
+        "error": "invalid_grant",
+        "error_description": "Error connecting to the given credential's issuer.",
+    }

@@ -191,10 +191,11 @@ async def _fetch_jwks(issuer_uri: str) -> str:
             discovery = await _get_json(client, issuer_uri.rstrip("/") + "/.well-known/openid-configuration")
             jwks_uri = discovery.get("jwks_uri")
             if not isinstance(jwks_uri, str) or not jwks_uri.startswith(("https://", "http://")):
-                raise GrantError("invalid_grant", "The issuer's discovery document has no jwks_uri.")
+                raise GrantError("invalid_grant", "Error connecting to the given credential's issuer.")
             return json.dumps(await _get_json(client, jwks_uri))
     except (httpx.HTTPError, ValueError) as exc:
-        raise GrantError("invalid_grant", f"Could not fetch the keys of issuer {issuer_uri}.") from exc
+        # Google's words (cloud.google.com/iam/docs/troubleshooting-workload-identity-federation).
+        raise GrantError("invalid_grant", "Error connecting to the given credential's issuer.") from exc
 
 
 async def _get_json(client: httpx.AsyncClient, url: str) -> dict[str, Any]:

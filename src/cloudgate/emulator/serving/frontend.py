@@ -21,8 +21,8 @@ An ASGI app in front of the service process, doing what ``shared/CLOUD_RUN.md`` 
 - A request target that is not a path (``OPTIONS *``): ``400``, as nothing upstream could be asked for it.
 - With an ``InstancePool`` as the upstream, each request borrows a slot of one instance (``instances.py``): no
   instance free in time: ``429``; an instance that fails to start: ``503``.
-- Traffic: a service URL's requests are split between revisions by ``split`` (pool, percent), set by the runtime
-  from ``status.traffic``: each request picks a revision at random with those weights, as Cloud Run's split does.
+- Traffic: a service URL's requests are split between revisions by ``split`` (``Target``: instances, percent,
+  the revision's own timeout and HTTP/2), set by the runtime from ``status.traffic``: each request picks a revision at random with those weights, as Cloud Run's split does.
   A tag's URL has a front end of its own (``tag``) on its one revision. Nothing to send to: ``503``; the service
   deleted, or the tag removed: ``404``.
 """
@@ -49,7 +49,7 @@ from cloudgate.emulator.core.state import Service, State
 from cloudgate.emulator.core.tokens import IdTokenError
 from cloudgate.emulator.serving import h2c
 from cloudgate.emulator.serving.instances import InstancePool, InstanceStartError, NoInstanceError
-from cloudgate.google import CLOUD_RUN_MAX_BYTES, GCLOUD_CLIENT_ID, SIGNATURE_REMOVED
+from cloudgate.google import CLOUD_RUN_DEFAULT_TIMEOUT_S, CLOUD_RUN_MAX_BYTES, GCLOUD_CLIENT_ID, SIGNATURE_REMOVED
 from cloudgate.headers import content_length, date_header, end_to_end
 
 logger = logging.getLogger(__name__)
@@ -63,6 +63,16 @@ _REPLACED_UPSTREAM = frozenset({b"x-cloud-trace-context", b"traceparent", b"x-fo
 
 class _RequestTooLargeError(Exception):
     """The request body grew past the limit while streaming."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A revision a URL sends requests to: its instances, its share of them, its own timeout and protocol."""
+
+    pool: InstancePool
+    percent: int = 100
+    timeout_seconds: float = CLOUD_RUN_DEFAULT_TIMEOUT_S
+    http2: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +121,7 @@ class CloudRunFrontend:
         self.pool = upstream if isinstance(upstream, InstancePool) else None
         self.upstream = upstream.rstrip("/") if isinstance(upstream, str) else ""
         #: The revisions sharing this URL's requests, with their percents (set by the runtime); empty: ``pool``.
-        self.split: list[tuple[InstancePool, int]] = []
+        self.split: list[Target] = []
         #: The traffic tag whose own URL this front end answers (``""``: the service URL).
         self.tag = tag
         self.max_bytes = max_bytes
@@ -119,14 +129,11 @@ class CloudRunFrontend:
         # Which revision takes a request is a weighted draw, not a secret: the plain generator is right here.
         self._random = random.Random()  # noqa: S311
 
-    def _choose(self) -> InstancePool | None:
-        """The revision (its instances) that takes this request: a draw weighted by the split's percents."""
-        if not self.split:
-            return self.pool
-        if len(self.split) == 1:
-            return self.split[0][0]
-        pools = [pool for pool, _ in self.split]
-        return self._random.choices(pools, [percent for _, percent in self.split])[0]
+    def _choose(self) -> Target | None:
+        """The revision that takes this request: a draw weighted by the split's percents."""
+        if len(self.split) <= 1:
+            return self.split[0] if self.split else None
+        return self._random.choices(self.split, [target.percent for target in self.split])[0]
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
@@ -163,16 +170,20 @@ class CloudRunFrontend:
             await refusal.response(scope, receive, send)
             return
         service = state.services[self.service_name]
-        pool = self._choose()
+        target = self._choose()
+        pool = target.pool if target is not None else self.pool
         if pool is None and not self.upstream:
             self.ctx.counters.add("frontend_refused", "no_revision")
             await _page(503, *_UNAVAILABLE)(scope, receive, send)
             return
+        # A revision's own timeout and protocol; a service without revisions (a plain upstream): the service's.
+        timeout = target.timeout_seconds if target is not None else service.timeout_seconds
+        http2 = target.http2 if target is not None else service.http2
         started = {"sent": False}
-        with anyio.move_on_after(service.timeout_seconds) as deadline:
+        with anyio.move_on_after(timeout) as deadline:
             try:
                 async with pool.acquire() if pool else contextlib.nullcontext(self.upstream) as upstream:
-                    await self._forward(scope, receive, send, started, upstream, service.http2)
+                    await self._forward(scope, receive, send, started, upstream, http2)
             except (NoInstanceError, InstanceStartError) as exc:
                 no_room = isinstance(exc, NoInstanceError)
                 self.ctx.counters.add("frontend_refused", "no_instance" if no_room else "instance_start_failed")
@@ -181,9 +192,7 @@ class CloudRunFrontend:
                 await page(scope, receive, send)
         if deadline.cancelled_caught:
             self.ctx.counters.add("frontend_refused", "timeout")
-            logger.warning(
-                "request %s %s exceeded the %ss timeout", scope["method"], scope["path"], service.timeout_seconds
-            )
+            logger.warning("request %s %s exceeded the %ss timeout", scope["method"], scope["path"], timeout)
             if not started["sent"]:
                 await _page(504, "Gateway Timeout", "upstream request timeout")(scope, receive, send)
 

@@ -46,20 +46,16 @@ from cloudgate.emulator.core.context import EmulatorContext
 from cloudgate.emulator.core.permissions import allowed
 from cloudgate.emulator.core.secret_store import access, write_private
 from cloudgate.emulator.core.state import Service
-from cloudgate.emulator.serving.frontend import CloudRunFrontend
+from cloudgate.emulator.serving.frontend import CloudRunFrontend, Target
 from cloudgate.emulator.serving.instances import InstancePool, InstanceStartError, Scaling
 from cloudgate.emulator.serving.listeners import QuietServer, bind, quiet_server
 from cloudgate.emulator.serving.runner import ProcessRunner, Runner
-from cloudgate.errors import EmulatorError
+from cloudgate.errors import EmulatorError, InvalidResourceError
 from cloudgate.google import CLOUD_RUN_SHUTDOWN_GRACE_S
 
 logger = logging.getLogger(__name__)
 
-#: Cloud Run's default TCP startup probe gives a container 240 s to listen.
-DEFAULT_STARTUP_LIMIT_S = 240.0
 MOUNT_ROOT_ENV = "CLOUDGATE_MOUNT_ROOT"
-#: Cloud Run's default --max-instances.
-_DEFAULT_MAX_INSTANCES = 100
 _NO_LISTEN = (
     "The user-provided container failed to start and listen on the port defined provided by the PORT={port} "
     "environment variable within the allocated timeout. {detail}"
@@ -71,29 +67,20 @@ RunnerFactory = Callable[[dict[str, Any], dict[str, str], Path], Runner]
 
 @dataclass
 class Revision:
-    """An immutable template and its instances; ``mounts`` is where its secret files live."""
+    """An immutable template (``typed``, as ``cloudgate.knative`` parsed it; ``template`` is its JSON, for the
+    runners) and its instances; ``mounts`` is where its secret files live."""
 
     name: str
     service: str
     template: dict[str, Any]
+    typed: knative.RevisionTemplate
     mounts: Path
     pool: InstancePool | None = None
     reaper: anyio.CancelScope = field(default_factory=anyio.CancelScope)
 
     def secret_files(self) -> list[tuple[Path, str, str]]:
         """``(file, secret, version)`` for every mounted secret item."""
-        spec = self.template["spec"]
-        volumes = {v.get("name"): v for v in spec.get("volumes") or [] if isinstance(v, dict)}
-        files = []
-        for mount in spec["containers"][0].get("volumeMounts") or []:
-            secret = (volumes.get(mount.get("name")) or {}).get("secret")
-            if not isinstance(secret, dict):
-                continue
-            base = self.mounts / str(mount.get("mountPath", "/")).lstrip("/")
-            items = secret.get("items") or [{"key": "latest", "path": secret.get("secretName", "secret")}]
-            for item in items:
-                files.append((base / str(item.get("path")), str(secret.get("secretName")), str(item.get("key"))))
-        return files
+        return [(self.mounts / f.path.lstrip("/"), f.secret, f.version) for f in self.typed.container.secret_files]
 
 
 @dataclass
@@ -273,7 +260,11 @@ class RevisionRuntime:
         template = {"metadata": {"name": name, "labels": kept["labels"], "annotations": kept["annotations"]},
                     "spec": kept["spec"]}  # fmt: skip
         service = record.resource["metadata"]["name"]
-        revision = Revision(name, service, template, self._revisions_dir / name / "mounts")
+        try:
+            typed = run_services.revision_template(record, name)
+        except InvalidResourceError as exc:  # recorded by an older emulator that did not check it
+            return str(exc)
+        revision = Revision(name, service, template, typed, self._revisions_dir / name / "mounts")
         try:
             await self._start(revision, project_id)
         except (EmulatorError, ApiError, OSError) as exc:
@@ -292,13 +283,15 @@ class RevisionRuntime:
         # The revision's own metadata server (as its service account), for google-auth and gcloud inside it.
         metadata = f"{urlsplit(self.ctx.base_url).netloc}/revisions/{revision.name}"
         env.update(GCE_METADATA_HOST=metadata, GCE_METADATA_IP=metadata, GCE_METADATA_ROOT=metadata)
-        env.update(self._env(container))
+        env.update(self._env(revision.typed.container))
         # The revision's folder is the owner's only; the mounts inside are readable by the container's user
         # (often not the emulator's), as Cloud Run's secret files are.
         revision.mounts.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         revision.mounts.mkdir(exist_ok=True, mode=0o755)
         self._write_mounts(revision)
-        scaling = revision_scaling(revision.template, startup_seconds=_startup_limit(container))
+        wanted = revision.typed.scaling
+        scaling = Scaling(wanted.min_instances, wanted.max_instances, wanted.concurrency,
+                          startup_seconds=revision.typed.container.startup_seconds)  # fmt: skip
         folder = self._revisions_dir / revision.name / "instances"
         pool = InstancePool(
             revision.service,
@@ -318,16 +311,12 @@ class RevisionRuntime:
     def _check_secret_access(self, revision: Revision) -> None:
         """Cloud Run refuses a revision whose service account may not read one of its secrets."""
         state = self.ctx.store.current()
-        account = revision.template["spec"].get("serviceAccountName") or ""
+        # Filled with the Compute default account when none is given; it holds roles/editor, as on Google.
+        account = revision.typed.service_account
         if not account:
-            return  # the default compute account, which holds roles/editor on a Google project by default
-        container = revision.template["spec"]["containers"][0]
-        wanted = [
-            str(((item.get("valueFrom") or {}).get("secretKeyRef") or {}).get("name"))
-            for item in container.get("env") or []
-            if isinstance(item, dict) and ((item.get("valueFrom") or {}).get("secretKeyRef"))
-        ]
-        wanted += [secret for _, secret, _ in revision.secret_files()]
+            return  # recorded before the emulator filled it: the Compute default account, as then
+        container = revision.typed.container
+        wanted = [s.secret for s in container.secret_env] + [f.secret for f in container.secret_files]
         for secret_id in dict.fromkeys(wanted):
             if not allowed(state, f"serviceAccount:{account}", "secretmanager.versions.access", f"secrets/{secret_id}"):
                 raise ApiError(
@@ -338,18 +327,12 @@ class RevisionRuntime:
                     "level.",
                 )
 
-    def _env(self, container: dict[str, Any]) -> dict[str, str]:
+    def _env(self, container: knative.Container) -> dict[str, str]:
         """The container's env vars, secrets resolved now (as at a Cloud Run instance's start)."""
-        env: dict[str, str] = {}
-        for item in container.get("env") or []:
-            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-                continue
-            ref = (item.get("valueFrom") or {}).get("secretKeyRef")
-            if isinstance(ref, dict):
-                _, payload = access(self.ctx.store, str(ref.get("name")), str(ref.get("key", "latest")))
-                env[item["name"]] = payload.decode("utf-8", "replace")
-            else:
-                env[item["name"]] = str(item.get("value", ""))
+        env = dict(container.env)
+        for ref in container.secret_env:
+            _, payload = access(self.ctx.store, ref.secret, ref.version)
+            env[ref.env] = payload.decode("utf-8", "replace")
         return env
 
     def _write_mounts(self, revision: Revision, *, only: str | None = None) -> None:
@@ -383,24 +366,29 @@ class RevisionRuntime:
         """Give each front end its revisions: the URL the percents of ``status.traffic``, a tag its revision."""
         traffic = record.status.get("traffic", []) if record is not None and record.resource else []
         split = [
-            (pool, int(target["percent"]))
-            for target in traffic
-            if target.get("percent") and (pool := self._pool(running, target["revisionName"])) is not None
+            target
+            for entry in traffic
+            if entry.get("percent") and (target := self._target(running, entry["revisionName"], entry["percent"]))
         ]
         if running.frontend is not None:
             running.frontend.split = split  # the next request is split the new way
-        tagged = {t["tag"]: self._pool(running, t["revisionName"]) for t in traffic if t.get("tag")}
+        tagged = {t["tag"]: self._target(running, t["revisionName"], 100) for t in traffic if t.get("tag")}
         for tag, listener in running.tags.items():
             if listener.frontend is not None:
-                listener.frontend.pool = tagged.get(tag)
+                listener.frontend.split = [target] if (target := tagged.get(tag)) else []
         if split:
-            self.ctx.instances[name] = max(split, key=lambda share: share[1])[0]
+            self.ctx.instances[name] = max(split, key=lambda target: target.percent).pool
         else:
             self.ctx.instances.pop(name, None)
 
     @staticmethod
-    def _pool(running: _Running, revision: str) -> InstancePool | None:
-        return running.revisions[revision].pool if revision in running.revisions else None
+    def _target(running: _Running, revision: str, percent: int) -> Target | None:
+        """Where a share of requests goes: the running revision's instances, its timeout and protocol."""
+        runs = running.revisions.get(revision)
+        if runs is None or runs.pool is None:
+            return None
+        typed = runs.typed
+        return Target(runs.pool, int(percent), float(typed.timeout_seconds), typed.container.http2)
 
     def _set_status(self, name: str, revision: str, *, failure: str | None = None) -> None:
         with self.ctx.store.edit() as state:
@@ -431,35 +419,7 @@ class RevisionRuntime:
             await self._stop_revision(revision)
 
 
-def revision_scaling(template: dict[str, Any], *, startup_seconds: float) -> Scaling:
-    """The scaling a revision template asks for, as gcloud writes it (Knative annotations, containerConcurrency)."""
-    annotations = (template.get("metadata") or {}).get("annotations") or {}
-
-    def number(value: object, default: int) -> int:
-        try:
-            return int(str(value))
-        except ValueError:
-            return default
-
-    low = number(annotations.get("autoscaling.knative.dev/minScale", 0), 0)
-    high = number(annotations.get("autoscaling.knative.dev/maxScale", _DEFAULT_MAX_INSTANCES), _DEFAULT_MAX_INSTANCES)
-    concurrency = number((template.get("spec") or {}).get("containerConcurrency") or 0, 0) or Scaling.concurrency
-    try:
-        return Scaling(low, max(high, low, 1), concurrency, startup_seconds=startup_seconds)
-    except EmulatorError as exc:
-        raise ApiError(400, "INVALID_ARGUMENT", f"invalid scaling settings: {exc}") from exc
-
-
 async def _reap(scope: anyio.CancelScope, pool: InstancePool) -> None:
     """Stop the revision's idle instances above its minimum, until the revision stops."""
     with scope:
         await pool.run_reaper()
-
-
-def _startup_limit(container: dict[str, Any]) -> float:
-    probe = container.get("startupProbe")
-    if not isinstance(probe, dict):
-        return DEFAULT_STARTUP_LIMIT_S
-    period = float(probe.get("periodSeconds", 10))
-    failures = float(probe.get("failureThreshold", 3))
-    return float(probe.get("initialDelaySeconds", 0)) + period * failures

@@ -50,6 +50,29 @@ class CachedKeyStore(KeyStore):
         self._pending: dict[str, anyio.Event] = {}
         self._failed_at: float | None = None
         self._lookups: anyio.CapacityLimiter | None = None  # made on the event loop, at the first lookup
+        self._on_write: list[Callable[[], None]] = []
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The clock the cache periods are measured on (monotonic seconds; a test may move it)."""
+        return self._clock
+
+    def fresh_until(self, key_id: str) -> float | None:
+        """When the cached record of ``key_id`` must be read again (on ``clock``), or None if none is cached.
+
+        Whatever remembers an answer built from that record (the authenticator's recent principals) keeps it no
+        longer than this, so a revocation made elsewhere still takes effect within the cache period.
+        """
+        entry = self._entries.get(key_id)
+        return None if entry is None else entry[0] + self.ttl
+
+    def on_write(self, forget: Callable[[], None]) -> None:
+        """Call ``forget`` whenever a key is added or revoked through this cache (such a change is seen at once)."""
+        self._on_write.append(forget)
+
+    def _written(self) -> None:
+        for forget in self._on_write:
+            forget()
 
     def _cached(self, key_id: str, now: float) -> tuple[bool, KeyRecord | None]:
         """``(True, answer)`` when the cache knows (a record, or None for a known-unknown id), else ``(False, None)``."""
@@ -117,15 +140,18 @@ class CachedKeyStore(KeyStore):
     def add(self, record: KeyRecord) -> None:
         self._entries.pop(record.key_id, None)
         self._unknown.pop(record.key_id, None)
+        self._written()
         self.inner.add(record)
 
     def revoke(self, key_id: str, at: datetime) -> KeyRecord:
         self._entries.pop(key_id, None)
+        self._written()
         return self.inner.revoke(key_id, at)
 
     def close(self) -> None:
         self._entries.clear()
         self._unknown.clear()
+        self._written()
         self.inner.close()
 
 

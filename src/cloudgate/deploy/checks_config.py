@@ -1,0 +1,68 @@
+"""Checks of what the revision carries: literal secrets (by value, in every container), secrets as env vars,
+custom audiences, readiness."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterator
+
+from cloudgate.deploy import service_spec as spec
+from cloudgate.deploy.audit_input import AuditInput
+from cloudgate.deploy.env_secrets import argument_secret_kind, secret_kind
+from cloudgate.deploy.findings import Issue
+
+
+def literal_secrets(given: AuditInput) -> Iterator[Issue]:
+    """Env values and command-line arguments of every container that look like secrets. Never shows the value."""
+    for index, box in enumerate(spec.containers(given.service)):
+        label = spec.container_label(box, index)
+        container = f" --container={shlex.quote(label)}" if index else ""
+        for name, value in sorted(spec.literal_env(box).items()):
+            kind = secret_kind(name, value)
+            if kind is not None:
+                secret = name.lower().replace("_", "-")
+                yield Issue(
+                    f"env var {name} of container {label} holds {kind} in plain text: anyone who can describe "
+                    "the service (roles/run.viewer) reads it",
+                    f"put it in Secret Manager (gcloud secrets create {secret} --data-file=FILE) and mount it: "
+                    f"gcloud run services update {given.target.where()}{container} --remove-env-vars={name} "
+                    f"--update-secrets=/secrets/{secret}/value={secret}:latest",
+                )
+        for position, argument in enumerate(spec.arguments(box)):
+            kind = argument_secret_kind(argument)
+            if kind is not None:
+                yield Issue(
+                    f"argument {position + 1} of container {label}'s command line holds {kind} in plain text",
+                    "read it from a mounted secret file instead, and redeploy without it",
+                )
+
+
+def secrets_as_env(given: AuditInput) -> Iterator[Issue]:
+    for index, box in enumerate(spec.containers(given.service)):
+        for ref in spec.secret_refs(given.service, box):
+            if ref.env is not None:
+                container = f" --container={shlex.quote(spec.container_label(box, index))}" if index else ""
+                yield Issue(
+                    f"secret {ref.secret} arrives in container {spec.container_label(box, index)} as env var "
+                    f"{ref.env} (read once at start: rotation needs a redeploy)",
+                    f"gcloud run services update {given.target.where()}{container} --remove-secrets={ref.env} "
+                    f"--update-secrets=/secrets/{ref.secret}/value={ref.secret}:latest  (and read the file)",
+                )
+
+
+def custom_audiences(given: AuditInput) -> Iterator[Issue]:
+    audiences = spec.custom_audiences(given.service)
+    if audiences:
+        yield Issue(
+            "ID tokens minted for these audiences are accepted too (a token for one is valid on every service "
+            "sharing it): " + ", ".join(audiences)
+        )
+
+
+def not_ready(given: AuditInput) -> Iterator[Issue]:
+    reason = spec.not_ready_reason(given.service)
+    if reason is not None:
+        yield Issue(
+            f"the latest revision is not ready: {reason}",
+            f"gcloud run services describe {given.target.where()}  (and the revision's logs)",
+        )

@@ -1,0 +1,165 @@
+"""``cloudgate audit`` against misconfigurations made with the real gcloud on the emulator (throwaway config).
+
+Each test makes one misconfiguration on a service of its own and asserts the exit code and the finding code.
+Project-level bindings are made with ``cloudgate emulator project grant``: the emulator does not serve Resource
+Manager's ``setIamPolicy`` yet, so ``gcloud projects add-iam-policy-binding`` cannot make them (another issue adds
+it). Those grants name principals that no other test's verdict depends on.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from typing import Any
+
+import jsonschema
+import pytest
+
+from tests.e2e.gcloud_stack import LOCAL_COMMAND_IMAGE, GcloudStack
+from tests.e2e.stack import clean_env
+from tests.support import CLOUDGATE
+from tests.unit.deploy.test_sarif import sarif_schema
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(shutil.which("gcloud") is None, reason="gcloud is not installed"),
+]
+
+# Shaped like real keys, made up here (none was ever valid).
+STRIPE = "sk_live_51HqLyjWDarjtT1zdp7dcXYZabcdEFGH"
+OPENAI = "sk-proj-Xq3vN8rT2mK9pL4wZ7yB1cD5T3BlbkFJhG6jF0sA8eR2tY9uI4oP7lKm"
+DATABASE_URL = "postgres://app:hunter2@db.internal:5432/app"
+
+
+def account(stack: GcloudStack, name: str) -> str:
+    """A service account made with gcloud; its email."""
+    stack.gcloud("iam", "service-accounts", "create", name)
+    return f"{name}@{stack.project}.iam.gserviceaccount.com"
+
+
+@pytest.fixture(scope="module")
+def runtime(gcloud_stack: GcloudStack) -> str:
+    """A dedicated runtime account with no project roles."""
+    return account(gcloud_stack, "audit-runtime")
+
+
+def deploy(stack: GcloudStack, name: str, runtime: str | None, *flags: str) -> None:
+    """``gcloud run deploy NAME`` of the echo service, private, as ``runtime`` (``None``: Cloud Run's default)."""
+    identity = (f"--service-account={runtime}",) if runtime else ()
+    stack.gcloud(
+        "run", "deploy", name, f"--image={LOCAL_COMMAND_IMAGE}", f"--command={sys.executable}",
+        "--args=-m,cloudgate.emulator.serving.echo", "--no-allow-unauthenticated", *identity, *flags,
+    )  # fmt: skip
+
+
+def audit(stack: GcloudStack, *args: str) -> tuple[int, list[dict[str, Any]], str]:
+    """``cloudgate audit ARGS --format json``: exit code, findings, and everything it printed."""
+    argv = [CLOUDGATE, "audit", *args, "--format", "json"]
+    done = subprocess.run(argv, env=clean_env(**stack.env), capture_output=True, text=True, timeout=300)
+    assert "Traceback" not in done.stderr, done.stderr
+    findings = json.loads(done.stdout)["findings"] if done.stdout.strip() else []
+    return done.returncode, findings, done.stdout + done.stderr
+
+
+def codes(findings: list[dict[str, Any]]) -> list[str]:
+    return [f"{f['severity']}:{f['code']}" for f in findings]
+
+
+def grant_on_project(stack: GcloudStack, member: str, role: str) -> None:
+    argv = [CLOUDGATE, "emulator", "project", "grant", member, "--role", role, "--state-dir", str(stack.state_dir)]
+    subprocess.run(argv, env=clean_env(), check=True, capture_output=True, timeout=60)
+
+
+def test_a_private_service_with_names_that_only_look_like_secrets_passes(
+    gcloud_stack: GcloudStack, runtime: str
+) -> None:
+    env = "OAUTH_TOKEN_URL=https://oauth2.googleapis.com/token,PASSWORD_MIN_LENGTH=12,SECRET_NAME=api-docs-users"
+    deploy(gcloud_stack, "plain", runtime, f"--set-env-vars={env}")
+    code, findings, printed = audit(gcloud_stack, "plain")
+    assert code == 0, printed
+    assert not any(f["code"] == "literal-secret" for f in findings)
+
+
+def test_literal_secrets_in_env_are_found_by_value(gcloud_stack: GcloudStack, runtime: str) -> None:
+    env = f"^|^API_KEY={STRIPE}|OPENAI_API_KEY={OPENAI}|DATABASE_URL={DATABASE_URL}"
+    deploy(gcloud_stack, "leaky", runtime, f"--set-env-vars={env}")
+    code, findings, printed = audit(gcloud_stack, "leaky")
+    assert code == 1
+    secrets = sorted(f["message"].split()[2] for f in findings if f["code"] == "literal-secret")
+    assert secrets == ["API_KEY", "DATABASE_URL", "OPENAI_API_KEY"]
+    assert STRIPE not in printed and OPENAI not in printed and "hunter2" not in printed
+
+
+def test_a_domain_invoker_is_serious(gcloud_stack: GcloudStack, runtime: str) -> None:
+    deploy(gcloud_stack, "company-wide", runtime)
+    gcloud_stack.gcloud(
+        "run", "services", "add-iam-policy-binding", "company-wide", "--member=domain:example.com",
+        "--role=roles/run.invoker",
+    )  # fmt: skip
+    code, findings, _ = audit(gcloud_stack, "company-wide")
+    assert code == 1 and "serious:domain-invoker" in codes(findings)
+
+
+def test_a_group_invoker_is_a_warning(gcloud_stack: GcloudStack, runtime: str) -> None:
+    deploy(gcloud_stack, "team", runtime)
+    gcloud_stack.gcloud(
+        "run", "services", "add-iam-policy-binding", "team", "--member=group:ops@example.com",
+        "--role=roles/run.invoker",
+    )  # fmt: skip
+    code, findings, printed = audit(gcloud_stack, "team")
+    assert code == 0, printed
+    assert "warning:group-invoker" in codes(findings)
+
+
+def test_the_iam_check_turned_off_is_serious_and_ingress_says_so(gcloud_stack: GcloudStack, runtime: str) -> None:
+    deploy(gcloud_stack, "unchecked", runtime)
+    gcloud_stack.gcloud("run", "services", "update", "unchecked", "--no-invoker-iam-check")
+    code, findings, _ = audit(gcloud_stack, "unchecked")
+    assert code == 1 and "serious:iam-check-off" in codes(findings)
+    [ingress] = [f["message"] for f in findings if f["code"] == "ingress"]
+    assert ingress.endswith("with no IAM check: anyone")
+
+
+def test_the_default_runtime_account_is_serious(gcloud_stack: GcloudStack) -> None:
+    deploy(gcloud_stack, "defaulted", None)
+    code, findings, _ = audit(gcloud_stack, "defaulted")
+    assert code == 1 and "serious:default-account" in codes(findings)
+
+
+def test_a_runtime_account_that_can_mint_tokens_is_serious(gcloud_stack: GcloudStack) -> None:
+    minter = account(gcloud_stack, "minter")
+    grant_on_project(gcloud_stack, f"serviceAccount:{minter}", "roles/iam.serviceAccountTokenCreator")
+    deploy(gcloud_stack, "minting", minter)
+    code, findings, _ = audit(gcloud_stack, "minting")
+    assert code == 1
+    [finding] = [f for f in findings if f["code"] == "privileged-account"]
+    assert "mint tokens or keys for other service accounts" in finding["message"]
+
+
+@pytest.mark.parametrize("role", ["roles/run.invoker", "roles/editor"])
+def test_a_project_level_invoker_is_reported_by_inheritance(gcloud_stack: GcloudStack, runtime: str, role: str) -> None:
+    name = "batch" if role == "roles/run.invoker" else "builder"
+    member = f"serviceAccount:{name}@{gcloud_stack.project}.iam.gserviceaccount.com"
+    grant_on_project(gcloud_stack, member, role)
+    code, findings, printed = audit(gcloud_stack, "plain")
+    assert code == 0, printed
+    assert any(member in f["message"] and role in f["message"] for f in findings if f["code"] == "inherited-invoker")
+
+
+def test_audit_all_in_sarif_covers_every_region_with_one_exit_code(gcloud_stack: GcloudStack, runtime: str) -> None:
+    deploy(gcloud_stack, "here", runtime)  # passes on its own
+    deploy(gcloud_stack, "elsewhere", None, "--region=europe-west1")  # the default account: serious
+    argv = [CLOUDGATE, "audit", "--all", "--format", "sarif"]
+    done = subprocess.run(argv, env=clean_env(**gcloud_stack.env), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 1, done.stderr
+    log = json.loads(done.stdout)
+    schema = sarif_schema()
+    jsonschema.validators.validator_for(schema)(schema).validate(log)
+    located = {
+        (r["ruleId"], r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"]) for r in log["runs"][0]["results"]
+    }
+    where = f"projects/{gcloud_stack.project}/locations"
+    assert ("default-account", f"{where}/europe-west1/services/elsewhere") in located
+    assert ("ingress", f"{where}/{gcloud_stack.env['CLOUDSDK_RUN_REGION']}/services/here") in located
