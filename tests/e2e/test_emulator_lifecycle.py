@@ -17,8 +17,8 @@ from google.oauth2 import service_account
 
 from cloudgate.emulator.serving.runner import ProcessRunner
 from cloudgate.errors import EmulatorError
-from tests.e2e.stack import EmulatorStack, clean_env
-from tests.support import CLOUDGATE, free_port
+from tests.e2e.stack import EmulatorStack
+from tests.support import CLOUDGATE, Drain, clean_env, free_port, start_process
 
 pytestmark = pytest.mark.e2e
 
@@ -86,19 +86,25 @@ def test_runner_reports_a_service_that_exits_before_listening(tmp_path: Path) ->
 def test_emulator_stops_when_its_service_dies(tmp_path: Path) -> None:
     """If the service process exits while running, the emulator says so and exits instead of restarting it."""
     script = tmp_path / "short.py"
+    go = tmp_path / "exit-now"
     script.write_text(
-        "import os, socket, time\n"
+        "import os, socket, sys, time\n"
         "s = socket.socket(); s.bind(('127.0.0.1', int(os.environ['PORT']))); s.listen()\n"
-        "time.sleep(1.5)\n"
+        f"while not os.path.exists({str(go)!r}): time.sleep(0.02)\n"  # the test says when: once the emulator runs
     )
     argv = [
         CLOUDGATE, "emulator", "run", "--state-dir", str(tmp_path / "state"), "--port", str(free_port()),
         "--service-port", str(free_port()), "--", sys.executable, str(script),
     ]  # fmt: skip
-    done = subprocess.run(argv, env=clean_env(), capture_output=True, text=True, timeout=30)
-    assert done.returncode == 1
-    assert "exited on its own (status 0)" in done.stderr
-    assert done.stderr.count("service started") == 1
+    emulator = Drain(start_process(argv))
+    try:
+        emulator.wait_for("emulator ready at")
+        go.touch()
+        assert emulator.proc.wait(timeout=30) == 1
+    finally:
+        output = emulator.stop()
+    assert "exited on its own (status 0)" in output
+    assert output.count("service started") == 1
 
 
 def test_port_in_use_is_a_clean_cli_error(tmp_path: Path) -> None:
