@@ -21,8 +21,7 @@ from google.auth import impersonated_credentials
 from google.oauth2 import service_account
 
 from tests.e2e.gcloud_stack import LOCAL_COMMAND_IMAGE, GcloudStack
-from tests.e2e.stack import clean_env
-from tests.support import CLOUDGATE
+from tests.support import CLOUDGATE, clean_env
 
 pytestmark = pytest.mark.e2e
 
