@@ -18,10 +18,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
+import anyio.abc
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount
 
+from cloudgate.emulator.ca import EmulatorCA
 from cloudgate.emulator.control.admin import admin_routes
 from cloudgate.emulator.control.api_errors import api_error_handler, unrouted_handler
 from cloudgate.emulator.control.iam_admin_api import iam_admin_routes
@@ -44,6 +46,7 @@ from cloudgate.emulator.serving.instances import InstancePool, RunnerFactory, Sc
 from cloudgate.emulator.serving.listeners import QuietServer, bind, quiet_server
 from cloudgate.emulator.serving.revisions import RevisionRuntime
 from cloudgate.emulator.serving.runner import Runner, start_listening
+from cloudgate.emulator.tls_proxy import TlsProxy, remove_proxy_address, write_proxy_address
 from cloudgate.errors import EmulatorError
 from cloudgate.google import CLOUD_RUN_DEFAULT_TIMEOUT_S, CLOUD_RUN_SHUTDOWN_GRACE_S
 
@@ -146,10 +149,15 @@ async def serve(
         google = quiet_server(google_app(ctx), graceful=5, http="h11")
         watcher = anyio.CancelScope()
         reapers = anyio.CancelScope()
+        proxying = anyio.CancelScope()
+        # The HTTPS proxy for Google's API hosts (tls_proxy.py), on a free port recorded in the state folder.
+        proxy_listener = await anyio.create_tcp_listener(local_host=host, local_port=0)
+        proxy = TlsProxy(google_app(ctx), EmulatorCA.open(state_dir).server_context())
         async with anyio.create_task_group() as tg:
             tg.start_soon(google.serve, [google_socket])
             tg.start_soon(_watch_signals, watcher, stop, [google, *fronts])
             tg.start_soon(_run_reapers, reapers, pools)
+            tg.start_soon(_serve_proxy, proxying, proxy_listener, proxy)
             async with anyio.create_task_group() as front_group:
                 for front, sock in zip(fronts, front_sockets, strict=True):
                     front_group.start_soon(front.serve, [sock])
@@ -161,6 +169,8 @@ async def serve(
                     await anyio.sleep(0.02)
                 logger.info("emulator ready at %s", ctx.base_url)
                 write_address(state_dir, ctx.base_url)
+                proxy_port = proxy_listener.extra(anyio.abc.SocketAttribute.local_port)  # noqa: S610 - anyio
+                write_proxy_address(state_dir, f"http://{host}:{proxy_port}")
                 if on_ready is not None:
                     on_ready(ctx)
                 await _wait_for_stop(stop, runners)
@@ -175,11 +185,13 @@ async def serve(
                     front_group.start_soon(pool.stop)
             google.should_exit = True
             watcher.cancel()
+            proxying.cancel()
         if not stop.is_set():
             died = next((r.returncode for r in runners if r.returncode is not None), None)
             raise EmulatorError(f"the service exited on its own (status {died}); it is not restarted")
     finally:
         remove_address(state_dir)
+        remove_proxy_address(state_dir)
         for runner in runners:
             if runner.returncode is None:
                 await anyio.to_thread.run_sync(runner.stop)
@@ -188,6 +200,14 @@ async def serve(
                 await pool.stop()
         for sock in [google_socket, *front_sockets]:
             sock.close()
+
+
+async def _serve_proxy(scope: anyio.CancelScope, listener: anyio.abc.Listener[Any], proxy: TlsProxy) -> None:
+    """The HTTPS proxy's connections, until cancelled."""
+    with scope:
+        async with listener:
+            await listener.serve(proxy.handle)
+    await proxy.aclose()
 
 
 async def _run_reapers(scope: anyio.CancelScope, pools: list[InstancePool]) -> None:
