@@ -44,7 +44,7 @@ run: $(RUN_STAMP)
 	$(BIN)/cloudgate dev $(ARGS)
 
 test: $(STAMP) system-deps
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 3 --dist loadscope
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit

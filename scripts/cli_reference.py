@@ -1,20 +1,21 @@
 """Writes docs/cli.md from the CLI's own ``--help`` output; ``--check`` fails when the file has drifted.
 
-Usage: ``python scripts/cli_reference.py [--check]`` (``make docs`` writes it; a test runs the check).
+Usage: ``python scripts/cli_reference.py [--check]`` (``make docs`` writes it; a test compares ``render()``).
+Every command's help is rendered in this process (typer's ``CliRunner``), as ``cloudgate ... --help`` prints it on
+a 100-column terminal without colours: one process for the whole reference, not one per command.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import typer.main
+from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "docs" / "cli.md"
-_ENV = {**os.environ, "COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb", "_TYPER_FORCE_DISABLE_TERMINAL": "1"}
+_ENV = {"COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb"}
 
 
 def _commands() -> list[list[str]]:
@@ -36,7 +37,9 @@ def _commands() -> list[list[str]]:
 
 
 def render() -> str:
-    cloudgate = str(Path(sys.executable).parent / "cloudgate")
+    from cloudgate.cli.main import app
+
+    runner = CliRunner()
     parts = [
         "# cloudgate command reference",
         "",
@@ -45,7 +48,9 @@ def render() -> str:
         "",
     ]
     for path in _commands():
-        out = subprocess.run([cloudgate, *path, "--help"], capture_output=True, text=True, env=_ENV, check=True)
+        out = runner.invoke(app, [*path, "--help"], prog_name="cloudgate", env=_ENV, catch_exceptions=False)
+        if out.exit_code != 0:
+            raise SystemExit(f"cloudgate {' '.join(path)} --help failed ({out.exit_code}):\n{out.output}")
         lines = [line.rstrip() for line in out.stdout.strip("\n").splitlines()]
         parts += [f"## `{' '.join(['cloudgate', *path])}`"]
         parts += ["", "```text", *lines, "```", ""]

@@ -1,9 +1,17 @@
-"""Shared fixtures: a clean environment for every test (httpx ``clean_environ`` style)."""
+"""Shared fixtures: a clean environment for every test (httpx ``clean_environ`` style), the session's servers, and
+how ``make test``'s workers (pytest-xdist) share the tests out.
+
+``make test`` runs ``pytest -n N --dist loadscope``. Every worker is a process of its own with its own session
+fixtures (its own redis, its own stacks); ports come from ``tests/ports.py``, which holds them across processes. A
+module runs whole on one worker, so its module fixtures start once; the folders in ``_SERIAL_FOLDERS`` run whole on
+one worker too, one test after another.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -11,7 +19,48 @@ from tests.firestore_emulator import FirestoreEmulator
 from tests.redis_server import RedisServer
 from tests.support import running
 
+#: The security suite's scorecard (its fixtures and hooks) belongs to the whole run: see its docstring.
+pytest_plugins = ["tests.security.scorecard"]
+
 _STRIPPED_PREFIXES = ("GOOGLE_", "CLOUDSDK_", "GCE_", "CLOUDGATE_")
+
+
+#: Folders whose tests run as one unit, one after another on one worker: the image tests share two image builds
+#: and forget old images after; each load test loads the machine by itself and measures it.
+_SERIAL_FOLDERS = ("tests/container/", "tests/load/")
+#: The order units start in: the longest kinds first, the in-process tests last to fill the gaps at the end.
+_FIRST = ("tests/container/", "tests/load/", "tests/e2e/", "tests/security/", "tests/app/", "tests/contract/")
+
+
+def _unit(nodeid: str) -> str:
+    """The unit a test is scheduled in: its module (whose module fixtures start once), or a serial folder."""
+    module = nodeid.split("::", 1)[0]
+    return next((folder for folder in _SERIAL_FOLDERS if module.startswith(folder)), module)
+
+
+def _rank(nodeid: str) -> int:
+    return next((n for n, folder in enumerate(_FIRST) if nodeid.startswith(folder)), len(_FIRST))
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``-n N --dist loadscope``: whole units (``_unit``) to each worker, in the order collected (``_rank``)."""
+    if config.getoption("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByUnit(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _unit(nodeid)
+
+    config.option.loadscopereorder = False  # the order is ours (below), not "most tests first"
+    return ByUnit(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On an xdist worker: the longest kinds of test first (a stable sort: modules keep their order)."""
+    if hasattr(config, "workerinput"):
+        items.sort(key=lambda item: _rank(item.nodeid))
 
 
 @pytest.fixture(autouse=True)

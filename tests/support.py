@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -36,12 +36,29 @@ def running(started: _S) -> Iterator[_S]:
         started.stop()
 
 
-def wait_for_port(port: int, *, proc: subprocess.Popen[bytes] | None = None, timeout: float = 20.0) -> None:
-    """Block until 127.0.0.1:port accepts connections; fail early if ``proc`` exits."""
+def wait_until(check: Callable[[], bool], *, timeout: float = 60.0, what: str = "the condition") -> None:
+    """Poll ``check`` until it holds (a condition, not a guess at how long it takes); fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout:g}s")
+        time.sleep(0.05)
+
+
+def wait_for_port(
+    port: int,
+    *,
+    proc: subprocess.Popen[bytes] | None = None,
+    timeout: float = 20.0,
+    output: Callable[[], str] | None = None,
+) -> None:
+    """Block until 127.0.0.1:port accepts connections; fail early if ``proc`` exits, with what it printed (read
+    from its stdout, or ``output()`` when a ``Drain`` reads it)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+            read = output or (lambda: proc.stdout.read().decode(errors="replace") if proc.stdout else "")
+            out = read()
             raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}:\n{out}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
@@ -51,16 +68,26 @@ def wait_for_port(port: int, *, proc: subprocess.Popen[bytes] | None = None, tim
     raise TimeoutError(f"nothing listened on 127.0.0.1:{port} within {timeout}s")
 
 
+#: The machine's own Google, gcloud, metadata and cloudgate settings: never passed on to a process a test starts.
+_STRIPPED = ("GOOGLE_", "CLOUDSDK_", "GCE_", "CLOUDGATE_")
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment without the machine's Google/gcloud/cloudgate settings, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_STRIPPED)}
+    env.update(extra)
+    return env
+
+
 def start_process(
     argv: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.Popen[bytes]:
-    """Start a process with stdout and stderr captured together, in its own process group."""
-    full_env = dict(os.environ)
-    if env:
-        full_env.update(env)
+    """Start a process (from the repository root unless ``cwd``) with stdout and stderr captured together, in its
+    own process group. Its environment is this one's without the machine's Google/gcloud/cloudgate settings
+    (``clean_env``: a session fixture starts before ``tests/conftest.py`` strips them), plus ``env``."""
     return subprocess.Popen(
         list(argv),
-        env=full_env,
+        env=clean_env(**(env or {})),
         cwd=str(cwd or ROOT),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -106,6 +133,10 @@ class Drain:
     @property
     def output(self) -> str:
         return b"".join(self._chunks).decode(errors="replace")
+
+    def wait_for_port(self, port: int, *, timeout: float = 60.0) -> None:
+        """Block until 127.0.0.1:port accepts connections; fail early, with the output, if the process exits."""
+        wait_for_port(port, proc=self.proc, timeout=timeout, output=lambda: self.output)
 
     def wait_for(self, text: str, *, timeout: float = 30.0) -> None:
         """Block until ``text`` appears in the output (a condition, not a guess at how long it takes)."""

@@ -65,6 +65,11 @@ SCOPE_MISSING: Final = "scope_missing"
 ID_TOKEN_MISSING: Final = "id_token_missing"
 #: Expired, wrong audience, bad signature, unverified email, malformed.
 ID_TOKEN_INVALID: Final = "id_token_invalid"
+#: The route reads an IAP identity and the request has no ``X-Goog-IAP-JWT-Assertion`` (unsigned
+#: ``X-Goog-Authenticated-User-*`` headers alone do not count).
+IAP_ASSERTION_MISSING: Final = "iap_assertion_missing"
+#: Bad signature, unknown key, wrong alg, iss or aud, expired, issued in the future, malformed.
+IAP_ASSERTION_INVALID: Final = "iap_assertion_invalid"
 #: The Google identity is valid but not in the service's allowed principals.
 PRINCIPAL_NOT_ALLOWED: Final = "principal_not_allowed"
 #: The route needs a Google identity but the service runs with identity checks off.

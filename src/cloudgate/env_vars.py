@@ -36,6 +36,10 @@ IDENTITY = "CLOUDGATE_IDENTITY"
 AUDIENCES = "CLOUDGATE_AUDIENCES"
 #: Where ``verify`` mode fetches signing keys.
 CERTS_URL = "CLOUDGATE_CERTS_URL"
+#: The ``aud`` an IAP assertion must carry (IAP's Signed Header JWT Audience for this service); empty: IAP off.
+IAP_AUDIENCE = "CLOUDGATE_IAP_AUDIENCE"
+#: Where IAP's ES256 public keys are fetched (default ``https://www.gstatic.com/iap/verify/public_key-jwk``).
+IAP_JWKS_URL = "CLOUDGATE_IAP_JWKS_URL"
 #: Emails allowed to call routes that require an allowed principal, comma separated.
 ALLOWED_PRINCIPALS = "CLOUDGATE_ALLOWED_PRINCIPALS"
 #: ``json`` (Cloud Logging, the default) or ``text``: the format of ``cloudgate serve``'s log lines.

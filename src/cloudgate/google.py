@@ -54,3 +54,17 @@ FEDERATED_MEMBER_PATTERN = (
     r"(projects/[0-9]+/locations/global/workloadIdentityPools|locations/global/workforcePools)/[a-z0-9-]{4,32}/"
     r"(subject/\S+|group/\S+|attribute\.[a-z_][a-z0-9_]{0,99}/\S+|\*)$"
 )
+
+#: Identity-Aware Proxy's signed header (https://cloud.google.com/iap/docs/signed-headers-howto): a JWT signed
+#: ES256 by IAP, the only IAP header a service may trust. IAP strips client-sent ``X-Goog-*`` headers, but a request
+#: that bypasses IAP can carry any of them, so the unsigned ``X-Goog-Authenticated-User-*`` prove nothing alone.
+IAP_ASSERTION_HEADER = "X-Goog-IAP-JWT-Assertion"
+IAP_USER_EMAIL_HEADER = "X-Goog-Authenticated-User-Email"
+IAP_USER_ID_HEADER = "X-Goog-Authenticated-User-Id"
+#: The assertion's ``iss``, its only ``alg``, and IAP's public keys (``public_key`` is the same set as ``{kid: PEM}``).
+IAP_ISSUER = "https://cloud.google.com/iap"
+IAP_ALGORITHM = "ES256"
+IAP_JWKS_URL = "https://www.gstatic.com/iap/verify/public_key-jwk"
+IAP_PEM_KEYS_URL = "https://www.gstatic.com/iap/verify/public_key"
+#: "The maximum lifetime for a token is 10 minutes + 2 * skew" (signed-headers-howto, the ``exp`` row).
+IAP_ASSERTION_MAX_LIFETIME_S = 600

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,3 +63,21 @@ def test_the_container_gets_cloud_runs_variables_and_its_logs_are_shown(image_st
     assert (env["K_SERVICE"], env["K_CONFIGURATION"]) == ("dev", "dev")
     assert re.fullmatch(r"dev-00001-[a-z]{3}", env["K_REVISION"])
     assert env["PORT"].isdigit()
+
+
+def test_ctrl_c_stops_the_container_with_sigterm_and_no_false_sigkill(built: Images, tmp_path: Path) -> None:
+    """Ctrl-C at a terminal reaches the whole foreground process group: the emulator alone handles it, stopping
+    the container as Cloud Run would (SIGTERM, which the service exits 0 on), and no container is left behind."""
+    stack = DevStack.start(tmp_path / "dev", timeout=240, args=["--image", built.default])
+    assert stack.proc is not None and stack.drain is not None
+    stack.drain.wait_for("Stop: Ctrl-C", timeout=240)
+    os.killpg(stack.proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+    stack.proc.wait(timeout=120)  # a deadline for a hang, not the 5 s it takes
+    output = stack.drain.stop()
+    assert "SIGKILL" not in output
+    stopped = re.search(r"container (\S+) (?:stopped|exited) with status 0", output)
+    assert stopped is not None, output[-3000:]
+    deadline = time.monotonic() + 120  # podman may still be deleting the container's files (vfs)
+    while podman("container", "exists", stopped.group(1), check=False).returncode == 0:
+        assert time.monotonic() < deadline, f"container {stopped.group(1)} left behind"
+        time.sleep(0.2)

@@ -21,8 +21,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.e2e.stack import _Admin, _start, clean_env
-from tests.support import CLOUDGATE, Drain, free_port, stop_process, wait_for_port
+from tests.e2e.stack import _Admin
+from tests.support import CLOUDGATE, Drain, clean_env, free_port, start_process, stop_process, wait_for_port
 
 #: The image that makes a revision a local command (``cloudgate.knative.LOCAL_COMMAND_IMAGE``).
 LOCAL_COMMAND_IMAGE = "cloudgate/local-command"
@@ -46,7 +46,7 @@ class GcloudStack(_Admin):
         port = free_port()
         state_dir = folder / "state"
         argv = [CLOUDGATE, "emulator", "run", "--state-dir", str(state_dir), "--port", str(port)]
-        proc = _start(argv)
+        proc = start_process(argv)
         wait_for_port(port, proc=proc)
         stack = cls(emulator_url=f"http://127.0.0.1:{port}", state_dir=state_dir, proc=proc)
         stack.drain = Drain(proc)

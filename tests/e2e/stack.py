@@ -1,5 +1,7 @@
 """Running stacks for end-to-end tests: the emulator with a front end, as real processes on free ports.
 
+- ``start_front_end(...)``, ``add_invoker(...)``: the emulator with a front end, and a caller it lets in; the
+  stacks here and in ``tests/load/front_end_stack.py`` are built from them.
 - ``EmulatorStack.start(folder)``: ``cloudgate emulator run`` fronting the echo service
   (``cloudgate.emulator.serving.echo``), with an invoker account, an outsider account (no role), a user with
   token-creator on the invoker (authorized_user file), and the metadata server running as the invoker.
@@ -13,7 +15,6 @@ token lifetime). Fixtures ``emulator_stack`` and ``dev_stack`` live in ``tests/e
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -27,28 +28,48 @@ import httpx
 from cloudgate.emulator.core.state import StateStore
 from cloudgate.emulator.identity import iam
 from cloudgate.google import INVOKER_ROLE
-from tests.support import CLOUDGATE, ROOT, Drain, free_port, stop_process
+from tests.support import CLOUDGATE, Drain, free_port, start_process, stop_process
+from tests.support import clean_env as clean_env  # where tests have found it (it lives in tests.support)
 
-_STRIPPED = ("GOOGLE_", "CLOUDSDK_", "GCE_", "CLOUDGATE_")
 SERVICE = "dev"
 
 
-def clean_env(**extra: str) -> dict[str, str]:
-    """The environment without the machine's Google/gcloud/cloudgate settings, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_STRIPPED)}
-    env.update(extra)
-    return env
+def add_invoker(
+    store: StateStore, account: str, key_file: Path, *, token_uri: str, service: str, url: str, timeout_seconds: float
+) -> str:
+    """A service account holding the invoker role on ``service`` (its front end at ``url``), its key file written
+    to ``key_file`` (tokens from ``token_uri``); returns the account's email."""
+    email = iam.create_account(store, account)
+    key_file.write_text(json.dumps(iam.create_key(store, email, token_uri=token_uri)))
+    iam.ensure_service(store, service, url=url, timeout_seconds=timeout_seconds)
+    iam.grant_service_role(store, service, INVOKER_ROLE, f"serviceAccount:{email}")
+    return email
 
 
-def _start(argv: list[str], *, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        argv,
-        env=env or clean_env(),
-        cwd=str(ROOT),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+def start_front_end(
+    state_dir: Path,
+    *,
+    emulator_port: int,
+    service_port: int,
+    service: str,
+    timeout_seconds: float,
+    backend: Sequence[str],
+) -> Drain:
+    """``cloudgate emulator run``: Google's side on ``emulator_port`` and Cloud Run's front end for ``service`` on
+    ``service_port``, in front of ``backend`` (``["--upstream", URL]``, or ``["--", *command]`` that it runs);
+    returns once the service's revision serves (its front end answers 503 from the deploy until then)."""
+    argv = [
+        CLOUDGATE, "emulator", "run", "--state-dir", str(state_dir), "--port", str(emulator_port),
+        "--service-port", str(service_port), "--service-name", service, "--timeout", f"{timeout_seconds:g}",
+        *backend,
+    ]  # fmt: skip
+    drain = Drain(start_process(argv))
+    try:
+        drain.wait_for(f"service {service}: http://127.0.0.1:{service_port}", timeout=120)
+    except BaseException:
+        drain.stop()
+        raise
+    return drain
 
 
 @dataclass
@@ -122,25 +143,21 @@ class EmulatorStack(_Admin):
             user_credentials=folder / "user.json",
         )
         store, token_uri = stack.store, f"{stack.emulator_url}/token"
-        stack.invoker_email = iam.create_account(store, "invoker-sa")
+        stack.invoker_email = add_invoker(
+            store, "invoker-sa", stack.invoker_key, token_uri=token_uri, service=SERVICE, url=stack.url,
+            timeout_seconds=timeout_seconds,
+        )  # fmt: skip
         stack.outsider_email = iam.create_account(store, "outsider-sa")
-        for email, path in ((stack.invoker_email, stack.invoker_key), (stack.outsider_email, stack.outsider_key)):
-            path.write_text(json.dumps(iam.create_key(store, email, token_uri=token_uri)))
+        stack.outsider_key.write_text(json.dumps(iam.create_key(store, stack.outsider_email, token_uri=token_uri)))
         stack.user_credentials.write_text(json.dumps(iam.create_user(store, stack.user_email, token_uri=token_uri)))
         iam.grant_token_creator(store, stack.invoker_email, f"user:{stack.user_email}")
-        iam.ensure_service(store, SERVICE, url=stack.url, timeout_seconds=timeout_seconds)
-        iam.grant_service_role(store, SERVICE, INVOKER_ROLE, f"serviceAccount:{stack.invoker_email}")
         with store.edit() as state:
             state.metadata_account = stack.invoker_email
-        argv = [
-            CLOUDGATE, "emulator", "run", "--state-dir", str(stack.state_dir),
-            "--port", str(emulator_port), "--service-port", str(service_port), "--service-name", SERVICE,
-            "--timeout", str(timeout_seconds), "--", sys.executable, "-m", "cloudgate.emulator.serving.echo",
-        ]  # fmt: skip
-        stack.proc = _start(argv)
-        stack.drain = Drain(stack.proc)
-        # Ready once the revision listens (the front end answers 503 from the moment the service is deployed).
-        stack.drain.wait_for(f"service {SERVICE}: {stack.url}", timeout=120)
+        stack.drain = start_front_end(
+            stack.state_dir, emulator_port=emulator_port, service_port=service_port, service=SERVICE,
+            timeout_seconds=timeout_seconds, backend=["--", sys.executable, "-m", "cloudgate.emulator.serving.echo"],
+        )  # fmt: skip
+        stack.proc = stack.drain.proc
         return stack
 
     def set_timeout(self, seconds: float) -> None:
@@ -203,7 +220,7 @@ class DevStack(_Admin):
         ]  # fmt: skip
         # The service inherits this environment: the example's settings (app/settings.py) go to it this way.
         extra = {"CLOUDGATE_DATA_DIR": str(folder / "data"), **(env or {})}
-        proc = _start(argv, env=clean_env(CLOUDGATE_SAMPLE_ROWS=str(sample_rows), **extra))
+        proc = start_process(argv, env={"CLOUDGATE_SAMPLE_ROWS": str(sample_rows), **extra})
         session_file = folder / "session.json"
         deadline = time.monotonic() + timeout
         while not session_file.exists():

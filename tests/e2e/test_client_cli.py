@@ -9,8 +9,8 @@ from pathlib import Path
 import jwt
 import pytest
 
-from tests.e2e.stack import EmulatorStack, clean_env
-from tests.support import CLOUDGATE
+from tests.e2e.stack import EmulatorStack
+from tests.support import CLOUDGATE, clean_env
 
 pytestmark = pytest.mark.e2e
 

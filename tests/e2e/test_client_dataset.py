@@ -14,8 +14,8 @@ import pytest
 from cloudgate.client import AsyncClient, Client
 from cloudgate.errors import RequestError
 from cloudgate.google import CLOUD_RUN_MAX_BYTES
-from tests.e2e.stack import DevStack, clean_env
-from tests.support import CLOUDGATE
+from tests.e2e.stack import DevStack
+from tests.support import CLOUDGATE, clean_env
 
 pytestmark = pytest.mark.e2e
 

@@ -21,12 +21,12 @@ from google.oauth2 import service_account
 from pwdlib import PasswordHash
 
 from tests.e2e.gcloud_stack import GcloudStack
-from tests.e2e.stack import clean_env
-from tests.support import CLOUDGATE, ROOT
+from tests.support import CLOUDGATE, ROOT, clean_env
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(shutil.which("gcloud") is None, reason="gcloud is not installed"),
+    pytest.mark.timeout(900),  # a hang guard: the module's first deploy makes some 30 gcloud calls on a busy machine
 ]
 
 

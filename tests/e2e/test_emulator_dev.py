@@ -15,7 +15,8 @@ from google.oauth2 import service_account
 
 from cloudgate.cli.dev import _banner
 from cloudgate.service.keys import open_keystore
-from tests.e2e.stack import DevStack, clean_env
+from tests.e2e.stack import DevStack
+from tests.support import clean_env
 
 pytestmark = pytest.mark.e2e
 

@@ -13,7 +13,8 @@ import pytest
 from google.oauth2 import id_token
 
 from cloudgate.google import GCLOUD_CLIENT_ID
-from tests.e2e.stack import EmulatorStack, clean_env
+from tests.e2e.stack import EmulatorStack
+from tests.support import clean_env
 
 pytestmark = [
     pytest.mark.e2e,

@@ -17,7 +17,8 @@ from google.oauth2 import credentials as user_credentials
 from google.oauth2 import id_token, service_account
 
 from cloudgate.emulator.core.keys import generate_rsa_key, private_pem
-from tests.e2e.stack import EmulatorStack, clean_env
+from tests.e2e.stack import EmulatorStack
+from tests.support import clean_env
 
 pytestmark = pytest.mark.e2e
 

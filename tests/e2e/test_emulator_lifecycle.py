@@ -21,8 +21,8 @@ from cloudgate.emulator.identity import iam
 from cloudgate.emulator.serving.runner import ProcessRunner
 from cloudgate.errors import EmulatorError
 from cloudgate.google import INVOKER_ROLE
-from tests.e2e.stack import EmulatorStack, clean_env
-from tests.support import CLOUDGATE, Drain, free_port
+from tests.e2e.stack import EmulatorStack
+from tests.support import CLOUDGATE, Drain, clean_env, free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -126,6 +126,21 @@ def test_a_reused_revision_name_with_a_changed_template_is_already_exists(
     assert _describe(gcloud_stack, "shop")["status"]["latestCreatedRevisionName"] == canary["b"]
 
 
+def test_a_removed_tags_url_answers_404(gcloud_stack: GcloudStack, canary: dict[str, str]) -> None:
+    gcloud_stack.gcloud("run", "services", "update-traffic", "shop", f"--to-revisions={canary['a']}=100")
+    gcloud_stack.gcloud("run", "services", "update-traffic", "shop", f"--remove-tags={CANARY}")
+    assert httpx.get(f"{canary['canary']}/revision").status_code == 404
+    assert _revisions_hit(canary["url"], 3) == Counter({canary["a"]: 3})
+
+
+def test_a_revision_without_traffic_or_tag_can_be_deleted(gcloud_stack: GcloudStack, canary: dict[str, str]) -> None:
+    gcloud_stack.gcloud("run", "services", "update-traffic", "shop", f"--to-revisions={canary['a']}=100")
+    gcloud_stack.gcloud("run", "services", "update-traffic", "shop", f"--remove-tags={CANARY}")
+    gcloud_stack.gcloud("run", "revisions", "delete", canary["b"], "--quiet")
+    listed = gcloud_stack.gcloud("run", "revisions", "list", "--service=shop", "--format=value(metadata.name)")
+    assert listed.stdout.split() == [canary["a"]]
+
+
 BAD_FLAGS = {
     "concurrency 2000": (("--concurrency=2000",), "containerConcurrency"),
     "100Gi with 7 cpu": (("--memory=100Gi", "--cpu=7"), "Invalid value specified for cpu"),

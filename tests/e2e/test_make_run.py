@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.stack import clean_env
-from tests.support import ROOT, Drain, free_port
+from tests.support import ROOT, Drain, clean_env, free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -20,9 +20,10 @@ import pytest
 
 from cloudgate.client import Client
 from cloudgate.service.keys import open_keystore
-from tests.e2e.stack import DevStack, clean_env
+from tests.cli import run_cloudgate
+from tests.e2e.stack import DevStack
 from tests.firestore_emulator import FirestoreEmulator, fresh_collection_url
-from tests.support import CLOUDGATE
+from tests.support import CLOUDGATE, clean_env
 
 pytestmark = pytest.mark.e2e
 
@@ -54,8 +55,7 @@ def sqlite_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
 
 
 def keys_cli(stack: DevStack, *args: str, env: dict[str, str] | None = None) -> str:
-    argv = [CLOUDGATE, "keys", *args, "--keystore", stack.session["keystore"]]
-    result = subprocess.run(argv, capture_output=True, text=True, env=clean_env(**(env or {})), timeout=120)
+    result = run_cloudgate("keys", *args, "--keystore", stack.session["keystore"], env=env)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
@@ -152,7 +152,9 @@ def test_with_sqlite_a_key_created_after_start_is_unknown_to_every_instance(sqli
 
 def test_with_sqlite_every_instance_warns_at_start(sqlite_dev: DevStack) -> None:
     assert sqlite_dev.drain is not None
-    assert sqlite_dev.drain.output.count("CLOUDGATE_KEYSTORE is an SQLite file") == _INSTANCES
+    warning = "CLOUDGATE_KEYSTORE is an SQLite file"
+    sqlite_dev.drain.wait_for_count(warning, _INSTANCES)  # each instance prints it as it starts
+    assert sqlite_dev.drain.output.count(warning) == _INSTANCES
 
 
 def test_each_instance_has_its_own_data_folder_and_key_file(sqlite_dev: DevStack) -> None:

@@ -4,14 +4,13 @@ authorizes with the API key and runs "Try it out" on ``/v1/whoami``; a screensho
 from __future__ import annotations
 
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.stack import DevStack, clean_env
-from tests.support import CLOUDGATE, ROOT, free_port, stop_process, wait_for_port
+from tests.e2e.stack import DevStack
+from tests.support import CLOUDGATE, ROOT, clean_env, free_port, start_process, stop_process, wait_for_port
 
 pytestmark = pytest.mark.e2e
 
@@ -32,7 +31,7 @@ def proxy_url(dev_stack: DevStack) -> Iterator[str]:
     port = free_port()
     argv = [CLOUDGATE, "proxy", dev_stack.url, "--port", str(port), "--credentials", str(dev_stack.invoker_key)]
     env = clean_env(GCE_METADATA_IP="127.0.0.1:9")
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = start_process(argv, env=env)
     wait_for_port(port, proc=proc)
     yield f"http://127.0.0.1:{port}"
     log = stop_process(proc)

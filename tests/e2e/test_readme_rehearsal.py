@@ -20,6 +20,7 @@ from tests.support import ROOT, free_port
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(shutil.which("gcloud") is None, reason="gcloud is not installed"),
+    pytest.mark.timeout(900),  # the rehearsal's own bound (below); pytest's default 300 s ended it on a busy machine
 ]
 
 

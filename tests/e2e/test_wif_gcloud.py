@@ -17,8 +17,7 @@ import jwt
 import pytest
 
 from tests.e2e.gcloud_stack import GcloudStack
-from tests.e2e.stack import clean_env
-from tests.support import CLOUDGATE
+from tests.support import CLOUDGATE, clean_env
 
 pytestmark = pytest.mark.e2e
 

@@ -1,7 +1,8 @@
 """Load clients: many concurrent requests from this process, one event loop in a thread of its own.
 
-``running_load(...)`` starts ``clients`` tasks that share one httpx connection pool (a connection each) and send
-requests one after another until ``stop()`` or the deadline. Every request's outcome is kept with the moment it was
+``running_load(...)`` starts ``clients`` tasks, each with a connection of its own, that send requests one after
+another until ``stop()``, the deadline, or a given number of requests in all (``tests/load/fault_load.py``'s
+``hammer`` is such a run). Every request's outcome is kept with the moment it was
 sent, so a test can wait on a condition over them (``wait_until``) while the load runs, and judge each one after.
 Bounded: 127.0.0.1 only, a fixed number of clients, a deadline on the whole run.
 """
@@ -83,17 +84,18 @@ def summary(outcomes: list[Outcome]) -> str:
     return f"{len(outcomes)} answers: {dict(sorted(counts.items()))}"
 
 
-async def _client(
-    load: Load, base_url: str, headers: dict[str, str], request: Request, describe: Describe, numbers: Iterator[int]
-) -> None:
+async def _client(load: Load, base_url: str, plan: _Plan, numbers: Iterator[int]) -> None:
     # A client (and so a connection pool) per task: one pool shared by 80 tasks costs several ms per request in
     # httpx's pool bookkeeping, and the load would measure the load generator.
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    request, describe = plan.request, plan.describe
     async with httpx.AsyncClient(
-        base_url=base_url, headers=headers, limits=limits, timeout=60, trust_env=False
+        base_url=base_url, headers=plan.headers, limits=limits, timeout=plan.timeout, trust_env=False
     ) as http:
         while not load.stopping:
             index = next(numbers)
+            if plan.requests is not None and index >= plan.requests:
+                return  # the run's requests are all sent
             sent = time.monotonic()
             try:
                 response = await request(http, index)
@@ -104,11 +106,19 @@ async def _client(
             load.record(outcome)
 
 
-async def _run(
-    load: Load, base_url: str, headers: dict[str, str], request: Request, describe: Describe, clients: int
-) -> None:
+@dataclass(frozen=True)
+class _Plan:
+    headers: dict[str, str]
+    request: Request
+    describe: Describe
+    #: How many requests in all (``None``: until stopped), and one request's bound in seconds.
+    requests: int | None
+    timeout: float
+
+
+async def _run(load: Load, base_url: str, plan: _Plan, clients: int) -> None:
     numbers = itertools.count()
-    await asyncio.gather(*(_client(load, base_url, headers, request, describe, numbers) for _ in range(clients)))
+    await asyncio.gather(*(_client(load, base_url, plan, numbers) for _ in range(clients)))
 
 
 @contextlib.contextmanager
@@ -120,16 +130,20 @@ def running_load(
     *,
     clients: int = CLIENTS,
     deadline_s: float = 240.0,
+    requests: int | None = None,
+    timeout_s: float = 60.0,
 ) -> Iterator[Load]:
-    """``clients`` concurrent clients sending ``request`` to ``base_url`` (127.0.0.1) until ``stop()`` or
-    ``deadline_s``; on leaving, the clients are stopped and their last requests awaited."""
+    """``clients`` concurrent clients sending ``request`` to ``base_url`` (127.0.0.1) until ``stop()``,
+    ``deadline_s``, or ``requests`` sent in all (numbered from 0); one request's bound is ``timeout_s``. On leaving,
+    the clients are stopped and their last requests awaited."""
     assert base_url.startswith("http://127.0.0.1:"), "load goes to this machine only"
     load = Load(time.monotonic() + deadline_s)
+    plan = _Plan(headers, request, describe, requests, timeout_s)
     failure: list[BaseException] = []
 
     def run() -> None:
         try:
-            asyncio.run(_run(load, base_url, headers, request, describe, clients))
+            asyncio.run(_run(load, base_url, plan, clients))
         except BaseException as exc:  # reported in the test's thread below
             failure.append(exc)
             load.stop()
@@ -140,7 +154,7 @@ def running_load(
         yield load
     finally:
         load.stop()
-        thread.join(timeout=90)  # the clients' own timeout (60 s) bounds the last requests
+        thread.join(timeout=timeout_s + 30)  # the clients' own timeout bounds the last requests
         assert not thread.is_alive(), "the load clients did not stop"
     if failure:
         raise failure[0]

@@ -1,7 +1,7 @@
 """Concurrent callers for the fault tests, and the tally of what they got back.
 
-``hammer(url, probes)`` runs ``CLIENTS`` clients on 127.0.0.1 at once, each sending ``REQUESTS_PER_CLIENT``
-requests (its own keep-alive connection, probes taken in turn), within ``DEADLINE_S``. Each answer is counted
+``hammer(url, probes)`` runs ``FAULT_CLIENTS`` clients on 127.0.0.1 at once (each its own keep-alive connection),
+sending ``REQUESTS_PER_CLIENT`` requests per client in all (probes taken in turn) within ``DEADLINE_S``. Each answer is counted
 under the probe's kind (what the caller presented: a cached key, a revoked one...) and its outcome:
 
 - ``accepted``: 2xx;
@@ -13,24 +13,24 @@ under the probe's kind (what the caller presented: a cached key, a revoked one..
 Bounded: a fixed number of requests, a per-request timeout, a deadline for the whole run. The full pass of
 ``make load`` (``tests/load/passes.py``) raises the counts; the assertions stay the same.
 
-Threads, not the event loop of ``tests/load/clients.py``: the fault tests send a fixed number of requests each
-and count them by kind, which plain blocking clients say most simply.
+The clients are ``tests/load/clients.py``'s (``running_load``, bounded to the run's number of requests); each answer's
+outcome is its ``detail`` there.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import httpx
 
-from tests.load.passes import sized
+from tests.load.clients import running_load
+from tests.load.passes import FAULT_CLIENTS, sized
 
-#: Concurrent clients (the fault tests' range is 20-40: enough to queue on a failing store or certs fetch).
-CLIENTS = sized(24, 40)
 REQUESTS_PER_CLIENT = sized(5, 40)
 #: The whole run's bound: requests not sent by then are counted as ``not sent`` (a hang, for the test).
 DEADLINE_S = float(sized(90, 300))
@@ -108,47 +108,35 @@ def hammer(
     url: str,
     probes: Sequence[Probe],
     *,
-    clients: int = CLIENTS,
+    clients: int = FAULT_CLIENTS,
     requests_per_client: int = REQUESTS_PER_CLIENT,
     deadline_s: float = DEADLINE_S,
 ) -> Tally:
-    """Send ``clients * requests_per_client`` requests from ``clients`` threads started together; count them."""
-    tally = Tally()
-    start = threading.Barrier(clients)
-    deadline = time.monotonic() + deadline_s
+    """Send ``clients * requests_per_client`` requests from ``clients`` concurrent clients (``running_load``), the
+    probes taken in turn; count them by probe kind and outcome."""
+    total = clients * requests_per_client
 
-    def client(index: int) -> None:
-        with httpx.Client(base_url=url, timeout=REQUEST_TIMEOUT_S) as http:
-            start.wait(timeout=60)  # all clients begin together (or the run fails loudly)
-            for n in range(requests_per_client):
-                chosen = probes[(index + n) % len(probes)]
-                if time.monotonic() > deadline:
-                    tally.add(chosen.kind, "not sent", 0.0)
-                    continue
-                began = time.monotonic()
-                try:
-                    result = outcome(http.get(chosen.path, headers=dict(chosen.headers())))
-                except httpx.TimeoutException:
-                    result = "timeout"
-                except httpx.TransportError as exc:
-                    result = f"transport error {type(exc).__name__}"
-                tally.add(chosen.kind, result, time.monotonic() - began)
+    def request(http: httpx.AsyncClient, index: int) -> Awaitable[httpx.Response]:
+        chosen = probes[index % len(probes)]
+        return http.get(chosen.path, headers=dict(chosen.headers()))
 
     began = time.monotonic()
-    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(deadline_s + REQUEST_TIMEOUT_S + 5)
-    tally.seconds = time.monotonic() - began
+    run = running_load(
+        url, {}, request, outcome, clients=clients, deadline_s=deadline_s, requests=total, timeout_s=REQUEST_TIMEOUT_S
+    )
+    with run as load, contextlib.suppress(TimeoutError):  # past the deadline: what was not sent is "not sent"
+        load.wait_until(lambda done: len(done) >= total, timeout=deadline_s, what="every request answered")
+    tally = Tally(seconds=time.monotonic() - began)
+    answered = {answer.index: answer for answer in load.outcomes}
+    for index in range(total):
+        kind = probes[index % len(probes)].kind
+        answer = answered.get(index)
+        if answer is None:
+            tally.add(kind, "not sent", 0.0)
+        elif answer.status == 0:  # no answer: running_load names the error
+            failed = "timeout" if answer.detail.endswith("Timeout") else f"transport error {answer.detail}"
+            tally.add(kind, failed, answer.answered - answer.sent)
+        else:
+            tally.add(kind, answer.detail, answer.answered - answer.sent)
     print(f"\n{clients} clients: {tally.report()}")  # the figures `make load` shows (pytest -s)
     return tally
-
-
-def wait_until(check: Callable[[], bool], *, timeout: float = 60.0, what: str = "the condition") -> None:
-    """Poll ``check`` until it holds (a condition, not a guess at how long it takes); fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} did not happen within {timeout:g}s")
-        time.sleep(0.1)

@@ -11,7 +11,6 @@ signals a container.
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -22,11 +21,9 @@ import google.auth.transport.requests
 from google.oauth2 import service_account
 
 from cloudgate.emulator.core.state import StateStore
-from cloudgate.emulator.identity import iam
-from cloudgate.google import INVOKER_ROLE
 from cloudgate.service.keys import open_keystore
-from tests.e2e.stack import clean_env
-from tests.support import CLOUDGATE, ROOT, Drain, free_port, wait_for_port
+from tests.e2e.stack import add_invoker, start_front_end
+from tests.support import CLOUDGATE, Drain, free_port, start_process
 
 SERVICE = "load"
 #: What a service process printed that no run may print (an unhandled error reached uvicorn or the front end).
@@ -81,12 +78,6 @@ class FrontEndStack:
         return self.service_log.stop(timeout=20), self.emulator_log.stop(timeout=20)
 
 
-def _popen(argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        argv, env=env, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
-    )
-
-
 def start_front_end_stack(
     folder: Path, app: str, *, service_env: Mapping[str, str] | None = None, timeout_seconds: float = 300
 ) -> FrontEndStack:
@@ -98,14 +89,11 @@ def start_front_end_stack(
     folder.mkdir(parents=True, exist_ok=True)
     service_port, emulator_port, front_port = free_port(), free_port(), free_port()
     url, service_url = f"http://127.0.0.1:{front_port}", f"http://127.0.0.1:{service_port}"
-    store = StateStore(folder / "emulator")
-    email = iam.create_account(store, "load-invoker")
     invoker_key = folder / "invoker.json"
-    invoker_key.write_text(
-        json.dumps(iam.create_key(store, email, token_uri=f"http://127.0.0.1:{emulator_port}/token"))
-    )
-    iam.ensure_service(store, SERVICE, url=url, timeout_seconds=timeout_seconds)
-    iam.grant_service_role(store, SERVICE, INVOKER_ROLE, f"serviceAccount:{email}")
+    email = add_invoker(
+        StateStore(folder / "emulator"), "load-invoker", invoker_key,
+        token_uri=f"http://127.0.0.1:{emulator_port}/token", service=SERVICE, url=url, timeout_seconds=timeout_seconds,
+    )  # fmt: skip
 
     keystore = f"sqlite:///{folder / 'keys.sqlite3'}"
     open_keystore(keystore).close()  # the service opens an existing store only
@@ -119,25 +107,17 @@ def start_front_end_stack(
         **(service_env or {}),
     }
     argv = [CLOUDGATE, "serve", app, "--host", "127.0.0.1", "--port", str(service_port)]
-    service = _popen(argv, clean_env(**env))
-    service_log = Drain(service)
+    service_log = Drain(start_process(argv, env=env))
     try:
-        wait_for_port(service_port, proc=service, timeout=120)
-        argv = [
-            CLOUDGATE, "emulator", "run", "--state-dir", str(folder / "emulator"), "--port", str(emulator_port),
-            "--service-port", str(front_port), "--service-name", SERVICE, "--upstream", service_url,
-            "--timeout", str(timeout_seconds),
-        ]  # fmt: skip
-        emulator = _popen(argv, clean_env())
-        emulator_log = Drain(emulator)
-        try:
-            emulator_log.wait_for(f"service {SERVICE}: {url}", timeout=60)  # its revision is routed
-        except BaseException:
-            emulator_log.stop()
-            raise
+        service_log.wait_for_port(service_port, timeout=120)
+        emulator_log = start_front_end(
+            folder / "emulator", emulator_port=emulator_port, service_port=front_port, service=SERVICE,
+            timeout_seconds=timeout_seconds, backend=["--upstream", service_url],
+        )  # fmt: skip
     except BaseException:
         service_log.stop()
         raise
+    service, emulator = service_log.proc, emulator_log.proc
     return FrontEndStack(
         url, service_url, folder, keystore, invoker_key, email, service, emulator, service_log, emulator_log, env
     )

@@ -25,13 +25,13 @@ import pytest
 
 from cloudgate.service.keys import open_keystore
 from tests.load.memory_jail import MemoryJail, memory_jail
+from tests.load.passes import CLIENTS
 from tests.support import CLOUDGATE, Drain, free_port, start_process, wait_for_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.load]
 
 MiB = 1024 * 1024
 LIMIT = 512 * MiB
-CLIENTS = 80
 #: Requests per client, and the wall-clock bound of the whole load (whichever ends first).
 REQUESTS_PER_CLIENT = 4
 LOAD_DEADLINE_S = 25.0

@@ -24,10 +24,10 @@ import pytest
 from tests.e2e.service_env import Served, serve
 from tests.load.blackhole import Blackhole
 from tests.load.fault_app import APP, SERVE_ARGS
-from tests.load.fault_load import Tally, hammer, probe, wait_until
+from tests.load.fault_load import Tally, hammer, probe
 from tests.load.front_end_stack import assert_nothing_broke
 from tests.load.google_side import AUDIENCE, CERTS_PATH, Google, bearer, forged, start_google
-from tests.support import CLOUDGATE, Drain, start_process, wait_for_port
+from tests.support import CLOUDGATE, Drain, start_process, wait_for_port, wait_until
 from tests.tcp_relay import TcpRelay
 
 pytestmark = [pytest.mark.e2e, pytest.mark.load]

@@ -17,7 +17,8 @@ from cloudgate.service.keys import open_keystore
 from tests.firestore_emulator import fresh_collection_url
 from tests.load import keystore_probes as kp
 from tests.load.blackhole import Blackhole
-from tests.load.fault_load import hammer, wait_until
+from tests.load.fault_load import hammer
+from tests.support import wait_until
 from tests.tcp_relay import TcpRelay
 
 pytestmark = [pytest.mark.e2e, pytest.mark.load]

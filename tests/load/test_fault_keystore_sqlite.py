@@ -21,7 +21,8 @@ import pytest
 from cloudgate.service.keys import open_keystore
 from tests.e2e.service_env import Served
 from tests.load import keystore_probes as kp
-from tests.load.fault_load import hammer, probe, wait_until
+from tests.load.fault_load import hammer, probe
+from tests.support import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.load]
 

@@ -16,12 +16,11 @@ import time
 import httpx
 import pytest
 
-from tests.e2e.stack import clean_env
 from tests.load.clients import running_load, summary
 from tests.load.conftest import KEY_CACHE_SECONDS
 from tests.load.front_end_stack import FrontEndStack
 from tests.load.passes import CLIENTS, sized
-from tests.support import CLOUDGATE
+from tests.support import CLOUDGATE, clean_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.load]
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,16 +24,9 @@ import pytest
 from cloudgate.service.keys import open_keystore
 from cloudgate.service.passwords import hash_password
 from tests.e2e.service_env import AUDIENCE, Served, SigningKey, claims, new_signing_key, serve
-from tests.e2e.stack import DevStack, EmulatorStack, clean_env
-from tests.security.scorecard import (  # noqa: F401  (fixtures and hooks of the scorecard, for every security test)
-    Attack,
-    AttackOutcome,
-    attack,
-    observe_server_errors,
-    pytest_runtest_makereport,
-    pytest_terminal_summary,
-)
-from tests.support import CLOUDGATE, Drain, free_port, running, wait_for_port
+from tests.e2e.stack import DevStack, EmulatorStack
+from tests.security.scorecard import Attack, AttackOutcome  # noqa: F401  (its fixtures and hooks: tests/conftest.py)
+from tests.support import CLOUDGATE, Drain, clean_env, free_port, running, start_process, wait_for_port
 
 DOCS_USER = "docs"
 DOCS_PASSWORD = "correct horse battery staple"
@@ -235,7 +227,7 @@ def proxy(emulator: EmulatorStack) -> Iterator[RunningProxy]:
         "--credentials", str(emulator.invoker_key), "--api-key", PROXY_API_KEY,
     ]  # fmt: skip
     env = clean_env(GCE_METADATA_IP="127.0.0.1:9", CLOUDSDK_CORE_CHECK_GCE_METADATA="false")
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = start_process(argv, env=env)
     drain = Drain(proc)
     try:
         wait_for_port(port, proc=proc, timeout=30)

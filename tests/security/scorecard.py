@@ -8,12 +8,16 @@ How a failure is classed: a recorded answer outside ``expect`` is ``5xx`` when i
 ``accepted``; an unrecorded test that fails is ``5xx`` if any response it received over httpx was an unexpected 5xx
 (observed by an autouse fixture), else ``accepted``. Skipped tests count nowhere. ``A`` and ``E`` must be 0: any
 attack counted there is also a failing test, so the run is red either way; the line says which kind it was.
+
+A plugin of the whole run (``pytest_plugins`` in ``tests/conftest.py``), so that under pytest-xdist the controller,
+which collects nothing, still prints the line: each worker hands its tally over as it finishes (``workeroutput``)
+and the controller adds them up.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import httpx
@@ -83,6 +87,9 @@ _SEEN_5XX = pytest.StashKey[list[int]]()
 @pytest.fixture(autouse=True)
 def observe_server_errors(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Note every 5xx an httpx client receives during the test (to class a failing test as ``5xx``)."""
+    if not request.node.nodeid.startswith(_SECURITY_DIR):
+        yield
+        return
     seen = request.node.stash.setdefault(_SEEN_5XX, [])
     sync_send = httpx.Client.send
     async_send = httpx.AsyncClient.send
@@ -145,6 +152,26 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         tally.failures.append(f"{item.nodeid}: {report.when} failed")
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """On an xdist worker: hand this worker's tally to the controller."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    tally = session.config.stash.get(_TALLY, None)
+    if workeroutput is not None and tally is not None:
+        workeroutput["security_tally"] = asdict(tally)
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: the controller adds up each worker's tally
+def pytest_testnodedown(node: Any, error: object) -> None:
+    sent = getattr(node, "workeroutput", {}).get("security_tally")
+    if sent is None:
+        return
+    tally = node.config.stash.setdefault(_TALLY, Tally())
+    tally.rejected += sent["rejected"]
+    tally.accepted += sent["accepted"]
+    tally.server_errors += sent["server_errors"]
+    tally.failures.extend(sent["failures"])
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     tally = config.stash.get(_TALLY, None)
     if tally is None:
@@ -158,4 +185,4 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 
 def _whole_suite_ran(config: pytest.Config) -> bool:
-    return not config.option.keyword and not config.option.markexpr and not config.option.lf
+    return not config.option.keyword and not config.option.markexpr and not getattr(config.option, "lf", False)

@@ -10,9 +10,9 @@ import pytest
 
 from cloudgate.emulator.control.admin import admin_routes
 from cloudgate.emulator.core.context import EmulatorContext
-from tests.e2e.stack import EmulatorStack, clean_env
+from tests.e2e.stack import EmulatorStack
 from tests.security.conftest import PROXY_API_KEY, RunningProxy, recording_server
-from tests.support import CLOUDGATE, free_port
+from tests.support import CLOUDGATE, clean_env, free_port
 
 ADMIN = ["/admin/state", "/admin/counters", "/admin/settings", "/admin/faults"]
 

@@ -18,6 +18,7 @@ import pytest
 
 from cloudgate.service.passwords import hash_password
 from tests.security.conftest import DOCS_PASSWORD, DOCS_USER, Attack, Secrets, Served, basic
+from tests.support import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -47,12 +48,8 @@ def _docs(service: Served, password: str, user: str = DOCS_USER) -> httpx.Respon
     return httpx.get(f"{service.url}/docs", headers=headers, timeout=30)
 
 
-def _wait_until_accepted(service: Served, password: str, timeout: float = 30.0) -> None:
-    """Poll (a condition, with a generous deadline) until ``password`` opens the docs."""
-    deadline = time.monotonic() + timeout
-    while _docs(service, password).status_code != 200:
-        assert time.monotonic() < deadline, f"the rotated password was not accepted within {timeout} s"
-        time.sleep(0.2)
+def _wait_until_accepted(service: Served, password: str) -> None:
+    wait_until(lambda: _docs(service, password).status_code == 200, timeout=30, what="the rotated password accepted")
 
 
 def test_a_rotated_password_replaces_the_old_one_without_a_restart(

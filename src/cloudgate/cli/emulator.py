@@ -144,13 +144,20 @@ def settings(
     token_lifetime: int | None = typer.Option(None, help="ID token lifetime in seconds (Google: 3600)."),
     metadata_account: str | None = typer.Option(None, help="The account the metadata server runs as."),
     project: str | None = typer.Option(None, help="The emulated project id."),
+    iam_propagation_seconds: float | None = typer.Option(
+        None, help="How long an IAM change takes to apply (default 0: at once; Google: seconds to minutes)."
+    ),
 ) -> None:
     """Change the emulator's settings (a running emulator picks them up)."""
     from cloudgate.errors import EmulatorError
 
     if token_lifetime is not None and not 1 <= token_lifetime <= 43200:
         raise EmulatorError("--token-lifetime must be from 1 to 43200 seconds")
+    if iam_propagation_seconds is not None and not 0 <= iam_propagation_seconds <= 3600:
+        raise EmulatorError("--iam-propagation-seconds must be from 0 to 3600")
     with _store(state_dir).edit() as state:
+        if iam_propagation_seconds is not None:
+            state.iam_propagation_seconds = iam_propagation_seconds
         if token_lifetime is not None:
             state.token_lifetime_seconds = token_lifetime
         if project is not None:
@@ -210,15 +217,21 @@ def accounts_grant(
 @users.command("create")
 def users_create(
     email: str = typer.Argument(..., help="The user's email, e.g. alice@example.com."),
-    out: Path = typer.Option(..., "--out", help="Where to write the authorized_user file (mode 0600)."),
+    out: Path | None = typer.Option(None, "--out", help="Where to write the authorized_user file (mode 0600)."),
+    group: list[str] = typer.Option([], "--group", help="A group the user is in (created if new; repeat for more)."),
     state_dir: Path = StateDir,
     emulator_url: str | None = EmulatorUrl,
 ) -> None:
-    """Create a user and write its authorized_user credentials (as `gcloud auth application-default login`)."""
+    """Create a directory user (its domain is its email's), in --group groups; with --out, write its
+    authorized_user credentials (gcloud's OAuth client, as after `gcloud auth login`)."""
     from cloudgate.emulator.identity.iam import create_user
 
-    _write_secret_file(out, create_user(_store(state_dir), email, token_uri=_token_uri(state_dir, emulator_url)))
-    typer.echo(f"credentials of {email} written to {out}", err=True)
+    token_uri = _token_uri(state_dir, emulator_url)
+    credentials = create_user(_store(state_dir), email, token_uri=token_uri, groups=group)
+    if out is not None:
+        _write_secret_file(out, credentials)
+        typer.echo(f"credentials of {email} written to {out}", err=True)
+    typer.echo(f"user {email} created" + (f" in {', '.join(group)}" if group else ""), err=True)
 
 
 @services.command("set")
@@ -285,7 +298,9 @@ def gcloud_env(
 ) -> None:
     """Print the `export ...` lines that make gcloud use the running emulator, with a throwaway config.
 
-    Use it as `eval "$(cloudgate emulator gcloud-env)"`; the machine's own gcloud config is never touched.
+    Use it as `eval "$(cloudgate emulator gcloud-env)"`; the machine's own gcloud config is never touched. It also
+    prints HTTPS_PROXY, REQUESTS_CA_BUNDLE, SSL_CERT_FILE and gcloud's custom CA file for the emulator's HTTPS
+    proxy, so google-auth and Google's client libraries reach the emulator unmodified.
     """
     import tempfile
 
@@ -293,6 +308,7 @@ def gcloud_env(
 
     from cloudgate.emulator.core.state import read_address
     from cloudgate.emulator.gcloud_env import export_lines, gcloud_environment, prepare_config
+    from cloudgate.emulator.tls_proxy import read_proxy_address
     from cloudgate.errors import EmulatorError
 
     url = emulator_url or read_address(state_dir)
@@ -308,8 +324,12 @@ def gcloud_env(
         raise EmulatorError(f"the emulator at {url} did not hand out gcloud credentials: {exc}") from exc
     folder = config_dir or Path(tempfile.mkdtemp(prefix="cloudgate-gcloud-"))
     key_path = prepare_config(folder, body["key_file"])
+    proxy = read_proxy_address(state_dir)
+    ca_file = state_dir / "ca" / "ca.pem"
     try:
-        env = gcloud_environment(url, folder, key_path, body["project"], region=region)
+        env = gcloud_environment(
+            url, folder, key_path, body["project"], region=region, https_proxy=proxy, ca_file=ca_file.resolve()
+        )
     except ValueError as exc:
         raise EmulatorError(str(exc)) from exc
     typer.echo(export_lines(env), nl=False)

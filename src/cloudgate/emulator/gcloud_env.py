@@ -12,6 +12,10 @@ The credentials are a key of the emulator's ``deployer`` service account (``role
 project), made by ``POST /admin/gcloud-credentials`` and used through ``auth/credential_file_override``: no
 ``gcloud auth`` step is needed.
 
+With the emulator's HTTPS proxy (``tls_proxy.py``) running, the environment also names it and the emulator's CA
+(``proxy_environment``), so google-auth and Google's client libraries that call ``https://*.googleapis.com``
+themselves reach the emulator too, unmodified.
+
 Example (what ``cloudgate emulator gcloud-env`` prints)::
 
     env = gcloud_environment("http://127.0.0.1:8089", Path("/tmp/cfg"), Path("/tmp/cfg/key.json"), "cloudgate-local")
@@ -33,7 +37,14 @@ KEY_FILE_NAME = "emulator-deployer-key.json"
 
 
 def gcloud_environment(
-    emulator_url: str, config_dir: Path, key_file: Path, project: str, *, region: str = DEFAULT_REGION
+    emulator_url: str,
+    config_dir: Path,
+    key_file: Path,
+    project: str,
+    *,
+    region: str = DEFAULT_REGION,
+    https_proxy: str | None = None,
+    ca_file: Path | None = None,
 ) -> dict[str, str]:
     """``CLOUDSDK_*`` variables that make gcloud use the emulator at ``emulator_url`` and nothing else."""
     base = emulator_url.rstrip("/")
@@ -60,7 +71,21 @@ def gcloud_environment(
     # cloudgate's own client: impersonation and Workload Identity Federation configs reach the emulator too.
     env["CLOUDGATE_IAM_ENDPOINT"] = f"{base}/iamcredentials"
     env["CLOUDGATE_STS_ENDPOINT"] = f"{base}/sts"
+    if https_proxy is not None and ca_file is not None:
+        env.update(proxy_environment(https_proxy, ca_file))
     return env
+
+
+def proxy_environment(https_proxy: str, ca_file: Path) -> dict[str, str]:
+    """What sends Google's client libraries to the emulator's HTTPS proxy (``tls_proxy.py``) trusting its CA:
+    ``requests`` (google-auth) reads ``HTTPS_PROXY`` and ``REQUESTS_CA_BUNDLE``, Python's ``ssl`` and most other
+    clients ``SSL_CERT_FILE``, gcloud ``core/custom_ca_certs_file``. Only ``https://`` URLs go through it."""
+    return {
+        "HTTPS_PROXY": https_proxy,
+        "REQUESTS_CA_BUNDLE": str(ca_file),
+        "SSL_CERT_FILE": str(ca_file),
+        "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE": str(ca_file),
+    }
 
 
 def prepare_config(config_dir: Path, key: dict[str, Any]) -> Path:

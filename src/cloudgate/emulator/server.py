@@ -20,10 +20,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
+import anyio.abc
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Mount
 
+from cloudgate.emulator.ca import EmulatorCA
 from cloudgate.emulator.control.admin import admin_routes
 from cloudgate.emulator.control.api_errors import api_error_handler, unrouted_handler
 from cloudgate.emulator.control.iam_admin_api import iam_admin_routes
@@ -42,6 +44,7 @@ from cloudgate.emulator.identity.sts_api import sts_routes
 from cloudgate.emulator.identity.token_api import token_routes
 from cloudgate.emulator.serving.listeners import QuietServer, bind, quiet_server
 from cloudgate.emulator.serving.revisions import DEFAULT_IDLE_SECONDS, RevisionRuntime
+from cloudgate.emulator.tls_proxy import TlsProxy, remove_proxy_address, write_proxy_address
 from cloudgate.errors import EmulatorError
 
 logger = logging.getLogger(__name__)
@@ -100,10 +103,15 @@ async def serve(
     failure: EmulatorError | None = None
     google = quiet_server(google_app(ctx), graceful=5, http="h11")
     watcher = anyio.CancelScope()
+    proxying = anyio.CancelScope()
     runtime: RevisionRuntime | None = None
     try:
+        # The HTTPS proxy for Google's API hosts (tls_proxy.py), on a free port recorded in the state folder.
+        proxy_listener = await anyio.create_tcp_listener(local_host=host, local_port=0)
+        proxy = TlsProxy(google_app(ctx), EmulatorCA.open(state_dir).server_context())
         async with anyio.create_task_group() as tg:
             tg.start_soon(google.serve, [google_socket])
+            tg.start_soon(_serve_proxy, proxying, proxy_listener, proxy)
             async with anyio.create_task_group() as front_group:
                 runtime = RevisionRuntime(ctx, front_group, host=host, idle_seconds=idle_seconds)
                 ctx.runtime = runtime
@@ -115,6 +123,8 @@ async def serve(
                     await anyio.sleep(0.02)
                 logger.info("emulator ready at %s", ctx.base_url)
                 write_address(state_dir, ctx.base_url)
+                proxy_port = proxy_listener.extra(anyio.abc.SocketAttribute.local_port)  # noqa: S610 - anyio
+                write_proxy_address(state_dir, f"http://{host}:{proxy_port}")
                 if on_ready is not None:
                     failure = await _until_stopped(on_ready(ctx), stop)
                 if failure is None:
@@ -123,14 +133,24 @@ async def serve(
                 front_group.start_soon(runtime.aclose)
             google.should_exit = True
             watcher.cancel()
+            proxying.cancel()
     finally:
         remove_address(state_dir)
+        remove_proxy_address(state_dir)
         if runtime is not None:
             with anyio.CancelScope(shield=True):
                 await runtime.aclose()  # after a crash too: no instance outlives the emulator
         google_socket.close()
     if failure is not None:
         raise failure
+
+
+async def _serve_proxy(scope: anyio.CancelScope, listener: anyio.abc.Listener[Any], proxy: TlsProxy) -> None:
+    """The HTTPS proxy's connections, until cancelled."""
+    with scope:
+        async with listener:
+            await listener.serve(proxy.handle)
+    await proxy.aclose()
 
 
 async def _until_stopped(work: Awaitable[None], stop: anyio.Event) -> EmulatorError | None:

@@ -6,6 +6,9 @@ Accepted formats (the same ones google-auth accepts, see ``shared/CLOUD_RUN.md``
 - ``{kid: "-----BEGIN PUBLIC KEY-----..."}``
 - ``{"keys": [{"kty": "RSA", "kid": ..., "n": ..., "e": ...}]}``  JWKS, Google's ``oauth2/v3/certs``
 
+``PublicKeys`` keeps RSA keys (ID tokens); ``KeySet(url, parse=parse_es256_key_set, ...)`` keeps P-256 keys from
+the same formats (IAP's ``public_key`` as ``{kid: PEM}`` and ``public_key-jwk`` as JWKS), with the same caching.
+
 The key set is kept for ``Cache-Control: max-age`` seconds (5 minutes without one). Concurrent requests that
 need a fetch share one request (single flight). A ``kid`` missing from a fresh set triggers a refetch at most
 once per ``refetch_cooldown`` seconds, so a flood of made-up key ids cannot turn into a flood of fetches. A failed
@@ -31,13 +34,16 @@ import math
 import re
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeGuard, TypeVar
 
 from cloudgate.errors import InvalidCredentialsError, UnavailableError
 
 if TYPE_CHECKING:
     import httpx
+    from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+K = TypeVar("K")
 
 logger = logging.getLogger(__name__)
 
@@ -69,85 +75,110 @@ def cache_seconds(cache_control: str | None) -> float:
     return min(float(match.group(1)), MAX_MAX_AGE_S)
 
 
-def _load_pem(pem: str) -> RSAPublicKey | None:
+def _load_pem(pem: str) -> object:
     from cryptography import x509
     from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
     data = pem.encode("ascii")
     try:
-        key = (
+        return (
             x509.load_pem_x509_certificate(data).public_key()
             if b"-----BEGIN CERTIFICATE-----" in data
             else serialization.load_pem_public_key(data)
         )
     except UnsupportedAlgorithm as exc:
         raise ValueError("unsupported key algorithm") from exc
-    return key if isinstance(key, RSAPublicKey) else None
 
 
-def _load_jwk(jwk: Mapping[str, Any]) -> RSAPublicKey | None:
-    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-    from jwt.algorithms import RSAAlgorithm
-
-    if jwk.get("kty") != "RSA" or jwk.get("use", "sig") != "sig":
+def _load_jwk(jwk: Mapping[str, Any], kty: str) -> object:
+    if jwk.get("kty") != kty or jwk.get("use", "sig") != "sig":
         return None
     from jwt import PyJWTError
+    from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
     try:
-        key = RSAAlgorithm.from_jwk(dict(jwk))
+        return (RSAAlgorithm if kty == "RSA" else ECAlgorithm).from_jwk(dict(jwk))
     except PyJWTError as exc:
         raise ValueError("invalid JWK") from exc
-    return key if isinstance(key, RSAPublicKey) else None
 
 
-def parse_key_set(document: object) -> dict[str, RSAPublicKey]:
-    """Turn a certs document (any accepted format) into ``{kid: RSA public key}``; unusable entries are skipped."""
+def _parse_key_set(document: object, kty: str, accept: Callable[[object], TypeGuard[K]], kind: str) -> dict[str, K]:
+    """``{kid: key}`` of the keys in ``document`` that ``accept`` takes; unusable entries are skipped."""
     if not isinstance(document, dict):
         raise PublicKeysUnavailableError("the certs document is not a JSON object")
-    entries: list[tuple[str, Callable[[], RSAPublicKey | None]]] = []
+    entries: list[tuple[str, Callable[[], object]]] = []
     jwks = document.get("keys")
     if isinstance(jwks, list):
         for jwk in jwks:
             if isinstance(jwk, dict) and isinstance(jwk.get("kid"), str):
-                entries.append((jwk["kid"], functools.partial(_load_jwk, jwk)))
+                entries.append((jwk["kid"], functools.partial(_load_jwk, jwk, kty)))
     else:
         for kid, pem in document.items():
             if isinstance(pem, str):
                 entries.append((kid, functools.partial(_load_pem, pem)))
-    keys: dict[str, RSAPublicKey] = {}
+    keys: dict[str, K] = {}
     for kid, load in entries:
         try:
             key = load()
         except (ValueError, TypeError, KeyError, UnicodeError) as exc:
             logger.warning("skipping signing key %r: %s", kid, type(exc).__name__)
             continue
-        if key is None:
-            logger.warning("skipping signing key %r: not an RSA signing key", kid)
+        if not accept(key):
+            logger.warning("skipping signing key %r: not an %s signing key", kid, kind)
             continue
         keys[kid] = key
     if not keys:
-        raise PublicKeysUnavailableError("the certs document holds no usable RSA key")
+        raise PublicKeysUnavailableError(f"the certs document holds no usable {kind} key")
     return keys
 
 
-class PublicKeys:
-    """The current key set of one certs URL: cached, fetched once for many callers, refetched on unknown kids."""
+def _is_rsa(key: object) -> TypeGuard[RSAPublicKey]:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+    return isinstance(key, RSAPublicKey)
+
+
+def _is_p256(key: object) -> TypeGuard[EllipticCurvePublicKey]:
+    from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, EllipticCurvePublicKey
+
+    return isinstance(key, EllipticCurvePublicKey) and isinstance(key.curve, SECP256R1)
+
+
+def parse_key_set(document: object) -> dict[str, RSAPublicKey]:
+    """Turn a certs document (any accepted format) into ``{kid: RSA public key}``; unusable entries are skipped."""
+    return _parse_key_set(document, "RSA", _is_rsa, "RSA")
+
+
+def parse_es256_key_set(document: object) -> dict[str, EllipticCurvePublicKey]:
+    """``{kid: P-256 public key}`` from a JWKS or a ``{kid: PEM}`` document (IAP's two formats, ES256 keys)."""
+    return _parse_key_set(document, "EC", _is_p256, "EC P-256")
+
+
+class KeySet(Generic[K]):
+    """The current key set of one certs URL: cached, fetched once for many callers, refetched on unknown kids.
+
+    ``parse`` turns the fetched document into ``{kid: key}`` (``parse_key_set``, ``parse_es256_key_set``);
+    ``purpose`` names what the keys verify, in the 503 a caller gets when they cannot be fetched.
+    """
 
     def __init__(
         self,
         url: str,
         *,
+        parse: Callable[[object], dict[str, K]],
         http: Callable[[], httpx.AsyncClient],
         refetch_cooldown: float,
         clock: Callable[[], float] = time.monotonic,
+        purpose: str = "ID tokens",
     ) -> None:
         self._url = url
+        self._parse = parse
+        self._purpose = purpose
         self._http = http
         self._cooldown = refetch_cooldown
         self._clock = clock
-        self._keys: dict[str, RSAPublicKey] = {}
+        self._keys: dict[str, K] = {}
         self._fresh_until = float("-inf")
         self._last_attempt = float("-inf")
         #: With no keys yet, a failed fetch is not retried before this (an outage must not cost a fetch a request).
@@ -158,7 +189,7 @@ class PublicKeys:
         #: How many fetches were started (for tests and metrics).
         self.fetches = 0
 
-    async def get(self, kid: str) -> RSAPublicKey:
+    async def get(self, kid: str) -> K:
         """The public key for ``kid``, fetching or refetching the set as needed.
 
         Raises ``InvalidCredentialsError`` for an unknown key id, ``UnavailableError`` when there are no keys and
@@ -166,7 +197,7 @@ class PublicKeys:
         """
         now = self._clock()
         if not self._keys and now < self._failed_until:
-            raise _unavailable(self._failed_until - now)
+            raise _unavailable(self._failed_until - now, self._purpose)
         key = self._keys.get(kid)
         if now < self._fresh_until:
             if key is not None:
@@ -182,7 +213,7 @@ class PublicKeys:
     def _missing(self, now: float) -> Exception:
         """The refusal for a kid not in the set: 401 when the set is current, 503 when it could not be refreshed."""
         if self._last_failed:
-            return _unavailable(self._last_attempt + self._cooldown - now)
+            return _unavailable(self._last_attempt + self._cooldown - now, self._purpose)
         return _unknown_kid()
 
     async def _refresh(self) -> None:
@@ -206,7 +237,7 @@ class PublicKeys:
             response = await self._http().get(self._url, headers={"Accept": "application/json"})
             if response.status_code != 200:
                 raise PublicKeysUnavailableError(f"HTTP {response.status_code}")
-            keys = parse_key_set(response.json())
+            keys = self._parse(response.json())
         except (httpx.HTTPError, ValueError, PublicKeysUnavailableError) as exc:
             # Pauses count from the failure, not from the attempt: a fetch that hangs until its timeout must not
             # leave the pause already spent, or a stalled endpoint would cost every request a whole timeout.
@@ -221,15 +252,29 @@ class PublicKeys:
                 return
             logger.error("could not fetch signing keys from %s: %s", self._url, detail)
             self._failed_until = self._last_attempt + min(self._cooldown, _FAILED_RETRY_S)
-            raise _unavailable(self._failed_until - self._last_attempt) from exc
+            raise _unavailable(self._failed_until - self._last_attempt, self._purpose) from exc
         self._keys, self._last_failed = keys, False
         self._fresh_until = self._last_attempt + cache_seconds(response.headers.get("cache-control"))
         logger.info("fetched %d signing keys from %s", len(keys), self._url)
 
 
-def _unavailable(retry_after: float) -> UnavailableError:
+class PublicKeys(KeySet["RSAPublicKey"]):
+    """Google's ID-token signing keys (RSA), from ``oauth2/v1/certs`` or ``oauth2/v3/certs``."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        http: Callable[[], httpx.AsyncClient],
+        refetch_cooldown: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(url, parse=parse_key_set, http=http, refetch_cooldown=refetch_cooldown, clock=clock)
+
+
+def _unavailable(retry_after: float, purpose: str) -> UnavailableError:
     return UnavailableError(
-        "the service cannot verify ID tokens right now: its signing keys could not be fetched",
+        f"the service cannot verify {purpose} right now: its signing keys could not be fetched",
         retry_after=max(1, math.ceil(retry_after)),
     )
 

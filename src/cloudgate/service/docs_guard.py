@@ -72,9 +72,12 @@ def parse_basic(header: str) -> tuple[str, str]:
     if not token or len(token) > _MAX_HEADER_CHARS:
         raise InvalidCredentialsError("malformed Basic credentials", scheme=_SCHEME)
     try:
-        decoded = base64.b64decode(token, validate=True).decode("utf-8")
+        raw = base64.b64decode(token, validate=True)
+        decoded = raw.decode("utf-8")
     except (binascii.Error, ValueError) as exc:  # UnicodeDecodeError is a ValueError
         raise InvalidCredentialsError("malformed Basic credentials", scheme=_SCHEME) from exc
+    if base64.b64encode(raw).decode() != token:  # excess padding or stray bits decode too: only one spelling is valid
+        raise InvalidCredentialsError("malformed Basic credentials", scheme=_SCHEME)
     user, colon, password = decoded.partition(":")
     if not colon or not user:
         raise InvalidCredentialsError("malformed Basic credentials", scheme=_SCHEME)

@@ -19,7 +19,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from cloudgate import codes, env_vars
-from cloudgate.google import CLOUD_RUN_MAX_BYTES, OAUTH2_CERTS_URL
+from cloudgate.google import CLOUD_RUN_MAX_BYTES, IAP_JWKS_URL, OAUTH2_CERTS_URL
 from cloudgate.service.env_settings import EnvSettings
 
 #: The default body limit of a service served over HTTP/2 (``CLOUDGATE_HTTP2``): Cloud Run sets no request size
@@ -91,6 +91,16 @@ class ServiceSettings(EnvSettings):
     )
     clock_skew_seconds: int = Field(30, ge=0, le=300)
     certs_refetch_cooldown_seconds: float = Field(30.0, ge=0)
+
+    # Identity-Aware Proxy (docs/identity.md, "The IAP assertion").
+    iap_audience: str = Field(
+        "",
+        description="The `aud` an IAP assertion must carry: IAP's Signed Header JWT Audience for this service "
+        "(`/projects/NUMBER/global/backendServices/ID` behind a load balancer). Empty: IAP assertions are not read.",
+    )
+    iap_jwks_url: str = Field(
+        IAP_JWKS_URL, description="Where IAP's ES256 public keys are fetched (JWKS or {kid: PEM})."
+    )
 
     # Limits.
     http2: bool = Field(

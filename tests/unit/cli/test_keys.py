@@ -1,19 +1,18 @@
-"""``cloudgate keys``: through the real console script."""
+"""``cloudgate keys``: the commands as the console script runs them (in-process, ``tests/cli.py``)."""
 
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from cloudgate.service.keys import authenticate, open_keystore
-from tests.support import CLOUDGATE
+from tests.cli import Ran, run_cloudgate
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([CLOUDGATE, "keys", *args], capture_output=True, text=True, timeout=60)
+def run(*args: str) -> Ran:
+    return run_cloudgate("keys", *args)
 
 
 def test_create_prints_only_the_secret_on_stdout(tmp_path: Path) -> None:
@@ -47,13 +46,7 @@ def test_revoke_by_pasting_the_whole_key(tmp_path: Path) -> None:
 
 def test_keystore_from_the_environment(tmp_path: Path) -> None:
     url = f"file://{tmp_path / 'keys.json'}"
-    result = subprocess.run(
-        [CLOUDGATE, "keys", "create", "ci"],
-        capture_output=True,
-        text=True,
-        env={"CLOUDGATE_KEYSTORE": url, "PATH": "/usr/bin:/bin"},
-        timeout=60,
-    )
+    result = run_cloudgate("keys", "create", "ci", env={"CLOUDGATE_KEYSTORE": url})
     assert result.returncode == 0, result.stderr
     assert open_keystore(url).list()[0].name == "ci"
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.support import CLOUDGATE
+from tests.cli import run_cloudgate
 
 
 @pytest.mark.parametrize(
@@ -21,7 +21,7 @@ from tests.support import CLOUDGATE
     ],
 )
 def test_usage_mistakes_are_explained_without_a_traceback(argv: list[str], message: str) -> None:
-    result = subprocess.run([CLOUDGATE, *argv], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    result = run_cloudgate(*argv)
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
@@ -29,24 +29,18 @@ def test_usage_mistakes_are_explained_without_a_traceback(argv: list[str], messa
 
 
 def test_no_arguments_prints_help_without_a_traceback() -> None:
-    result = subprocess.run([CLOUDGATE], capture_output=True, text=True, timeout=60)
+    result = run_cloudgate()
     assert "Usage: cloudgate" in result.stdout + result.stderr
     assert "Traceback" not in result.stderr + result.stdout
 
 
 def test_version() -> None:
-    result = subprocess.run([CLOUDGATE, "--version"], capture_output=True, text=True, timeout=60)
+    result = run_cloudgate("--version")
     assert result.returncode == 0 and result.stdout.startswith("cloudgate ")
 
 
 def test_a_password_on_the_command_line_is_refused_without_echoing_it() -> None:
-    result = subprocess.run(
-        [CLOUDGATE, "hash-password", "--user", "alice", "hunter2-on-argv"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+    result = run_cloudgate("hash-password", "--user", "alice", "hunter2-on-argv")
     assert result.returncode == 2
     assert "never a password" in result.stderr
     assert "hunter2-on-argv" not in result.stderr + result.stdout
@@ -54,19 +48,13 @@ def test_a_password_on_the_command_line_is_refused_without_echoing_it() -> None:
 
 def test_a_mistyped_option_is_refused_without_echoing_it_either() -> None:
     """``--pasword=...`` could hold the password: it is refused like any extra word, unrepeated."""
-    result = subprocess.run(
-        [CLOUDGATE, "hash-password", "--pasword=hunter2-in-an-option"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+    result = run_cloudgate("hash-password", "--pasword=hunter2-in-an-option")
     assert result.returncode == 2
     assert "hunter2-in-an-option" not in result.stderr + result.stdout
 
 
 def test_hash_password_help_shows_no_argument_it_would_refuse() -> None:
-    result = subprocess.run([CLOUDGATE, "hash-password", "--help"], capture_output=True, text=True, timeout=60)
+    result = run_cloudgate("hash-password", "--help")
     usage = next(line.strip() for line in result.stdout.splitlines() if "Usage:" in line)
     assert usage == "Usage: cloudgate hash-password [OPTIONS]"
     assert "argv" not in result.stdout

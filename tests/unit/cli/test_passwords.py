@@ -1,4 +1,5 @@
-"""``cloudgate hash-password`` through the real console script: stdin, prompt, --user, refusals."""
+"""``cloudgate hash-password``: stdin, prompt, --user, refusals (in-process, ``tests/cli.py``; the terminal prompt
+through the real console script on a pty)."""
 
 from __future__ import annotations
 
@@ -6,22 +7,20 @@ import os
 import pty
 import select
 import signal
-import subprocess
 import time
 
 import pytest
 
 from cloudgate.service.passwords import load_docs_users, verify_password
 from cloudgate.service.settings import ServiceSettings
+from tests.cli import Ran, run_cloudgate
 from tests.support import CLOUDGATE
 
 PASSWORD = "correct horse battery staple"
 
 
-def run(*args: str, stdin: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [CLOUDGATE, "hash-password", *args], input=stdin, capture_output=True, text=True, timeout=60, check=False
-    )
+def run(*args: str, stdin: str) -> Ran:
+    return run_cloudgate("hash-password", *args, input=stdin)
 
 
 def test_reads_one_line_of_stdin_and_prints_only_the_hash() -> None:
@@ -83,9 +82,7 @@ def test_a_user_name_that_cannot_be_an_entry_is_refused(user: str) -> None:
 
 
 def test_help_shows_an_example() -> None:
-    result = subprocess.run(
-        [CLOUDGATE, "hash-password", "--help"], capture_output=True, text=True, timeout=60, check=False
-    )
+    result = run_cloudgate("hash-password", "--help")
     assert result.returncode == 0
     assert "cloudgate hash-password --user alice" in result.stdout
     assert "CLOUDGATE_DOCS_USERS" in result.stdout

@@ -1,4 +1,4 @@
-"""``cloudgate deploy --dry-run``: the exact gcloud commands, line by line, through the real console script.
+"""``cloudgate deploy --dry-run``: the exact gcloud commands, line by line, as the console script runs it (in-process).
 
 Like datasette's ``publish cloudrun`` tests, the argv is the contract: Cloud Build and Artifact Registry cannot
 run here, so their commands are checked exactly. No gcloud is on the PATH here, so the dry run cannot observe the
@@ -9,13 +9,12 @@ is tested on ``plan.steps`` and, with the real gcloud, in tests/e2e/test_deploy_
 from __future__ import annotations
 
 import shlex
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from cloudgate.deploy.source import source_tag
-from tests.support import CLOUDGATE
+from tests.cli import run_cloudgate
 
 SA = "api-runtime@my-proj.iam.gserviceaccount.com"
 WHERE = "--project=my-proj --region=europe-west1"
@@ -23,8 +22,8 @@ ETL = "serviceAccount:etl@my-proj.iam.gserviceaccount.com"
 
 
 def dry_run(cwd: Path, *args: str) -> list[str]:
-    argv = [CLOUDGATE, "deploy", "--service", "api", "--project", "my-proj", "--region", "europe-west1", *args]
-    done = subprocess.run([*argv, "--dry-run"], cwd=cwd, capture_output=True, text=True, timeout=60, env={"PATH": ""})
+    argv = ["deploy", "--service", "api", "--project", "my-proj", "--region", "europe-west1", *args, "--dry-run"]
+    done = run_cloudgate(*argv, cwd=cwd, env={"PATH": ""})
     assert done.returncode == 0, done.stderr
     assert "warning: could not read the project (gcloud is not installed" in done.stderr
     return done.stdout.splitlines()
@@ -96,11 +95,8 @@ def test_local_build_pushes_with_the_token_on_a_pipe_not_on_argv(files: Path, mo
     tools = files / "bin"
     tools.mkdir()
     (tools / "podman").symlink_to("/bin/true")  # --local-build picks the first of buildah, podman, docker on PATH
-    argv = [CLOUDGATE, "deploy", "--service", "api", "--project", "my-proj", "--region", "europe-west1"]
-    done = subprocess.run(
-        [*argv, "--source", ".", "--local-build", "--dry-run"],
-        cwd=files, capture_output=True, text=True, timeout=60, env={"PATH": str(tools)},
-    )  # fmt: skip
+    argv = ["deploy", "--service", "api", "--project", "my-proj", "--region", "europe-west1"]
+    done = run_cloudgate(*argv, "--source", ".", "--local-build", "--dry-run", cwd=files, env={"PATH": str(tools)})
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     image = f"europe-west1-docker.pkg.dev/my-proj/cloudgate/api:{source_tag(files)}"
@@ -161,8 +157,8 @@ def test_an_existing_account_of_another_project_is_not_created(files: Path) -> N
 def test_bad_requests_are_clear_errors_before_anything_runs(
     tmp_path: Path, args: tuple[str, ...], message: str
 ) -> None:
-    argv = [CLOUDGATE, "deploy", "--service", "api", "--project", "p", "--region", "r", *args, "--dry-run"]
-    done = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=60, env={"PATH": ""})
+    argv = ["deploy", "--service", "api", "--project", "p", "--region", "r", *args, "--dry-run"]
+    done = run_cloudgate(*argv, cwd=tmp_path, env={"PATH": ""})
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
 
 
@@ -181,10 +177,8 @@ def test_command_and_args_override_the_entrypoint(files: Path) -> None:
     ],
 )
 def test_env_refuses_a_secret_looking_value_without_printing_it(tmp_path: Path, pair: str) -> None:
-    argv = [CLOUDGATE, "deploy", "--service", "api", "--project", "p", "--region", "r", "--image", "i", "--env", pair]
-    done = subprocess.run(
-        [*argv, "--dry-run"], cwd=tmp_path, capture_output=True, text=True, timeout=60, env={"PATH": ""}
-    )
+    argv = ["deploy", "--service", "api", "--project", "p", "--region", "r", "--image", "i", "--env", pair]
+    done = run_cloudgate(*argv, "--dry-run", cwd=tmp_path, env={"PATH": ""})
     name, _, value = pair.partition("=")
     assert done.returncode == 2 and f"--env {name}: its value looks like a secret" in done.stderr
     assert value not in done.stderr + done.stdout
@@ -199,9 +193,8 @@ def test_env_deploys_names_that_only_look_like_secrets(files: Path, pair: str) -
 
 
 def test_a_domain_invoker_is_refused(tmp_path: Path) -> None:
-    argv = [CLOUDGATE, "deploy", "--service", "api", "--project", "p", "--region", "r", "--image", "i"]
-    done = subprocess.run([*argv, "--invoker", "domain:example.com", "--dry-run"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=60, env={"PATH": ""})  # fmt: skip
+    argv = ["deploy", "--service", "api", "--project", "p", "--region", "r", "--image", "i"]
+    done = run_cloudgate(*argv, "--invoker", "domain:example.com", "--dry-run", cwd=tmp_path, env={"PATH": ""})
     assert done.returncode == 2 and "every account of a domain could call it" in done.stderr
 
 

@@ -68,7 +68,7 @@ async def test_errors_have_googles_shape_and_codes(
         404: await google.get(f"{KNATIVE}/missing", headers=owner),
         401: await google.get(f"{KNATIVE}/api"),
         403: await google.get(
-            f"{KNATIVE}/api", headers=_bearer(ctx, "serviceAccount:nobody@x.iam.gserviceaccount.com")
+            f"{KNATIVE}/api", headers=_bearer(ctx, f"serviceAccount:{iam.create_account(ctx.store, 'no-role')}")
         ),
         400: await google.post(KNATIVE, json={"metadata": {"name": "Bad_Name"}, "spec": {}}, headers=owner),
     }

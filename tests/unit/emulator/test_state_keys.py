@@ -55,7 +55,7 @@ def test_invalid_members_are_refused(tmp_path: Path) -> None:
     """IAM members must be typed (serviceAccount:, user:, ...) or allUsers."""
     store = StateStore(tmp_path)
     iam.ensure_service(store, "svc", url="http://127.0.0.1:1")
-    with pytest.raises(EmulatorError, match="invalid IAM member"):
+    with pytest.raises(EmulatorError, match="Invalid principal"):
         iam.grant_service_role(store, "svc", "roles/run.invoker", "someone@example.com")
 
 

@@ -56,17 +56,28 @@ class CertsServer:
         self.document = document
         self.cache_control = cache_control
         self.requests = 0
-        self.delay = 0.0
+        #: While set (``hold()``), answers wait until ``release()``; ``fetching`` is set once a request came in.
+        self.gate: asyncio.Event | None = None
+        self.fetching = asyncio.Event()
         self.fail_with: Callable[[], httpx.Response] | None = None
 
     async def handle(self, request: httpx.Request) -> httpx.Response:
         self.requests += 1
-        if self.delay:
-            await asyncio.sleep(self.delay)
+        self.fetching.set()
+        if self.gate is not None:
+            await self.gate.wait()
         if self.fail_with is not None:
             return self.fail_with()
         headers = {"Cache-Control": self.cache_control} if self.cache_control else {}
         return httpx.Response(200, json=self.document, headers=headers)
+
+    def hold(self) -> None:
+        """Answers wait from now on, until ``release()``."""
+        self.gate = asyncio.Event()
+
+    def release(self) -> None:
+        assert self.gate is not None
+        self.gate.set()
 
     def keys(self, clock: FakeClock, cooldown: float = 30.0) -> PublicKeys:
         client = httpx.AsyncClient(transport=httpx.MockTransport(self.handle))
@@ -187,9 +198,12 @@ async def test_unknown_kid_refetches_once_then_waits_for_the_cooldown(rsa_keys: 
 @pytest.mark.anyio
 async def test_concurrent_requests_share_one_fetch(rsa_keys: list[rsa.RSAPrivateKey]) -> None:
     server = CertsServer({"a": x509_pem(rsa_keys[0]), "b": x509_pem(rsa_keys[1])})
-    server.delay = 0.05
+    server.hold()
     keys = server.keys(FakeClock())
-    found = await asyncio.gather(*(keys.get("ab"[i % 2]) for i in range(50)))
+    callers = [asyncio.ensure_future(keys.get("ab"[i % 2])) for i in range(50)]
+    await server.fetching.wait()  # the fetch runs after every caller has asked (tasks run in the order made)
+    server.release()
+    found = await asyncio.gather(*callers)
     assert server.requests == 1
     assert all(same_key(key, rsa_keys[i % 2]) for i, key in enumerate(found))
 
@@ -197,13 +211,14 @@ async def test_concurrent_requests_share_one_fetch(rsa_keys: list[rsa.RSAPrivate
 @pytest.mark.anyio
 async def test_a_cancelled_caller_does_not_cancel_the_shared_fetch(rsa_keys: list[rsa.RSAPrivateKey]) -> None:
     server = CertsServer({"a": x509_pem(rsa_keys[0])})
-    server.delay = 0.05
+    server.hold()
     keys = server.keys(FakeClock())
     first = asyncio.ensure_future(keys.get("a"))
-    await asyncio.sleep(0.01)
+    await server.fetching.wait()  # the first caller's fetch is under way
     second = asyncio.ensure_future(keys.get("a"))
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # the second caller joins it
     first.cancel()
+    server.release()
     assert same_key(await second, rsa_keys[0])
     assert server.requests == 1
 

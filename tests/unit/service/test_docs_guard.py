@@ -82,12 +82,25 @@ def test_parse_basic_reads_user_and_password_split_at_the_first_colon() -> None:
         "Basic ",
         "Basic %%%not-base64%%%",
         "Basic YWxpY2U",  # bad padding
+        "Basic " + base64.b64encode(b"alice:password").decode() + "=",  # excess padding
+        "Basic YWxpY2U6cHd=",  # stray bits in the last character (canonical: YWxpY2U6cHc=)
         "Basic " + base64.b64encode(b"no-colon-here").decode(),
         "Basic " + base64.b64encode(b"\xff\xfe:\xff").decode(),  # not UTF-8
         "Basic " + base64.b64encode(b":password-without-user").decode(),
         "Basic " + "A" * 5000,
     ],
-    ids=["no-token", "empty", "bad-base64", "bad-padding", "no-colon", "not-utf8", "empty-user", "too-long"],
+    ids=[
+        "no-token",
+        "empty",
+        "bad-base64",
+        "bad-padding",
+        "excess-padding",
+        "stray-bits",
+        "no-colon",
+        "not-utf8",
+        "empty-user",
+        "too-long",
+    ],
 )
 def test_parse_basic_refuses_malformed_values_as_invalid_credentials(header: str) -> None:
     with pytest.raises(InvalidCredentialsError) as caught:

@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse
 
 from cloudgate.emulator.core.api_error import STATUS_NAMES, ApiError
 from cloudgate.emulator.core.context import EmulatorContext
+from cloudgate.emulator.core.permissions import policy_index
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +72,8 @@ def caller(ctx: EmulatorContext, request: Request) -> str:
     """The IAM member (``serviceAccount:EMAIL``/``user:EMAIL``) of the request's access token; 401 otherwise."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     grant = ctx.issuer.access_grant(token.strip()) if scheme.lower() == "bearer" else None
-    if grant is None:
+    # A token of a deleted (or disabled) account no longer speaks for anyone, as at Google.
+    if grant is None or not policy_index(ctx.store.current()).identities(grant.member):
         raise ApiError(
             401,
             "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or "

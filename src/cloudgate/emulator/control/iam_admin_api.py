@@ -79,8 +79,11 @@ def iam_admin_routes(ctx: EmulatorContext) -> list[Route]:
     """The IAM service-account routes (mounted under ``/iam``)."""
 
     def checked(request: Request, permission: str, resource: str) -> State:
+        """``resource``: ``projects/P``, or an account (id or email), checked on its own policy and the project's."""
         member = caller(ctx, request)
         state = ctx.store.current()
+        if not resource.startswith("projects/"):
+            resource = f"projects/{state.project_id}/serviceAccounts/{state.account_email(resource)}"
         require(state, member, permission, resource)
         return state
 

@@ -7,6 +7,9 @@ to a stale read-modify-write, "There were concurrent policy changes"), and nothi
 an etag overwrites, as on Google. Every change makes a new etag, so an edit made meanwhile by the CLI
 (``cloudgate emulator services grant``) also makes a stale etag fail.
 
+What may be bound is Google's rule (``core/policy_rules.py``): a role grantable on that resource type, a
+well-formed member, an existing service account of the project; otherwise ``400 INVALID_ARGUMENT``.
+
 Example::
 
     with store.edit() as state:
@@ -20,6 +23,7 @@ import binascii
 from typing import Any
 
 from cloudgate.emulator.core.api_error import ApiError
+from cloudgate.emulator.core.policy_rules import BindingError, check_binding
 from cloudgate.emulator.core.state import State
 
 #: Google's etag of a policy that was never set (base64 of the bytes 00 20 01).
@@ -47,14 +51,12 @@ def parse_bindings(policy: Any) -> dict[str, list[str]]:
     for binding in raw:
         role = binding.get("role") if isinstance(binding, dict) else None
         members = binding.get("members", []) if isinstance(binding, dict) else None
-        if not isinstance(role, str) or not role.startswith("roles/"):
+        if not isinstance(role, str) or not role:
             raise ApiError(400, f"Role ({role}) does not exist in the resource's hierarchy.")
         if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
             raise ApiError(400, "Invalid JSON payload received. 'members' must be a list of strings.")
         if "condition" in binding:
             raise ApiError(400, "Conditional role bindings are not supported by the emulator.")
-        for member in members:
-            _check_member(member)
         target = bindings.setdefault(role, [])
         target.extend(m for m in members if m not in target)
     return bindings
@@ -63,6 +65,11 @@ def parse_bindings(policy: Any) -> dict[str, list[str]]:
 def set_policy(state: State, resource: str, current: dict[str, list[str]], policy: Any) -> dict[str, list[str]]:
     """Replace ``current`` (in place) with the request's bindings after the etag check; returns them."""
     bindings = parse_bindings(policy)
+    try:
+        for role, members in bindings.items():
+            check_binding(state, resource, role, members, already=set(current.get(role, ())))
+    except BindingError as exc:
+        raise ApiError(400, str(exc)) from exc
     etag = policy.get("etag") if isinstance(policy, dict) else None
     if etag is not None and not _same_etag(etag, state.etags.get(resource, EMPTY_ETAG)):
         raise ApiError(
@@ -89,16 +96,3 @@ def _etag_bytes(etag: str) -> bytes:
         return base64.urlsafe_b64decode(etag.replace("+", "-").replace("/", "_") + "=" * (-len(etag) % 4))
     except (binascii.Error, ValueError):
         return etag.encode()
-
-
-_MEMBER_PREFIXES = ("serviceAccount:", "user:", "group:", "domain:", "principal:", "principalSet:")
-
-
-def _check_member(member: str) -> None:
-    if member in ("allUsers", "allAuthenticatedUsers"):
-        return
-    kind, _, name = member.partition(":")
-    if not member.startswith(_MEMBER_PREFIXES) or not name or any(c.isspace() for c in name):
-        raise ApiError(400, f"Invalid principal: {member}")
-    if kind in ("serviceAccount", "user", "group") and "@" not in name:
-        raise ApiError(400, f"Invalid principal: {member}")

@@ -1,23 +1,29 @@
-"""Resource Manager's project reads, under ``/cloudresourcemanager`` (``api_endpoint_overrides/cloudresourcemanager``).
+"""Resource Manager's project and its IAM policy, under ``/cloudresourcemanager``
+(``api_endpoint_overrides/cloudresourcemanager``).
 
 - ``GET /v1/projects/{project}``: id, number, ``ACTIVE``
-- ``POST /v1/projects/{project}:getIamPolicy``: the project's bindings (``State.project_bindings``), so a tool
-  can see project-level roles. The emulator does not let the API change them: use
-  ``cloudgate emulator project grant`` (``setIamPolicy`` answers ``501 UNIMPLEMENTED``).
+- ``POST /v1/projects/{project}:getIamPolicy``: the project's bindings (``State.project_bindings``)
+- ``POST /v1/projects/{project}:setIamPolicy``: replaces them (``resourcemanager.projects.setIamPolicy``: Owner,
+  Project IAM Admin), with etags as every policy (``policies.py``): what
+  ``gcloud projects add-iam-policy-binding``/``remove-iam-policy-binding`` do.
 """
 
 from __future__ import annotations
+
+import logging
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from cloudgate.emulator.control.api_errors import caller, read_json
-from cloudgate.emulator.control.policies import policy_json
+from cloudgate.emulator.control.policies import policy_json, set_policy
 from cloudgate.emulator.core.api_error import ApiError
 from cloudgate.emulator.core.context import EmulatorContext
 from cloudgate.emulator.core.permissions import require
 from cloudgate.emulator.core.state import State
+
+logger = logging.getLogger(__name__)
 
 
 def _own(state: State, project: str) -> None:
@@ -48,10 +54,14 @@ def project_routes(ctx: EmulatorContext) -> list[Route]:
             await read_json(request)
             require(state, member, "resourcemanager.projects.getIamPolicy", f"projects/{name}")
             return JSONResponse(policy_json(state, "project", state.project_bindings))
-        if method == "setIamPolicy":
-            raise ApiError(
-                501, "The emulator's project policy is read-only here: use `cloudgate emulator project grant`."
-            )
+        if method == "setIamPolicy" and request.method == "POST":
+            body = await read_json(request)
+            require(state, member, "resourcemanager.projects.setIamPolicy", f"projects/{name}")
+            with ctx.store.edit() as current:
+                set_policy(current, "project", current.project_bindings, body.get("policy"))
+                answer = policy_json(current, "project", current.project_bindings)
+            logger.info("IAM policy of project %s set by %s", name, member)
+            return JSONResponse(answer)
         raise ApiError(404, f"Method {method or request.method!r} is not supported by the emulator.")
 
     return [Route("/v1/projects/{target}", project, methods=["GET", "POST"])]

@@ -35,7 +35,7 @@ from cloudgate.emulator.control.policies import policy_json, set_policy
 from cloudgate.emulator.core import run_services
 from cloudgate.emulator.core.api_error import ApiError
 from cloudgate.emulator.core.context import EmulatorContext
-from cloudgate.emulator.core.permissions import allowed, require
+from cloudgate.emulator.core.permissions import allowed, require, require_act_as
 from cloudgate.emulator.core.state import DEFAULT_REGION, State, service_key
 
 logger = logging.getLogger(__name__)
@@ -127,6 +127,8 @@ def run_routes(ctx: EmulatorContext) -> list[Route]:
     def _apply(request: Request, name: str, region: str, parsed: knative.Service) -> Response:
         # ``name`` is the service's key in the state (``service_key``): its name, or REGION/NAME.
         """Record the service, then have the runtime start its new revision and route its traffic."""
+        member = str(request.scope.get("cloudgate.member", ""))
+        require_act_as(ctx.store.current(), member, parsed.template.service_account)
         url, tag_urls = "http://127.0.0.1:0", {}
         if ctx.runtime is not None:
             url = ctx.runtime.reserve_url(name)
@@ -226,7 +228,8 @@ def run_routes(ctx: EmulatorContext) -> list[Route]:
             member = caller(ctx, request)
             state = ctx.store.current()
             wanted = [p for p in body.get("permissions", []) if isinstance(p, str)]
-            granted = [p for p in wanted if allowed(state, member, p)]
+            key = f"services/{service_key(location, name)}"
+            granted = [p for p in wanted if allowed(state, member, p, key)]
             return JSONResponse({"permissions": granted} if granted else {})
         if not method and request.method == "GET":
             state = checked(request, "run.services.get", name, region=location)

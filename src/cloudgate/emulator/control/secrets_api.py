@@ -85,9 +85,8 @@ def secret_routes(ctx: EmulatorContext) -> list[Route]:
         project = request.path_params["project"]
         if project not in (state.project_id, state.project_number):
             raise ApiError(403, f"Permission '{permission}' denied on resource 'projects/{project}'.")
-        secret = state.secrets.get(secret_id)
         resource = f"projects/{state.project_number}/secrets/{secret_id}" if secret_id else f"projects/{project}"
-        require(state, member, permission, resource, secret.bindings if secret else None)
+        require(state, member, permission, resource)
         return state
 
     def changed(secret_id: str) -> None:

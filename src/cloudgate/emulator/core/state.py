@@ -22,7 +22,8 @@ import os
 import secrets
 import tempfile
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -150,6 +151,24 @@ class Secret:
 
 
 @dataclass
+class Group:
+    """A Google group of the emulated directory: its members as IAM members (``user:``, ``serviceAccount:``,
+    ``group:`` for a nested group)."""
+
+    members: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PolicyChange:
+    """An IAM policy change not yet in effect everywhere (``iam_propagation_seconds``): when, where, and the
+    bindings the resource had before it."""
+
+    at: float
+    resource: str
+    before: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
 class WorkloadProvider:
     """An OIDC provider of a workload identity pool: whose tokens it trusts and how it maps their claims."""
 
@@ -204,8 +223,22 @@ class State:
     secrets: dict[str, Secret] = field(default_factory=dict)
     #: The etag of each IAM policy, by resource (``services/NAME``, ``accounts/EMAIL``, ``secrets/NAME``).
     etags: dict[str, str] = field(default_factory=dict)
+    #: The emulated directory's groups, by email (users are ``users``; a user's domain is its email's).
+    groups: dict[str, Group] = field(default_factory=dict)
+    #: How long an IAM change takes to apply (Google: seconds to minutes); 0 applies it at once.
+    iam_propagation_seconds: float = 0
+    #: Changes still propagating, oldest first (kept only while ``iam_propagation_seconds`` is above 0).
+    iam_changes: list[PolicyChange] = field(default_factory=list)
     #: Workload identity pools by id (all in ``locations/global``, as Google has them).
     workload_pools: dict[str, WorkloadPool] = field(default_factory=dict)
+
+    def all_bindings(self) -> dict[str, dict[str, list[str]]]:
+        """Every IAM policy's bindings by resource key (``project``, ``services/N``, ``accounts/E``, ``secrets/N``)."""
+        found: dict[str, dict[str, list[str]]] = {"project": self.project_bindings}
+        found.update((f"services/{name}", service.bindings) for name, service in self.services.items())
+        found.update((f"accounts/{email}", bindings) for email, bindings in self.account_bindings.items())
+        found.update((f"secrets/{name}", secret.bindings) for name, secret in self.secrets.items())
+        return found
 
     def touch_policy(self, resource: str) -> None:
         """Record that ``resource``'s IAM bindings changed: a new etag, so stale read-modify-writes fail."""
@@ -247,6 +280,9 @@ class State:
                 project_bindings=data.get("project_bindings", {}),
                 secrets={k: Secret.from_json(v) for k, v in data.get("secrets", {}).items()},
                 etags=data.get("etags", {}),
+                groups={k: Group(**v) for k, v in data.get("groups", {}).items()},
+                iam_propagation_seconds=float(data.get("iam_propagation_seconds", 0)),
+                iam_changes=[PolicyChange(**change) for change in data.get("iam_changes", [])],
                 workload_pools={k: WorkloadPool.from_json(v) for k, v in data.get("workload_pools", {}).items()},
             )
         except (TypeError, ValueError, AttributeError) as exc:
@@ -262,6 +298,8 @@ class StateStore:
         self._lock = threading.RLock()
         self._state: State | None = None
         self._stamp: tuple[int, int, int] = (-1, -1, -1)
+        #: When IAM changes are recorded as made (``iam_propagation_seconds``); tests inject their own.
+        self.clock: Callable[[], float] = time.time
 
     @property
     def path(self) -> Path:
@@ -290,6 +328,7 @@ class StateStore:
         with self._lock:
             state = State.from_json(self.current().to_json())  # a copy: a failed edit changes nothing
             yield state
+            _record_policy_changes(self.current(), state, self.clock())
             self._write(state)
 
     def _read(self) -> State:
@@ -317,6 +356,25 @@ class StateStore:
         self._state = state
         self._stamp = self._file_stamp()
         logger.debug("emulator state written to %s", self._path)
+
+
+def _normal(bindings: dict[str, list[str]]) -> dict[str, list[str]]:
+    return {role: sorted(members) for role, members in bindings.items() if members}
+
+
+def _record_policy_changes(before: State, after: State, now: float) -> None:
+    """With a propagation delay, remember each changed policy's previous bindings (``iam_evaluator`` applies
+    them until the delay has passed); changes already in effect are dropped."""
+    delay = after.iam_propagation_seconds
+    if delay <= 0:
+        after.iam_changes.clear()
+        return
+    after.iam_changes[:] = [change for change in after.iam_changes if change.at + delay > now]
+    old, new = before.all_bindings(), after.all_bindings()
+    for resource in sorted(old.keys() | new.keys()):
+        previous = _normal(old.get(resource, {}))
+        if previous != _normal(new.get(resource, {})):
+            after.iam_changes.append(PolicyChange(at=now, resource=resource, before=previous))
 
 
 def write_address(folder: Path, url: str) -> None:

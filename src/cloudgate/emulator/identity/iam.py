@@ -17,24 +17,29 @@ from __future__ import annotations
 import datetime
 import re
 import secrets
+from collections.abc import Iterable
 from typing import Any
 
-from cloudgate.emulator.core.federation import is_federated_member
 from cloudgate.emulator.core.keys import generate_rsa_key, new_key_id, private_pem, public_pem, sha256_hex
+from cloudgate.emulator.core.policy_rules import check_binding, retire_account
 from cloudgate.emulator.core.state import (
     TOKEN_CREATOR_ROLE,
     Account,
     Service,
+    State,
     StateStore,
     User,
     new_unique_id,
 )
+from cloudgate.emulator.identity.directory import join_groups
 from cloudgate.errors import EmulatorError
+from cloudgate.google import GCLOUD_CLIENT_ID
 
-#: The OAuth client gcloud's ``application-default login`` uses; the emulator accepts any client it created.
-_USER_CLIENT_ID = "cloudgate-emulator.apps.googleusercontent.com"
+#: Users' OAuth client: gcloud's own, whose ID tokens Cloud Run accepts for a user (``gcloud auth
+#: print-identity-token``); the emulator accepts it only with the secret it made for that user.
+_USER_CLIENT_ID = GCLOUD_CLIENT_ID
 _ACCOUNT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
-_MEMBER = re.compile(r"^(allUsers|allAuthenticatedUsers|(serviceAccount|user|group|domain):\S+)$")
+_EMAIL = re.compile(r"^[^@\s:?]+@[^@\s:?]+\.[^@\s:?]+$")
 
 
 def create_account(store: StateStore, account_id: str, *, display_name: str = "") -> str:
@@ -87,10 +92,12 @@ def delete_key(store: StateStore, account: str, key_id: str) -> None:
 
 
 def delete_account(store: StateStore, account: str) -> None:
-    """Remove a service account, its keys and its bindings (tokens it holds stop working at their expiry)."""
+    """Remove a service account and its keys, as Google does: its own policy goes, its bindings elsewhere become
+    ``deleted:serviceAccount:EMAIL?uid=ID`` and its tokens are refused at once (``core/permissions.py``)."""
     with store.edit() as state:
         email = state.account_email(account)
         state.account(email)
+        retire_account(state, email)
         del state.accounts[email]
         state.account_bindings.pop(email, None)
         state.etags.pop(f"accounts/{email}", None)
@@ -98,9 +105,11 @@ def delete_account(store: StateStore, account: str) -> None:
             state.metadata_account = None
 
 
-def create_user(store: StateStore, email: str, *, token_uri: str) -> dict[str, Any]:
-    """A user and its ``authorized_user`` credentials file (what ``gcloud auth application-default login`` writes)."""
-    if "@" not in email:
+def create_user(store: StateStore, email: str, *, token_uri: str, groups: Iterable[str] = ()) -> dict[str, Any]:
+    """A user of the emulated directory (in ``groups``, created as needed) and its ``authorized_user`` credentials
+    (what ``gcloud auth login`` keeps: gcloud's OAuth client, so its ID tokens pass the front end as a logged-in
+    user's pass Cloud Run's)."""
+    if not _EMAIL.match(email):
         raise EmulatorError(f"a user is named by an email address, not {email!r}")
     client_secret = secrets.token_urlsafe(24)
     refresh_token = "1//" + secrets.token_urlsafe(48)
@@ -110,6 +119,7 @@ def create_user(store: StateStore, email: str, *, token_uri: str) -> dict[str, A
             client_secret_sha256=sha256_hex(client_secret),
             refresh_token_sha256=sha256_hex(refresh_token),
         )
+        join_groups(state, f"user:{email}", groups)
     return {
         "type": "authorized_user",
         "client_id": _USER_CLIENT_ID,
@@ -119,15 +129,6 @@ def create_user(store: StateStore, email: str, *, token_uri: str) -> dict[str, A
         "account": email,
         "universe_domain": "googleapis.com",
     }
-
-
-def check_member(member: str) -> str:
-    if not _MEMBER.match(member) and not is_federated_member(member):
-        raise EmulatorError(
-            f"invalid IAM member {member!r}: use serviceAccount:EMAIL, user:EMAIL, group:EMAIL, allUsers or "
-            "principal:// / principalSet://iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/..."
-        )
-    return member
 
 
 def ensure_service(
@@ -152,10 +153,7 @@ def ensure_service(
 
 def grant_service_role(store: StateStore, service: str, role: str, member: str) -> None:
     with store.edit() as state:
-        members = state.service(service).bindings.setdefault(role, [])
-        if check_member(member) not in members:
-            members.append(member)
-            state.touch_policy(f"services/{service}")
+        _bind(state, f"services/{service}", state.service(service).bindings, role, member)
 
 
 def revoke_service_role(store: StateStore, service: str, role: str, member: str) -> None:
@@ -171,21 +169,22 @@ def grant_account_role(store: StateStore, account: str, role: str, member: str) 
     with store.edit() as state:
         email = state.account_email(account)
         state.account(email)
-        members = state.account_bindings.setdefault(email, {}).setdefault(role, [])
-        if check_member(member) not in members:
-            members.append(member)
-            state.touch_policy(f"accounts/{email}")
+        _bind(state, f"accounts/{email}", state.account_bindings.setdefault(email, {}), role, member)
 
 
 def grant_project_role(store: StateStore, role: str, member: str) -> None:
     """Bind ``member`` to ``role`` on the emulated project (what the admin APIs check)."""
-    if not role.startswith("roles/"):
-        raise EmulatorError(f"a role is named roles/..., not {role!r}")
     with store.edit() as state:
-        members = state.project_bindings.setdefault(role, [])
-        if check_member(member) not in members:
-            members.append(member)
-            state.touch_policy("project")
+        _bind(state, "project", state.project_bindings, role, member)
+
+
+def _bind(state: State, resource: str, bindings: dict[str, list[str]], role: str, member: str) -> None:
+    """Add one binding as ``setIamPolicy`` would, refusing what Google refuses (``core/policy_rules.py``)."""
+    members = bindings.get(role, [])
+    check_binding(state, resource, role, [member], already=set(members))
+    if member not in members:
+        bindings[role] = [*members, member]
+        state.touch_policy(resource)
 
 
 def grant_token_creator(store: StateStore, account: str, member: str) -> None:

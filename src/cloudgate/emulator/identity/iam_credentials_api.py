@@ -3,8 +3,9 @@
 ``POST /v1/projects/-/serviceAccounts/{email}:generateIdToken`` with ``{"audience", "includeEmail"}`` answers
 ``{"token": ...}``; ``:generateAccessToken`` with ``{"scope": [...], "lifetime": "3600s"}`` answers
 ``{"accessToken", "expireTime"}``. The caller authenticates with ``Authorization: Bearer <access token>`` and
-needs ``roles/iam.serviceAccountTokenCreator`` on the target account (``cloudgate emulator accounts grant``), or
-``roles/iam.workloadIdentityUser`` (a federated caller from the STS matches ``principal://``/``principalSet://``).
+needs ``roles/iam.serviceAccountTokenCreator`` on the target account or the project (``cloudgate emulator accounts
+grant``; Owner and Editor do not hold it, as on Google), or ``roles/iam.workloadIdentityUser`` (a federated caller
+from the STS matches ``principal://``/``principalSet://``), as decided by ``core/permissions.py``.
 Errors use Google's JSON shape ``{"error": {"code", "message", "status"}}``: 401 UNAUTHENTICATED,
 403 PERMISSION_DENIED, 404 NOT_FOUND, 400 INVALID_ARGUMENT.
 """
@@ -21,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from cloudgate.emulator.core.context import EmulatorContext
-from cloudgate.emulator.core.federation import may_act_as
+from cloudgate.emulator.core.permissions import account_resource, policy_index
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,13 @@ def _truthy(value: object) -> bool:
     return value is True or (isinstance(value, str) and value.lower() == "true")
 
 
+#: The permission each method needs on the target account (``roles/iam.serviceAccountTokenCreator`` holds both).
+_PERMISSIONS = {
+    "generateIdToken": "iam.serviceAccounts.getOpenIdToken",
+    "generateAccessToken": "iam.serviceAccounts.getAccessToken",
+}
+
+
 def iam_routes(ctx: EmulatorContext) -> list[Route]:
     """The IAM Credentials routes."""
 
@@ -50,17 +58,19 @@ def iam_routes(ctx: EmulatorContext) -> list[Route]:
             return google_error(404, f"Method {method!r} not found.")
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         grant = ctx.issuer.access_grant(token.strip()) if scheme.lower() == "bearer" else None
-        if grant is None:
-            return google_error(401, "Request had invalid authentication credentials. Expected OAuth 2 access token.")
         state = ctx.store.current()
+        index = policy_index(state)
+        if grant is None or not index.identities(grant.member):
+            return google_error(401, "Request had invalid authentication credentials. Expected OAuth 2 access token.")
         email = state.account_email(target)
+        permission = _PERMISSIONS[method]
         account = state.accounts.get(email)
-        bindings = state.account_bindings.get(email, {})
-        if account is None or not may_act_as(grant.member, grant.attributes, bindings):
+        allowed = index.allows(grant.member, permission, account_resource(email), grant.attributes)
+        if account is None or account.disabled or not allowed:
             # Google answers 403 for both, so a caller cannot probe which accounts exist.
             ctx.counters.add("token_errors", "permission_denied")
             logger.info("impersonation of %s refused for %s", email, grant.member)
-            return google_error(403, "Permission 'iam.serviceAccounts.getOpenIdToken' denied on resource.")
+            return google_error(403, f"Permission '{permission}' denied on resource (or it may not exist).")
         try:
             body = json.loads(await request.body() or b"{}")
         except (json.JSONDecodeError, UnicodeDecodeError):

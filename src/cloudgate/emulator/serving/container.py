@@ -43,6 +43,8 @@ logger = logging.getLogger(__name__)
 _REVISION_LETTERS = "abcdefghijklmnopqrstuvwxyz"
 #: How long a podman command may take: it waits for the storage lock, which a concurrent image build holds long.
 _PODMAN_TIMEOUT_S = 180.0
+#: How long stop() waits, once the container has exited, for podman run to remove it and exit.
+_REMOVAL_WAIT_S = 2.0
 
 
 def revision_name(service: str, generation: int = 1) -> str:
@@ -106,7 +108,12 @@ class ContainerRunner:
         self._check_image()
         environment = {**os.environ, **self._container_env(port)}
         try:
-            self._proc = subprocess.Popen(self.command(port), env=environment, stdin=subprocess.DEVNULL)
+            # A session of its own: a Ctrl-C at the terminal reaches only the emulator, whose stop() then sends the
+            # container SIGTERM as Cloud Run would (podman run would otherwise pass the SIGINT on by itself, and
+            # stop() would wait for a client still removing a container that had already exited).
+            self._proc = subprocess.Popen(
+                self.command(port), env=environment, stdin=subprocess.DEVNULL, start_new_session=True
+            )
         except OSError as exc:
             raise EmulatorError(f"cannot run {self.podman!r}: {exc.strerror} (is podman installed?)") from exc
         logger.info(
@@ -135,21 +142,51 @@ class ContainerRunner:
         proc = self._proc
         if proc is None:
             return None
+        status: int | None = None
         if proc.poll() is None:
             self._signal("TERM")
-            try:
-                proc.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
+            exited, status = self._wait_exited(grace)
+            if not exited and self._running():  # not just podman still removing a container that exited
                 logger.warning("container %s did not stop %gs after SIGTERM: sending SIGKILL", self.name, grace)
                 self._signal("KILL")
-                try:
-                    proc.wait(timeout=_PODMAN_TIMEOUT_S)
-                except subprocess.TimeoutExpired:
-                    proc.kill()  # podman itself is stuck; the removal below still takes the container away
-                    proc.wait()
-            self._remove()  # whatever happened above, no container outlives its runner
+                self._wait_exited(_PODMAN_TIMEOUT_S)
+            try:
+                proc.wait(timeout=_REMOVAL_WAIT_S)  # podman run removes the container (--rm), then exits
+            except subprocess.TimeoutExpired:
+                # vfs storage deletes a whole copy of the image: podman finishes that on its own, in its session.
+                logger.info("container %s exited with status %s; podman is still removing it", self.name, status)
+                return status
+            if proc.returncode != 0:
+                self._remove()  # whatever happened above, no container outlives its runner
         logger.info("container %s stopped with status %s", self.name, proc.returncode)
         return proc.returncode
+
+    def _wait_exited(self, limit: float) -> tuple[bool, int | None]:
+        """``(True, status)`` once the container has exited (``status`` None when podman already removed it), or
+        ``(False, None)`` when it still runs after ``limit`` seconds."""
+        try:
+            done = subprocess.run(
+                [self.podman, "wait", "--condition", "exited", self.name],
+                capture_output=True, text=True, timeout=limit, check=False,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            return False, None
+        except OSError:
+            return not self._running(), None
+        if done.returncode == 0 and done.stdout.strip().lstrip("-").isdigit():
+            return True, int(done.stdout.strip())
+        return not self._running(), None
+
+    def _running(self) -> bool:
+        """Whether the container itself still runs (podman says so; a container podman cannot find does not)."""
+        try:
+            done = subprocess.run(
+                [self.podman, "container", "inspect", "--format", "{{.State.Running}}", self.name],
+                capture_output=True, text=True, timeout=_PODMAN_TIMEOUT_S, check=False,
+            )  # fmt: skip
+        except (OSError, subprocess.TimeoutExpired):
+            return True  # unknown: treat as running, so SIGKILL still comes
+        return done.returncode == 0 and done.stdout.strip() == "true"
 
     def _remove(self) -> None:
         with contextlib.suppress(OSError, subprocess.TimeoutExpired):

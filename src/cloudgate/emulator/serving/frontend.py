@@ -5,8 +5,9 @@ An ASGI app in front of the service process, doing what ``shared/CLOUD_RUN.md`` 
 - Reads the ID token from ``X-Serverless-Authorization`` (preferred) or ``Authorization``; accepted audiences are
   the service URL, custom audiences and gcloud's OAuth client id (plain ``gcloud auth print-identity-token``).
   No token: ``403``; a bad one (forged, expired, wrong audience): ``401``; a valid token whose principal lacks
-  ``roles/run.invoker``: ``403``. The container never sees refused requests. If ``allUsers`` holds the invoker
-  role, or the service has ``--no-invoker-iam-check``, nothing is checked.
+  ``run.routes.invoke`` on the service or the project (``roles/run.invoker``, Owner, Editor ..., decided by
+  ``core/permissions.py``: groups, domains, deleted accounts): ``403``. The container never sees refused requests.
+  If ``allUsers`` holds it, or the service has ``--no-invoker-iam-check``, nothing is checked.
 - Reserved paths (``/eventlog``, ``/_ah/...``, paths ending in ``z``): ``404``; ``TRACE``: ``405``.
 - Every response carries ``server: Google Frontend`` and ``x-cloud-trace-context``.
 - Forwards the checked token with its signature replaced by ``SIGNATURE_REMOVED_BY_GOOGLE``; the other
@@ -36,7 +37,6 @@ import re
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 import anyio
 import httpx
@@ -44,24 +44,19 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from cloudgate.emulator.core.context import EmulatorContext
+from cloudgate.emulator.core.permissions import policy_index, service_resource
 from cloudgate.emulator.core.state import Service, State
 from cloudgate.emulator.core.tokens import IdTokenError
 from cloudgate.emulator.serving import h2c
 from cloudgate.emulator.serving.instances import InstancePool, InstanceStartError, NoInstanceError
-from cloudgate.google import (
-    CLOUD_RUN_DEFAULT_TIMEOUT_S,
-    CLOUD_RUN_MAX_BYTES,
-    GCLOUD_CLIENT_ID,
-    INVOKER_ROLE,
-    SIGNATURE_REMOVED,
-)
+from cloudgate.google import CLOUD_RUN_DEFAULT_TIMEOUT_S, CLOUD_RUN_MAX_BYTES, GCLOUD_CLIENT_ID, SIGNATURE_REMOVED
 from cloudgate.headers import content_length, date_header, end_to_end
 
 logger = logging.getLogger(__name__)
 
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 _CLOUD_TRACE = re.compile(r"^([0-9a-f]{32})(/\d+)?(;o=[01])?$", re.IGNORECASE)
-_PUBLIC_MEMBERS = ("allUsers",)
+_INVOKE = "run.routes.invoke"
 #: Headers the front end sets itself on the way to the container: a caller's values are dropped first.
 _REPLACED_UPSTREAM = frozenset({b"x-cloud-trace-context", b"traceparent", b"x-forwarded-for", b"x-forwarded-proto"})
 
@@ -227,8 +222,11 @@ class CloudRunFrontend:
         service = state.services.get(self.service_name)
         if service is None or (self.tag and not _tag_routed(service, self.tag)):
             return Refusal("no_service", _page(404, "Not Found", "The requested URL was not found on this server."))
-        invokers = service.members(INVOKER_ROLE)
-        if not service.invoker_iam_check or any(member in invokers for member in _PUBLIC_MEMBERS):
+        # The evaluator (core/permissions.py) decides; its index is built once per state version, so this is a
+        # few dict lookups per request. allUsers holding run.routes.invoke: nothing is checked.
+        index = policy_index(state)
+        resource = service_resource(self.service_name)
+        if not service.invoker_iam_check or index.public(_INVOKE, resource):
             return None  # --no-invoker-iam-check or allUsers: nothing checked, headers forwarded untouched
         headers: list[tuple[bytes, bytes]] = scope["headers"]
         names = [name for name, _ in headers]
@@ -249,8 +247,8 @@ class CloudRunFrontend:
             claims = self.ctx.issuer.verify_id_token(token, accepted)
         except IdTokenError as exc:
             return _unauthorized(exc.reason)
-        member = _member(state, claims)
-        if member is None or (member not in invokers and "allAuthenticatedUsers" not in invokers):
+        member = index.principal(claims)  # None for a deleted (or deleted and re-created) account
+        if member is None or not index.allows(member, _INVOKE, resource):
             return _forbidden("not_invoker", scope)
         head, payload, _ = token.split(".")
         stripped = f"{scheme} {head}.{payload}.{SIGNATURE_REMOVED}".encode()
@@ -431,18 +429,6 @@ def _target_refusal(scope: Scope) -> Refusal | None:
 def _tag_routed(service: Service, tag: str) -> bool:
     """Whether ``status.traffic`` still has ``tag`` (a removed tag's URL answers 404)."""
     return any(target.get("tag") == tag for target in service.status.get("traffic", []))
-
-
-def _member(state: State, claims: dict[str, Any]) -> str | None:
-    """The IAM member an ID token speaks for: by ``email`` when present, else by ``sub``."""
-    email = claims.get("email")
-    if isinstance(email, str):
-        return f"user:{email}" if email in state.users else f"serviceAccount:{email}"
-    sub = claims.get("sub")
-    for account_email, account in state.accounts.items():
-        if account.unique_id == sub:
-            return f"serviceAccount:{account_email}"
-    return None
 
 
 def _incoming_trace_id(headers: list[tuple[bytes, bytes]]) -> str | None:

@@ -306,9 +306,7 @@ class RevisionRuntime:
         container = revision.typed.container
         wanted = [s.secret for s in container.secret_env] + [f.secret for f in container.secret_files]
         for secret_id in dict.fromkeys(wanted):
-            secret = state.secrets.get(secret_id)
-            bindings = secret.bindings if secret is not None else None
-            if not allowed(state, f"serviceAccount:{account}", "secretmanager.versions.access", bindings):
+            if not allowed(state, f"serviceAccount:{account}", "secretmanager.versions.access", f"secrets/{secret_id}"):
                 raise ApiError(
                     403,
                     f"Permission denied on secret: projects/{state.project_number}/secrets/{secret_id} for Revision "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import threading
 from collections.abc import AsyncIterator
@@ -19,8 +18,8 @@ from cloudgate.service import KeyCaller, ServiceSettings, protect
 from cloudgate.service.keys import KeyRecord, authenticate, open_keystore
 from cloudgate.service.keys import cache as cache_module
 from cloudgate.service.keys.firestore import FirestoreKeyStore, parse_url
+from tests.cli import Ran, run_cloudgate
 from tests.firestore_emulator import fresh_collection_url
-from tests.support import CLOUDGATE
 from tests.tcp_relay import TcpRelay
 
 
@@ -208,11 +207,10 @@ async def test_firestore_unreachable_is_503_for_lookups_while_cached_keys_last_t
 
 def test_the_cli_creates_lists_and_revokes_keys_in_firestore(firestore_host: str) -> None:
     url = fresh_collection_url()
-    env = {"PATH": "/usr/bin:/bin", "FIRESTORE_EMULATOR_HOST": firestore_host}
+    env = {"FIRESTORE_EMULATOR_HOST": firestore_host}
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        argv = [CLOUDGATE, "keys", *args, "--keystore", url]
-        return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=120)
+    def run(*args: str) -> Ran:
+        return run_cloudgate("keys", *args, "--keystore", url, env=env)
 
     created = run("create", "etl", "--scope", "datasets:read")
     assert created.returncode == 0, created.stderr
