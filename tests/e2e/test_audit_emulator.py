@@ -1,6 +1,7 @@
 """``cloudgate audit`` against misconfigurations made with the real gcloud on the emulator (throwaway config).
 
-Each test makes one misconfiguration on a service of its own and asserts the exit code and the finding code.
+Each test makes one misconfiguration on a service of its own and asserts the exit code and the finding code;
+for service-level findings, the fix the audit printed is run as printed and the audit passes afterwards.
 Project-level bindings are made with ``cloudgate emulator project grant``: the emulator does not serve Resource
 Manager's ``setIamPolicy`` yet, so ``gcloud projects add-iam-policy-binding`` cannot make them (another issue adds
 it). Those grants name principals that no other test's verdict depends on.
@@ -9,6 +10,7 @@ it). Those grants name principals that no other test's verdict depends on.
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -18,8 +20,7 @@ import jsonschema
 import pytest
 
 from tests.e2e.gcloud_stack import LOCAL_COMMAND_IMAGE, GcloudStack
-from tests.e2e.stack import clean_env
-from tests.support import CLOUDGATE
+from tests.support import CLOUDGATE, clean_env
 from tests.unit.deploy.test_sarif import sarif_schema
 
 pytestmark = [
@@ -67,6 +68,14 @@ def codes(findings: list[dict[str, Any]]) -> list[str]:
     return [f"{f['severity']}:{f['code']}" for f in findings]
 
 
+def run_fix(stack: GcloudStack, findings: list[dict[str, Any]], code: str) -> None:
+    """Run the fix the audit printed for ``code``, exactly as printed, with the real gcloud."""
+    [fix] = [f["fix"] for f in findings if f["code"] == code]
+    argv = shlex.split(fix)
+    assert argv[0] == "gcloud"
+    stack.gcloud(*argv[1:], "--quiet")
+
+
 def grant_on_project(stack: GcloudStack, member: str, role: str) -> None:
     argv = [CLOUDGATE, "emulator", "project", "grant", member, "--role", role, "--state-dir", str(stack.state_dir)]
     subprocess.run(argv, env=clean_env(), check=True, capture_output=True, timeout=60)
@@ -100,6 +109,8 @@ def test_a_domain_invoker_is_serious(gcloud_stack: GcloudStack, runtime: str) ->
     )  # fmt: skip
     code, findings, _ = audit(gcloud_stack, "company-wide")
     assert code == 1 and "serious:domain-invoker" in codes(findings)
+    run_fix(gcloud_stack, findings, "domain-invoker")
+    assert audit(gcloud_stack, "company-wide")[0] == 0
 
 
 def test_a_group_invoker_is_a_warning(gcloud_stack: GcloudStack, runtime: str) -> None:
@@ -120,6 +131,8 @@ def test_the_iam_check_turned_off_is_serious_and_ingress_says_so(gcloud_stack: G
     assert code == 1 and "serious:iam-check-off" in codes(findings)
     [ingress] = [f["message"] for f in findings if f["code"] == "ingress"]
     assert ingress.endswith("with no IAM check: anyone")
+    run_fix(gcloud_stack, findings, "iam-check-off")
+    assert audit(gcloud_stack, "unchecked")[0] == 0
 
 
 def test_the_default_runtime_account_is_serious(gcloud_stack: GcloudStack) -> None:

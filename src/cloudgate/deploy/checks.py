@@ -57,6 +57,9 @@ CHECKS: tuple[Check, ...] = (
           "key, private key, JWT, URL with password, high-entropy token, cloudgate key or argon2 hash) or a "
           "literal in a variable named like a secret.",
           "Store it in Secret Manager and mount it as a file; remove the env var.", config.literal_secrets),
+    Check("pool-invoker", WARNING, "A whole workload identity pool (principalSet://.../*) may invoke: every "
+          "identity its providers accept.", "Name an attribute of the pool (a repository) instead.",
+          access.pool_invokers),
     Check("group-invoker", WARNING, "A group: member may invoke: whoever manages the group decides who can call.",
           "Check who may add members to the group.", access.group_invokers),
     Check("inherited-invoker", WARNING, "A principal holds an invoker role on the project and may invoke every "

@@ -38,8 +38,8 @@ def domain_invokers(given: AuditInput) -> Iterator[Issue]:
             domain = grant.member.removeprefix("domain:")
             yield Issue(
                 f"{grant.member} holds {_where(grant, given)}: every account of the {domain} domain can call the "
-                "service",
-                given.fix_removing(grant) + "  (then grant the accounts or a group that need it)",
+                "service (grant the accounts or a group that need it instead)",
+                given.fix_removing(grant),
             )
 
 
@@ -48,8 +48,8 @@ def group_invokers(given: AuditInput) -> Iterator[Issue]:
         if grant.member.startswith("group:"):
             yield Issue(
                 f"{grant.member} holds {_where(grant, given)}: every member of the group can call the service, "
-                "and whoever manages the group decides who that is",
-                "check who may add members to the group; or " + given.fix_removing(grant),
+                "and whoever manages the group decides who that is (check who may add members)",
+                given.fix_removing(grant),
             )
 
 
@@ -59,9 +59,21 @@ def inherited_invokers(given: AuditInput) -> Iterator[Issue]:
         if grant.level != "project" or _broad_member(grant.member) or _administrator(grant):
             continue
         yield Issue(
-            f"{grant.member} may invoke every service in the project: it holds {_where(grant, given)}",
-            given.fix_removing(grant) + "  (then grant roles/run.invoker on only the services it must call)",
+            f"{grant.member} may invoke every service in the project: it holds {_where(grant, given)} (grant "
+            "roles/run.invoker on only the services it must call instead)",
+            given.fix_removing(grant),
         )
+
+
+def pool_invokers(given: AuditInput) -> Iterator[Issue]:
+    """A whole workload identity pool (``principalSet://.../*``): every identity its providers accept may call."""
+    for grant in given.invoker_grants():
+        if grant.member.startswith("principalSet://") and grant.member.endswith("/*"):
+            yield Issue(
+                f"{grant.member} holds {_where(grant, given)}: every identity the pool's providers accept can call "
+                "the service (name an attribute, e.g. .../attribute.repository/ORG/REPO, instead)",
+                given.fix_removing(grant),
+            )
 
 
 def invokers(given: AuditInput) -> Iterator[Issue]:

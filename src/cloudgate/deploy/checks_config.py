@@ -20,20 +20,18 @@ def literal_secrets(given: AuditInput) -> Iterator[Issue]:
         for name, value in sorted(spec.literal_env(box).items()):
             kind = secret_kind(name, value)
             if kind is not None:
-                secret = name.lower().replace("_", "-")
                 yield Issue(
                     f"env var {name} of container {label} holds {kind} in plain text: anyone who can describe "
-                    "the service (roles/run.viewer) reads it",
-                    f"put it in Secret Manager (gcloud secrets create {secret} --data-file=FILE) and mount it: "
-                    f"gcloud run services update {given.target.where()}{container} --remove-env-vars={name} "
-                    f"--update-secrets=/secrets/{secret}/value={secret}:latest",
+                    "the service (roles/run.viewer) reads it. Rotate it, then mount the new one from Secret "
+                    "Manager as a file (--update-secrets=/secrets/NAME/value=NAME:latest)",
+                    f"gcloud run services update {given.target.where()}{container} --remove-env-vars={name}",
                 )
         for position, argument in enumerate(spec.arguments(box)):
             kind = argument_secret_kind(argument)
             if kind is not None:
                 yield Issue(
-                    f"argument {position + 1} of container {label}'s command line holds {kind} in plain text",
-                    "read it from a mounted secret file instead, and redeploy without it",
+                    f"argument {position + 1} of container {label}'s command line holds {kind} in plain text: "
+                    "rotate it, and redeploy reading it from a mounted secret file instead"
                 )
 
 
@@ -46,7 +44,7 @@ def secrets_as_env(given: AuditInput) -> Iterator[Issue]:
                     f"secret {ref.secret} arrives in container {spec.container_label(box, index)} as env var "
                     f"{ref.env} (read once at start: rotation needs a redeploy)",
                     f"gcloud run services update {given.target.where()}{container} --remove-secrets={ref.env} "
-                    f"--update-secrets=/secrets/{ref.secret}/value={ref.secret}:latest  (and read the file)",
+                    f"--update-secrets=/secrets/{ref.secret}/value={ref.secret}:latest",
                 )
 
 
@@ -63,6 +61,5 @@ def not_ready(given: AuditInput) -> Iterator[Issue]:
     reason = spec.not_ready_reason(given.service)
     if reason is not None:
         yield Issue(
-            f"the latest revision is not ready: {reason}",
-            f"gcloud run services describe {given.target.where()}  (and the revision's logs)",
+            f"the latest revision is not ready: {reason}", f"gcloud run services describe {given.target.where()}"
         )

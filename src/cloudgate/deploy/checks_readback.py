@@ -48,8 +48,7 @@ def revision_not_ready(given: AuditInput) -> Iterator[Issue]:
     reason = spec.not_ready_reason(given.service)
     if given.asked is not None and reason is not None:
         yield Issue(
-            f"the deployed revision is not ready: {reason}",
-            f"gcloud run services describe {given.target.where()}  (and the revision's logs)",
+            f"the deployed revision is not ready: {reason}", f"gcloud run services describe {given.target.where()}"
         )
 
 
@@ -59,15 +58,9 @@ def secret_as_env(given: AuditInput) -> Iterator[Issue]:
     ours = {name for name, _path, _mount in given.asked.secrets}
     for ref in spec.secret_refs(given.service):
         if ref.env is not None and ref.secret in ours:
-            yield Issue(
-                f"secret {ref.secret} arrived as env var {ref.env}, not as a file",
-                "run cloudgate deploy again (it mounts secrets as files)",
-            )
+            yield Issue(f"secret {ref.secret} arrived as env var {ref.env}, not as a file (deploy again: files)")
 
 
 def wrong_account(given: AuditInput) -> Iterator[Issue]:
     if given.asked is not None and given.runtime_account != given.asked.runtime_account:
-        yield Issue(
-            f"runtime account is {given.runtime_account}, not {given.asked.runtime_account}",
-            "run cloudgate deploy again",
-        )
+        yield Issue(f"runtime account is {given.runtime_account}, not {given.asked.runtime_account} (deploy again)")

@@ -51,7 +51,8 @@ class Target:
 
 @dataclass(frozen=True)
 class Finding:
-    """One thing worth knowing; ``fix`` is a command (or advice) that resolves it. Never holds a secret's value."""
+    """One thing worth knowing; ``fix``, when set, is a gcloud command that resolves it as printed (advice goes
+    in ``message``). Never holds a secret's value."""
 
     severity: Severity
     code: str

@@ -55,6 +55,12 @@ def test_a_group_invoker_is_a_warning() -> None:
     assert "warning:group-invoker" in codes(findings) and not any(f.serious for f in findings)
 
 
+def test_a_whole_workload_identity_pool_as_invoker_is_a_warning() -> None:
+    pool = "principalSet://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/ci/*"
+    findings = audit(policy=with_binding(out.policy(), pool, "roles/run.invoker"))
+    assert "warning:pool-invoker" in codes(findings) and not any(f.serious for f in findings)
+
+
 def test_a_project_level_invoker_may_invoke_by_inheritance() -> None:
     member = "serviceAccount:batch@my-proj.iam.gserviceaccount.com"
     project = with_binding(out.project_policy(), member, "roles/run.invoker")
