@@ -178,11 +178,15 @@ def rotate_keys(state_dir: Path = StateDir) -> None:
 
 
 @accounts.command("create")
-def accounts_create(account_id: str = AccountId, state_dir: Path = StateDir) -> None:
-    """Create a service account (an id like `ci-caller`); prints its email."""
+def accounts_create(
+    account_id: str = AccountId,
+    group: list[str] = typer.Option([], "--group", help="A group the account is in (created if new; repeatable)."),
+    state_dir: Path = StateDir,
+) -> None:
+    """Create a service account (an id like `ci-caller`), optionally in directory groups; prints its email."""
     from cloudgate.emulator.identity.iam import create_account
 
-    typer.echo(create_account(_store(state_dir), account_id))
+    typer.echo(create_account(_store(state_dir), account_id, groups=group))
 
 
 @accounts.command("key")
