@@ -153,7 +153,7 @@ def test_a_runtime_account_that_can_mint_tokens_is_serious(gcloud_stack: GcloudS
 
 @pytest.mark.parametrize("role", ["roles/run.invoker", "roles/editor"])
 def test_a_project_level_invoker_is_reported_by_inheritance(gcloud_stack: GcloudStack, runtime: str, role: str) -> None:
-    member = "serviceAccount:" + account(gcloud_stack, "batch" if role == "roles/run.invoker" else "builder")
+    member = "serviceAccount:" + account(gcloud_stack, "batch-job" if role == "roles/run.invoker" else "builder")
     grant_on_project(gcloud_stack, member, role)
     code, findings, printed = audit(gcloud_stack, "plain")
     assert code == 0, printed
