@@ -57,15 +57,15 @@ def start_front_end(
 ) -> Drain:
     """``cloudgate emulator run``: Google's side on ``emulator_port`` and Cloud Run's front end for ``service`` on
     ``service_port``, in front of ``backend`` (``["--upstream", URL]``, or ``["--", *command]`` that it runs);
-    returns once both listen."""
+    returns once the service's revision serves (its front end answers 503 from the deploy until then)."""
     argv = [
         CLOUDGATE, "emulator", "run", "--state-dir", str(state_dir), "--port", str(emulator_port),
-        "--service-port", str(service_port), "--service-name", service, "--timeout", str(timeout_seconds), *backend,
+        "--service-port", str(service_port), "--service-name", service, "--timeout", f"{timeout_seconds:g}",
+        *backend,
     ]  # fmt: skip
     drain = Drain(start_process(argv))
     try:
-        drain.wait_for_port(emulator_port)
-        drain.wait_for_port(service_port)
+        drain.wait_for(f"service {service}: http://127.0.0.1:{service_port}", timeout=120)
     except BaseException:
         drain.stop()
         raise
@@ -160,10 +160,22 @@ class EmulatorStack(_Admin):
         stack.proc = stack.drain.proc
         return stack
 
-    def set_timeout(self, seconds: float) -> None:
-        """Change the service's request timeout; the running front end reads it on the next request."""
-        with self.store.edit() as state:
-            state.services[SERVICE].timeout_seconds = seconds
+    def set_timeout(self, seconds: int) -> None:
+        """Deploy a revision with another request timeout (on Cloud Run it is the revision's), through the
+        emulator's admin API as ``emulator run`` deployed the service; returns once that revision serves."""
+        where = f"{self.emulator_url}/admin/services/{SERVICE}"
+        service = httpx.get(where).raise_for_status().json()
+        service["spec"]["template"]["spec"]["timeoutSeconds"] = seconds
+        port = int(self.url.rsplit(":", 1)[1])
+        httpx.put(where, json={"service": service, "port": port}, timeout=60).raise_for_status()
+        deadline = time.monotonic() + 120
+        while True:
+            ready = [c for c in httpx.get(where).json()["status"]["conditions"] if c["type"] == "Ready"]
+            if ready and ready[0]["status"] != "Unknown":
+                assert ready[0]["status"] == "True", ready
+                return
+            assert time.monotonic() < deadline, "the new revision did not become ready"
+            time.sleep(0.1)
 
     def stop(self) -> str:
         """SIGTERM (SIGKILL if it hangs) and everything the process printed."""

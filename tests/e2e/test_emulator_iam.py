@@ -18,7 +18,7 @@ import google.auth.transport.requests
 import httpx
 import pytest
 from google.auth import impersonated_credentials
-from google.oauth2 import service_account
+from google.oauth2 import id_token, service_account
 
 from tests.e2e.gcloud_stack import LOCAL_COMMAND_IMAGE, GcloudStack
 from tests.support import CLOUDGATE, clean_env
@@ -245,3 +245,30 @@ def test_impersonated_id_token_credentials_work_through_the_https_proxy(
     )
     credentials.refresh(google.auth.transport.requests.Request())
     assert _get(private_url, str(credentials.token)) == 200
+
+
+def test_fetch_id_token_with_an_impersonation_adc_file_works_through_the_https_proxy(
+    gcloud_stack: GcloudStack, private_url: str, keys: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``id_token.fetch_id_token`` as user code calls it, with ADC naming an impersonated service account."""
+    source, source_key = _account(gcloud_stack, "adc-source", keys)
+    target, _ = _account(gcloud_stack, "adc-target", keys)
+    _cloudgate(gcloud_stack, "accounts", "grant", target, f"serviceAccount:{source}")
+    _cloudgate(gcloud_stack, "services", "grant", PRIVATE, f"serviceAccount:{target}")
+    adc = tmp_path / "adc.json"
+    impersonation = f"https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/{target}:generateAccessToken"
+    adc.write_text(
+        json.dumps(
+            {
+                "type": "impersonated_service_account",
+                "service_account_impersonation_url": impersonation,
+                "source_credentials": json.loads(source_key.read_text()),
+                "delegates": [],
+            }
+        )
+    )
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(adc))
+    for name in ("HTTPS_PROXY", "REQUESTS_CA_BUNDLE"):
+        monkeypatch.setenv(name, gcloud_stack.env[name])
+    token = id_token.fetch_id_token(google.auth.transport.requests.Request(), private_url)
+    assert _get(private_url, token) == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -15,10 +16,13 @@ import httpx
 import pytest
 from google.oauth2 import service_account
 
+from cloudgate.emulator.core.state import StateStore
+from cloudgate.emulator.identity import iam
 from cloudgate.emulator.serving.runner import ProcessRunner
 from cloudgate.errors import EmulatorError
+from cloudgate.google import INVOKER_ROLE
 from tests.e2e.stack import EmulatorStack
-from tests.support import CLOUDGATE, Drain, clean_env, free_port, start_process
+from tests.support import CLOUDGATE, Drain, clean_env, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -83,28 +87,51 @@ def test_runner_reports_a_service_that_exits_before_listening(tmp_path: Path) ->
         anyio.run(runner.wait_ready, port)
 
 
-def test_emulator_stops_when_its_service_dies(tmp_path: Path) -> None:
-    """If the service process exits while running, the emulator says so and exits instead of restarting it."""
-    script = tmp_path / "short.py"
-    go = tmp_path / "exit-now"
-    script.write_text(
-        "import os, socket, sys, time\n"
-        "s = socket.socket(); s.bind(('127.0.0.1', int(os.environ['PORT']))); s.listen()\n"
-        f"while not os.path.exists({str(go)!r}): time.sleep(0.02)\n"  # the test says when: once the emulator runs
-    )
-    argv = [
-        CLOUDGATE, "emulator", "run", "--state-dir", str(tmp_path / "state"), "--port", str(free_port()),
-        "--service-port", str(free_port()), "--", sys.executable, str(script),
-    ]  # fmt: skip
-    emulator = Drain(start_process(argv))
+_ONE_ANSWER = """
+import http.server, os, threading
+class Once(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers(); self.wfile.write(str(os.getpid()).encode())
+        threading.Thread(target=server.shutdown).start()
+server = http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Once)
+server.serve_forever()
+"""
+
+
+def _gone(pid: int) -> bool:
+    """The process exited (a zombie counts: nobody waited for it yet)."""
     try:
-        emulator.wait_for("emulator ready at")
-        go.touch()
-        assert emulator.proc.wait(timeout=30) == 1
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_an_instance_that_exits_is_reported_and_replaced_on_the_next_request(tmp_path: Path) -> None:
+    """As Cloud Run does: an instance that exits on its own is logged with its status, and a new one serves."""
+    script = tmp_path / "once.py"
+    script.write_text(_ONE_ANSWER)
+    state, port, service_port = tmp_path / "state", free_port(), free_port()
+    iam.ensure_service(StateStore(state), "dev", url=f"http://127.0.0.1:{service_port}")
+    iam.grant_service_role(StateStore(state), "dev", INVOKER_ROLE, "allUsers")
+    argv = [
+        CLOUDGATE, "emulator", "run", "--state-dir", str(state), "--port", str(port),
+        "--service-port", str(service_port), "--", sys.executable, str(script),
+    ]  # fmt: skip
+    proc = subprocess.Popen(argv, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    drain = Drain(proc)
+    try:
+        drain.wait_for(f"service dev: http://127.0.0.1:{service_port}")
+        first = int(httpx.get(f"http://127.0.0.1:{service_port}/", timeout=30).raise_for_status().text)
+        deadline = time.monotonic() + 30
+        while not _gone(first):
+            assert time.monotonic() < deadline, "the instance did not exit after its one answer"
+            time.sleep(0.05)
+        second = int(httpx.get(f"http://127.0.0.1:{service_port}/", timeout=30).raise_for_status().text)
     finally:
-        output = emulator.stop()
-    assert "exited on its own (status 0)" in output
-    assert output.count("service started") == 1
+        output = drain.stop(timeout=20)
+    assert second != first, output
+    assert "instance dev-00001 exited on its own with status 0" in output
+    assert "instance dev-00002 started" in output
 
 
 def test_port_in_use_is_a_clean_cli_error(tmp_path: Path) -> None:
@@ -120,3 +147,47 @@ def test_port_in_use_is_a_clean_cli_error(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_command_that_never_listens_ends_emulator_run_with_cloud_runs_message(tmp_path: Path) -> None:
+    """The revision fails as a deploy does (Ready=False with Cloud Run's message): exit 1, no traceback."""
+    argv = [
+        CLOUDGATE, "emulator", "run", "--state-dir", str(tmp_path / "state"), "--port", str(free_port()),
+        "--service-port", str(free_port()), "--", sys.executable, "-c", "raise SystemExit(3)",
+    ]  # fmt: skip
+    done = subprocess.run(argv, env=clean_env(), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert "service dev did not start" in done.stderr and "failed to start and listen on the port" in done.stderr
+    assert "status 3" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_stop_signal_while_the_service_starts_stops_everything(tmp_path: Path) -> None:
+    """SIGTERM before the revision listens: the instance that then listens is stopped, and the emulator exits 0."""
+    script = tmp_path / "slow.py"
+    script.write_text(
+        "import os, socket, sys, time\n"
+        "sys.stdin.readline()\n"  # listens once the test says so: the signal surely comes first
+        "s = socket.socket(); s.bind(('127.0.0.1', int(os.environ['PORT']))); s.listen()\n"
+        "time.sleep(60)\n"
+    )
+    release = tmp_path / "release"
+    os.mkfifo(release)
+    argv = [
+        CLOUDGATE, "emulator", "run", "--state-dir", str(tmp_path / "state"), "--port", str(free_port()),
+        "--service-port", str(free_port()), "--", "sh", "-c", f'exec "$0" "$1" < {release}', sys.executable,
+        str(script),
+    ]  # fmt: skip
+    proc = subprocess.Popen(argv, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    drain = Drain(proc)
+    try:
+        drain.wait_for("service started (pid ")
+        proc.send_signal(signal.SIGTERM)
+        drain.wait_for("received SIGTERM")
+        with release.open("w") as gate:
+            gate.write("go\n")
+        assert proc.wait(timeout=60) == 0
+    finally:
+        output = drain.stop(timeout=20)
+    pid = int(output.split("service started (pid ", 1)[1].split(")", 1)[0])
+    assert _gone(pid), output
+    assert "service dev: http" not in output and "Traceback" not in output

@@ -158,12 +158,15 @@ def test_with_sqlite_every_instance_warns_at_start(sqlite_dev: DevStack) -> None
 
 
 def test_each_instance_has_its_own_data_folder_and_key_file(sqlite_dev: DevStack) -> None:
-    folders = Path(sqlite_dev.session["emulator_state_dir"]) / "instances" / "dev"
+    service = httpx.get(f"{sqlite_dev.emulator_url}/admin/services/dev").raise_for_status().json()
+    revision = service["status"]["latestReadyRevisionName"]
+    folders = Path(sqlite_dev.session["emulator_state_dir"]) / "revisions" / revision / "instances"
     names = sorted(instance["name"] for instance in sqlite_dev.instances()["dev"])
     assert sorted(p.name for p in folders.iterdir()) == names
     for name in names:
-        assert (folders / name / "keys.sqlite3").is_file()
-        assert any((folders / name / "data").iterdir())  # the example service wrote its sample into its own copy
+        copies = folders / name / "copies"  # run.cloudgate.dev/instance-copies: one copy per instance
+        assert (copies / "CLOUDGATE_KEYSTORE" / "keys.sqlite3").is_file()
+        assert any((copies / "CLOUDGATE_DATA_DIR").iterdir())  # the example wrote its sample into its own copy
 
 
 def test_with_sqlite_the_banner_says_a_key_made_now_reaches_no_instance(sqlite_dev: DevStack) -> None:

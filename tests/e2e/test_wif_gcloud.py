@@ -63,12 +63,11 @@ class Federation:
         return config
 
     def call(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        """`cloudgate call` with the file's Google URLs redirected to the emulator (unless ``env`` says otherwise)."""
         emulator = self.stack.emulator_url
+        redirect = {"CLOUDGATE_STS_ENDPOINT": f"{emulator}/sts", "CLOUDGATE_IAM_ENDPOINT": f"{emulator}/iamcredentials"}
         return subprocess.run(
-            [CLOUDGATE, "call", f"{self.url}/echo", *args],
-            env=clean_env(
-                CLOUDGATE_STS_ENDPOINT=f"{emulator}/sts", CLOUDGATE_IAM_ENDPOINT=f"{emulator}/iamcredentials", **env
-            ),
+            [CLOUDGATE, "call", f"{self.url}/echo", *args], env=clean_env(**{**redirect, **env}),
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
 
@@ -106,6 +105,16 @@ def test_gcloud_cred_config_and_a_ci_token_call_the_private_service(federation: 
     config = federation.cred_config("ok", federation.subject_token(REPO))
     assert json.loads(config.read_text())["token_url"] == "https://sts.googleapis.com/v1/token"  # Google's, unchanged
     done = federation.call("--credentials", str(config))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["path"] == "/echo"
+
+
+def test_through_the_emulators_google_proxy_the_config_needs_no_redirect(federation: Federation) -> None:
+    """HTTPS_PROXY and the emulator's CA (from gcloud-env): google-auth reaches "sts.googleapis.com" and cloudgate
+    "iamcredentials.googleapis.com" as written in the file, served by the emulator; nothing reaches Google."""
+    config = federation.cred_config("proxied", federation.subject_token(REPO))
+    proxy = {name: federation.stack.env[name] for name in ("HTTPS_PROXY", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")}
+    done = federation.call("--credentials", str(config), CLOUDGATE_STS_ENDPOINT="", CLOUDGATE_IAM_ENDPOINT="", **proxy)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["path"] == "/echo"
 

@@ -22,7 +22,7 @@ from cloudgate.emulator.core.state import StateStore
 from cloudgate.emulator.identity import iam
 from cloudgate.google import INVOKER_ROLE
 from tests.keys import new_rsa_key
-from tests.support import CLOUDGATE, Drain, free_port, start_process, wait_for_port
+from tests.support import CLOUDGATE, Drain, free_port, start_process
 
 AUDIENCE = "https://faults-abc123-uc.a.run.app"
 SERVICE = "faults"
@@ -81,8 +81,7 @@ def start_google(folder: Path, *, accounts: int) -> Google:
     drain = Drain(proc)
     google = Google(emulator_url, frontend_url, upstream_port, key_files, drain)
     try:
-        wait_for_port(port, timeout=60)
-        wait_for_port(frontend_port, timeout=60)
+        drain.wait_for(f"service {SERVICE}: {frontend_url}", timeout=60)  # its revision is routed
     except TimeoutError:
         raise RuntimeError(f"the emulator did not start:\n{google.stop()}") from None
     return google

@@ -1,11 +1,15 @@
 """``cloudgate dev`` (``make run``): the example service as a private Cloud Run service, on this machine.
 
-Starts the emulator (Google's endpoints on ``--emulator-port``), runs the service with ``cloudgate serve`` in
-Cloud Run mode (identity ``cloud-run``, as in production) on an internal port, and puts the Cloud Run front end
-on ``--port``. It prepares, under ``--state-dir`` (default ``.cloudgate/dev``, git-ignored, mode 0700):
-a service account with ``roles/run.invoker`` and one without (key files), a user allowed to impersonate the
-invoker, a docs user with a fresh password and a fresh API key; it prints how to call the service and writes
-``session.json`` (mode 0600) for scripts and tests. Ctrl-C or SIGTERM stops everything.
+Starts the emulator (Google's endpoints on ``--emulator-port``) and deploys to it, through its admin API, the
+Cloud Run service ``dev``: ``cloudgate serve`` in Cloud Run mode (identity ``cloud-run``, as in production) as a
+local-command revision, its front end on ``--port`` (``emulated_service.py``). ``gcloud run services list`` shows
+it; its IAM policy is changed with gcloud like any service's.
+
+Before the emulator starts (nothing else writes its state then), it prepares under ``--state-dir`` (default
+``.cloudgate/dev``, git-ignored, mode 0700): a service account with ``roles/run.invoker`` on ``dev`` and one
+without (key files), a user allowed to impersonate the invoker, a docs user with a fresh password and a fresh API
+key; once ``dev`` is ready it prints how to call it and writes ``session.json`` (mode 0600) for scripts and tests.
+Ctrl-C or SIGTERM stops everything.
 
 The service process inherits this command's environment, so the app's own settings (the example's
 ``CLOUDGATE_DATA_DIR``) are set there: ``CLOUDGATE_DATA_DIR=/tmp/data cloudgate dev``.
@@ -227,30 +231,16 @@ def _banner(session: dict[str, Any]) -> str:
     )
 
 
-def _instance_runner(argv: list[str], env: dict[str, str], data_dir: Path) -> Any:
-    """A runner factory giving each instance its own copy of the data folder and of an SQLite key store."""
-    # ``data_dir``: the folder named by the example app's CLOUDGATE_DATA_DIR (app/settings.py), as the service
-    # inherits it from this process; each instance gets its own copy, as each Cloud Run instance has its own files.
-    from cloudgate.emulator.serving.runner import ProcessRunner
+def _instance_copies(keystore: str) -> dict[str, str]:
+    """What each instance gets its own copy of when scaled out: the data folder and an SQLite key file.
 
-    def make(name: str, folder: Path) -> ProcessRunner:
-        own = {
-            **env,
-            env_vars.K_SERVICE: _SERVICE,
-            env_vars.K_REVISION: f"{_SERVICE}-00001",
-            env_vars.K_CONFIGURATION: _SERVICE,
-        }
-        if data_dir.is_dir():
-            shutil.copytree(data_dir, folder / "data", dirs_exist_ok=True)
-        (folder / "data").mkdir(exist_ok=True)
-        own[_DATA_DIR_VAR] = str((folder / "data").resolve())
-        keystore = env[env_vars.KEYSTORE]
-        if keystore.startswith("sqlite:///"):  # what the image held when the instance started, and no more
-            shutil.copyfile(keystore.removeprefix("sqlite:///"), folder / "keys.sqlite3")
-            own[env_vars.KEYSTORE] = f"sqlite:///{(folder / 'keys.sqlite3').resolve()}"
-        return ProcessRunner(argv, env=own)
-
-    return make
+    ``CLOUDGATE_DATA_DIR`` is the example app's data folder (app/settings.py), as the service inherits it from
+    this process; each Cloud Run instance has its own files, so a key created after start is unknown to them.
+    """
+    copies = {_DATA_DIR_VAR: str(Path(os.environ.get(_DATA_DIR_VAR, "data")).resolve())}
+    if keystore.startswith("sqlite:///"):  # what the image held when the instance started, and no more
+        copies[env_vars.KEYSTORE] = keystore
+    return copies
 
 
 def dev(
@@ -279,11 +269,13 @@ def dev(
     ),
 ) -> None:
     """Run the example service as a private Cloud Run service on this machine (what `make run` does)."""
-    from cloudgate.emulator.server import ServiceSpec, run
+    from cloudgate.cli import emulated_service
+    from cloudgate.emulator.core.state import read_address
+    from cloudgate.emulator.server import run
     from cloudgate.emulator.serving.listeners import bind
-    from cloudgate.emulator.serving.runner import ProcessRunner
 
-    scaling = _scaling(instances, min_instances, max_instances, concurrency)
+    scaled = (instances, min_instances, max_instances, concurrency) != (None, None, None, None)
+    scale = emulated_service.scale_flags(instances, min_instances, max_instances, concurrency)
 
     configure_text_logging(logging.INFO)  # one line per record: a request path cannot forge one
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -293,13 +285,14 @@ def dev(
         check_http2_server()  # before anything is prepared: name the extra to install
     for taken, flag in ((port, "--port"), (emulator_port, "--emulator-port")):
         bind("127.0.0.1", taken, flag=flag).close()  # fail before preparing anything if a port is taken
+    if (running := read_address(state_dir / "emulator")) is not None:  # its state has one writer: that emulator
+        raise ConfigError(f"an emulator already runs on {state_dir / 'emulator'} (at {running}): stop it first")
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(state_dir, 0o700)
     url, emulator_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{emulator_port}"
     scopes = _declared_scopes(app, f"sqlite:///{(state_dir / 'keys.sqlite3').resolve()}")
     if image is not None:
         from cloudgate.cli import dev_image
-        from cloudgate.errors import ConfigError
 
         if keystore is not None:
             raise ConfigError("--image uses a key file mounted into the container: leave out --keystore")
@@ -310,7 +303,7 @@ def dev(
         session["image"] = image
     session_file = state_dir / "session.json"
     session["session_file"] = str(session_file.resolve())
-    session["instance_key_copies"] = bool(scaling) and image is None and session["keystore"].startswith("sqlite:")
+    session["instance_key_copies"] = scaled and image is None and session["keystore"].startswith("sqlite:")
     env = {
         env_vars.IDENTITY: "cloud-run",
         env_vars.AUDIENCES: url,
@@ -324,22 +317,22 @@ def dev(
     }
     session["http2"] = http2
     if image is not None:
-        runner, make_image_runner = dev_image.runners(image, _SERVICE, env, state_dir)
-        make_runner = make_image_runner if scaling else None
+        container = dev_image.container(image, state_dir)
+        env = dev_image.container_env(env)
     else:
-        runner = ProcessRunner(_serve_command(app), env=env)
-        data_dir = Path(os.environ.get(_DATA_DIR_VAR, "data"))
-        make_runner = _instance_runner(_serve_command(app), env, data_dir) if scaling else None
+        copies = _instance_copies(session["keystore"]) if scaled else None
+        container = emulated_service.local_command(_serve_command(app), instance_copies=copies)
+    service = emulated_service.knative_service(
+        _SERVICE, container, env=env, scale=scale, http2=http2, made_by="cloudgate dev"
+    )
 
-    def ready(ctx: Any) -> None:
+    async def ready(ctx: Any) -> None:
+        await emulated_service.deploy(ctx.base_url, _SERVICE, port, service)
         _write_private(session_file, session)
         typer.echo(_banner(session), err=True)
 
-    spec = ServiceSpec(name=_SERVICE, port=port, runner=runner, make_runner=make_runner, http2=http2)
-    if scaling:
-        spec.scaling = scaling
     try:
-        run(state_dir / "emulator", port=emulator_port, services=[spec], on_ready=ready)
+        run(state_dir / "emulator", port=emulator_port, on_ready=ready)
     finally:
         # The session ends here: its API key stops working and its file goes (the key files stay for next time).
         _revoke(session["keystore"], session["api_key_id"])
@@ -350,24 +343,6 @@ def dev(
             f"(the key files in {state_dir} stay for the next run)",
             err=True,
         )
-
-
-def _scaling(instances: int | None, low: int | None, high: int | None, concurrency: int | None) -> Any:
-    """The scaling settings the options ask for, or None to run one instance the plain way."""
-    from cloudgate.emulator.serving.instances import Scaling
-    from cloudgate.errors import ConfigError
-
-    if instances is not None:
-        if low is not None or high is not None:
-            raise ConfigError("--instances N means --min-instances N --max-instances N: give one or the other")
-        low = high = instances
-    if low is None and high is None and concurrency is None:
-        return None
-    low = 1 if low is None else low
-    high = max(low, 1) if high is None else high
-    if low > high:
-        raise ConfigError(f"--min-instances {low} is more than --max-instances {high}")
-    return Scaling(min_instances=low, max_instances=high, concurrency=concurrency or Scaling.concurrency)
 
 
 def register(root: typer.Typer) -> None:

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from cloudgate import env_vars
+
+if TYPE_CHECKING:
+    from cloudgate.cli.emulated_service import Container
 
 #: Where the key file's folder is mounted in the container (as a Secret Manager volume would be).
 KEYS_MOUNT = "/var/secrets/cloudgate-keys"
@@ -49,7 +52,7 @@ def share_hint(keystore: str) -> str:
 
 
 def container_env(env: dict[str, str]) -> dict[str, str]:
-    """The revision's environment: the process runner's, less what only makes sense on this machine."""
+    """The revision's environment: a local run's, less what only makes sense on this machine."""
     inherited = {name: value for name, value in os.environ.items() if name.startswith("CLOUDGATE_")}
     own = {**inherited, **env, env_vars.KEYSTORE: f"file://{KEYS_MOUNT}/{_KEY_FILE}"}
     for local in (env_vars.HOST, _DATA_DIR_VAR, env_vars.CERTS_URL):  # 0.0.0.0 inside; its own disk
@@ -57,15 +60,8 @@ def container_env(env: dict[str, str]) -> dict[str, str]:
     return own
 
 
-def runners(image: str, service: str, env: dict[str, str], state_dir: Path) -> tuple[Any, Any]:
-    """The runner of one container, and a factory of one per instance (for scaling)."""
-    from cloudgate.emulator.serving.container import ContainerRunner, revision_name
+def container(image: str, state_dir: Path) -> Container:
+    """The revision's container: ``image``, with the key file's folder mounted read-only where the key store is."""
+    from cloudgate.cli.emulated_service import Container
 
-    revision = revision_name(service)
-    volumes = {keys_folder(state_dir): KEYS_MOUNT}
-    own = container_env(env)
-
-    def make(name: str, folder: Path) -> ContainerRunner:
-        return ContainerRunner(image, env=own, service=service, revision=revision, volumes=volumes)
-
-    return ContainerRunner(image, env=own, service=service, revision=revision, volumes=volumes), make
+    return Container(image, host_volumes={str(keys_folder(state_dir)): KEYS_MOUNT})

@@ -6,6 +6,7 @@ Examples::
     cloudgate emulator accounts key ci-caller --out ci-caller-key.json
     cloudgate emulator services grant dev serviceAccount:ci-caller@cloudgate-local.iam.gserviceaccount.com
     cloudgate emulator run --service-port 8080 -- python -m cloudgate.emulator.serving.echo
+    gcloud run services describe dev    # after eval "$(cloudgate emulator gcloud-env)"
 """
 
 from __future__ import annotations
@@ -78,78 +79,55 @@ def run(
     service_port: int = typer.Option(8080, help="Port of the Cloud Run front end."),
     upstream: str | None = typer.Option(None, help="Front an already running service at this URL instead."),
     audience: list[str] = typer.Option([], help="Custom audience accepted besides the service URL."),
-    timeout: float = typer.Option(300, help="Request timeout in seconds (Cloud Run's default: 300)."),
+    timeout: int = typer.Option(300, min=1, max=3600, help="Request timeout in seconds (Cloud Run's default: 300)."),
     min_instances: int | None = typer.Option(None, min=0, max=100, help="Scale out: instances kept when idle."),
     max_instances: int | None = typer.Option(None, min=1, max=100, help="Scale out: most instances under load."),
     concurrency: int | None = typer.Option(None, min=1, max=1000, help="Requests one instance takes at once (80)."),
-    idle_seconds: float = typer.Option(60, min=0.1, help="Idle time before an instance above the minimum stops."),
+    idle_seconds: float = typer.Option(
+        60, min=0.1, help="Idle time before an instance above its revision's minimum stops (every service)."
+    ),
     http2: bool = typer.Option(
         False, "--http2", help="The service speaks h2c (`--use-http2`): no 32 MiB caps at the front end."
     ),
 ) -> None:
-    """Run the emulator; with a command or --upstream, also a Cloud Run front end for that service.
+    """Run the emulator; with a command or --upstream, also deploy that service behind a Cloud Run front end.
 
-    With --min-instances/--max-instances/--concurrency the command runs as scaled instances, each its own process
-    in its own folder (the working directory stays the same): see GET /admin/instances and the counters.
+    The service is a Cloud Run service like any other (`gcloud run services list` shows it): the command runs as
+    its revision's instances, one by default; --min-instances/--max-instances/--concurrency scale it out, each
+    instance its own process with its own TMPDIR (see GET /admin/instances and the counters).
     """
-    from cloudgate.emulator.server import ServiceSpec
+    from cloudgate.cli import emulated_service
     from cloudgate.emulator.server import run as run_emulator
     from cloudgate.emulator.serving.listeners import bind
-    from cloudgate.emulator.serving.runner import ProcessRunner
+    from cloudgate.errors import ConfigError
 
+    if command and upstream:
+        raise ConfigError("give a command (after --) or --upstream URL, not both")
     checks = [(port, "--port"), *([(service_port, "--service-port")] if command or upstream else [])]
     for taken, flag in checks:
         bind(host, taken, flag=flag).close()  # a taken port fails here, naming the option that moves it
 
     configure_text_logging(logging.INFO)  # one line per record: a request path cannot forge one
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per proxied request is noise
-    specs = []
+    service = None
     if command or upstream:
-        spec = ServiceSpec(
-            name=service_name,
-            port=service_port,
-            runner=ProcessRunner(command) if command else None,
-            upstream=upstream,
-            audiences=audience,
-            timeout_seconds=timeout,
-            http2=http2,
-        )
-        if command and (min_instances, max_instances, concurrency) != (None, None, None):
-            spec.scaling = _scaling(min_instances, max_instances, concurrency, idle_seconds)
-            spec.make_runner = _instance_runner(command, service_name)
-        specs.append(spec)
+        if command:
+            scale = emulated_service.scale_flags(None, min_instances, max_instances, concurrency)
+            container = emulated_service.local_command(command)
+        else:  # one instance that is the running service: as many requests at once as Cloud Run allows
+            scale, container = emulated_service.Scale(1, 1, 1000), emulated_service.upstream(str(upstream))
+        service = emulated_service.knative_service(
+            service_name, container, scale=scale, http2=http2, timeout_seconds=timeout, audiences=audience,
+            made_by="cloudgate emulator run",
+        )  # fmt: skip
 
-    def ready(ctx: Any) -> None:
+    async def ready(ctx: Any) -> None:
         typer.echo(f"emulator: {ctx.base_url} (token {ctx.token_url}, certs {ctx.certs_url})", err=True)
-        for spec in specs:
-            typer.echo(f"service {spec.name}: http://{host}:{spec.port}", err=True)
+        if service is not None:
+            deployed = await emulated_service.deploy(ctx.base_url, service_name, service_port, service)
+            typer.echo(f"service {service_name}: {deployed['status']['url']}", err=True)
 
-    run_emulator(state_dir, host=host, port=port, services=specs, on_ready=ready)
-
-
-def _scaling(low: int | None, high: int | None, concurrency: int | None, idle_seconds: float) -> Any:
-    from cloudgate.emulator.serving.instances import Scaling
-
-    low = 1 if low is None else low
-    high = max(low, 1) if high is None else high
-    return Scaling(low, high, concurrency or Scaling.concurrency, idle_seconds=idle_seconds)
-
-
-def _instance_runner(command: list[str], service: str) -> Any:
-    """Each instance: the command with Cloud Run's K_SERVICE/K_REVISION/K_CONFIGURATION, TMPDIR in its folder."""
-    from cloudgate import env_vars
-    from cloudgate.emulator.serving.runner import ProcessRunner
-
-    def make(name: str, folder: Path) -> ProcessRunner:
-        env = {
-            env_vars.K_SERVICE: service,
-            env_vars.K_REVISION: f"{service}-00001",
-            env_vars.K_CONFIGURATION: service,
-            "TMPDIR": str(folder),
-        }
-        return ProcessRunner(command, env=env)
-
-    return make
+    run_emulator(state_dir, host=host, port=port, idle_seconds=idle_seconds, on_ready=ready)
 
 
 @emulator.command("show")
@@ -200,11 +178,15 @@ def rotate_keys(state_dir: Path = StateDir) -> None:
 
 
 @accounts.command("create")
-def accounts_create(account_id: str = AccountId, state_dir: Path = StateDir) -> None:
-    """Create a service account (an id like `ci-caller`); prints its email."""
+def accounts_create(
+    account_id: str = AccountId,
+    group: list[str] = typer.Option([], "--group", help="A group the account is in (created if new; repeatable)."),
+    state_dir: Path = StateDir,
+) -> None:
+    """Create a service account (an id like `ci-caller`), optionally in directory groups; prints its email."""
     from cloudgate.emulator.identity.iam import create_account
 
-    typer.echo(create_account(_store(state_dir), account_id))
+    typer.echo(create_account(_store(state_dir), account_id, groups=group))
 
 
 @accounts.command("key")

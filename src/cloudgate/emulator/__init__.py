@@ -6,17 +6,18 @@ Faithful enough that the real google-auth library and the real ``gcloud`` work a
 Example::
 
     from pathlib import Path
-    from cloudgate.emulator import ProcessRunner, ServiceSpec, run
+    from cloudgate.emulator import run
 
-    runner = ProcessRunner(["python", "-m", "cloudgate.emulator.serving.echo"])
-    run(Path(".cloudgate/emulator"), port=8089, services=[ServiceSpec("dev", port=8080, runner=runner)])
+    run(Path(".cloudgate/emulator"), port=8089)  # then `gcloud run deploy`, or PUT /admin/services/NAME
+
+Every service runs as revisions of a Cloud Run service, whoever made it (``serving/revisions.py``).
 """
 
 from __future__ import annotations
 
 from cloudgate.emulator.core.context import EmulatorContext
 from cloudgate.emulator.core.state import StateStore
-from cloudgate.emulator.server import ServiceSpec, google_app, run, serve
+from cloudgate.emulator.server import google_app, run, serve
 from cloudgate.emulator.serving.frontend import CloudRunFrontend
 from cloudgate.emulator.serving.runner import ProcessRunner, Runner
 
@@ -25,7 +26,6 @@ __all__ = [
     "EmulatorContext",
     "ProcessRunner",
     "Runner",
-    "ServiceSpec",
     "StateStore",
     "google_app",
     "run",

@@ -60,3 +60,10 @@ def test_a_change_is_recorded_with_the_stores_clock_while_a_delay_is_set(tmp_pat
     changes = store.current().iam_changes
     assert [(c.at, c.resource, c.before) for c in changes] == [(1000.0, "project", {})]
     assert not allowed(store.current(), "user:x@example.com", "run.routes.invoke", "services/a", now=1004.9)
+
+
+def test_a_service_account_can_be_put_in_a_group(tmp_path: Path) -> None:
+    code, _ = _run(tmp_path, "accounts", "create", "grouped-sa", "--group", "bots@example.com")
+    assert code == 0
+    member = "serviceAccount:grouped-sa@cloudgate-local.iam.gserviceaccount.com"
+    assert StateStore(tmp_path).current().groups["bots@example.com"].members == [member]

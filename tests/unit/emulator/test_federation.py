@@ -7,7 +7,6 @@ import pytest
 from cloudgate.emulator.core.federation import (
     FederatedPrincipal,
     is_federated_member,
-    may_act_as,
     member_matches,
     pool_name,
 )
@@ -64,9 +63,3 @@ def test_members_that_name_someone_else_do_not_match(member: str) -> None:
 )
 def test_malformed_federated_members_are_not_members(member: str) -> None:
     assert not is_federated_member(member)
-
-
-def test_workload_identity_user_lets_a_matching_principal_act_as_the_account() -> None:
-    bindings = {"roles/iam.workloadIdentityUser": [f"principalSet:{_POOL}/attribute.repository/org/repo"]}
-    assert may_act_as(_WHO.member, _WHO.attributes, bindings)
-    assert not may_act_as(_WHO.member, {**_WHO.attributes, "attribute.repository": "org/x"}, bindings)

@@ -16,6 +16,9 @@ CORS preflight, but never one with that type. Bodyless POSTs (``keys/rotate``, `
 - ``POST /admin/keys/rotate``: a new signing key (the previous one stays published); answers ``{"kid"}``.
 - ``GET /admin/faults``, ``POST /admin/faults`` ``{"count": N, "status": 503}``: the front end answers the next
   N requests with that status before any other check.
+- ``PUT /admin/services/NAME`` ``{"service": <Knative Service>, "port": N}``, ``GET /admin/services/NAME``: deploy
+  a service with its front end on port N, as ``cloudgate dev`` and ``cloudgate emulator run -- CMD`` do
+  (``local_services.py``); read it back until ``Ready``.
 - ``POST /admin/gcloud-credentials``: a new key file of the ``deployer`` service account (created on first use,
   ``roles/owner`` on the project), for ``cloudgate emulator gcloud-env``.
 """
@@ -32,6 +35,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from cloudgate import codes
+from cloudgate.emulator.control import local_services
 from cloudgate.emulator.core.context import EmulatorContext
 from cloudgate.emulator.identity import iam
 from cloudgate.google import ID_TOKEN_LIFETIME_S
@@ -171,6 +175,18 @@ def admin_routes(ctx: EmulatorContext) -> list[Route]:
         key_file = iam.create_key(ctx.store, email, token_uri=ctx.token_url)
         return JSONResponse({"key_file": key_file, "project": ctx.store.current().project_id})
 
+    async def service(request: Request) -> Response:
+        name = request.path_params["name"]
+        if request.method == "GET":
+            return JSONResponse(local_services.describe(ctx, name))
+        body = await _json_object(request)
+        resource, port = (body or {}).get("service"), (body or {}).get("port", 0)
+        if not isinstance(resource, dict) or not isinstance(port, int) or isinstance(port, bool):
+            return _error(400, 'send {"service": <a Knative Service>, "port": N}')
+        if not 0 <= port <= 65535:
+            return _error(400, "port must be from 0 (any) to 65535")
+        return JSONResponse(local_services.deploy_local(ctx, name, resource, port))
+
     return [
         Route("/admin/gcloud-credentials", local_only(gcloud_credentials), methods=["POST"]),
         Route("/admin/state", local_only(state), methods=["GET"]),
@@ -180,4 +196,5 @@ def admin_routes(ctx: EmulatorContext) -> list[Route]:
         Route("/admin/settings", local_only(settings), methods=["GET", "PUT"]),
         Route("/admin/keys/rotate", local_only(rotate), methods=["POST"]),
         Route("/admin/faults", local_only(faults), methods=["GET", "POST"]),
+        Route("/admin/services/{name}", local_only(service), methods=["GET", "PUT"]),
     ]

@@ -73,7 +73,7 @@ def caller(ctx: EmulatorContext, request: Request) -> str:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     grant = ctx.issuer.access_grant(token.strip()) if scheme.lower() == "bearer" else None
     # A token of a deleted (or disabled) account no longer speaks for anyone, as at Google.
-    if grant is None or not policy_index(ctx.store.current()).identities(grant.member):
+    if grant is None or not policy_index(ctx.store.current()).speaks_for(grant.member, grant.subject_id):
         raise ApiError(
             401,
             "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or "

@@ -37,7 +37,6 @@ POOL_ID = re.compile(r"^(?!gcp-)[a-z0-9-]{4,32}$")
 SUBJECT_ATTRIBUTE = "google.subject"
 GROUPS_ATTRIBUTE = "google.groups"
 WORKLOAD_IDENTITY_USER_ROLE = "roles/iam.workloadIdentityUser"
-TOKEN_CREATOR_ROLE = "roles/iam.serviceAccountTokenCreator"  # noqa: S105 - a role name
 
 
 def pool_name(project_number: str, pool_id: str) -> str:
@@ -100,16 +99,3 @@ def member_matches(member: str, principal: FederatedPrincipal) -> bool:
 
 def any_member_matches(members: list[str], principal: FederatedPrincipal) -> bool:
     return any(member_matches(member, principal) for member in members)
-
-
-def may_act_as(member: str, attributes: dict[str, str | list[str]], bindings: dict[str, list[str]]) -> bool:
-    """Whether the caller may mint tokens as a service account with these bindings (``getOpenIdToken``).
-
-    ``roles/iam.serviceAccountTokenCreator`` and ``roles/iam.workloadIdentityUser`` both hold the permission; a
-    federated caller matches ``principal://`` and ``principalSet://`` members by its pool, subject and attributes.
-    """
-    members = [*bindings.get(TOKEN_CREATOR_ROLE, []), *bindings.get(WORKLOAD_IDENTITY_USER_ROLE, [])]
-    if member in members:
-        return True
-    principal = principal_of(member, attributes)
-    return principal is not None and any_member_matches(members, principal)

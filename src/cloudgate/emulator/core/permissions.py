@@ -100,6 +100,12 @@ class PolicyIndex:
         extra = (f"domain:{email.rpartition('@')[2].lower()}",) if kind == "user" else ()
         return frozenset([member, *extra, *self.groups_of.get(member, ()), _AUTHENTICATED, _PUBLIC])
 
+    def speaks_for(self, member: str, subject_id: str = "") -> bool:
+        """Whether a token minted for ``member`` (whose numeric id was ``subject_id``) is a live principal now."""
+        if not self.identities(member):
+            return False
+        return not subject_id or member.startswith("principal:") or self.by_sub.get(subject_id) == member
+
     def holders_of(self, permission: str, resource: str) -> frozenset[str]:
         """The members holding ``permission`` on ``resource``, through its own policy or the project's."""
         key = (permission, resource)

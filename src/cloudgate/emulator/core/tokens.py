@@ -75,6 +75,8 @@ class AccessGrant:
     expires_at: float
     #: A federated principal's mapped attributes (``google.subject``, ``attribute.repository``); empty otherwise.
     attributes: dict[str, Any] = field(default_factory=dict)
+    #: The account's or user's numeric id when the token was minted: a re-created account is someone else.
+    subject_id: str = ""
 
 
 class TokenIssuer:
@@ -207,6 +209,11 @@ class TokenIssuer:
         """
         expires_at = int(self._clock()) + _ACCESS_TOKEN_LIFETIME_S
         data: dict[str, Any] = {"m": member, "e": expires_at}
+        kind, _, email = member.partition(":")
+        state = self.store.current()
+        record = state.accounts.get(email) if kind == "serviceAccount" else state.users.get(email)
+        if kind in ("serviceAccount", "user") and record is not None:
+            data["u"] = record.unique_id
         if attributes:
             data["a"] = attributes  # a federated token (sts_api.py) carries what the policy may match on
         body = base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=")
@@ -222,7 +229,7 @@ class TokenIssuer:
             if not hmac.compare_digest(self._seal(raw).encode(), seal.encode("ascii")):
                 return None
             data = json.loads(base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4)))
-            grant = AccessGrant(str(data["m"]), float(data["e"]), dict(data.get("a") or {}))
+            grant = AccessGrant(str(data["m"]), float(data["e"]), dict(data.get("a") or {}), str(data.get("u", "")))
         except (UnicodeEncodeError, ValueError, KeyError, TypeError):
             return None
         return grant if grant.expires_at > self._clock() else None

@@ -42,8 +42,9 @@ _ACCOUNT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _EMAIL = re.compile(r"^[^@\s:?]+@[^@\s:?]+\.[^@\s:?]+$")
 
 
-def create_account(store: StateStore, account_id: str, *, display_name: str = "") -> str:
-    """Create a service account (``ci`` or a full email); returns its email. Existing accounts are kept."""
+def create_account(store: StateStore, account_id: str, *, display_name: str = "", groups: Iterable[str] = ()) -> str:
+    """Create a service account (``ci`` or a full email), in ``groups`` of the directory; returns its email.
+    Existing accounts are kept."""
     state = store.current()
     email = state.account_email(account_id)
     short = email.split("@", 1)[0]
@@ -53,6 +54,7 @@ def create_account(store: StateStore, account_id: str, *, display_name: str = ""
         )
     with store.edit() as state:
         state.accounts.setdefault(email, Account(unique_id=new_unique_id(), display_name=display_name))
+        join_groups(state, f"serviceAccount:{email}", groups)
     return email
 
 

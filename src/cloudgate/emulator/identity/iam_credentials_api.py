@@ -60,7 +60,7 @@ def iam_routes(ctx: EmulatorContext) -> list[Route]:
         grant = ctx.issuer.access_grant(token.strip()) if scheme.lower() == "bearer" else None
         state = ctx.store.current()
         index = policy_index(state)
-        if grant is None or not index.identities(grant.member):
+        if grant is None or not index.speaks_for(grant.member, grant.subject_id):
             return google_error(401, "Request had invalid authentication credentials. Expected OAuth 2 access token.")
         email = state.account_email(target)
         permission = _PERMISSIONS[method]

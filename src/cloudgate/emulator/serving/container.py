@@ -1,7 +1,8 @@
 """``ContainerRunner``: runs a container image behind the front end, as Cloud Run runs a revision (podman).
 
 It implements the emulator's ``Runner`` protocol (``cloudgate.emulator.serving.runner``), so anything that takes a
-runner (``ServiceSpec``, ``cloudgate dev --image``, an image revision of a deployed service) can take it.
+runner (every revision's instances, ``instances.py``) can take it: ``gcloud run deploy --image``,
+``cloudgate dev --image``.
 Like Cloud Run, it sets ``PORT``, ``K_SERVICE``, ``K_REVISION`` and ``K_CONFIGURATION`` in the container,
 publishes the port on 127.0.0.1 only, shows the container's output as the emulator's own (its log lines),
 and stops it with SIGTERM, then SIGKILL ``CLOUD_RUN_SHUTDOWN_GRACE_S`` (10 s) later.
@@ -206,6 +207,9 @@ class ContainerRunner:
             # Not running yet (podman is still creating it): podman run passes the signal on (--sig-proxy).
             with contextlib.suppress(ProcessLookupError):
                 self._proc.send_signal(getattr(signal_module, f"SIG{signal}"))
+
+    def url(self, port: int) -> str:
+        return f"http://127.0.0.1:{port}"  # published on loopback only
 
     @property
     def returncode(self) -> int | None:

@@ -99,7 +99,7 @@ class Instance:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.runner.url(self.port)
 
 
 @dataclass
@@ -196,7 +196,12 @@ class InstancePool:
         name = f"{self.service}-{next(self._numbers):05d}"
         folder = self.folder / name
         folder.mkdir(parents=True, exist_ok=True)
-        instance = Instance(name=name, port=0, runner=self.make_runner(name, folder), folder=folder)
+        try:
+            runner = self.make_runner(name, folder)
+        except (EmulatorError, OSError) as exc:  # say, its files could not be copied: it did not start
+            raise InstanceStartError(f"instance {name} of {self.service} did not start: {exc}", port=0,
+                                     cause=str(exc)) from exc  # fmt: skip
+        instance = Instance(name=name, port=0, runner=runner, folder=folder)
         self.instances.append(instance)
         self.counters.add("instance_starts", self.service)
 

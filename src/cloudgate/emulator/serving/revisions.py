@@ -1,6 +1,9 @@
-"""Revisions that run: the emulator's data plane for services deployed through the Cloud Run admin API.
+"""Revisions that run: the emulator's one data plane, for every Cloud Run service whoever made it.
 
-The model, kept explicit so that scale-out can be added without reshaping it:
+``gcloud run deploy``, ``cloudgate deploy --emulator``, ``cloudgate dev`` and ``cloudgate emulator run -- CMD``
+all make a Knative service in the state (the last two through the admin API's ``PUT /admin/services/NAME``);
+this runtime runs its revisions. How a revision's container runs (podman, a local command, an upstream URL) is
+``local_runners.py``'s. The model:
 
 - a **service** has a URL (its own port, served by a ``CloudRunFrontend``) and at most one serving revision;
 - a **revision** (``NAME-00002-xyz``) is an immutable template and has **instances**, in an ``InstancePool``
@@ -12,8 +15,9 @@ The model, kept explicit so that scale-out can be added without reshaping it:
 A rollout (``RevisionRuntime.rollout``) follows Cloud Run: the new revision's first instance (or its minimum)
 starts with ``PORT`` set and must listen within its startup limit (the container's ``startupProbe``, else 240 s);
 then it takes all the traffic and the previous revision's instances get SIGTERM, and SIGKILL 10 s later, while
-requests already sent to them finish. A revision that exits or never listens fails the deploy (``Ready=False`` with Cloud Run's message) and
-the previous revision keeps serving.
+requests already sent to them finish. A revision that exits or never listens fails the deploy (``Ready=False``
+with Cloud Run's message) and the previous revision keeps serving. An emulator started again serves every
+deployed service again, except those a command made for as long as it runs (``run.cloudgate.dev/made-by``).
 
 Each revision runs as its service account: its ``GCE_METADATA_HOST``/``GCE_METADATA_IP``/``GCE_METADATA_ROOT``
 point at ``/revisions/REVISION`` on the emulator, a metadata server answering as that account.
@@ -30,7 +34,6 @@ from __future__ import annotations
 import logging
 import shutil
 import socket
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,20 +52,18 @@ from cloudgate.emulator.core.state import Service
 from cloudgate.emulator.serving.frontend import CloudRunFrontend, Target
 from cloudgate.emulator.serving.instances import InstancePool, InstanceStartError, Scaling
 from cloudgate.emulator.serving.listeners import QuietServer, bind, quiet_server
-from cloudgate.emulator.serving.runner import ProcessRunner, Runner
+from cloudgate.emulator.serving.local_runners import MADE_BY, RunnerFactory, check, default_runner
 from cloudgate.errors import EmulatorError, InvalidResourceError
 from cloudgate.google import CLOUD_RUN_SHUTDOWN_GRACE_S
 
 logger = logging.getLogger(__name__)
 
-MOUNT_ROOT_ENV = "CLOUDGATE_MOUNT_ROOT"
+#: How long an instance above its revision's minimum may stay idle before it stops (Cloud Run: up to 15 min).
+DEFAULT_IDLE_SECONDS = 60.0
 _NO_LISTEN = (
     "The user-provided container failed to start and listen on the port defined provided by the PORT={port} "
     "environment variable within the allocated timeout. {detail}"
 )
-
-#: Makes the runner of a revision from its container spec, environment and mount folder.
-RunnerFactory = Callable[[dict[str, Any], dict[str, str], Path], Runner]
 
 
 @dataclass
@@ -101,45 +102,6 @@ class _Running(_Listener):
     lock: anyio.Lock = field(default_factory=anyio.Lock)
 
 
-def local_command_runner(container: dict[str, Any], env: dict[str, str], mounts: Path) -> Runner:
-    """A ``ProcessRunner`` for the image ``cloudgate/local-command``: ``command`` + ``args`` on this machine."""
-    argv = [*container.get("command", []), *container.get("args", [])]
-    return ProcessRunner([str(a) for a in argv], env={**env, MOUNT_ROOT_ENV: str(mounts)})
-
-
-def container_runner(container: dict[str, Any], env: dict[str, str], mounts: Path) -> Runner:
-    """A ``ContainerRunner`` (podman) for an image revision: its volumes bind-mounted read-only at their paths."""
-    from cloudgate.emulator.serving.container import ContainerRunner
-
-    volumes = {
-        mounts / str(mount.get("mountPath", "/")).lstrip("/"): str(mount.get("mountPath"))
-        for mount in container.get("volumeMounts") or []
-        if isinstance(mount, dict) and mount.get("mountPath")
-    }
-    for host in volumes:
-        host.mkdir(parents=True, exist_ok=True, mode=0o755)
-    own = {k: v for k, v in env.items() if k not in ("K_SERVICE", "K_REVISION", "K_CONFIGURATION")}
-    # Knative's ``command`` replaces the image's ENTRYPOINT and ``args`` its CMD, as ``podman run`` does them.
-    command = [str(a) for a in container.get("command") or []]
-    args = [str(a) for a in container.get("args") or []]
-    return ContainerRunner(
-        str(container["image"]),
-        env=own,
-        service=env.get("K_SERVICE", "service"),
-        revision=env.get("K_REVISION"),
-        volumes=volumes,
-        command=[*command[1:], *args],
-        podman_args=["--entrypoint", command[0]] if command else [],
-    )
-
-
-def default_runner(container: dict[str, Any], env: dict[str, str], mounts: Path) -> Runner:
-    """A local command for ``cloudgate/local-command``; any other image runs with podman."""
-    if container.get("image") == knative.LOCAL_COMMAND_IMAGE:
-        return local_command_runner(container, env, mounts)
-    return container_runner(container, env, mounts)
-
-
 class RevisionRuntime:
     """Runs the revisions of every deployed service, in the emulator's event loop and task group."""
 
@@ -150,12 +112,17 @@ class RevisionRuntime:
         *,
         host: str = "127.0.0.1",
         make_runner: RunnerFactory = default_runner,
+        idle_seconds: float = DEFAULT_IDLE_SECONDS,
     ) -> None:
         self.ctx = ctx
         self.host = host
+        self.idle_seconds = idle_seconds
         self._tg = tg
         self._make_runner = make_runner
         self._running: dict[str, _Running] = {}
+        self._stopping: list[_Running] = []
+        #: Set by ``aclose``: a revision that finishes starting after it is stopped at once, never served.
+        self._closed = False
         self._revisions_dir = ctx.store.folder / "revisions"
 
     # -- the control plane's entry points -------------------------------------------------------------------
@@ -199,6 +166,12 @@ class RevisionRuntime:
         for name, service in self.ctx.store.current().services.items():
             if not service.resource or not service.status.get("latestCreatedRevisionName"):
                 continue
+            made_by = service.resource["metadata"].get("annotations", {}).get(MADE_BY)
+            if made_by:  # it lived as long as that command: the command deploys it again when it runs
+                with self.ctx.store.edit() as state:
+                    revision = state.services[name].status["latestCreatedRevisionName"]
+                    run_services.mark_failed(state.services[name], revision, f"It runs while `{made_by}` does.")
+                continue
             port = int(service.url.rsplit(":", 1)[1])
             try:
                 self.reserve_url(name, port)
@@ -214,9 +187,17 @@ class RevisionRuntime:
                 run_services.mark_deploying(state.services[name])
             self.rollout(name)
 
+    def force_exit(self) -> None:
+        """Close every front end without waiting for the requests in flight (a second stop signal)."""
+        for running in [*self._running.values(), *self._stopping]:
+            if running.server is not None:
+                running.server.force_exit = True
+
     async def aclose(self) -> None:
         """Stop every front end and revision (the emulator is stopping)."""
+        self._closed = True
         running, self._running = list(self._running.values()), {}
+        self._stopping += running
         async with anyio.create_task_group() as tg:
             for entry in running:
                 tg.start_soon(self._remove, entry)
@@ -228,7 +209,7 @@ class RevisionRuntime:
         revision ``status.traffic`` names running, the URL's requests split by its percents, each tag's URL on
         its revision; revisions no longer named (and all of a deleted service's) stop once the new split is on."""
         running = self._running.get(name)
-        if running is None:
+        if running is None or self._closed:
             return
         async with running.lock:
             state = self.ctx.store.current()
@@ -237,6 +218,8 @@ class RevisionRuntime:
             if record is not None and newest and record.revisions.get(newest, {}).get("ready") == "Unknown":
                 failure = await self._run_revision(running, record, newest, state.project_id)
                 self._set_status(name, newest, failure=failure)
+            if self._closed:
+                return
             state = self.ctx.store.current()
             record = state.services.get(name)
             wanted = run_services.referenced_revisions(record) if record is not None and record.resource else set()
@@ -272,6 +255,9 @@ class RevisionRuntime:
             logger.warning("revision %s failed: %s", name, detail)
             await self._stop_revision(revision)
             return detail
+        if self._closed:  # it listened, but the emulator stopped meanwhile: nothing serves it any more
+            await self._stop_revision(revision)
+            return None
         running.revisions[name] = revision
         logger.info("revision %s of %s is running", name, service)
         return None
@@ -289,14 +275,16 @@ class RevisionRuntime:
         revision.mounts.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         revision.mounts.mkdir(exist_ok=True, mode=0o755)
         self._write_mounts(revision)
+        annotations = dict(revision.typed.annotations)
+        check(container, annotations)
         wanted = revision.typed.scaling
         scaling = Scaling(wanted.min_instances, wanted.max_instances, wanted.concurrency,
-                          startup_seconds=revision.typed.container.startup_seconds)  # fmt: skip
+                          idle_seconds=self.idle_seconds, startup_seconds=revision.typed.container.startup_seconds)  # fmt: skip
         folder = self._revisions_dir / revision.name / "instances"
         pool = InstancePool(
             revision.service,
-            # Each instance has a folder of its own for TMPDIR: Cloud Run instances share no disk.
-            lambda _name, own: self._make_runner(container, {**env, "TMPDIR": str(own)}, revision.mounts),
+            # Each instance has a folder of its own (TMPDIR, its copies): Cloud Run instances share no disk.
+            lambda _name, own: self._make_runner(container, env, revision.mounts, annotations=annotations, folder=own),
             folder,
             self.ctx.counters,
             scaling,

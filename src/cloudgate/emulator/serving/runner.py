@@ -1,8 +1,9 @@
 """Runners start the service behind the front end, as Cloud Run starts a container: ``PORT`` set, wait to listen.
 
 ``Runner`` is the interface the emulator needs (start on a port, wait until it listens, stop, exit status);
-``ProcessRunner`` runs a local command; ``cloudgate.emulator.serving.container.ContainerRunner`` runs an image (podman).
-Nothing is restarted silently: if the process dies, the front end answers 503 and the emulator logs it.
+``ProcessRunner`` runs a local command; ``container.ContainerRunner`` runs an image (podman);
+``local_runners.UpstreamRunner`` stands for a service someone else runs. A runner is one instance: one that dies
+is logged with its status and dropped (``instances.py``), and the next request starts another, as Cloud Run does.
 Stopping follows the container contract: SIGTERM, then SIGKILL ``CLOUD_RUN_SHUTDOWN_GRACE_S`` (10 s) later.
 ``start_listening`` starts a runner on a free port, and on another one when a different process took it first.
 
@@ -58,6 +59,9 @@ class Runner(Protocol):
     def stop(self, grace: float = CLOUD_RUN_SHUTDOWN_GRACE_S) -> int | None:
         """SIGTERM, then SIGKILL after ``grace`` seconds; returns the exit status."""
 
+    def url(self, port: int) -> str:
+        """Where requests to the instance started on ``port`` go."""
+
     @property
     def returncode(self) -> int | None:
         """``None`` while running, else the exit status."""
@@ -102,6 +106,9 @@ class ProcessRunner:
                 proc.wait()
         logger.info("service stopped with status %s", proc.returncode)
         return proc.returncode
+
+    def url(self, port: int) -> str:
+        return f"http://127.0.0.1:{port}"
 
     @property
     def returncode(self) -> int | None:
