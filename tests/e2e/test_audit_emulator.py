@@ -1,10 +1,9 @@
 """``cloudgate audit`` against misconfigurations made with the real gcloud on the emulator (throwaway config).
 
-Each test makes one misconfiguration on a service of its own and asserts the exit code and the finding code;
-for service-level findings, the fix the audit printed is run as printed and the audit passes afterwards.
-Project-level bindings are made with ``cloudgate emulator project grant``: the emulator does not serve Resource
-Manager's ``setIamPolicy`` yet, so ``gcloud projects add-iam-policy-binding`` cannot make them (another issue adds
-it). Those grants name principals that no other test's verdict depends on.
+Each test makes one misconfiguration on a service of its own (project-level ones with ``gcloud projects
+add-iam-policy-binding``) and asserts the exit code and the finding code; where a fix is printed, it is run as
+printed with gcloud and the audit passes afterwards. Project-level grants name principals that no other test's
+verdict depends on, or are removed by the test that made them.
 """
 
 from __future__ import annotations
@@ -77,8 +76,7 @@ def run_fix(stack: GcloudStack, findings: list[dict[str, Any]], code: str) -> No
 
 
 def grant_on_project(stack: GcloudStack, member: str, role: str) -> None:
-    argv = [CLOUDGATE, "emulator", "project", "grant", member, "--role", role, "--state-dir", str(stack.state_dir)]
-    subprocess.run(argv, env=clean_env(), check=True, capture_output=True, timeout=60)
+    stack.gcloud("projects", "add-iam-policy-binding", stack.project, f"--member={member}", f"--role={role}")
 
 
 def test_a_private_service_with_names_that_only_look_like_secrets_passes(
@@ -149,16 +147,26 @@ def test_a_runtime_account_that_can_mint_tokens_is_serious(gcloud_stack: GcloudS
     assert code == 1
     [finding] = [f for f in findings if f["code"] == "privileged-account"]
     assert "mint tokens or keys for other service accounts" in finding["message"]
+    run_fix(gcloud_stack, findings, "privileged-account")
+    assert audit(gcloud_stack, "minting")[0] == 0
 
 
 @pytest.mark.parametrize("role", ["roles/run.invoker", "roles/editor"])
 def test_a_project_level_invoker_is_reported_by_inheritance(gcloud_stack: GcloudStack, runtime: str, role: str) -> None:
-    name = "batch" if role == "roles/run.invoker" else "builder"
-    member = f"serviceAccount:{name}@{gcloud_stack.project}.iam.gserviceaccount.com"
+    member = "serviceAccount:" + account(gcloud_stack, "batch-job" if role == "roles/run.invoker" else "builder")
     grant_on_project(gcloud_stack, member, role)
     code, findings, printed = audit(gcloud_stack, "plain")
     assert code == 0, printed
     assert any(member in f["message"] and role in f["message"] for f in findings if f["code"] == "inherited-invoker")
+
+
+def test_a_domain_with_a_project_role_invokes_every_service(gcloud_stack: GcloudStack, runtime: str) -> None:
+    deploy(gcloud_stack, "inherits", runtime)
+    grant_on_project(gcloud_stack, "domain:example.com", "roles/run.invoker")
+    code, findings, _ = audit(gcloud_stack, "inherits")
+    assert code == 1 and "serious:domain-invoker" in codes(findings)
+    run_fix(gcloud_stack, findings, "domain-invoker")  # gcloud projects remove-iam-policy-binding
+    assert audit(gcloud_stack, "inherits")[0] == 0
 
 
 def test_audit_all_in_sarif_covers_every_region_with_one_exit_code(gcloud_stack: GcloudStack, runtime: str) -> None:
