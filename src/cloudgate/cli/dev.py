@@ -317,8 +317,8 @@ def dev(
     }
     session["http2"] = http2
     if image is not None:
-        container = dev_image.container(image, state_dir)
         env = dev_image.container_env(env)
+        container = dev_image.container(image, state_dir, env)
     else:
         copies = _instance_copies(session["keystore"]) if scaled else None
         container = emulated_service.local_command(_serve_command(app), instance_copies=copies)

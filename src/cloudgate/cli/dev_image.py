@@ -5,12 +5,16 @@ the revision's environment (identity ``cloud-run``, the service URL as audience,
 read-only secret volume, the API key file (``file://`` key store, hashes only). It listens on 0.0.0.0 inside its
 own network namespace; only 127.0.0.1 on this machine reaches it, through the front end. Its log lines show in
 the terminal. Other ``CLOUDGATE_*`` variables set where ``cloudgate dev`` runs are passed on, as a local
-process would inherit them (``CLOUDGATE_SAMPLE_ROWS=1000`` makes the example's start quick).
+process would inherit them (``CLOUDGATE_SAMPLE_ROWS=1000`` makes the example's start quick): by name only, so
+their values (a Redis URL with a password, say) never enter the revision's template, ``state.json`` or
+``gcloud run services describe``; podman reads them from the environment of the emulator, which runs in this
+process.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -51,17 +55,31 @@ def share_hint(keystore: str) -> str:
     return f"; chmod 644 {keystore.removeprefix('file://')}"
 
 
+#: Set where ``cloudgate dev`` runs but meaningless in the container: 0.0.0.0 inside, and its own disk.
+_LOCAL_ONLY = (env_vars.HOST, _DATA_DIR_VAR, env_vars.CERTS_URL)
+
+
 def container_env(env: dict[str, str]) -> dict[str, str]:
-    """The revision's environment: a local run's, less what only makes sense on this machine."""
-    inherited = {name: value for name, value in os.environ.items() if name.startswith("CLOUDGATE_")}
-    own = {**inherited, **env, env_vars.KEYSTORE: f"file://{KEYS_MOUNT}/{_KEY_FILE}"}
-    for local in (env_vars.HOST, _DATA_DIR_VAR, env_vars.CERTS_URL):  # 0.0.0.0 inside; its own disk
+    """The revision's own environment (kept in its template): ``env``, less what only makes sense on this machine,
+    with the key store at its mount."""
+    own = {**env, env_vars.KEYSTORE: f"file://{KEYS_MOUNT}/{_KEY_FILE}"}
+    for local in _LOCAL_ONLY:
         own.pop(local, None)
     return own
 
 
-def container(image: str, state_dir: Path) -> Container:
-    """The revision's container: ``image``, with the key file's folder mounted read-only where the key store is."""
+def inherited_names(env: Mapping[str, str]) -> list[str]:
+    """The ``CLOUDGATE_*`` variables of this process that the container inherits by name (its own ``env`` wins)."""
+    return sorted(
+        name for name in os.environ if name.startswith("CLOUDGATE_") and name not in env and name not in _LOCAL_ONLY
+    )
+
+
+def container(image: str, state_dir: Path, env: Mapping[str, str]) -> Container:
+    """The revision's container: ``image``, with the key file's folder mounted read-only where the key store is,
+    inheriting this process's other ``CLOUDGATE_*`` variables by name (``env``: the revision's own)."""
     from cloudgate.cli.emulated_service import Container
 
-    return Container(image, host_volumes={str(keys_folder(state_dir)): KEYS_MOUNT})
+    return Container(
+        image, host_volumes={str(keys_folder(state_dir)): KEYS_MOUNT}, inherit_env=tuple(inherited_names(env))
+    )

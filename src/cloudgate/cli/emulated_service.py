@@ -51,6 +51,8 @@ class Container:
     instance_copies: Mapping[str, str] = field(default_factory=dict)
     #: ``{host folder: container path}``: mounted read-only into an image's containers.
     host_volumes: Mapping[str, str] = field(default_factory=dict)
+    #: Names of variables an image's containers take from the emulator's own environment (values never stored).
+    inherit_env: Sequence[str] = ()
 
 
 def scale_flags(
@@ -112,6 +114,8 @@ def knative_service(
         template_annotations[local_runners.INSTANCE_COPIES] = json.dumps(dict(container.instance_copies))
     if container.host_volumes:
         template_annotations[local_runners.HOST_VOLUMES] = json.dumps(dict(container.host_volumes))
+    if container.inherit_env:
+        template_annotations[local_runners.INHERIT_ENV] = ",".join(container.inherit_env)
     spec: dict[str, Any] = {"image": container.image}
     if container.command:
         spec["command"] = list(container.command)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from cloudgate.emulator.serving import local_runners
 from cloudgate.emulator.serving.container import ContainerRunner, revision_name
+from cloudgate.errors import EmulatorError
 
 
 def test_environment_values_never_reach_the_argv() -> None:
@@ -28,3 +32,16 @@ def test_volumes_are_mounted_read_only_and_the_command_follows_the_image(tmp_pat
 def test_revision_names_look_like_cloud_runs() -> None:
     name = revision_name("orders", 2)
     assert name.startswith("orders-00002-") and len(name) == len("orders-00002-abc") and name[-3:].isalpha()
+
+
+def test_inherited_variables_are_passed_by_name_from_this_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLOUDGATE_THROTTLE_STORAGE", "redis://:hunter2@127.0.0.1:6379")
+    argv = ContainerRunner("img", inherit=["CLOUDGATE_THROTTLE_STORAGE", "CLOUDGATE_NOT_SET"]).command(9001)
+    assert argv[argv.index("CLOUDGATE_THROTTLE_STORAGE") - 1] == "--env"
+    assert "CLOUDGATE_NOT_SET" not in argv  # podman would pass an unset name as nothing anyway: not named at all
+    assert not [arg for arg in argv if "hunter2" in arg]
+
+
+def test_an_inherit_env_annotation_that_is_not_names_is_refused() -> None:
+    with pytest.raises(EmulatorError, match="inherit-env"):
+        local_runners.check({"image": "img"}, {local_runners.INHERIT_ENV: "GOOD,not a name"})

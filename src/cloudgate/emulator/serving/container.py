@@ -71,6 +71,7 @@ class ContainerRunner:
         command: Sequence[str] = (),
         podman_args: Sequence[str] = (),
         podman: str = "podman",
+        inherit: Sequence[str] = (),
     ) -> None:
         if not image:
             raise EmulatorError("the image name is empty")
@@ -82,6 +83,8 @@ class ContainerRunner:
         self.command_args = list(command)
         self.podman_args = list(podman_args)
         self.podman = podman
+        #: Names the container takes from this process's environment (podman's ``--env NAME``: no value on argv).
+        self.inherit = [name for name in inherit if name not in self.env]
         self.name = f"cloudgate-{self.revision}-{secrets.token_hex(3)}"
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -89,7 +92,7 @@ class ContainerRunner:
         """The ``podman run`` argv for ``port`` (names only for the environment: values travel in podman's env)."""
         argv = [self.podman, "run", "--rm", "--pull=never", "--name", self.name, "--label", "cloudgate.emulator=1"]
         argv += ["--publish", f"127.0.0.1:{port}:{port}"]
-        for name in sorted(self._container_env(port)):
+        for name in sorted({*self._container_env(port), *(n for n in self.inherit if n in os.environ)}):
             argv += ["--env", name]
         for host, target in self.volumes.items():
             argv += ["--volume", f"{Path(host).resolve()}:{target}:ro"]

@@ -18,6 +18,9 @@ the image) say what an instance's disk holds:
   share no disk: a file written by one is unknown to the others). A path that does not exist yet starts empty.
 - ``run.cloudgate.dev/host-volumes``: JSON ``{"/host/folder": "/container/path"}``, mounted read-only into an
   image's containers (``cloudgate dev --image`` mounts its key file's folder this way).
+- ``run.cloudgate.dev/inherit-env``: ``NAME,NAME``: variables an image's containers take, by name, from the
+  emulator's own environment (``cloudgate dev --image`` passes on the ``CLOUDGATE_*`` variables of its shell so;
+  their values stay out of the template and of ``state.json``).
 
 ``run.cloudgate.dev/made-by`` on the service names the command that deployed it (``cloudgate dev``): such a
 service lives as long as that command, so an emulator started again does not resume it.
@@ -26,6 +29,7 @@ service lives as long as that command, so an emulator started again does not res
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -43,6 +47,8 @@ UPSTREAM_IMAGE = "cloudgate/upstream"
 MADE_BY = "run.cloudgate.dev/made-by"
 INSTANCE_COPIES = "run.cloudgate.dev/instance-copies"
 HOST_VOLUMES = "run.cloudgate.dev/host-volumes"
+INHERIT_ENV = "run.cloudgate.dev/inherit-env"
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MOUNT_ROOT_ENV = "CLOUDGATE_MOUNT_ROOT"
 _CLOUD_RUN_NAMES = ("K_SERVICE", "K_REVISION", "K_CONFIGURATION")
 _SQLITE = "sqlite:///"
@@ -98,10 +104,20 @@ def json_annotation(annotations: Mapping[str, str], name: str) -> dict[str, str]
     return value
 
 
+def inherited_names(annotations: Mapping[str, str]) -> list[str]:
+    """The variable names ``inherit-env`` lists; ``EmulatorError`` for anything that is not one."""
+    names = [name for name in annotations.get(INHERIT_ENV, "").split(",") if name]
+    bad = [name for name in names if not _ENV_NAME.fullmatch(name)]
+    if bad:
+        raise EmulatorError(f"the annotation {INHERIT_ENV} must list variable names: {bad[0]!r} is not one")
+    return names
+
+
 def check(container: dict[str, Any], annotations: Mapping[str, str]) -> None:
     """Refuse, before any instance starts, what no instance could run with (``EmulatorError``)."""
     json_annotation(annotations, INSTANCE_COPIES)
     json_annotation(annotations, HOST_VOLUMES)
+    inherited_names(annotations)
     if container.get("image") == UPSTREAM_IMAGE:
         UpstreamRunner(str((container.get("args") or [""])[0]))
 
@@ -159,6 +175,7 @@ def container_runner(
         volumes=volumes,
         command=[*command[1:], *args],
         podman_args=["--entrypoint", command[0]] if command else [],
+        inherit=inherited_names(annotations),
     )
 
 
