@@ -61,7 +61,7 @@ def test_the_container_gets_cloud_runs_variables_and_its_logs_are_shown(image_st
         item.split("=", 1) for item in json.loads(podman("inspect", "--format", "{{json .Config.Env}}", name[1]).stdout)
     )
     assert (env["K_SERVICE"], env["K_CONFIGURATION"]) == ("dev", "dev")
-    assert re.fullmatch(r"dev-00001-[a-z]{3}", env["K_REVISION"])
+    assert re.fullmatch(r"dev-00001-[a-z0-9]{3}", env["K_REVISION"])  # Google's suffixes: letters and digits
     assert env["PORT"].isdigit()
 
 
