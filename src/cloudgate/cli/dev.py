@@ -49,10 +49,15 @@ import json, sys
 from pathlib import Path
 from fastapi import FastAPI
 from cloudgate.service.openapi import declared_scopes
+from cloudgate.errors import ConfigError
 from cloudgate.service.server import load_app
-app = load_app(sys.argv[1], Path.cwd())
+try:
+    app = load_app(sys.argv[1], Path.cwd())
+except ConfigError as exc:  # cloudgate's own words suffice; a traceback only for the app's own failures
+    sys.exit(f"{_CONFIG_ERROR}{exc}")
 print(json.dumps(sorted(declared_scopes(app)) if isinstance(app, FastAPI) else []))
 """
+_CONFIG_ERROR = "cloudgate-config-error: "
 
 
 def _write_private(path: Path, data: dict[str, Any]) -> None:
@@ -82,8 +87,11 @@ def _declared_scopes(app: str, keystore: str) -> list[str]:
     """The API key scopes the app's routes declare (the session key gets them all)."""
     env = {**os.environ, env_vars.IDENTITY: "off", env_vars.KEYSTORE: keystore}
     result = subprocess.run(
-        [sys.executable, "-c", _SCOPES_PROBE, app], env=env, capture_output=True, text=True, timeout=300, check=False
-    )
+        [sys.executable, "-c", f"_CONFIG_ERROR = {_CONFIG_ERROR!r}\n{_SCOPES_PROBE}", app],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    if result.returncode != 0 and result.stderr.startswith(_CONFIG_ERROR):
+        raise ConfigError(result.stderr.strip().removeprefix(_CONFIG_ERROR))
     if result.returncode != 0:
         raise ConfigError(f"cannot load {app} to read the scopes it declares:\n{result.stderr.strip()[-3000:]}")
     scopes = json.loads(result.stdout.strip().splitlines()[-1])
