@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from pathlib import PurePosixPath
 
 from tests.container.conftest import Images
@@ -24,7 +25,11 @@ def test_no_test_file_is_in_the_image(built_files: dict[str, tuple[int, int]]) -
 
 
 def test_srv_holds_exactly_the_app_and_its_bytecode(built: Images, built_files: dict[str, tuple[int, int]]) -> None:
-    shipped = {p for p in built_files if p.startswith("/srv/") and not p.endswith("__pycache__")}
+    """Empty folders aside: a folder of app/ whose files are all ignored (the planted secrets' app/nested/) is
+    copied empty, which ships nothing."""
+    parents = {str(PurePosixPath(path).parent) for path in built_files}
+    empty = {p for p, (mode, _) in built_files.items() if stat.S_ISDIR(mode) and p not in parents}
+    shipped = {p for p in built_files if p.startswith("/srv/") and not p.endswith("__pycache__")} - empty
     sources = {f"/srv/app/{path.name}" for path in (ROOT / "app").glob("*.py")}
     compiled = {f"/srv/app/__pycache__/{path.stem}.cpython-311.pyc" for path in (ROOT / "app").glob("*.py")}
     assert shipped == {"/srv/app"} | sources | compiled
