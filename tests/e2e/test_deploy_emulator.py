@@ -100,7 +100,7 @@ def deployed(gcloud_stack: GcloudStack, tmp_path_factory: pytest.TempPathFactory
 
 
 def test_a_deploy_from_clean_gives_a_private_service(deployed: Deployed) -> None:
-    assert "[7/7] smoke test: GET /health: anonymous 40" in deployed.first_run.stderr  # type: ignore[attr-defined]
+    assert "[8/8] smoke test: GET /health: anonymous 40" in deployed.first_run.stderr  # type: ignore[attr-defined]
     assert deployed.get("/health", deployed.invoker) == 200
     assert deployed.get("/health", deployed.outsider) == 403
     assert deployed.get("/health") in (401, 403)  # Cloud Run: 403; the emulator answered 401 until issue 11
@@ -169,7 +169,7 @@ def test_a_missing_binding_is_caught_and_restored(deployed: Deployed) -> None:
     assert deployed.get("/health", deployed.invoker) == 403
     again = deployed.deploy()
     assert again.returncode == 0, again.stderr
-    assert "[5/7] invokers: 1 command(s)" in again.stderr and "[4/7] deploy: up to date" in again.stderr
+    assert "[5/8] invokers: 1 command(s)" in again.stderr and "[4/8] deploy: up to date" in again.stderr
     assert deployed.get("/health", deployed.invoker) == 200
 
 
@@ -196,7 +196,7 @@ def test_a_failed_step_says_what_failed_what_was_done_and_how_to_resume(deployed
     failed = subprocess.run(argv, cwd=deployed.folder, env=clean_env(), capture_output=True, text=True, timeout=600)
     assert failed.returncode == 1
     error = failed.stderr[failed.stderr.index("error: ") :]
-    assert error.startswith("error: step 4/7 (deploy) failed: ")
+    assert error.startswith("error: step 4/8 (deploy) failed: ")
     assert "\n  done by this run: step 1 (runtime service account)\n" in error
     assert error.rstrip().endswith(
         "to resume, run the same `cloudgate deploy` command again: steps already done are skipped"

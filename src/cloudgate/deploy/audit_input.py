@@ -37,6 +37,8 @@ class AuditInput:
     #: ``None`` when the project's policy could not be read (the audit says so rather than passing).
     project_policy: spec.Json | None
     asked: DeployOptions | None = None
+    #: The IAP policy (who may pass IAP), read for a service with IAP on; ``None``: not read, or unreadable.
+    iap_policy: spec.Json | None = None
 
     @property
     def runtime_account(self) -> str | None:
