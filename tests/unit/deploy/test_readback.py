@@ -2,25 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
 from cloudgate.deploy.options import DeployOptions
 from cloudgate.deploy.readback import check_deployment
 from tests.unit.deploy import gcloud_output as out
-
-ETL = "serviceAccount:etl@my-proj.iam.gserviceaccount.com"
-
-
-@pytest.fixture
-def options(tmp_path: Path) -> DeployOptions:
-    (tmp_path / "users.txt").write_text("alice:hash\n")
-    (tmp_path / "keys.json").write_text('{"keys": []}\n')
-    return DeployOptions(
-        project=out.PROJECT, region=out.REGION, service=out.SERVICE, image=out.IMAGE, invokers=(ETL,),
-        docs_users_file=tmp_path / "users.txt", keys_file=tmp_path / "keys.json",
-    )  # fmt: skip
 
 
 def problem_codes(
@@ -45,7 +29,7 @@ def test_read_back_catches_a_public_service_and_a_missing_binding(options: Deplo
     assert [p.code for p in problems] == ["public-invoker", "missing-invoker"]
     assert problems[1].fix == (
         "gcloud run services add-iam-policy-binding api --project=my-proj --region=europe-west1 "
-        f"--member={ETL} --role=roles/run.invoker"
+        f"--member={out.INVOKER} --role=roles/run.invoker"
     )
 
 
