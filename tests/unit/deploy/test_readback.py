@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cloudgate.deploy.options import DeployOptions
-from cloudgate.deploy.readback import check_deployment
+from cloudgate.deploy.readback import check_deployment, planted_secrets
 from tests.unit.deploy import gcloud_output as out
 
 
@@ -71,3 +71,16 @@ def test_the_default_account_asked_for_explicitly_passes(options: DeployOptions)
     service = out.service()
     service["spec"]["template"]["spec"]["serviceAccountName"] = compute
     assert problem_codes(asked, service) == []
+
+
+def test_a_literal_secret_already_in_the_service_is_found_before_the_deploy(options: DeployOptions) -> None:
+    service = out.service()
+    out.container(service)["env"].append({"name": "TOKEN", "value": "ghp_R8bYq2LxW5nT0vKc3ZpH7sJd9FgA4eMu1QoI"})
+    [finding] = planted_secrets(options, service)
+    assert finding.code == "literal-secret" and finding.message.startswith("env var TOKEN of container #1 holds")
+    assert "ghp_" not in finding.line()
+
+
+def test_a_service_as_the_deploy_left_it_or_missing_holds_no_planted_secret(options: DeployOptions) -> None:
+    assert planted_secrets(options, out.service()) == []
+    assert planted_secrets(options, None) == []
