@@ -128,6 +128,8 @@ def test_secret_manager_over_rest_reads_a_secret_the_emulator_holds(
 ) -> None:
     """``transport="rest"``: HTTP/1.1 JSON through HTTPS_PROXY and the emulator's CA."""
     assert _user_code(gcloud_stack, accessor, _ACCESS, "rest", secret_version) == f"payload {PAYLOAD}"
+
+
 def test_cloud_run_services_client_lists_and_gets_a_gcloud_deployed_service(
     gcloud_stack: GcloudStack, keys: Path
 ) -> None:
