@@ -79,12 +79,16 @@ def gcloud_environment(
 def proxy_environment(https_proxy: str, ca_file: Path) -> dict[str, str]:
     """What sends Google's client libraries to the emulator's HTTPS proxy (``tls_proxy.py``) trusting its CA:
     ``requests`` (google-auth) reads ``HTTPS_PROXY`` and ``REQUESTS_CA_BUNDLE``, Python's ``ssl`` and most other
-    clients ``SSL_CERT_FILE``, gcloud ``core/custom_ca_certs_file``. Only ``https://`` URLs go through it."""
+    clients ``SSL_CERT_FILE``, gcloud ``core/custom_ca_certs_file``; gRPC's C core (the ``google-cloud-*``
+    libraries' default transport) reads ``grpc_proxy`` (lowercase: it ignores ``HTTPS_PROXY``) and
+    ``GRPC_DEFAULT_SSL_ROOTS_FILE_PATH``. Only ``https://`` URLs and gRPC channels go through it."""
     return {
         "HTTPS_PROXY": https_proxy,
         "REQUESTS_CA_BUNDLE": str(ca_file),
         "SSL_CERT_FILE": str(ca_file),
         "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE": str(ca_file),
+        "grpc_proxy": https_proxy,
+        "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": str(ca_file),
     }
 
 

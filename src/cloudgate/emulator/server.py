@@ -16,7 +16,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import anyio
@@ -48,6 +48,9 @@ from cloudgate.emulator.serving.listeners import QuietServer, bind, quiet_server
 from cloudgate.emulator.serving.revisions import DEFAULT_IDLE_SECONDS, RevisionRuntime
 from cloudgate.emulator.tls_proxy import TlsProxy, remove_proxy_address, write_proxy_address
 from cloudgate.errors import EmulatorError
+
+if TYPE_CHECKING:
+    from cloudgate.emulator.grpc_gateway import GrpcGateway
 
 logger = logging.getLogger(__name__)
 
@@ -109,10 +112,13 @@ async def serve(
     watcher = anyio.CancelScope()
     proxying = anyio.CancelScope()
     runtime: RevisionRuntime | None = None
+    gateway: GrpcGateway | None = None
     try:
         # The HTTPS proxy for Google's API hosts (tls_proxy.py), on a free port recorded in the state folder.
         proxy_listener = await anyio.create_tcp_listener(local_host=host, local_port=0)
-        proxy = TlsProxy(google_app(ctx), EmulatorCA.open(state_dir).server_context())
+        gateway = _grpc_gateway(ctx.base_url if host not in _WILDCARDS else f"http://127.0.0.1:{port}")
+        grpc_port = gateway.start() if gateway is not None else None
+        proxy = TlsProxy(google_app(ctx), EmulatorCA.open(state_dir).server_context(), grpc_port=grpc_port)
         async with anyio.create_task_group() as tg:
             tg.start_soon(google.serve, [google_socket])
             tg.start_soon(_serve_proxy, proxying, proxy_listener, proxy)
@@ -141,12 +147,25 @@ async def serve(
     finally:
         remove_address(state_dir)
         remove_proxy_address(state_dir)
+        if gateway is not None:
+            gateway.stop()
         if runtime is not None:
             with anyio.CancelScope(shield=True):
                 await runtime.aclose()  # after a crash too: no instance outlives the emulator
         google_socket.close()
     if failure is not None:
         raise failure
+
+
+def _grpc_gateway(emulator_url: str) -> GrpcGateway | None:
+    """The gRPC gateway (``grpc_gateway.py``), or ``None`` without grpcio and the client libraries it transcodes
+    with (the ``emulator`` extra installs them): then the HTTPS proxy speaks HTTP/1.1 only."""
+    try:
+        from cloudgate.emulator.grpc_gateway import GrpcGateway
+    except ImportError as exc:
+        logger.warning("no gRPC gateway (%s): gRPC client libraries cannot reach the emulator", exc)
+        return None
+    return GrpcGateway(emulator_url)
 
 
 async def _serve_proxy(scope: anyio.CancelScope, listener: anyio.abc.Listener[Any], proxy: TlsProxy) -> None:

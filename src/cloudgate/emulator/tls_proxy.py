@@ -7,13 +7,19 @@ the proxy answers ``200``, terminates TLS with a ``*.googleapis.com`` certificat
 request from Google's side of the emulator (the same ASGI app, under the API's prefix). Any other host is refused
 with ``403`` before a byte leaves the machine: nothing reaches Google.
 
+gRPC clients (``google-cloud-*`` libraries by default; gRPC's C core honours ``grpc_proxy``/``https_proxy`` and
+``GRPC_DEFAULT_SSL_ROOTS_FILE_PATH``) negotiate ALPN ``h2`` in the same TLS handshake: given a gRPC gateway's port
+(``grpc_gateway.py``), the proxy offers ``h2`` and splices those tunnels to it; HTTP/1.1 clients (requests,
+gcloud, google-auth) are served as before. Without a gateway only ``http/1.1`` is offered.
+
 Hosts served (``SERVED_HOSTS``): ``oauth2`` and ``www`` (token endpoint and certs), ``iamcredentials``, ``iam``,
 ``run`` (and the regional ``REGION-run``), ``secretmanager``, ``cloudresourcemanager``, ``sts``, ``iap``, and
 ``www.gstatic.com`` for IAP's public keys (``/iap/verify/...`` only).
 
 Example::
 
-    proxy = TlsProxy(google_app(ctx), EmulatorCA.open(state_dir).server_context())
+    gateway = GrpcGateway("http://127.0.0.1:8089")      # grpc_gateway.py: gRPC calls -> the REST handlers
+    proxy = TlsProxy(google_app(ctx), EmulatorCA.open(state_dir).server_context(), grpc_port=gateway.start())
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
     await listener.serve(proxy.handle)
 """
@@ -32,7 +38,7 @@ import anyio
 import anyio.abc
 import h11
 import httpx
-from anyio.streams.tls import TLSStream
+from anyio.streams.tls import TLSAttribute, TLSStream
 
 logger = logging.getLogger(__name__)
 
@@ -77,8 +83,11 @@ def route(host: str) -> tuple[str, str | None] | None:
 class TlsProxy:
     """Serves ``CONNECT`` tunnels to Google's API hosts from ``app`` (the emulator's Google side)."""
 
-    def __init__(self, app: Any, context: ssl.SSLContext) -> None:
+    def __init__(self, app: Any, context: ssl.SSLContext, *, grpc_port: int | None = None) -> None:
         self._context = context
+        self._grpc_port = grpc_port
+        if grpc_port is not None:
+            context.set_alpn_protocols(["h2", "http/1.1"])
         self._client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app, client=("127.0.0.1", 0)), base_url="http://127.0.0.1", timeout=60
         )
@@ -103,7 +112,10 @@ class TlsProxy:
                 tls = await TLSStream.wrap(
                     client, server_side=True, ssl_context=self._context, standard_compatible=False
                 )
-                await self._serve(tls, *served, paths=_UNPREFIXED_PATHS.get(target[0].lower(), _GOOGLE_PATHS))
+                if tls.extra(TLSAttribute.alpn_protocol, None) == "h2" and self._grpc_port is not None:  # noqa: S610
+                    await _splice(tls, self._grpc_port)
+                else:
+                    await self._serve(tls, *served, paths=_UNPREFIXED_PATHS.get(target[0].lower(), _GOOGLE_PATHS))
 
     async def _serve(
         self, stream: anyio.abc.ByteStream, prefix: str, region: str | None, *, paths: tuple[str, ...]
@@ -146,6 +158,20 @@ class TlsProxy:
         )
         kept = [(n, v) for n, v in answer.headers.raw if n.lower() not in _HOP_BY_HOP]
         return answer.status_code, kept, answer.content
+
+
+async def _splice(client: anyio.abc.ByteStream, port: int) -> None:
+    """Copy an h2 tunnel's bytes both ways between the client and the gRPC gateway, until either side closes."""
+    async with await anyio.connect_tcp("127.0.0.1", port) as upstream, anyio.create_task_group() as group:
+
+        async def copy(source: anyio.abc.ByteStream, sink: anyio.abc.ByteStream) -> None:
+            with contextlib.suppress(anyio.EndOfStream, anyio.BrokenResourceError, ssl.SSLError, OSError):
+                async for chunk in source:
+                    await sink.send(chunk)
+            group.cancel_scope.cancel()
+
+        group.start_soon(copy, client, upstream)
+        group.start_soon(copy, upstream, client)
 
 
 async def _read_head(stream: anyio.abc.ByteStream) -> bytes | None:
