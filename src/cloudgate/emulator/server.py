@@ -29,6 +29,7 @@ from cloudgate.emulator.ca import EmulatorCA
 from cloudgate.emulator.control.admin import admin_routes
 from cloudgate.emulator.control.api_errors import api_error_handler, unrouted_handler
 from cloudgate.emulator.control.iam_admin_api import iam_admin_routes
+from cloudgate.emulator.control.iap_api import iap_routes
 from cloudgate.emulator.control.projects_api import project_routes
 from cloudgate.emulator.control.run_api import run_routes
 from cloudgate.emulator.control.run_v2_api import run_v2_routes
@@ -39,6 +40,7 @@ from cloudgate.emulator.core.context import EmulatorContext
 from cloudgate.emulator.core.state import remove_address, write_address
 from cloudgate.emulator.hosts import LocalHostGuard
 from cloudgate.emulator.identity.iam_credentials_api import iam_routes
+from cloudgate.emulator.identity.iap_keys_api import iap_key_routes
 from cloudgate.emulator.identity.metadata import metadata_routes
 from cloudgate.emulator.identity.oidc_issuer import oidc_routes
 from cloudgate.emulator.identity.sts_api import sts_routes
@@ -60,6 +62,7 @@ def google_app(ctx: EmulatorContext) -> Starlette:
     """Google's endpoints for one emulator context, as one ASGI app (loopback names and its own host only)."""
     routes: list[BaseRoute] = [*token_routes(ctx), *iam_routes(ctx), *metadata_routes(ctx), *admin_routes(ctx)]
     routes += oidc_routes(ctx)  # the stand-in CI issuers' discovery documents and keys
+    routes += iap_key_routes(ctx)  # IAP's public keys, at www.gstatic.com's paths
     # The admin APIs gcloud calls, each under its own prefix (``api_endpoint_overrides/<api>`` points there).
     routes += [
         Mount("/run", routes=[*run_routes(ctx), *run_v2_routes(ctx)]),
@@ -68,6 +71,7 @@ def google_app(ctx: EmulatorContext) -> Starlette:
         Mount("/iamcredentials", routes=iam_routes(ctx)),
         Mount("/secretmanager", routes=secret_routes(ctx)),
         Mount("/cloudresourcemanager", routes=project_routes(ctx)),
+        Mount("/iap", routes=iap_routes(ctx)),
     ]
     own = urlsplit(ctx.base_url).hostname or ""
     # A wildcard bind address is no name a client would send; only a concrete one is added.
@@ -129,7 +133,7 @@ async def serve(
                         raise EmulatorError("the emulator could not start its servers")
                     await anyio.sleep(0.02)
                 logger.info("emulator ready at %s", ctx.base_url)
-                write_address(state_dir, ctx.base_url)
+                write_address(state_dir, ctx.base_url, iap_jwks=ctx.iap_jwks_url)
                 proxy_port = proxy_listener.extra(anyio.abc.SocketAttribute.local_port)  # noqa: S610 - anyio
                 write_proxy_address(state_dir, f"http://{host}:{proxy_port}")
                 if on_ready is not None:

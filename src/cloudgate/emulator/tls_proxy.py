@@ -13,7 +13,8 @@ gRPC clients (``google-cloud-*`` libraries by default; gRPC's C core honours ``g
 gcloud, google-auth) are served as before. Without a gateway only ``http/1.1`` is offered.
 
 Hosts served (``SERVED_HOSTS``): ``oauth2`` and ``www`` (token endpoint and certs), ``iamcredentials``, ``iam``,
-``run`` (and the regional ``REGION-run``), ``secretmanager``, ``cloudresourcemanager``, ``sts``.
+``run`` (and the regional ``REGION-run``), ``secretmanager``, ``cloudresourcemanager``, ``sts``, ``iap``, and
+``www.gstatic.com`` for IAP's public keys (``/iap/verify/...`` only).
 
 Example::
 
@@ -51,9 +52,14 @@ SERVED_HOSTS = {
     "secretmanager.googleapis.com": "/secretmanager",
     "cloudresourcemanager.googleapis.com": "/cloudresourcemanager",
     "sts.googleapis.com": "/sts",
+    "iap.googleapis.com": "/iap",
+    # IAP's public keys (https://www.gstatic.com/iap/verify/public_key-jwk): only those paths (``_UNPREFIXED_PATHS``).
+    "www.gstatic.com": "",
 }
-#: On the unprefixed hosts only the token endpoint and the certificates are Google's (never the admin API).
-_UNPREFIXED_PATHS = ("/token", "/oauth2/")
+#: On the unprefixed hosts only these paths are Google's (never the admin API): the token endpoint and the
+#: certificates on Google's API hosts, IAP's public keys on www.gstatic.com.
+_GOOGLE_PATHS = ("/token", "/oauth2/")
+_UNPREFIXED_PATHS = {"www.gstatic.com": ("/iap/verify/",)}
 _REGIONAL_RUN = re.compile(r"^([a-z]+-[a-z]+[0-9]+)-run\.googleapis\.com$")
 _MAX_HEAD = 16 * 1024
 _MAX_BODY = 8 * 1024 * 1024
@@ -109,9 +115,11 @@ class TlsProxy:
                 if tls.extra(TLSAttribute.alpn_protocol, None) == "h2" and self._grpc_port is not None:  # noqa: S610
                     await _splice(tls, self._grpc_port)
                 else:
-                    await self._serve(tls, *served)
+                    await self._serve(tls, *served, paths=_UNPREFIXED_PATHS.get(target[0].lower(), _GOOGLE_PATHS))
 
-    async def _serve(self, stream: anyio.abc.ByteStream, prefix: str, region: str | None) -> None:
+    async def _serve(
+        self, stream: anyio.abc.ByteStream, prefix: str, region: str | None, *, paths: tuple[str, ...]
+    ) -> None:
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_HEAD)
         host = f"{region}-127.0.0.1" if region else "127.0.0.1"
         while True:
@@ -131,17 +139,17 @@ class TlsProxy:
                     break
                 else:
                     return
-            status, headers, content = await self._answer(request, bytes(body), prefix, host)
+            status, headers, content = await self._answer(request, bytes(body), prefix, host, paths)
             await _send(conn, stream, status, headers, content)
             if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
                 return
             conn.start_next_cycle()
 
     async def _answer(
-        self, request: h11.Request, body: bytes, prefix: str, host: str
+        self, request: h11.Request, body: bytes, prefix: str, host: str, paths: tuple[str, ...]
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         path = request.target.decode("latin-1")
-        if not path.startswith("/") or "/../" in path or (not prefix and not path.startswith(_UNPREFIXED_PATHS)):
+        if not path.startswith("/") or "/../" in path or (not prefix and not path.startswith(paths)):
             return 404, [(b"content-type", b"text/plain")], b"not an API path the emulator serves\n"
         headers = [(n, v) for n, v in request.headers if n.lower() not in _HOP_BY_HOP]
         headers.append((b"host", host.encode()))
