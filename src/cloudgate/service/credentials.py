@@ -38,7 +38,9 @@ class Credentials:
     #: Every value of ``X-Serverless-Authorization`` and of ``Authorization``, as sent.
     serverless: list[str] = field(default_factory=list)
     authorization: list[str] = field(default_factory=list)
-    #: The same three headers' raw values in the order sent, each tagged with its header (``k``, ``s``, ``a``):
+    #: Every value of ``X-Goog-IAP-JWT-Assertion`` (Identity-Aware Proxy's signed header), as sent.
+    iap_assertions: list[str] = field(default_factory=list)
+    #: The same four headers' raw values in the order sent, each tagged with its header (``k``, ``s``, ``a``, ``i``):
     #: what ``RecentPrincipals`` hashes. Header values hold no newline, so joined with one they read back one way.
     raw: list[bytes] = field(default_factory=list)
     principal: Principal | None = None

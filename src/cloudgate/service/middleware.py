@@ -160,6 +160,9 @@ class CloudgateMiddleware:
             elif name == b"authorization":
                 creds.authorization.append(value.decode("latin-1"))
                 creds.raw.append(b"a" + value)
+            elif name == b"x-goog-iap-jwt-assertion":
+                creds.iap_assertions.append(value.decode("latin-1"))
+                creds.raw.append(b"i" + value)
             elif name == b"content-length":
                 seen.content_length = int(value) if value.isdigit() else -1
             elif name == b"x-cloud-trace-context":
