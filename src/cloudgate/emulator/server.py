@@ -32,6 +32,7 @@ from cloudgate.emulator.control.iam_admin_api import iam_admin_routes
 from cloudgate.emulator.control.iap_api import iap_routes
 from cloudgate.emulator.control.projects_api import project_routes
 from cloudgate.emulator.control.run_api import run_routes
+from cloudgate.emulator.control.run_v2_api import run_v2_routes
 from cloudgate.emulator.control.secrets_api import secret_routes
 from cloudgate.emulator.control.workload_pools_api import workload_pool_routes
 from cloudgate.emulator.core.api_error import ApiError
@@ -64,7 +65,7 @@ def google_app(ctx: EmulatorContext) -> Starlette:
     routes += iap_key_routes(ctx)  # IAP's public keys, at www.gstatic.com's paths
     # The admin APIs gcloud calls, each under its own prefix (``api_endpoint_overrides/<api>`` points there).
     routes += [
-        Mount("/run", routes=run_routes(ctx)),
+        Mount("/run", routes=[*run_routes(ctx), *run_v2_routes(ctx)]),
         Mount("/iam", routes=[*iam_admin_routes(ctx), *workload_pool_routes(ctx)]),
         Mount("/sts", routes=sts_routes(ctx)),
         Mount("/iamcredentials", routes=iam_routes(ctx)),
