@@ -79,8 +79,8 @@ def test_the_cli_writes_nothing_in_the_state_folder_while_the_emulator_runs(
     commands = [
         ("accounts", "create", "quiet-writer-sa"),
         ("accounts", "key", "quiet-writer-sa", "--out", str(tmp_path / "key.json")),
-        ("accounts", "grant", "quiet-writer-sa", "user:quiet@example.com"),
         ("users", "create", "quiet@example.com", "--out", str(tmp_path / "user.json")),
+        ("accounts", "grant", "quiet-writer-sa", "user:quiet@example.com"),
         ("services", "set", "quiet", "--url", "http://127.0.0.1:9"),
         ("services", "grant", "quiet", "user:quiet@example.com"),
         ("services", "revoke", "quiet", "user:quiet@example.com"),

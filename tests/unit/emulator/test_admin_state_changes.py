@@ -64,6 +64,7 @@ async def test_accounts_grant_binds_the_token_creator_role_by_default(
     ctx: EmulatorContext, google: httpx.AsyncClient
 ) -> None:
     iam.create_account(ctx.store, "changes-sa")
+    iam.create_user(ctx.store, "alice@example.com", token_uri=ctx.token_url)
     body = {"account": SA, "member": "user:alice@example.com"}
     assert (await google.post("/admin/state/accounts/grant", json=body)).status_code == 200
     bindings = ctx.store.current().account_bindings[SA]
