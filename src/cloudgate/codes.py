@@ -70,6 +70,8 @@ ID_TOKEN_INVALID: Final = "id_token_invalid"
 IAP_ASSERTION_MISSING: Final = "iap_assertion_missing"
 #: Bad signature, unknown key, wrong alg, iss or aud, expired, issued in the future, malformed.
 IAP_ASSERTION_INVALID: Final = "iap_assertion_invalid"
+#: The route needs an IAP sign-in but the service reads no IAP assertions (``CLOUDGATE_IAP_AUDIENCE`` unset).
+IAP_OFF: Final = "iap_off"
 #: The Google identity is valid but not in the service's allowed principals.
 PRINCIPAL_NOT_ALLOWED: Final = "principal_not_allowed"
 #: The route needs a Google identity but the service runs with identity checks off.

@@ -42,6 +42,10 @@ IAP_AUDIENCE = "CLOUDGATE_IAP_AUDIENCE"
 IAP_JWKS_URL = "CLOUDGATE_IAP_JWKS_URL"
 #: Emails allowed to call routes that require an allowed principal, comma separated.
 ALLOWED_PRINCIPALS = "CLOUDGATE_ALLOWED_PRINCIPALS"
+#: How the docs are opened: ``basic`` (docs users' passwords, the default), ``iap`` (an IAP sign-in) or ``both``.
+DOCS_AUTH = "CLOUDGATE_DOCS_AUTH"
+#: Who may open the docs through IAP: emails, ``user:``/``serviceAccount:`` emails, ``domain:``s, comma separated.
+DOCS_IAP_USERS = "CLOUDGATE_DOCS_IAP_USERS"
 #: ``json`` (Cloud Logging, the default) or ``text``: the format of ``cloudgate serve``'s log lines.
 LOG_FORMAT = "CLOUDGATE_LOG_FORMAT"
 #: Log level of ``cloudgate serve`` (``info`` by default).

@@ -36,6 +36,8 @@ INGRESS = "run.googleapis.com/ingress"
 INGRESS_STATUS = "run.googleapis.com/ingress-status"
 CUSTOM_AUDIENCES = "run.googleapis.com/custom-audiences"
 INVOKER_IAM_DISABLED = "run.googleapis.com/invoker-iam-disabled"
+#: ``gcloud beta run deploy --iap`` sets it to ``"true"``, ``--no-iap`` removes it (``api_lib/run/service.py``).
+IAP_ENABLED = "run.googleapis.com/iap-enabled"
 MIN_SCALE = "autoscaling.knative.dev/minScale"
 MAX_SCALE = "autoscaling.knative.dev/maxScale"
 CREATOR = "serving.knative.dev/creator"
@@ -253,8 +255,7 @@ def _container(spec: Json, concurrency: int, field: str) -> Container:
     containers = _list(spec.get("containers"), f"{field}.containers")
     if not containers:
         raise _fail(f"{field}.containers", "Required value: at least one container is required.")
-    # The ingress container is the one with a port (sidecars have none); with one container, that one.
-    index = next((i for i, c in enumerate(containers) if isinstance(c, dict) and c.get("ports")), 0)
+    index = _ingress_index(containers)
     where = f"{field}.containers[{index}]"
     raw = _dict(containers[index], where, required=True)
     image = raw.get("image")
@@ -283,6 +284,12 @@ def _container(spec: Json, concurrency: int, field: str) -> Container:
         memory_bytes=memory,
         startup_seconds=_startup_limit(raw.get("startupProbe"), f"{where}.startupProbe"),
     )
+
+
+def _ingress_index(containers: list[Any]) -> int:
+    """The ingress container: the one with a port (sidecars have none; gcloud's ``--port`` picks it, sidecars may
+    come first); with one container, that one. Google's defaults (port, limits) go to it, never to a sidecar."""
+    return next((i for i, c in enumerate(containers) if isinstance(c, dict) and c.get("ports")), 0)
 
 
 def _check_cpu_and_memory(cpu: int, memory: int, concurrency: int, field: str) -> None:
@@ -494,6 +501,11 @@ class Service:
         return self.annotations.get(INVOKER_IAM_DISABLED, "false").lower() != "true"
 
     @property
+    def iap_enabled(self) -> bool:
+        """Identity-Aware Proxy directly on the service (``--iap``)."""
+        return self.annotations.get(IAP_ENABLED, "false").lower() == "true"
+
+    @property
     def tags(self) -> dict[str, str | None]:
         """Tag -> revision (``None``: the latest ready one)."""
         return {t.tag: t.revision for t in self.traffic if t.tag}
@@ -540,6 +552,8 @@ class Service:
         if annotations.get(INGRESS, "all") not in INGRESS_VALUES:
             raise _fail(f"metadata.annotations[{INGRESS}]", f"must be one of {', '.join(INGRESS_VALUES)}.")
         audiences(annotations)
+        if annotations.get(IAP_ENABLED, "false").lower() not in ("true", "false"):
+            raise _fail(f"metadata.annotations[{IAP_ENABLED}]", "must be 'true' or 'false'.")
         raw = _with_defaults(given, metadata, spec, project_number)
         template = RevisionTemplate.from_json(raw["spec"]["template"], service_name=given)
         return cls(
@@ -569,14 +583,14 @@ def _with_defaults(name: str, metadata: Json, spec: Json, project_number: str) -
     if not revision.get("serviceAccountName"):
         revision["serviceAccountName"] = compute_account(project_number)
     containers = _list(revision.get("containers"), "spec.template.spec.containers")
-    if containers and isinstance(containers[0], dict):
-        first = containers[0]
-        resources = first.setdefault("resources", {})
+    ingress = containers[_ingress_index(containers)] if containers else None
+    if isinstance(ingress, dict):
+        resources = ingress.setdefault("resources", {})
         if isinstance(resources, dict):
             limits = resources.setdefault("limits", {})
             if isinstance(limits, dict):
                 limits.setdefault("cpu", DEFAULT_CPU)
                 limits.setdefault("memory", DEFAULT_MEMORY)
-        if not first.get("ports"):
-            first["ports"] = [{"name": "http1", "containerPort": DEFAULT_PORT}]
+        if not ingress.get("ports"):
+            ingress["ports"] = [{"name": "http1", "containerPort": DEFAULT_PORT}]
     return raw

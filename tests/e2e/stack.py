@@ -29,7 +29,6 @@ from cloudgate.emulator.core.state import StateStore
 from cloudgate.emulator.identity import iam
 from cloudgate.google import INVOKER_ROLE
 from tests.support import CLOUDGATE, Drain, free_port, start_process, stop_process
-from tests.support import clean_env as clean_env  # where tests have found it (it lives in tests.support)
 
 SERVICE = "dev"
 

@@ -31,6 +31,8 @@ pytestmark = [
 STRIPE = "sk_live_51HqLyjWDarjtT1zdp7dcXYZabcdEFGH"
 OPENAI = "sk-proj-Xq3vN8rT2mK9pL4wZ7yB1cD5T3BlbkFJhG6jF0sA8eR2tY9uI4oP7lKm"
 DATABASE_URL = "postgres://app:hunter2@db.internal:5432/app"
+#: A sidecar's image: the emulator runs only the ingress container (the one with a port), as a local command.
+SIDECAR_IMAGE = "us-docker.pkg.dev/cloudrun/container/otel-collector"
 
 
 def account(stack: GcloudStack, name: str) -> str:
@@ -72,7 +74,15 @@ def run_fix(stack: GcloudStack, findings: list[dict[str, Any]], code: str) -> No
     [fix] = [f["fix"] for f in findings if f["code"] == code]
     argv = shlex.split(fix)
     assert argv[0] == "gcloud"
-    stack.gcloud(*argv[1:], "--quiet")
+    stack.gcloud("--quiet", *argv[1:])  # first: after --container=NAME, gcloud reads flags as that container's
+
+
+def deployed_with_invoker(stack: GcloudStack, name: str, runtime: str, member: str) -> None:
+    """``deploy`` NAME, then ``gcloud run services add-iam-policy-binding`` of ``member`` as an invoker."""
+    deploy(stack, name, runtime)
+    stack.gcloud(
+        "run", "services", "add-iam-policy-binding", name, f"--member={member}", "--role=roles/run.invoker"
+    )  # fmt: skip
 
 
 def grant_on_project(stack: GcloudStack, member: str, role: str) -> None:
@@ -99,12 +109,26 @@ def test_literal_secrets_in_env_are_found_by_value(gcloud_stack: GcloudStack, ru
     assert STRIPE not in printed and OPENAI not in printed and "hunter2" not in printed
 
 
-def test_a_domain_invoker_is_serious(gcloud_stack: GcloudStack, runtime: str) -> None:
-    deploy(gcloud_stack, "company-wide", runtime)
+def test_a_literal_secret_in_a_sidecar_container_is_serious(gcloud_stack: GcloudStack, runtime: str) -> None:
+    """A multi-container service made with plain gcloud: the secret in the second container is found and named."""
     gcloud_stack.gcloud(
-        "run", "services", "add-iam-policy-binding", "company-wide", "--member=domain:example.com",
-        "--role=roles/run.invoker",
+        "run", "deploy", "with-sidecar", "--no-allow-unauthenticated", f"--service-account={runtime}",
+        "--container=app", f"--image={LOCAL_COMMAND_IMAGE}", f"--command={sys.executable}",
+        "--args=-m,cloudgate.emulator.serving.echo", "--port=8080",
+        "--container=sidecar", f"--image={SIDECAR_IMAGE}", f"--set-env-vars=COLLECTOR_KEY={STRIPE},LOG_LEVEL=info",
     )  # fmt: skip
+    code, findings, printed = audit(gcloud_stack, "with-sidecar")
+    assert code == 1
+    [secret] = [f for f in findings if f["code"] == "literal-secret"]
+    assert secret["severity"] == "serious"
+    assert secret["message"].startswith("env var COLLECTOR_KEY of container sidecar holds ")
+    assert STRIPE not in printed
+    run_fix(gcloud_stack, findings, "literal-secret")  # --container=sidecar --remove-env-vars=COLLECTOR_KEY
+    assert audit(gcloud_stack, "with-sidecar")[0] == 0
+
+
+def test_a_domain_invoker_is_serious(gcloud_stack: GcloudStack, runtime: str) -> None:
+    deployed_with_invoker(gcloud_stack, "company-wide", runtime, "domain:example.com")
     code, findings, _ = audit(gcloud_stack, "company-wide")
     assert code == 1 and "serious:domain-invoker" in codes(findings)
     run_fix(gcloud_stack, findings, "domain-invoker")
@@ -112,11 +136,7 @@ def test_a_domain_invoker_is_serious(gcloud_stack: GcloudStack, runtime: str) ->
 
 
 def test_a_group_invoker_is_a_warning(gcloud_stack: GcloudStack, runtime: str) -> None:
-    deploy(gcloud_stack, "team", runtime)
-    gcloud_stack.gcloud(
-        "run", "services", "add-iam-policy-binding", "team", "--member=group:ops@example.com",
-        "--role=roles/run.invoker",
-    )  # fmt: skip
+    deployed_with_invoker(gcloud_stack, "team", runtime, "group:ops@example.com")
     code, findings, printed = audit(gcloud_stack, "team")
     assert code == 0, printed
     assert "warning:group-invoker" in codes(findings)

@@ -23,8 +23,8 @@ from cloudgate.emulator.identity import iam
 from cloudgate.emulator.identity.oidc_issuer import issuer_url, mint_subject_token
 from cloudgate.errors import ConfigError, RequestError, TokenSourceError
 from cloudgate.google import INVOKER_ROLE
-from tests.e2e.stack import SERVICE, EmulatorStack, clean_env
-from tests.support import free_port
+from tests.e2e.stack import SERVICE, EmulatorStack
+from tests.support import clean_env, free_port
 
 pytestmark = [
     pytest.mark.e2e,

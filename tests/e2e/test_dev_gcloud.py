@@ -16,8 +16,8 @@ import httpx
 import pytest
 
 from cloudgate.google import INVOKER_ROLE
-from tests.e2e.stack import DevStack, clean_env
-from tests.support import CLOUDGATE
+from tests.e2e.stack import DevStack
+from tests.support import CLOUDGATE, clean_env
 
 pytestmark = pytest.mark.e2e
 

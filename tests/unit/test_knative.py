@@ -238,3 +238,14 @@ def test_a_tag_route_shows_its_url_in_status() -> None:
         "tag": "canary",
         "url": "http://127.0.0.1:9",
     }
+
+
+def test_a_sidecar_listed_first_gets_no_port_and_the_ingress_container_the_defaults() -> None:
+    """gcloud keeps ``--container`` order; the ingress container is the one with ``--port``, wherever it stands."""
+    sidecar = {"name": "collector", "image": "us-docker.pkg.dev/p/r/collector"}
+    app = {"name": "app", "image": "us-docker.pkg.dev/p/r/api", "ports": [{"containerPort": 9000}]}
+    service = _parse(_body(containers=[sidecar, app]))
+    first, second = service.to_json()["spec"]["template"]["spec"]["containers"]
+    assert first == sidecar
+    assert second["resources"]["limits"] == {"cpu": "1000m", "memory": "512Mi"}
+    assert (service.template.container.image, service.template.container.port) == (app["image"], 9000)

@@ -303,8 +303,9 @@ def gcloud_env(
     """Print the `export ...` lines that make gcloud use the running emulator, with a throwaway config.
 
     Use it as `eval "$(cloudgate emulator gcloud-env)"`; the machine's own gcloud config is never touched. It also
-    prints HTTPS_PROXY, REQUESTS_CA_BUNDLE, SSL_CERT_FILE and gcloud's custom CA file for the emulator's HTTPS
-    proxy, so google-auth and Google's client libraries reach the emulator unmodified.
+    prints HTTPS_PROXY, REQUESTS_CA_BUNDLE, SSL_CERT_FILE, gcloud's custom CA file, grpc_proxy and
+    GRPC_DEFAULT_SSL_ROOTS_FILE_PATH for the emulator's HTTPS proxy, so google-auth and Google's client libraries
+    (REST or gRPC) reach the emulator unmodified.
     """
     import tempfile
 

@@ -30,6 +30,13 @@ _REASON_HINTS = {
     codes.API_KEY_REVOKED: _NEW_KEY,
     codes.ID_TOKEN_MISSING: "this route needs a Google ID token: give the client credentials (--credentials)",
     codes.ID_TOKEN_INVALID: "the service did not accept the Google ID token: check --credentials and --audience",
+    codes.IAP_ASSERTION_MISSING: "this route needs a person signed in through Identity-Aware Proxy: open it in a "
+    "browser through IAP (the service URL with IAP on); IAP's unsigned X-Goog-Authenticated-User-* headers alone "
+    "do not count",
+    codes.IAP_ASSERTION_INVALID: "the service did not accept the IAP assertion: the request did not come through "
+    "this service's IAP, or CLOUDGATE_IAP_AUDIENCE / CLOUDGATE_IAP_JWKS_URL do not match it",
+    codes.IAP_OFF: "this route needs an IAP sign-in, but the service has no CLOUDGATE_IAP_AUDIENCE "
+    "(cloudgate deploy --iap sets it)",
     codes.PRINCIPAL_NOT_ALLOWED: "this identity is not in the service's CLOUDGATE_ALLOWED_PRINCIPALS",
     codes.IDENTITY_OFF: "this route needs a Google identity, but the service runs with CLOUDGATE_IDENTITY=off",
     codes.THROTTLED: "too many failed attempts: wait for the Retry-After time, then try again",

@@ -3,7 +3,6 @@ custom audiences, readiness."""
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Iterator
 
 from cloudgate.deploy import service_spec as spec
@@ -15,8 +14,7 @@ from cloudgate.deploy.findings import Issue
 def literal_secrets(given: AuditInput) -> Iterator[Issue]:
     """Env values and command-line arguments of every container that look like secrets. Never shows the value."""
     for index, box in enumerate(spec.containers(given.service)):
-        label = spec.container_label(box, index)
-        container = f" --container={shlex.quote(label)}" if index else ""
+        label, container = spec.container_label(box, index), spec.container_flag(given.service, index)
         for name, value in sorted(spec.literal_env(box).items()):
             kind = secret_kind(name, value)
             if kind is not None:
@@ -39,7 +37,7 @@ def secrets_as_env(given: AuditInput) -> Iterator[Issue]:
     for index, box in enumerate(spec.containers(given.service)):
         for ref in spec.secret_refs(given.service, box):
             if ref.env is not None:
-                container = f" --container={shlex.quote(spec.container_label(box, index))}" if index else ""
+                container = spec.container_flag(given.service, index)
                 yield Issue(
                     f"secret {ref.secret} arrives in container {spec.container_label(box, index)} as env var "
                     f"{ref.env} (read once at start: rotation needs a redeploy)",

@@ -9,6 +9,7 @@ containerConcurrency, timeoutSeconds}``, ``status.{url, conditions, latestReadyR
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,19 +67,34 @@ def revision_spec(service: Json) -> Json:
 
 
 def containers(service: Json) -> list[Json]:
-    """Every container of the revision: the serving one first, then its sidecars (gcloud's order)."""
+    """Every container of the revision, in the order given (``--container`` order: a sidecar may come first)."""
     return [_dict(box) for box in _list(revision_spec(service).get("containers"))]
 
 
+def ingress_index(service: Json) -> int:
+    """Where the serving container stands: the one with a port (sidecars have none), else the first. gcloud's
+    own rule (``api_lib/run/container_resource.py``: flags without ``--container`` change that one)."""
+    return next((i for i, box in enumerate(containers(service)) if box.get("ports")), 0)
+
+
 def container(service: Json) -> Json:
-    """The serving container (the first; sidecars come after it in gcloud's output)."""
+    """The serving (ingress) container."""
     boxes = containers(service)
-    return boxes[0] if boxes else {}
+    return boxes[ingress_index(service)] if boxes else {}
 
 
 def container_label(box: Json, index: int) -> str:
     """How a finding names a container: its name, or its position when it has none."""
     return str(box.get("name") or f"#{index + 1}")
+
+
+def container_flag(service: Json, index: int) -> str:
+    """`` --container=NAME`` for a gcloud command that changes container ``index``; empty for the serving one,
+    which gcloud changes when no ``--container`` is given. Put it just before that container's flags: gcloud
+    reads every flag after it as that container's."""
+    if index == ingress_index(service):
+        return ""
+    return f" --container={shlex.quote(container_label(containers(service)[index], index))}"
 
 
 def literal_env(box: Json) -> dict[str, str]:

@@ -3,7 +3,7 @@
 gcloud derives Cloud Run's regional host from ``api_endpoint_overrides/run`` by prefixing the region
 (``http://us-central1-127.0.0.1:8089/run/``), a name that does not resolve. So the emulator is also gcloud's
 HTTP proxy: gcloud then sends every request to it in absolute form, and the emulator serves each API under its
-own path prefix (``/run``, ``/iam``, ``/iamcredentials``, ``/secretmanager``, ``/cloudresourcemanager``; tokens at
+own path prefix (``/run``, ``/iam``, ``/iamcredentials``, ``/secretmanager``, ``/cloudresourcemanager``, ``/iap``; tokens at
 ``/token``). Everything is a ``CLOUDSDK_SECTION_PROPERTY`` environment variable plus ``CLOUDSDK_CONFIG``, so the
 machine's own gcloud configuration is never read or changed. Two ``CLOUDGATE_*`` variables point cloudgate's own
 client at the emulator's IAM Credentials and Security Token Service (a ``create-cred-config`` file names Google's).
@@ -31,7 +31,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 #: The APIs gcloud is redirected for, each served by the emulator under ``/<api>/``.
-EMULATED_APIS = ("run", "iam", "iamcredentials", "secretmanager", "cloudresourcemanager")
+EMULATED_APIS = ("run", "iam", "iamcredentials", "secretmanager", "cloudresourcemanager", "iap")
 DEFAULT_REGION = "us-central1"
 KEY_FILE_NAME = "emulator-deployer-key.json"
 
@@ -79,12 +79,16 @@ def gcloud_environment(
 def proxy_environment(https_proxy: str, ca_file: Path) -> dict[str, str]:
     """What sends Google's client libraries to the emulator's HTTPS proxy (``tls_proxy.py``) trusting its CA:
     ``requests`` (google-auth) reads ``HTTPS_PROXY`` and ``REQUESTS_CA_BUNDLE``, Python's ``ssl`` and most other
-    clients ``SSL_CERT_FILE``, gcloud ``core/custom_ca_certs_file``. Only ``https://`` URLs go through it."""
+    clients ``SSL_CERT_FILE``, gcloud ``core/custom_ca_certs_file``; gRPC's C core (the ``google-cloud-*``
+    libraries' default transport) reads ``grpc_proxy`` (lowercase: it ignores ``HTTPS_PROXY``) and
+    ``GRPC_DEFAULT_SSL_ROOTS_FILE_PATH``. Only ``https://`` URLs and gRPC channels go through it."""
     return {
         "HTTPS_PROXY": https_proxy,
         "REQUESTS_CA_BUNDLE": str(ca_file),
         "SSL_CERT_FILE": str(ca_file),
         "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE": str(ca_file),
+        "grpc_proxy": https_proxy,
+        "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": str(ca_file),
     }
 
 

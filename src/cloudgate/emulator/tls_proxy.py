@@ -7,12 +7,19 @@ the proxy answers ``200``, terminates TLS with a ``*.googleapis.com`` certificat
 request from Google's side of the emulator (the same ASGI app, under the API's prefix). Any other host is refused
 with ``403`` before a byte leaves the machine: nothing reaches Google.
 
+gRPC clients (``google-cloud-*`` libraries by default; gRPC's C core honours ``grpc_proxy``/``https_proxy`` and
+``GRPC_DEFAULT_SSL_ROOTS_FILE_PATH``) negotiate ALPN ``h2`` in the same TLS handshake: given a gRPC gateway's port
+(``grpc_gateway.py``), the proxy offers ``h2`` and splices those tunnels to it; HTTP/1.1 clients (requests,
+gcloud, google-auth) are served as before. Without a gateway only ``http/1.1`` is offered.
+
 Hosts served (``SERVED_HOSTS``): ``oauth2`` and ``www`` (token endpoint and certs), ``iamcredentials``, ``iam``,
-``run`` (and the regional ``REGION-run``), ``secretmanager``, ``cloudresourcemanager``, ``sts``.
+``run`` (and the regional ``REGION-run``), ``secretmanager``, ``cloudresourcemanager``, ``sts``, ``iap``, and
+``www.gstatic.com`` for IAP's public keys (``/iap/verify/...`` only).
 
 Example::
 
-    proxy = TlsProxy(google_app(ctx), EmulatorCA.open(state_dir).server_context())
+    gateway = GrpcGateway("http://127.0.0.1:8089")      # grpc_gateway.py: gRPC calls -> the REST handlers
+    proxy = TlsProxy(google_app(ctx), EmulatorCA.open(state_dir).server_context(), grpc_port=gateway.start())
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
     await listener.serve(proxy.handle)
 """
@@ -31,7 +38,7 @@ import anyio
 import anyio.abc
 import h11
 import httpx
-from anyio.streams.tls import TLSStream
+from anyio.streams.tls import TLSAttribute, TLSStream
 
 logger = logging.getLogger(__name__)
 
@@ -45,9 +52,14 @@ SERVED_HOSTS = {
     "secretmanager.googleapis.com": "/secretmanager",
     "cloudresourcemanager.googleapis.com": "/cloudresourcemanager",
     "sts.googleapis.com": "/sts",
+    "iap.googleapis.com": "/iap",
+    # IAP's public keys (https://www.gstatic.com/iap/verify/public_key-jwk): only those paths (``_UNPREFIXED_PATHS``).
+    "www.gstatic.com": "",
 }
-#: On the unprefixed hosts only the token endpoint and the certificates are Google's (never the admin API).
-_UNPREFIXED_PATHS = ("/token", "/oauth2/")
+#: On the unprefixed hosts only these paths are Google's (never the admin API): the token endpoint and the
+#: certificates on Google's API hosts, IAP's public keys on www.gstatic.com.
+_GOOGLE_PATHS = ("/token", "/oauth2/")
+_UNPREFIXED_PATHS = {"www.gstatic.com": ("/iap/verify/",)}
 _REGIONAL_RUN = re.compile(r"^([a-z]+-[a-z]+[0-9]+)-run\.googleapis\.com$")
 _MAX_HEAD = 16 * 1024
 _MAX_BODY = 8 * 1024 * 1024
@@ -71,8 +83,11 @@ def route(host: str) -> tuple[str, str | None] | None:
 class TlsProxy:
     """Serves ``CONNECT`` tunnels to Google's API hosts from ``app`` (the emulator's Google side)."""
 
-    def __init__(self, app: Any, context: ssl.SSLContext) -> None:
+    def __init__(self, app: Any, context: ssl.SSLContext, *, grpc_port: int | None = None) -> None:
         self._context = context
+        self._grpc_port = grpc_port
+        if grpc_port is not None:
+            context.set_alpn_protocols(["h2", "http/1.1"])
         self._client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app, client=("127.0.0.1", 0)), base_url="http://127.0.0.1", timeout=60
         )
@@ -97,9 +112,14 @@ class TlsProxy:
                 tls = await TLSStream.wrap(
                     client, server_side=True, ssl_context=self._context, standard_compatible=False
                 )
-                await self._serve(tls, *served)
+                if tls.extra(TLSAttribute.alpn_protocol, None) == "h2" and self._grpc_port is not None:  # noqa: S610
+                    await _splice(tls, self._grpc_port)
+                else:
+                    await self._serve(tls, *served, paths=_UNPREFIXED_PATHS.get(target[0].lower(), _GOOGLE_PATHS))
 
-    async def _serve(self, stream: anyio.abc.ByteStream, prefix: str, region: str | None) -> None:
+    async def _serve(
+        self, stream: anyio.abc.ByteStream, prefix: str, region: str | None, *, paths: tuple[str, ...]
+    ) -> None:
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_HEAD)
         host = f"{region}-127.0.0.1" if region else "127.0.0.1"
         while True:
@@ -119,17 +139,17 @@ class TlsProxy:
                     break
                 else:
                     return
-            status, headers, content = await self._answer(request, bytes(body), prefix, host)
+            status, headers, content = await self._answer(request, bytes(body), prefix, host, paths)
             await _send(conn, stream, status, headers, content)
             if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
                 return
             conn.start_next_cycle()
 
     async def _answer(
-        self, request: h11.Request, body: bytes, prefix: str, host: str
+        self, request: h11.Request, body: bytes, prefix: str, host: str, paths: tuple[str, ...]
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         path = request.target.decode("latin-1")
-        if not path.startswith("/") or "/../" in path or (not prefix and not path.startswith(_UNPREFIXED_PATHS)):
+        if not path.startswith("/") or "/../" in path or (not prefix and not path.startswith(paths)):
             return 404, [(b"content-type", b"text/plain")], b"not an API path the emulator serves\n"
         headers = [(n, v) for n, v in request.headers if n.lower() not in _HOP_BY_HOP]
         headers.append((b"host", host.encode()))
@@ -138,6 +158,20 @@ class TlsProxy:
         )
         kept = [(n, v) for n, v in answer.headers.raw if n.lower() not in _HOP_BY_HOP]
         return answer.status_code, kept, answer.content
+
+
+async def _splice(client: anyio.abc.ByteStream, port: int) -> None:
+    """Copy an h2 tunnel's bytes both ways between the client and the gRPC gateway, until either side closes."""
+    async with await anyio.connect_tcp("127.0.0.1", port) as upstream, anyio.create_task_group() as group:
+
+        async def copy(source: anyio.abc.ByteStream, sink: anyio.abc.ByteStream) -> None:
+            with contextlib.suppress(anyio.EndOfStream, anyio.BrokenResourceError, ssl.SSLError, OSError):
+                async for chunk in source:
+                    await sink.send(chunk)
+            group.cancel_scope.cancel()
+
+        group.start_soon(copy, client, upstream)
+        group.start_soon(copy, upstream, client)
 
 
 async def _read_head(stream: anyio.abc.ByteStream) -> bytes | None:

@@ -6,25 +6,32 @@ Importing this package imports FastAPI and pydantic but nothing of the emulator,
 from cloudgate.service.app import protect
 from cloudgate.service.auth import (
     GoogleRequirement,
+    IapRequirement,
     KeyAndGoogleRequirement,
+    KeyAndIapRequirement,
     KeyRequirement,
     Requirement,
     caller,
     require,
     require_google,
+    require_iap,
     require_key,
 )
-from cloudgate.service.deps import GoogleCaller, KeyCaller
+from cloudgate.service.deps import GoogleCaller, IapCaller, KeyCaller
 from cloudgate.service.principal import Principal
 from cloudgate.service.route import CloudgateRoute
-from cloudgate.service.settings import IdentityMode, ServiceSettings, get_settings
+from cloudgate.service.settings import DocsAuth, IdentityMode, ServiceSettings, get_settings
 
 __all__ = [
     "CloudgateRoute",
+    "DocsAuth",
     "GoogleCaller",
     "GoogleRequirement",
+    "IapCaller",
+    "IapRequirement",
     "IdentityMode",
     "KeyAndGoogleRequirement",
+    "KeyAndIapRequirement",
     "KeyCaller",
     "KeyRequirement",
     "Principal",
@@ -35,5 +42,6 @@ __all__ = [
     "protect",
     "require",
     "require_google",
+    "require_iap",
     "require_key",
 ]

@@ -64,10 +64,10 @@ def protect(app: FastAPI, settings: ServiceSettings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     app.add_api_route("/health", health, methods=["GET"], include_in_schema=False)
-    if settings.docs_users.get_secret_value().strip() or settings.docs_users_file is not None:
+    if settings.docs_users.get_secret_value().strip() or settings.docs_users_file is not None or settings.docs_auth.iap:
         from cloudgate.service.docs import install_docs  # argon2, limits and the assets: only when docs are on
 
-        install_docs(app, settings)  # also removes FastAPI's own, unprotected docs routes
+        install_docs(app, settings, iap=authenticator.iap)  # also removes FastAPI's own, unprotected docs routes
     else:
         remove_open_docs_routes(app)  # docs off, the secure default: nothing to serve (404)
     install_openapi(app, settings)

@@ -2,7 +2,11 @@
 
 - ``KeyRequirement(scope)``: a valid API key, holding ``scope`` if given (``require_key``);
 - ``GoogleRequirement()``: the caller's Google identity (``require_google``);
-- ``KeyAndGoogleRequirement(scope)``: both (``require(scope, key=True, google=True)``).
+- ``KeyAndGoogleRequirement(scope)``: both (``require(scope, key=True, google=True)``);
+- ``IapRequirement()``: a person signed in through Identity-Aware Proxy, from the verified
+  ``X-Goog-IAP-JWT-Assertion`` (``require_iap``); ``KeyAndIapRequirement(scope)`` with an API key too.
+
+``CLOUDGATE_ALLOWED_PRINCIPALS``, when set, names who may pass a Google or IAP requirement (``members``).
 
 Called with the request, a requirement asks the app's ``Authenticator`` (left in the request's scope by the ASGI
 layer, beside the parsed ``Credentials``) for the ``Principal``, or raises the ``AuthError`` that ``protect()``
@@ -41,10 +45,12 @@ if TYPE_CHECKING:
 
 
 class Requirement(SecurityBase):
-    """What a route asks of its caller; ``key``, ``google`` and ``scope`` say what, for the check and the docs."""
+    """What a route asks of its caller; ``key``, ``google``, ``iap`` and ``scope`` say what, for the check and the
+    docs."""
 
     key: ClassVar[bool] = False
     google: ClassVar[bool] = False
+    iap: ClassVar[bool] = False
     #: Every requirement made, by the name FastAPI writes in the schema, so the OpenAPI hook can find it there.
     _by_scheme_name: ClassVar[dict[str, Requirement]] = {}
 
@@ -101,6 +107,23 @@ class KeyAndGoogleRequirement(Requirement):
     google = True
 
 
+class IapRequirement(Requirement):
+    """A person signed in through Identity-Aware Proxy (a verified ``X-Goog-IAP-JWT-Assertion``), one of
+    ``CLOUDGATE_ALLOWED_PRINCIPALS`` if that is set. No API key needed."""
+
+    iap = True
+
+    def __init__(self) -> None:
+        super().__init__(None)
+
+
+class KeyAndIapRequirement(Requirement):
+    """Both: a valid API key (holding ``scope`` if given) and an IAP sign-in."""
+
+    key = True
+    iap = True
+
+
 def auth_context(request: Request) -> tuple[Authenticator, Credentials]:
     """The app's ``Authenticator`` and the request's ``Credentials``, as the ASGI layer left them."""
     scope = request.scope
@@ -123,8 +146,18 @@ def caller(request: Request) -> Principal:
     return principal
 
 
-def require(scope: str | None = None, *, key: bool = True, google: bool = False) -> Requirement:
-    """An API key (holding ``scope`` if given), a Google identity, or both."""
+def require(scope: str | None = None, *, key: bool = True, google: bool = False, iap: bool = False) -> Requirement:
+    """An API key (holding ``scope`` if given), a Google identity or an IAP sign-in, or a key with one of them."""
+    if google and iap:
+        raise ConfigError(
+            "google=True and iap=True name two callers: behind IAP the ID token is IAP's own service agent's"
+        )
+    if iap:
+        if key:
+            return KeyAndIapRequirement(scope)
+        if scope is not None:
+            raise ConfigError("a scope belongs to an API key: use require(scope, key=True, iap=True)")
+        return IapRequirement()
     if key and google:
         return KeyAndGoogleRequirement(scope)
     if key:
@@ -144,3 +177,8 @@ def require_key(scope: str | None = None) -> KeyRequirement:
 def require_google() -> GoogleRequirement:
     """A Google identity, one of ``CLOUDGATE_ALLOWED_PRINCIPALS`` if that is set. No API key needed."""
     return GoogleRequirement()
+
+
+def require_iap() -> IapRequirement:
+    """A person signed in through Identity-Aware Proxy, one of ``CLOUDGATE_ALLOWED_PRINCIPALS`` if that is set."""
+    return IapRequirement()

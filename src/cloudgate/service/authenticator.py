@@ -4,7 +4,9 @@ identity settings and returns the ``Principal`` (or raises an ``AuthError``).
 ``protect()`` makes it and hands it to the ASGI layer, which leaves it in each request's scope beside the parsed
 ``Credentials``; the route requirements (``cloudgate.service.auth``, ``cloudgate.service.route``) call
 ``principal_for``: credentials that passed the same requirement recently resolve from ``RecentPrincipals`` with one
-hash and one dict lookup, others go through the full check (``authenticate``).
+hash and one dict lookup, others go through the full check (``authenticate``). Three sources of identity: the API
+key, the Google ID token (``identity``) and, on routes that ask for it, the person Identity-Aware Proxy signed in
+(``iap``: the verified ``X-Goog-IAP-JWT-Assertion``; a remembered principal lives no longer than the assertion).
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ from cloudgate.errors import ForbiddenError, InvalidCredentialsError, MissingCre
 from cloudgate.service.credentials import Credentials
 from cloudgate.service.keys import KeyStore, authenticate_async, open_keystore
 from cloudgate.service.keys.cache import CachedKeyStore
+from cloudgate.service.members import AllowedMembers
 from cloudgate.service.principal import Principal, grants
 from cloudgate.service.recent import RecentPrincipals
 from cloudgate.service.settings import IdentityMode, ServiceSettings
 
 if TYPE_CHECKING:
     from cloudgate.service.auth import Requirement
+    from cloudgate.service.iap import IapIdentity, IapVerifier
     from cloudgate.service.identity import GoogleIdentity, IdentityChecker
     from cloudgate.service.keys.store import KeyRecord
 
@@ -40,7 +44,8 @@ class Authenticator:
         self.settings = settings
         self._keystore = keystore
         self._identity: IdentityChecker | None = None
-        self._allowed = frozenset(p.lower() for p in settings.allowed_principals)
+        self._iap: IapVerifier | None = None
+        self._allowed = AllowedMembers(settings.allowed_principals, setting=env_vars.ALLOWED_PRINCIPALS)
         #: Made with the key store: only a cached key store says how long a record may be trusted.
         self._recent: RecentPrincipals | None = None
 
@@ -63,10 +68,20 @@ class Authenticator:
             self._identity = IdentityChecker(self.settings)
         return self._identity
 
+    @property
+    def iap(self) -> IapVerifier | None:
+        """The IAP assertion verifier, or ``None`` when ``CLOUDGATE_IAP_AUDIENCE`` is not set (IAP not read)."""
+        if self._iap is None and self.settings.iap_audience.strip():
+            from cloudgate.service.iap import IapVerifier
+
+            self._iap = IapVerifier(self.settings)
+        return self._iap
+
     def check_config(self) -> None:
         """Fail at start, not at the first request, on settings that cannot work; warn about ones that may not."""
         if self.settings.identity is not IdentityMode.OFF:
             _ = self.identity
+        _ = self.iap
         _ = self.keystore
         url = self.settings.keystore
         if url.startswith("sqlite:") and os.environ.get(env_vars.K_SERVICE):
@@ -82,6 +97,8 @@ class Authenticator:
     async def aclose(self) -> None:
         if self._identity is not None:
             await self._identity.aclose()
+        if self._iap is not None:
+            await self._iap.aclose()
         if self._keystore is not None:
             self._keystore.close()
 
@@ -103,16 +120,16 @@ class Authenticator:
         if principal is not None:
             return principal
         principal, record, identity = await self._check(
-            creds, key=requirement.key, scope=requirement.scope, google=requirement.google
+            creds, key=requirement.key, scope=requirement.scope, google=requirement.google, iap=requirement.iap
         )
         if self._recent is not None:
             self._recent.put(requirement, creds, principal, self._trusted_until(record, identity))
         creds.principal = principal
         return principal
 
-    def _trusted_until(self, record: KeyRecord | None, identity: GoogleIdentity | None) -> float:
+    def _trusted_until(self, record: KeyRecord | None, identity: GoogleIdentity | IapIdentity | None) -> float:
         """Until when (on the key cache's clock) a principal built from ``record`` and ``identity`` may be reused:
-        the key's cache entry and expiry, the token's ``exp`` plus skew, whichever ends first."""
+        the key's cache entry and expiry, the ID token's or IAP assertion's ``exp`` plus skew, whichever ends first."""
         store = self.keystore
         assert isinstance(store, CachedKeyStore)  # RecentPrincipals exists only with one
         now, wall = store.clock(), time.time()
@@ -126,16 +143,18 @@ class Authenticator:
             until = min(until, now + identity.expires_at + self.settings.clock_skew_seconds - wall)
         return until if until != math.inf else -math.inf  # nothing checked that bounds it: not reused
 
-    async def authenticate(self, creds: Credentials, *, key: bool, scope: str | None, google: bool) -> Principal:
+    async def authenticate(
+        self, creds: Credentials, *, key: bool, scope: str | None, google: bool, iap: bool = False
+    ) -> Principal:
         """The principal behind ``creds`` (the full check, never remembered); raises ``AuthError`` when a required
         part is missing or wrong."""
-        principal, _, _ = await self._check(creds, key=key, scope=scope, google=google)
+        principal, _, _ = await self._check(creds, key=key, scope=scope, google=google, iap=iap)
         creds.principal = principal
         return principal
 
     async def _check(
-        self, creds: Credentials, *, key: bool, scope: str | None, google: bool
-    ) -> tuple[Principal, KeyRecord | None, GoogleIdentity | None]:
+        self, creds: Credentials, *, key: bool, scope: str | None, google: bool, iap: bool = False
+    ) -> tuple[Principal, KeyRecord | None, GoogleIdentity | IapIdentity | None]:
         header = self.settings.api_key_header
         record = None
         if key:
@@ -149,14 +168,39 @@ class Authenticator:
                 raise ForbiddenError(
                     f"API key {record.key_id} lacks the scope {scope!r}", reason=codes.SCOPE_MISSING, scope=scope
                 )
+        if iap:
+            person = await self._iap_identity(creds)
+            principal = Principal(
+                email=person.email,
+                key_id=record.key_id if record else None,
+                key_name=record.name if record else None,
+                scopes=record.scopes if record else frozenset(),
+                email_source="iap",
+            )
+            return principal, record, person
         identity = await self._google_identity(creds, required=google)
         principal = Principal(
             email=identity.email if identity else None,
             key_id=record.key_id if record else None,
             key_name=record.name if record else None,
             scopes=record.scopes if record else frozenset(),
+            email_source="id_token" if identity and identity.email else None,
         )
         return principal, record, identity
+
+    async def _iap_identity(self, creds: Credentials) -> IapIdentity:
+        """The person IAP signed in, from the verified assertion alone (``X-Goog-Authenticated-User-*`` never count),
+        one of the allowed principals if those are set."""
+        verifier = self.iap
+        if verifier is None:
+            raise ForbiddenError(
+                f"this route needs an IAP sign-in, but the service has no {env_vars.IAP_AUDIENCE}",
+                reason=codes.IAP_OFF,
+            )
+        person = await verifier.identify_values(creds.iap_assertions)
+        if self._allowed and not self._allowed.allows(person.email, hosted_domain=person.hosted_domain):
+            raise ForbiddenError(f"{person.email} is not an allowed principal", reason=codes.PRINCIPAL_NOT_ALLOWED)
+        return person
 
     async def _google_identity(self, creds: Credentials, *, required: bool) -> GoogleIdentity | None:
         mode = self.settings.identity
@@ -178,8 +222,7 @@ class Authenticator:
             return None
         identity = await self.identity.check(creds.bearer)
         email = identity.email
-        # The allowed list is configuration, not a secret: a set lookup is right (and takes any characters).
-        if required and self._allowed and (email is None or email.lower() not in self._allowed):
+        if required and self._allowed and not self._allowed.allows(email):
             raise ForbiddenError(
                 f"{email or identity.subject} is not an allowed principal", reason=codes.PRINCIPAL_NOT_ALLOWED
             )

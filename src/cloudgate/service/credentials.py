@@ -24,7 +24,7 @@ _SCHEME = re.compile(r"[^\s]+")
 _B64TOKEN_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/"
 _BARE_JWT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 #: The tags of ``Credentials.raw``: the first byte of each entry says which header it came from.
-_KEY, _SERVERLESS, _AUTHORIZATION = b"k"[0], b"s"[0], b"a"[0]
+_KEY, _SERVERLESS, _AUTHORIZATION, _IAP = b"k"[0], b"s"[0], b"a"[0], b"i"[0]
 
 
 @dataclass(slots=True)
@@ -36,9 +36,9 @@ class Credentials:
     never decodes its key or parses its token.
     """
 
-    #: The API key, ``X-Serverless-Authorization`` and ``Authorization`` headers' raw values in the order sent, each
-    #: tagged with its header (``k``, ``s``, ``a``): what ``RecentPrincipals`` hashes. Header values hold no newline,
-    #: so joined with one they read back one way.
+    #: The API key, ``X-Serverless-Authorization``, ``Authorization`` and ``X-Goog-IAP-JWT-Assertion`` headers' raw
+    #: values in the order sent, each tagged with its header (``k``, ``s``, ``a``, ``i``): what ``RecentPrincipals``
+    #: hashes. Header values hold no newline, so joined with one they read back one way.
     raw: list[bytes] = field(default_factory=list)
     principal: Principal | None = None
     _identity: tuple[str | None, str | None] | None = None
@@ -60,6 +60,11 @@ class Credentials:
     def authorization(self) -> list[str]:
         """Every value of ``Authorization``, as sent."""
         return self._values(_AUTHORIZATION)
+
+    @property
+    def iap_assertions(self) -> list[str]:
+        """Every value of ``X-Goog-IAP-JWT-Assertion`` (Identity-Aware Proxy's signed header), as sent."""
+        return self._values(_IAP)
 
     @property
     def bearer(self) -> str | None:

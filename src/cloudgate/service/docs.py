@@ -1,4 +1,4 @@
-"""The API docs (Swagger UI, ReDoc, the OpenAPI schema) served behind HTTP Basic, with no CDN.
+"""The API docs (Swagger UI, ReDoc, the OpenAPI schema) served behind HTTP Basic or an IAP sign-in, with no CDN.
 
 ``install_docs(app, settings)`` adds, in front of the app's own routes::
 
@@ -6,8 +6,9 @@
     /docs/oauth2-redirect Swagger's OAuth page  /openapi.json         the schema
     /docs/assets/...      swagger-ui-bundle.js, swagger-ui.css, swagger-init.js, redoc.standalone.js, favicon.png
 
-Every one of them needs a docs user (``docs_guard.DocsGuard``); with no docs users configured none of them
-exists (404, the secure default). The assets are the files shipped in ``fastapi_offline``. The HTML pages carry
+Every one of them needs a docs user, or with ``CLOUDGATE_DOCS_AUTH`` ``iap``/``both`` a person IAP signed in who is
+listed in ``CLOUDGATE_DOCS_IAP_USERS`` (``docs_guard.DocsGuard``); with nobody configured none of them exists (404,
+the secure default). The assets are the files shipped in ``fastapi_offline``. The HTML pages carry
 a strict Content-Security-Policy: Swagger UI's start-up code lives in the served ``swagger-init.js`` and reads
 its settings from a JSON block, so no inline script runs. Any docs routes FastAPI itself added (an app created
 with the default ``docs_url``) are removed first, so they cannot bypass the check.
@@ -22,7 +23,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fastapi_offline
 from fastapi import Depends, FastAPI, Request
@@ -38,6 +39,9 @@ from cloudgate.service.errors_http import error_response
 from cloudgate.service.lifespan import close_on_shutdown
 from cloudgate.service.openapi import remove_open_docs_routes
 from cloudgate.service.settings import ServiceSettings
+
+if TYPE_CHECKING:
+    from cloudgate.service.iap import IapVerifier
 
 logger = logging.getLogger(__name__)
 
@@ -202,18 +206,20 @@ def _file_handler(path: Path, media_type: str) -> Callable[[], Awaitable[Respons
     return serve_file
 
 
-def install_docs(app: FastAPI, settings: ServiceSettings) -> None:
-    """Serve the docs behind HTTP Basic for the configured docs users; with none, serve no docs at all (404).
+def install_docs(app: FastAPI, settings: ServiceSettings, *, iap: IapVerifier | None = None) -> None:
+    """Serve the docs behind HTTP Basic for the configured docs users, and/or an IAP sign-in of the listed people
+    (``settings.docs_auth``, ``iap`` the app's verifier); with nobody configured, serve no docs at all (404).
 
     Raises:
-        ConfigError: the docs users setting or file is malformed (see ``load_docs_users``).
+        ConfigError: the docs users setting or file is malformed (see ``load_docs_users``), or IAP is asked for
+            without an audience or without anybody listed.
     """
     users = DocsUsers(settings)
     remove_open_docs_routes(app)
-    if not users:
+    if not users and not settings.docs_auth.iap:
         logger.info("docs disabled: no docs users configured")
         return
-    guard = DocsGuard(users, settings)
+    guard = DocsGuard(users, settings, iap=iap)
     route_class = _guarded_route_class(guard)
     before = {id(route) for route in app.router.routes}
     for path, endpoint in _handlers(app).items():
@@ -230,4 +236,11 @@ def install_docs(app: FastAPI, settings: ServiceSettings) -> None:
     # Put the docs first, so an app's catch-all route cannot shadow them.
     added: list[BaseRoute] = [route for route in app.router.routes if id(route) not in before]
     app.router.routes[:] = added + [route for route in app.router.routes if id(route) in before]
-    logger.info("docs enabled for %d user(s) at %s and %s", len(users), DOCS_PATH, REDOC_PATH)
+    logger.info(
+        "docs enabled (%s) at %s and %s for %d docs user(s)%s",
+        settings.docs_auth.value,
+        DOCS_PATH,
+        REDOC_PATH,
+        len(users) if settings.docs_auth.basic else 0,
+        f" and {len(settings.docs_iap_users)} IAP member(s)" if settings.docs_auth.iap else "",
+    )

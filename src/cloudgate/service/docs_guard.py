@@ -1,4 +1,13 @@
-"""The HTTP Basic check in front of the API docs: one async FastAPI dependency per app.
+"""The check in front of the API docs: HTTP Basic, an Identity-Aware Proxy sign-in, or either; one async FastAPI
+dependency per app.
+
+``CLOUDGATE_DOCS_AUTH`` chooses: ``basic`` (the default, below), ``iap`` or ``both``. Through IAP, the person is
+read from the verified ``X-Goog-IAP-JWT-Assertion`` alone (``cloudgate.service.iap``; the unsigned
+``X-Goog-Authenticated-User-*`` headers never count) and must be one of ``CLOUDGATE_DOCS_IAP_USERS``. With ``iap``
+a request without an assertion is a 401 (``iap_assertion_missing``) and a signed-in person not listed a 403
+(``principal_not_allowed``); with ``both`` either of those falls through to the Basic check, so a docs user's
+password still works. A forged, expired or foreign assertion is a 401 (``iap_assertion_invalid``) in both modes:
+IAP never sends one. No password is checked on the IAP path, so it spends nothing of the login throttle.
 
 What it costs and what it refuses:
 
@@ -35,19 +44,33 @@ import secrets
 import threading
 import time
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cloudgate.errors import AuthError, InvalidCredentialsError, MissingCredentialsError, ThrottledError
+from cloudgate import codes, env_vars
+from cloudgate.errors import (
+    AuthError,
+    ConfigError,
+    ForbiddenError,
+    InvalidCredentialsError,
+    MissingCredentialsError,
+    ThrottledError,
+)
+from cloudgate.google import IAP_ASSERTION_HEADER
 from cloudgate.service import passwords
 from cloudgate.service.client_ip import client_ip
 from cloudgate.service.docs_users import DocsUsers
 from cloudgate.service.errors_http import auth_error_response
 from cloudgate.service.login_throttle import LoginThrottle
-from cloudgate.service.settings import ServiceSettings
+from cloudgate.service.members import AllowedMembers
+from cloudgate.service.settings import DocsAuth, ServiceSettings
+
+if TYPE_CHECKING:
+    from cloudgate.service.iap import IapVerifier
 
 logger = logging.getLogger(__name__)
 
@@ -92,15 +115,31 @@ def docs_refusal(exc: AuthError, realm: str) -> Response:
 
 
 class DocsGuard:
-    """The Basic check for one app's docs routes; use the instance itself as the dependency (``Depends(guard)``).
+    """The docs check for one app's docs routes; use the instance itself as the dependency (``Depends(guard)``).
 
-    Calling it returns the verified user name or raises a ``MissingCredentialsError``,
-    ``InvalidCredentialsError`` or ``ThrottledError`` (``scheme="Basic"``).
+    Calling it returns the verified user name (a docs user's, or the IAP-signed-in person's email) or raises a
+    ``MissingCredentialsError``, ``InvalidCredentialsError``, ``ForbiddenError`` or ``ThrottledError``.
+    ``iap`` is the app's IAP verifier, needed when ``settings.docs_auth`` is ``iap`` or ``both``.
     """
 
-    def __init__(self, users: Mapping[str, str] | DocsUsers, settings: ServiceSettings) -> None:
+    def __init__(
+        self, users: Mapping[str, str] | DocsUsers, settings: ServiceSettings, *, iap: IapVerifier | None = None
+    ) -> None:
         self.realm = settings.docs_realm
         self._users = users if isinstance(users, DocsUsers) else DocsUsers(settings, users=users)
+        # ``both`` without a docs user is ``iap``: there is no password to fall back on.
+        self.mode = DocsAuth.IAP if settings.docs_auth is DocsAuth.BOTH and not self._users else settings.docs_auth
+        self._iap = iap if self.mode.iap else None
+        self._iap_users = AllowedMembers(settings.docs_iap_users, setting=env_vars.DOCS_IAP_USERS)
+        if self.mode.iap and self._iap is None:
+            raise ConfigError(
+                f"{env_vars.DOCS_AUTH}={self.mode.value} needs {env_vars.IAP_AUDIENCE}: IAP's audience for this service"
+            )
+        if self.mode.iap and not self._iap_users:
+            raise ConfigError(
+                f"{env_vars.DOCS_AUTH}={self.mode.value} needs {env_vars.DOCS_IAP_USERS}: who may open the docs "
+                "(emails or domain:DOMAIN)"
+            )
         self._users_version = self._users.version
         self._trust_forwarded_for = settings.forwarded_for_trusted()
         self._cache_seconds = settings.docs_cache_seconds
@@ -114,6 +153,30 @@ class DocsGuard:
         self._dummy_lock = threading.Lock()
 
     async def __call__(self, request: Request) -> str:
+        if self._iap is not None:
+            person = await self._iap_person(request)
+            if person is not None:
+                return person
+        return await self._basic(request)
+
+    async def _iap_person(self, request: Request) -> str | None:
+        """The listed person IAP signed in; ``None`` to fall through to Basic (``both``), else a refusal."""
+        assert self._iap is not None
+        values = request.headers.getlist(IAP_ASSERTION_HEADER)
+        if not values and self.mode is DocsAuth.BOTH:
+            return None
+        person = await self._iap.identify_values(values)  # a missing or bad assertion raises (401)
+        if self._iap_users.allows(person.email, hosted_domain=person.hosted_domain):
+            return person.email
+        if self.mode is DocsAuth.BOTH:
+            return None
+        logger.info("docs refused for %s: not in %s", person.email, env_vars.DOCS_IAP_USERS)
+        raise ForbiddenError(
+            f"{person.email} may not open the docs (not in {env_vars.DOCS_IAP_USERS})",
+            reason=codes.PRINCIPAL_NOT_ALLOWED,
+        )
+
+    async def _basic(self, request: Request) -> str:
         client = client_ip(request.scope, self._trust_forwarded_for)
         self._refuse(client, await self.throttle.retry_after(client))
         header = request.headers.get("authorization")

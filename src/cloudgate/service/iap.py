@@ -17,6 +17,10 @@ checked claim by claim, and nothing less is accepted:
 The unsigned ``X-Goog-Authenticated-User-Email``/``-Id`` headers are never read: a request that bypasses IAP can
 carry any of them, so without a valid assertion the request has no IAP identity, whatever they say.
 
+Assertions that passed are remembered until their ``exp`` plus the skew, keyed by their SHA-256 digest (never the
+assertion itself), at most ``ASSERTION_CACHE_SIZE`` of them, the oldest going first: a page and its assets, sent
+with the same assertion, cost one signature check. A refusal is never remembered.
+
 Example::
 
     verifier = IapVerifier(settings)                  # ConfigError without CLOUDGATE_IAP_AUDIENCE
@@ -25,6 +29,7 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -47,6 +52,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _KEYS_TIMEOUT_S = 10.0
+#: How many verified assertions are remembered at most.
+ASSERTION_CACHE_SIZE = 10_000
 #: Unix times outside 2000-01-01 .. 2100-01-01 are not an IAP assertion's (the same bounds as ID tokens).
 _EARLIEST = 946_684_800
 _LATEST = 4_102_444_800
@@ -102,6 +109,7 @@ class IapVerifier:
             clock=keys_clock,
             purpose="IAP assertions",
         )
+        self._passed: dict[bytes, IapIdentity] = {}
 
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
@@ -121,7 +129,10 @@ class IapVerifier:
 
         The unsigned ``X-Goog-Authenticated-User-*`` headers count for nothing, present or not.
         """
-        values = headers.getlist(IAP_ASSERTION_HEADER)
+        return await self.identify_values(headers.getlist(IAP_ASSERTION_HEADER))
+
+    async def identify_values(self, values: list[str]) -> IapIdentity:
+        """The same, from every value of the assertion header as sent (what the ASGI layer collected)."""
         if not values:
             raise MissingCredentialsError(
                 f"no IAP assertion ({IAP_ASSERTION_HEADER}); X-Goog-Authenticated-User-* headers alone are not trusted",
@@ -132,12 +143,25 @@ class IapVerifier:
         return await self.verify(values[0].strip())
 
     async def verify(self, assertion: str) -> IapIdentity:
-        """Verify ``assertion`` fully; raise ``InvalidCredentialsError`` saying what was wrong (never the token)."""
+        """Verify ``assertion`` fully; raise ``InvalidCredentialsError`` saying what was wrong (never the token).
+
+        One that passed before and has not expired (``exp`` plus the skew) costs one hash and one dict lookup.
+        """
+        digest = hashlib.sha256(assertion.encode("utf-8", "surrogatepass")).digest()
+        known = self._passed.get(digest)
+        if known is not None:
+            if self._clock() < known.expires_at + self._skew:
+                return known
+            del self._passed[digest]
         try:
-            return await self._verify(assertion)
+            identity = await self._verify(assertion)
         except InvalidCredentialsError as exc:
             logger.debug("IAP assertion refused: %s", exc)
             raise
+        if len(self._passed) >= ASSERTION_CACHE_SIZE:
+            del self._passed[next(iter(self._passed))]  # dicts keep insertion order: the oldest goes first
+        self._passed[digest] = identity
+        return identity
 
     async def _verify(self, assertion: str) -> IapIdentity:
         import jwt as pyjwt

@@ -158,6 +158,8 @@ class CloudgateMiddleware:
                 creds.raw.append(b"s" + value)
             elif name == b"authorization":
                 creds.raw.append(b"a" + value)
+            elif name == b"x-goog-iap-jwt-assertion":
+                creds.raw.append(b"i" + value)
             elif name == b"content-length":
                 seen.content_length = int(value) if value.isdigit() else -1
             elif name == b"x-cloud-trace-context":

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from cloudgate.google import IAP_ASSERTION_HEADER
 from cloudgate.service.auth import Requirement
 from cloudgate.service.settings import ServiceSettings
 
@@ -23,6 +24,7 @@ _KEY_SCHEME = "ApiKeyAuth"
 _ERROR_SCHEMA = "CloudgateError"
 _ERROR_REF = {"$ref": f"#/components/schemas/{_ERROR_SCHEMA}"}
 _GOOGLE_SCHEME = "GoogleIdToken"
+_IAP_SCHEME = "IapAssertion"
 _VALIDATION_SCHEMA = "HTTPValidationError"
 _VALIDATION_REF = {"$ref": f"#/components/schemas/{_VALIDATION_SCHEMA}"}
 #: What the middleware answers to any request, before routing (``middleware._early_refusal``).
@@ -71,6 +73,8 @@ def _secure(operation: dict[str, Any]) -> None:
         merged[_KEY_SCHEME] = []
     if any(r.google for r in requirements):
         merged[_GOOGLE_SCHEME] = []
+    if any(r.iap for r in requirements):
+        merged[_IAP_SCHEME] = []
     operation["security"] = [merged]
     scopes = sorted({r.scope for r in requirements if r.scope})
     _document_refusals(operation, scopes)
@@ -209,6 +213,14 @@ def install_openapi(app: FastAPI, settings: ServiceSettings) -> None:
         for operation in _operations(schema):
             _secure(operation)
             _document_errors(operation)
+        if any(_IAP_SCHEME in entry for op in _operations(schema) for entry in op.get("security", [])):
+            schemes[_IAP_SCHEME] = {
+                "type": "apiKey",
+                "in": "header",
+                "name": IAP_ASSERTION_HEADER,
+                "description": "Identity-Aware Proxy's signed assertion (ES256): IAP adds it once the person has "
+                "signed in; the unsigned X-Goog-Authenticated-User-* headers are not accepted.",
+            }
         app.openapi_schema = schema
         return schema
 

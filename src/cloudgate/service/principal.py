@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 
 def grants(scopes: frozenset[str], scope: str) -> bool:
@@ -14,14 +15,16 @@ def grants(scopes: frozenset[str], scope: str) -> bool:
 class Principal:
     """The caller of a request, as established by the service's checks.
 
-    ``email`` is the Google identity (from the ID token), ``key_name``/``key_id``/``scopes`` come from the API key.
-    Either side may be absent, depending on what the route required.
+    ``email`` is the Google identity: from the ID token, or, on a route that requires an IAP sign-in, from the
+    verified IAP assertion; ``email_source`` says which (``id_token`` or ``iap``). ``key_name``/``key_id``/``scopes``
+    come from the API key. Either side may be absent, depending on what the route required.
     """
 
     email: str | None = None
     key_id: str | None = None
     key_name: str | None = None
     scopes: frozenset[str] = field(default_factory=frozenset)
+    email_source: Literal["id_token", "iap"] | None = None
 
     @property
     def name(self) -> str:

@@ -48,6 +48,25 @@ def _truthy(value: object) -> bool:
     return value is True or (isinstance(value, str) and value.strip().lower() in {"1", "t", "true", "y", "yes", "on"})
 
 
+class DocsAuth(StrEnum):
+    """How the docs are opened (``CLOUDGATE_DOCS_AUTH``)."""
+
+    #: A docs user's password (HTTP Basic): the default.
+    BASIC = "basic"
+    #: An Identity-Aware Proxy sign-in of one of ``CLOUDGATE_DOCS_IAP_USERS`` (needs ``CLOUDGATE_IAP_AUDIENCE``).
+    IAP = "iap"
+    #: Either: an IAP sign-in of a listed user, else a docs user's password.
+    BOTH = "both"
+
+    @property
+    def basic(self) -> bool:
+        return self is not DocsAuth.IAP
+
+    @property
+    def iap(self) -> bool:
+        return self is not DocsAuth.BASIC
+
+
 class ServiceSettings(EnvSettings):
     """Everything the service core reads from the environment (prefix ``CLOUDGATE_``)."""
 
@@ -56,6 +75,16 @@ class ServiceSettings(EnvSettings):
         SecretStr(""), description="`name:argon2-hash` entries, comma separated. Empty: docs disabled (404)."
     )
     docs_users_file: Path | None = Field(None, description="File of `name:hash` lines (a mounted secret).")
+    docs_auth: DocsAuth = Field(
+        DocsAuth.BASIC,
+        description="How the docs are opened: `basic` (docs users' passwords), `iap` (an IAP sign-in of one of "
+        "`CLOUDGATE_DOCS_IAP_USERS`) or `both`.",
+    )
+    docs_iap_users: list[str] = Field(
+        default_factory=list,
+        description="Who may open the docs through IAP (`docs_auth` `iap` or `both`): emails, `user:EMAIL`, "
+        "`serviceAccount:EMAIL`, `domain:DOMAIN`. Empty: nobody through IAP.",
+    )
     docs_realm: str = "API docs"
     docs_cache_seconds: float = Field(60.0, ge=0, description="How long a verified Basic credential is remembered.")
     docs_max_failures: int = Field(
@@ -96,7 +125,8 @@ class ServiceSettings(EnvSettings):
     iap_audience: str = Field(
         "",
         description="The `aud` an IAP assertion must carry: IAP's Signed Header JWT Audience for this service "
-        "(`/projects/NUMBER/global/backendServices/ID` behind a load balancer). Empty: IAP assertions are not read.",
+        "(`/projects/NUMBER/locations/REGION/services/NAME` as `cloudgate deploy --iap` sets it, "
+        "`/projects/NUMBER/global/backendServices/ID` behind a load balancer). Empty: IAP assertions are not read.",
     )
     iap_jwks_url: str = Field(
         IAP_JWKS_URL, description="Where IAP's ES256 public keys are fetched (JWKS or {kid: PEM})."
@@ -144,7 +174,7 @@ class ServiceSettings(EnvSettings):
             return {**data, "max_body_bytes": HTTP2_MAX_BODY_BYTES}
         return data
 
-    @field_validator("audiences", "allowed_principals", mode="before")
+    @field_validator("audiences", "allowed_principals", "docs_iap_users", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)

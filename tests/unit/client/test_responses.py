@@ -131,3 +131,17 @@ def test_connection_failures_say_what_failed(exc: httpx.TransportError, reason: 
 def test_a_broken_exchange_is_not_called_a_connection_failure() -> None:
     error = transport_error("POST", httpx.URL(f"{LOCAL}/x"), httpx.ReadTimeout("timed out"))
     assert str(error).splitlines()[0] == f"POST {LOCAL}/x failed: no answer in time (ReadTimeout)"
+
+
+@pytest.mark.parametrize(
+    ("status", "reason", "words"),
+    [
+        (401, "iap_assertion_missing", "Identity-Aware Proxy"),
+        (401, "iap_assertion_invalid", "IAP assertion"),
+        (403, "iap_off", "CLOUDGATE_IAP_AUDIENCE"),
+    ],
+)
+def test_iap_refusals_get_hints_about_iap(status: int, reason: str, words: str) -> None:
+    body = {"error": "unauthenticated" if status == 401 else "forbidden", "reason": reason, "detail": "refused"}
+    error = request_error(_response(REMOTE, status, **body), audience=REMOTE, token=None)
+    assert words in (error.hint or "")

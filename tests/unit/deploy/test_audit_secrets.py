@@ -81,6 +81,19 @@ def test_a_sidecar_container_is_checked_too() -> None:
     assert "container proxy" in finding.message and "--container=proxy" in (finding.fix or "")
 
 
+@pytest.mark.parametrize("where", ["sidecar", "serving"])
+def test_a_fix_names_the_container_only_when_it_is_a_sidecar_wherever_it_stands(where: str) -> None:
+    """gcloud changes the container with a port when no --container is given; a sidecar may be listed first."""
+    service = out.service()
+    boxes = service["spec"]["template"]["spec"]["containers"]
+    boxes.insert(0, {"name": "proxy", "image": "envoy", "env": []})
+    box = boxes[0] if where == "sidecar" else boxes[1]
+    box["env"].append({"name": "UPSTREAM_URL", "value": DATABASE_URL})
+    [finding] = secret_findings(audit_service(TARGET, service, out.policy(), out.project_policy()))
+    flag = " --container=proxy" if where == "sidecar" else ""
+    assert finding.fix == f"gcloud run services update {TARGET.where()}{flag} --remove-env-vars=UPSTREAM_URL"
+
+
 def test_a_secret_on_the_command_line_is_found() -> None:
     service = out.service()
     out.container(service)["args"] = ["serve", f"--api-key={STRIPE}"]

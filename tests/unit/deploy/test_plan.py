@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from cloudgate.deploy import plan
 from cloudgate.deploy.options import DeployOptions
 from cloudgate.errors import ConfigError
 from tests.unit.deploy import gcloud_output as out
-
-ETL = "serviceAccount:etl@my-proj.iam.gserviceaccount.com"
-
-
-@pytest.fixture
-def options(tmp_path: Path) -> DeployOptions:
-    (tmp_path / "users.txt").write_text("alice:hash\n")
-    (tmp_path / "keys.json").write_text('{"keys": []}\n')
-    return DeployOptions(
-        project=out.PROJECT, region=out.REGION, service=out.SERVICE, image=out.IMAGE, invokers=(ETL,),
-        docs_users_file=tmp_path / "users.txt", keys_file=tmp_path / "keys.json",
-    )  # fmt: skip
 
 
 def deployed(options: DeployOptions) -> plan.Observed:
@@ -101,7 +87,7 @@ def test_unnamed_and_public_invokers_are_removed_and_named_ones_added(options: D
     commands = plan.invokers_step(options, plan.Observed(policy=policy))
     where = "--project=my-proj --region=europe-west1"
     assert [c.shell() for c in commands] == [
-        f"gcloud run services add-iam-policy-binding api {where} --member={ETL} --role=roles/run.invoker --quiet",
+        f"gcloud run services add-iam-policy-binding api {where} --member={out.INVOKER} --role=roles/run.invoker --quiet",
         f"gcloud run services remove-iam-policy-binding api {where} --member=allUsers --role=roles/run.invoker --quiet",
         f"gcloud run services remove-iam-policy-binding api {where} --member=user:old@example.com "
         "--role=roles/run.invoker --quiet",

@@ -192,7 +192,7 @@ def test_a_rotation_by_another_process_is_honoured_at_once(tmp_path: Path) -> No
 async def test_the_front_end_looks_at_the_state_once_per_request(
     ctx: EmulatorContext, caller: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    url = f"http://127.0.0.1:{free_port()}"  # nothing listens: a checked request ends in 503
+    url = f"http://127.0.0.1:{free_port()}"  # no revision runs: a checked request ends in 503
     iam.ensure_service(ctx.store, "svc", url=url)
     iam.grant_service_role(ctx.store, "svc", INVOKER_ROLE, f"serviceAccount:{caller}")
     token = ctx.issuer.mint_id_token(caller, url)
@@ -204,7 +204,7 @@ async def test_the_front_end_looks_at_the_state_once_per_request(
         return real_current()
 
     monkeypatch.setattr(ctx.store, "current", current)
-    front = CloudRunFrontend(ctx, "svc", url)
+    front = CloudRunFrontend(ctx, "svc")
     try:
         transport = httpx.ASGITransport(app=front)  # type: ignore[arg-type]
         async with httpx.AsyncClient(transport=transport, base_url=url) as client:

@@ -17,11 +17,11 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture
 async def front(ctx: EmulatorContext) -> AsyncIterator[httpx.AsyncClient]:
-    """A public service whose container is not listening: a forwarded request would end in 503."""
+    """A public service with no running revision: a request past the front end's own checks ends in 503."""
     url = f"http://127.0.0.1:{free_port()}"
     iam.ensure_service(ctx.store, "svc", url=url)
     iam.grant_service_role(ctx.store, "svc", "roles/run.invoker", "allUsers")
-    frontend = CloudRunFrontend(ctx, "svc", url)
+    frontend = CloudRunFrontend(ctx, "svc")
     try:
         transport = httpx.ASGITransport(app=frontend)  # type: ignore[arg-type]
         async with httpx.AsyncClient(transport=transport, base_url=url) as client:
@@ -58,7 +58,8 @@ async def test_no_invoker_iam_check_forwards_without_a_token(ctx: EmulatorContex
         service = state.services["svc"]
         service.bindings.clear()
         service.invoker_iam_check = False
-    assert (await front.get("/x")).status_code == 503  # forwarded: the (absent) container was asked
+    assert (await front.get("/x")).status_code == 503  # past the check: no revision to send it to
+    assert ctx.counters.get("frontend_refused", "no_revision") == 1
     with ctx.store.edit() as state:
         state.services["svc"].invoker_iam_check = True
     assert (await front.get("/x")).status_code == 403

@@ -40,13 +40,13 @@ def public(ctx: EmulatorContext) -> str:
 
 @pytest.fixture
 async def service_url(ctx: EmulatorContext, public: str) -> AsyncIterator[httpx.AsyncClient]:
-    async for client in _client(CloudRunFrontend(ctx, "svc", None)):
+    async for client in _client(CloudRunFrontend(ctx, "svc")):
         yield client
 
 
 @pytest.fixture
 async def tag_url(ctx: EmulatorContext, public: str) -> AsyncIterator[httpx.AsyncClient]:
-    async for client in _client(CloudRunFrontend(ctx, "svc", None, tag="canary")):
+    async for client in _client(CloudRunFrontend(ctx, "svc", tag="canary")):
         yield client
 
 

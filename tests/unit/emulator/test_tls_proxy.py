@@ -59,3 +59,13 @@ async def test_the_admin_api_is_not_reachable_through_a_google_host(through_prox
 def test_regional_run_hosts_carry_their_region() -> None:
     assert route("us-central1-run.googleapis.com") == ("/run", "us-central1")
     assert route("run.googleapis.com.evil.example") is None
+
+
+async def test_iap_public_keys_are_served_at_googles_gstatic_url(through_proxy: httpx.AsyncClient) -> None:
+    answer = await through_proxy.get("https://www.gstatic.com/iap/verify/public_key-jwk")
+    assert answer.status_code == 200 and [k["alg"] for k in answer.json()["keys"]] == ["ES256"]
+
+
+async def test_gstatic_serves_nothing_but_iap_keys(through_proxy: httpx.AsyncClient) -> None:
+    answer = await through_proxy.get("https://www.gstatic.com/oauth2/v3/certs")
+    assert answer.status_code == 404

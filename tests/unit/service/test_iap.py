@@ -366,3 +366,35 @@ def test_the_settings_default_to_iaps_published_keys_and_no_audience() -> None:
     defaults = ServiceSettings()
     assert defaults.iap_jwks_url == "https://www.gstatic.com/iap/verify/public_key-jwk"
     assert defaults.iap_audience == ""
+
+
+# The cache of assertions that passed
+
+
+@pytest.mark.anyio
+async def test_a_remembered_assertion_is_refused_once_it_expires(
+    signer: ec.EllipticCurvePrivateKey, keys: KeysServer
+) -> None:
+    """A repeat is remembered (same identity), but never past exp + skew."""
+    clock = [float(NOW)]
+    http = httpx.AsyncClient(transport=httpx.MockTransport(keys.handle))
+    check = IapVerifier(settings(), http=http, clock=lambda: clock[0])
+    assertion = mint(signer)
+    first = await check.verify(assertion)
+    clock[0] = NOW + 590 + SKEW - 1
+    assert await check.verify(assertion) is first
+    clock[0] = NOW + 590 + SKEW
+    assert "has expired" in await refusal(check, assertion)
+
+
+@pytest.mark.anyio
+async def test_a_refused_assertion_is_not_remembered(
+    signer: ec.EllipticCurvePrivateKey, forger: ec.EllipticCurvePrivateKey
+) -> None:
+    """Refused while IAP's key set lacks its key; accepted once the set holds it."""
+    server = KeysServer({"keys": [jwk(forger, "k0")]})
+    check = verifier(server, certs_refetch_cooldown_seconds=0)
+    assertion = mint(signer)
+    await refusal(check, assertion)
+    server.document = {"keys": [jwk(signer, "k1")]}
+    assert (await check.verify(assertion)).email == EMAIL

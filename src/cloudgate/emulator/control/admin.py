@@ -102,7 +102,7 @@ def public_state(ctx: EmulatorContext) -> dict[str, Any]:
     data = ctx.store.current().to_json()
     data["users"] = sorted(data["users"])
     data["signing_keys"] = sorted(ctx.keys.public_keys())
-    data["urls"] = {"token": ctx.token_url, "certs": ctx.certs_url, "jwks": ctx.jwks_url}
+    data["urls"] = {"token": ctx.token_url, "certs": ctx.certs_url, "jwks": ctx.jwks_url, "iap_jwks": ctx.iap_jwks_url}
     return data
 
 

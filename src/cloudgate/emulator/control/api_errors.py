@@ -71,7 +71,11 @@ async def read_json(request: Request) -> dict[str, Any]:
 def caller(ctx: EmulatorContext, request: Request) -> str:
     """The IAM member (``serviceAccount:EMAIL``/``user:EMAIL``) of the request's access token; 401 otherwise."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    grant = ctx.issuer.access_grant(token.strip()) if scheme.lower() == "bearer" else None
+    token = token.strip()
+    grant = None
+    if scheme.lower() == "bearer":
+        # An access token, or a service account's self-signed JWT (Google's client libraries send one for a key).
+        grant = ctx.issuer.access_grant(token) or ctx.issuer.self_signed_grant(token)
     # A token of a deleted (or disabled) account no longer speaks for anyone, as at Google.
     if grant is None or not policy_index(ctx.store.current()).speaks_for(grant.member, grant.subject_id):
         raise ApiError(

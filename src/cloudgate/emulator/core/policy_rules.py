@@ -36,9 +36,12 @@ class BindingError(EmulatorError):
 
 
 def resource_type(resource: str) -> str:
-    """``project``, ``service``, ``account`` or ``secret`` for a policy key (``services/api`` -> ``service``)."""
+    """``project``, ``service``, ``account``, ``secret`` or ``iap_web`` for a policy key (``services/api`` ->
+    ``service``)."""
     kind = resource.partition("/")[0]
-    return {"services": "service", "accounts": "account", "secrets": "secret"}.get(kind, "project")
+    return {"services": "service", "accounts": "account", "secrets": "secret", "iap_web": "iap_web"}.get(
+        kind, "project"
+    )
 
 
 def check_role(role: str, resource: str) -> None:

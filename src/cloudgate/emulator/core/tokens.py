@@ -6,6 +6,8 @@
 - ID tokens carry Google's claims (``iss``, ``aud``, ``azp``, ``sub``, ``email``, ``email_verified``, ``iat``,
   ``exp``) and are signed by ``SigningKeys``; their lifetime is the state's ``token_lifetime_seconds`` (1 h).
 - Access tokens (``ya29.`` + principal and expiry, HMAC-sealed with a key in the state folder) survive restarts.
+- A service account's self-signed JWT (``aud`` a Google API, signed with one of its keys) is taken as an access
+  token, as Google's APIs take it (``self_signed_grant``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 
 import jwt
 
+from cloudgate.emulator.core import iap
 from cloudgate.emulator.core.counters import Counters
 from cloudgate.emulator.core.keys import SigningKeys, sha256_hex
 from cloudgate.emulator.core.state import StateStore
@@ -107,9 +110,35 @@ class TokenIssuer:
 
     def check_assertion(self, assertion: str, *, token_url: str) -> tuple[str, dict[str, Any]]:
         """The account email and claims of a valid jwt-bearer assertion; ``GrantError`` otherwise."""
+        return self._account_jwt(assertion, audience=[TOKEN_URI, token_url])
+
+    def self_signed_grant(self, token: str) -> AccessGrant | None:
+        """Who a service account's self-signed JWT speaks for, or ``None``.
+
+        Google's APIs take one in place of an access token (cloud.google.com/iam/docs/create-short-lived-credentials-direct#sa-credentials-jwt):
+        ``iss`` = ``sub`` = the account, ``aud`` ``https://SERVICE.googleapis.com/`` or a ``scope`` claim, at most
+        an hour, signed by one of the account's keys. google-auth sends one for a key file's credentials in
+        Google's client libraries (``always_use_jwt_access``), so a library run with such a key makes no token
+        call at all."""
         try:
-            header = jwt.get_unverified_header(assertion)
-            unverified = jwt.decode(assertion, options={"verify_signature": False})
+            email, claims = self._account_jwt(token, audience=None)
+        except GrantError:
+            return None
+        audience, scope = claims.get("aud"), claims.get("scope")
+        google_api = (
+            isinstance(audience, str) and audience.startswith("https://") and audience.endswith(".googleapis.com/")
+        )
+        account = self.store.current().accounts.get(email)
+        if claims.get("sub") != email or not (google_api or (isinstance(scope, str) and scope)) or account is None:
+            return None
+        return AccessGrant(f"serviceAccount:{email}", float(claims["exp"]), {}, account.unique_id)
+
+    def _account_jwt(self, token: str, *, audience: list[str] | None) -> tuple[str, dict[str, Any]]:
+        """The email and claims of an RS256 JWT that a service account signed with one of its keys (``iss``),
+        current and at most an hour long, for one of ``audience`` (``None``: the caller checks ``aud``)."""
+        try:
+            header = jwt.get_unverified_header(token)
+            unverified = jwt.decode(token, options={"verify_signature": False})
         except jwt.PyJWTError as exc:
             raise GrantError("invalid_grant", "Invalid JWT: could not be decoded.") from exc
         email = unverified.get("iss")
@@ -123,11 +152,16 @@ class TokenIssuer:
             # exp/iat are checked below against ``self._clock`` (PyJWT would read the wall clock itself).
             try:
                 claims: dict[str, Any] = jwt.decode(
-                    assertion,
+                    token,
                     public,
                     algorithms=["RS256"],
-                    audience=[TOKEN_URI, token_url],
-                    options={"require": ["iss", "aud", "iat", "exp"], "verify_exp": False, "verify_iat": False},
+                    audience=audience,
+                    options={
+                        "require": ["iss", "iat", "exp"] if audience is None else ["iss", "aud", "iat", "exp"],
+                        "verify_exp": False,
+                        "verify_iat": False,
+                        "verify_aud": audience is not None,
+                    },
                 )
             except jwt.InvalidSignatureError:
                 continue
@@ -182,6 +216,8 @@ class TokenIssuer:
             subject = state.accounts[email].unique_id
         elif email in state.users:
             subject = state.users[email].unique_id
+        elif email == iap.agent_email(state.project_number):  # Google's service agent: in every project
+            subject = iap.agent_unique_id(state.project_number)
         else:
             raise EmulatorError(f"no account {email!r}")
         now = int(self._clock())

@@ -57,7 +57,12 @@ def iam_routes(ctx: EmulatorContext) -> list[Route]:
         if method not in {"generateIdToken", "generateAccessToken"}:
             return google_error(404, f"Method {method!r} not found.")
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        grant = ctx.issuer.access_grant(token.strip()) if scheme.lower() == "bearer" else None
+        token = token.strip()
+        grant = (
+            (ctx.issuer.access_grant(token) or ctx.issuer.self_signed_grant(token))
+            if scheme.lower() == "bearer"
+            else None
+        )
         state = ctx.store.current()
         index = policy_index(state)
         if grant is None or not index.speaks_for(grant.member, grant.subject_id):

@@ -19,17 +19,16 @@ An ASGI app in front of the service process, doing what ``shared/CLOUD_RUN.md`` 
   Everything else streams both ways without buffering.
 - Fault injection (admin API): the next N requests get a chosen status before any other check.
 - A request target that is not a path (``OPTIONS *``): ``400``, as nothing upstream could be asked for it.
-- With an ``InstancePool`` as the upstream, each request borrows a slot of one instance (``instances.py``): no
-  instance free in time: ``429``; an instance that fails to start: ``503``.
 - Traffic: a service URL's requests are split between revisions by ``split`` (``Target``: instances, percent,
-  the revision's own timeout and HTTP/2), set by the runtime from ``status.traffic``: each request picks a revision at random with those weights, as Cloud Run's split does.
-  A tag's URL has a front end of its own (``tag``) on its one revision. Nothing to send to: ``503``; the service
-  deleted, or the tag removed: ``404``.
+  the revision's own timeout and HTTP/2), set by the runtime from ``status.traffic``: each request picks a revision
+  at random with those weights, as Cloud Run's split does. A tag's URL has a front end of its own (``tag``) on its
+  one revision. Nothing to send to: ``503``; the service deleted, or the tag removed: ``404``.
+- Each request borrows a slot of one instance of its revision (``instances.py``): no instance free in time: ``429``;
+  an instance that fails to start: ``503``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import html
 import logging
 import random
@@ -104,23 +103,15 @@ _NO_INSTANCE = "The request was aborted because there was no available instance.
 
 
 class CloudRunFrontend:
-    """ASGI app: Cloud Run's front end for one service (``service_name`` in the state) at ``upstream``: one URL,
-    or the service's scaled instances."""
+    """ASGI app: Cloud Run's front end for one URL of one service (``service_name`` in the state): the service's
+    own URL, or a traffic tag's (``tag``). The runtime (``revisions.py``) sets the revisions it sends to."""
 
     def __init__(
-        self,
-        ctx: EmulatorContext,
-        service_name: str,
-        upstream: str | InstancePool | None,
-        *,
-        max_bytes: int = CLOUD_RUN_MAX_BYTES,
-        tag: str = "",
+        self, ctx: EmulatorContext, service_name: str, *, max_bytes: int = CLOUD_RUN_MAX_BYTES, tag: str = ""
     ) -> None:
         self.ctx = ctx
         self.service_name = service_name
-        self.pool = upstream if isinstance(upstream, InstancePool) else None
-        self.upstream = upstream.rstrip("/") if isinstance(upstream, str) else ""
-        #: The revisions sharing this URL's requests, with their percents (set by the runtime); empty: ``pool``.
+        #: The revisions sharing this URL's requests, with their percents (set by the runtime); empty: ``503``.
         self.split: list[Target] = []
         #: The traffic tag whose own URL this front end answers (``""``: the service URL).
         self.tag = tag
@@ -169,21 +160,17 @@ class CloudRunFrontend:
             logger.info("front end refused %s %s: %s (%d)", scope["method"], scope["path"], refusal.reason, status)
             await refusal.response(scope, receive, send)
             return
-        service = state.services[self.service_name]
         target = self._choose()
-        pool = target.pool if target is not None else self.pool
-        if pool is None and not self.upstream:
+        if target is None:
             self.ctx.counters.add("frontend_refused", "no_revision")
             await _page(503, *_UNAVAILABLE)(scope, receive, send)
             return
-        # A revision's own timeout and protocol; a service without revisions (a plain upstream): the service's.
-        timeout = target.timeout_seconds if target is not None else service.timeout_seconds
-        http2 = target.http2 if target is not None else service.http2
+        timeout = target.timeout_seconds  # the revision's own timeout and protocol
         started = {"sent": False}
         with anyio.move_on_after(timeout) as deadline:
             try:
-                async with pool.acquire() if pool else contextlib.nullcontext(self.upstream) as upstream:
-                    await self._forward(scope, receive, send, started, upstream, http2)
+                async with target.pool.acquire() as upstream:
+                    await self._forward(scope, receive, send, started, upstream, target.http2)
             except (NoInstanceError, InstanceStartError) as exc:
                 no_room = isinstance(exc, NoInstanceError)
                 self.ctx.counters.add("frontend_refused", "no_instance" if no_room else "instance_start_failed")

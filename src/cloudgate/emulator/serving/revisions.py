@@ -346,7 +346,7 @@ class RevisionRuntime:
 
     def _listen(self, name: str, listener: _Listener, *, tag: str = "") -> None:
         """Serve ``listener``'s URL with a front end of its own (no revision yet: 503; the service gone: 404)."""
-        listener.frontend = CloudRunFrontend(self.ctx, name, None, tag=tag)
+        listener.frontend = CloudRunFrontend(self.ctx, name, tag=tag)
         listener.server = quiet_server(listener.frontend, graceful=CLOUD_RUN_SHUTDOWN_GRACE_S + 5, date_header=False)
         self._tg.start_soon(listener.server.serve, [listener.socket])
 

@@ -1,0 +1,39 @@
+"""The gRPC gateway answers only the APIs it transcodes; the rest is ``UNIMPLEMENTED``, as a server without them.
+
+Calls it serves (Secret Manager, Cloud Run v2 over the libraries' own REST transports) are tested end to end with
+the real libraries against a real emulator: ``tests/e2e/test_emulator_client_libraries.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import grpc
+import pytest
+
+from cloudgate.emulator.grpc_gateway import GrpcGateway
+
+
+@pytest.fixture
+def channel() -> Iterator[grpc.Channel]:
+    gateway = GrpcGateway("http://127.0.0.1:9")  # never reached: nothing it serves is called
+    port = gateway.start()
+    with grpc.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.enable_http_proxy", 0)]) as opened:
+        yield opened
+    gateway.stop(None)
+
+
+@pytest.mark.parametrize(
+    "method",
+    [
+        "/google.firestore.v1.Firestore/GetDocument",
+        "/google.longrunning.Operations/GetOperation",
+        "/google.cloud.secretmanager.v1.SecretManagerService/NoSuchMethod",
+    ],
+    ids=["another-api", "a-mixin", "an-unknown-method"],
+)
+def test_a_method_the_gateway_does_not_serve_is_unimplemented(channel: grpc.Channel, method: str) -> None:
+    call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(method)
+    with pytest.raises(grpc.RpcError) as raised:
+        call(b"", timeout=30)
+    assert raised.value.code() is grpc.StatusCode.UNIMPLEMENTED
