@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from cloudgate.emulator.core.counters import Counters
 from cloudgate.emulator.core.iap import JWKS_PATH, IapKeys
+from cloudgate.emulator.core.iap_sessions import IapSessions
 from cloudgate.emulator.core.keys import SigningKeys
 from cloudgate.emulator.core.state import StateStore
 from cloudgate.emulator.core.tokens import TokenIssuer
@@ -81,6 +82,8 @@ class EmulatorContext:
     runtime: Runtime | None = None
     #: IAP's ES256 signing key (``core/iap.py``); ``open`` keeps it in ``<state>/iap-signing/``.
     iap_keys: IapKeys | None = None
+    #: People signed in through the emulated IAP sign-in page (``serving/iap_gate.py``).
+    iap_sessions: IapSessions = field(default_factory=IapSessions)
 
     @property
     def token_url(self) -> str:

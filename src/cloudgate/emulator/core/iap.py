@@ -66,6 +66,12 @@ def audience(project_number: str, region: str, service: str) -> str:
     return f"/projects/{project_number}/locations/{region}/services/{service}"
 
 
+def oauth_client_id(project_number: str) -> str:
+    """The OAuth client IAP uses for the project's Cloud Run services (Google-managed on Google; this fixed name in
+    the emulator): programmatic callers send an ID token with this ``aud``."""
+    return f"{project_number}-cloudgate-iap.apps.googleusercontent.com"
+
+
 def web_resource(project_number: str, region: str, service: str) -> str:
     """The IAP API's resource name of a Cloud Run service (``gcloud beta iap web ... --resource-type=cloud-run``)."""
     return f"projects/{project_number}/iap_web/cloud_run-{region}/services/{service}"
