@@ -37,6 +37,10 @@ def secret_findings(findings: list[Finding]) -> list[Finding]:
         ("DATABASE_URL", DATABASE_URL, "Basic Auth Credentials"),
         ("DB_PASSWORD", "hunter2", "a literal value in a variable named like a secret"),
         ("BLOB", "q8Zr3LkP0vXn2WbTy7HsJd5GmCfA1eUo", "a high-entropy string"),
+        ("REDIS_URL", "redis://:hunter2@10.0.0.3:6379/0", "a password in a URL"),
+        ("DATABASE_DSN", "host=10.0.0.5 user=app password=hunter2 dbname=app", "a password in a connection string"),
+        ("SQL", "Server=db;Database=app;User Id=app;Password=hunter2;", "a password in a connection string"),
+        ("PGPASSWORD", "hunter2", "a literal value in a variable named like a secret"),
     ],
 )
 def test_a_literal_secret_is_serious_and_its_value_is_never_shown(name: str, value: str, kind: str) -> None:
@@ -63,6 +67,8 @@ def test_an_argon2_docs_users_line_is_found() -> None:
         ("OAUTH_TOKEN_URL", "https://oauth2.googleapis.com/token"),
         ("PASSWORD_MIN_LENGTH", "12"),
         ("SECRET_NAME", "api-docs-users"),
+        ("DATABASE_DSN", "host=10.0.0.5 user=app password=${DB_PASSWORD} dbname=app"),
+        ("REDIS_URL", "redis://10.0.0.3:6379/0"),
         ("GIT_SHA", "3f2a9c1d7e4b5a6f8091a2b3c4d5e6f708192a3b"),
         ("GOOGLE_APPLICATION_CREDENTIALS", "/secrets/key/key.json"),
         ("UPSTREAM", "projects/my-project-123456/locations/europe-west1/services/api-gateway-production"),
