@@ -116,3 +116,35 @@ def test_a_secret_passed_as_env_var_is_a_warning() -> None:
         f for f in audit_service(TARGET, service, out.policy(), out.project_policy()) if f.code == "secret-env"
     ]
     assert finding.severity == "warning" and "db-password" in finding.message and "DB_PASSWORD" in finding.message
+
+
+def older_revision(name: str, *env: tuple[str, str]) -> dict[str, Any]:
+    """``gcloud run revisions describe NAME --format=json``: a Revision of the service's template, with ``env``."""
+    template = out.service()["spec"]["template"]
+    spec = template["spec"]
+    spec["containers"][0]["env"] = [{"name": key, "value": value} for key, value in env]
+    metadata = {**template["metadata"], "name": name, "namespace": "123456789012"}
+    return {"apiVersion": "serving.knative.dev/v1", "kind": "Revision", "metadata": metadata, "spec": spec}
+
+
+def test_an_older_revision_still_serving_a_secret_is_serious_with_a_fix_that_moves_the_traffic() -> None:
+    service = out.service()
+    service["status"]["traffic"] = [
+        {"percent": 90, "revisionName": "api-00002-qoz", "latestRevision": True},
+        {"percent": 10, "revisionName": "api-00001-abc"},
+        {"revisionName": "api-00001-abc", "tag": "debug", "url": "https://debug---api-123456789012.a.run.app"},
+    ]
+    revision = older_revision("api-00001-abc", ("API_KEY", STRIPE))
+    findings = audit_service(TARGET, service, out.policy(), out.project_policy(), [revision])
+    [finding] = [f for f in findings if f.code == "older-revision-secret"]
+    assert finding.serious and finding.message.startswith(
+        "env var API_KEY of container #1 of revision api-00001-abc (serves 10% of the traffic, tag debug) holds"
+    )
+    assert finding.fix == f"gcloud run services update-traffic {TARGET.where()} --to-latest --remove-tags=debug"
+    assert not any(STRIPE in f.line() for f in findings) and secret_findings(findings) == []
+
+
+def test_an_older_revision_that_no_traffic_reaches_is_not_read() -> None:
+    revision = older_revision("api-00001-abc", ("API_KEY", STRIPE))
+    findings = audit_service(TARGET, out.service(), out.policy(), out.project_policy(), [revision])
+    assert [f for f in findings if f.code == "older-revision-secret"] == []
