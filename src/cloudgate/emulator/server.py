@@ -16,7 +16,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
@@ -47,11 +47,8 @@ from cloudgate.emulator.identity.sts_api import sts_routes
 from cloudgate.emulator.identity.token_api import token_routes
 from cloudgate.emulator.serving.listeners import QuietServer, bind, quiet_server
 from cloudgate.emulator.serving.revisions import DEFAULT_IDLE_SECONDS, RevisionRuntime
-from cloudgate.emulator.tls_proxy import TlsProxy, remove_proxy_address, write_proxy_address
+from cloudgate.emulator.tls_proxy import GatewayStarter, TlsProxy, remove_proxy_address, write_proxy_address
 from cloudgate.errors import EmulatorError
-
-if TYPE_CHECKING:
-    from cloudgate.emulator.grpc_gateway import GrpcGateway
 
 logger = logging.getLogger(__name__)
 
@@ -113,13 +110,15 @@ async def serve(
     watcher = anyio.CancelScope()
     proxying = anyio.CancelScope()
     runtime: RevisionRuntime | None = None
-    gateway: GrpcGateway | None = None
+    gateway: GatewayStarter | None = None
     try:
         # The HTTPS proxy for Google's API hosts (tls_proxy.py), on a free port recorded in the state folder.
         proxy_listener = await anyio.create_tcp_listener(local_host=host, local_port=0)
-        gateway = _grpc_gateway(ctx.base_url if host not in _WILDCARDS else f"http://127.0.0.1:{port}")
-        grpc_port = gateway.start() if gateway is not None else None
-        proxy = TlsProxy(google_app(ctx), EmulatorCA.open(state_dir).server_context(), grpc_port=grpc_port)
+        gateway = GatewayStarter(ctx.base_url if host not in _WILDCARDS else f"http://127.0.0.1:{port}")
+        if not gateway.available:
+            logger.warning("grpcio is not installed: gRPC client libraries cannot reach the emulator")
+        context = EmulatorCA.open(state_dir).server_context()
+        proxy = TlsProxy(google_app(ctx), context, grpc_gateway=gateway if gateway.available else None)
         async with anyio.create_task_group() as tg:
             tg.start_soon(google.serve, [google_socket])
             tg.start_soon(_serve_proxy, proxying, proxy_listener, proxy)
@@ -156,17 +155,6 @@ async def serve(
         google_socket.close()
     if failure is not None:
         raise failure
-
-
-def _grpc_gateway(emulator_url: str) -> GrpcGateway | None:
-    """The gRPC gateway (``grpc_gateway.py``), or ``None`` without grpcio and the client libraries it transcodes
-    with (the ``emulator`` extra installs them): then the HTTPS proxy speaks HTTP/1.1 only."""
-    try:
-        from cloudgate.emulator.grpc_gateway import GrpcGateway
-    except ImportError as exc:
-        logger.warning("no gRPC gateway (%s): gRPC client libraries cannot reach the emulator", exc)
-        return None
-    return GrpcGateway(emulator_url)
 
 
 async def _serve_proxy(scope: anyio.CancelScope, listener: anyio.abc.Listener[Any], proxy: TlsProxy) -> None:

@@ -8,9 +8,11 @@ request from Google's side of the emulator (the same ASGI app, under the API's p
 with ``403`` before a byte leaves the machine: nothing reaches Google.
 
 gRPC clients (``google-cloud-*`` libraries by default; gRPC's C core honours ``grpc_proxy``/``https_proxy`` and
-``GRPC_DEFAULT_SSL_ROOTS_FILE_PATH``) negotiate ALPN ``h2`` in the same TLS handshake: given a gRPC gateway's port
-(``grpc_gateway.py``), the proxy offers ``h2`` and splices those tunnels to it; HTTP/1.1 clients (requests,
-gcloud, google-auth) are served as before. Without a gateway only ``http/1.1`` is offered.
+``GRPC_DEFAULT_SSL_ROOTS_FILE_PATH``) negotiate ALPN ``h2`` in the same TLS handshake: given a gRPC gateway
+(``grpc_gateway.py``, started by ``GatewayStarter`` on the first such tunnel: grpcio and the client libraries
+take about a second to import, which an emulator that never meets a gRPC client should not pay), the proxy
+offers ``h2`` and splices those tunnels to it; HTTP/1.1 clients (requests, gcloud, google-auth) are served as
+before. Without a gateway only ``http/1.1`` is offered.
 
 Hosts served (``SERVED_HOSTS``): ``oauth2`` and ``www`` (token endpoint and certs), ``iamcredentials``, ``iam``,
 ``run`` (and the regional ``REGION-run``), ``secretmanager``, ``cloudresourcemanager``, ``sts``, ``iap``, and
@@ -18,8 +20,8 @@ Hosts served (``SERVED_HOSTS``): ``oauth2`` and ``www`` (token endpoint and cert
 
 Example::
 
-    gateway = GrpcGateway("http://127.0.0.1:8089")      # grpc_gateway.py: gRPC calls -> the REST handlers
-    proxy = TlsProxy(google_app(ctx), EmulatorCA.open(state_dir).server_context(), grpc_port=gateway.start())
+    gateway = GatewayStarter("http://127.0.0.1:8089")   # grpc_gateway.py: gRPC calls -> the REST handlers
+    proxy = TlsProxy(google_app(ctx), EmulatorCA.open(state_dir).server_context(), grpc_gateway=gateway)
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
     await listener.serve(proxy.handle)
 """
@@ -27,10 +29,13 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import logging
 import re
 import ssl
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -83,10 +88,10 @@ def route(host: str) -> tuple[str, str | None] | None:
 class TlsProxy:
     """Serves ``CONNECT`` tunnels to Google's API hosts from ``app`` (the emulator's Google side)."""
 
-    def __init__(self, app: Any, context: ssl.SSLContext, *, grpc_port: int | None = None) -> None:
+    def __init__(self, app: Any, context: ssl.SSLContext, *, grpc_gateway: Callable[[], int] | None = None) -> None:
         self._context = context
-        self._grpc_port = grpc_port
-        if grpc_port is not None:
+        self._grpc_gateway = grpc_gateway
+        if grpc_gateway is not None:
             context.set_alpn_protocols(["h2", "http/1.1"])
         self._client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app, client=("127.0.0.1", 0)), base_url="http://127.0.0.1", timeout=60
@@ -112,10 +117,21 @@ class TlsProxy:
                 tls = await TLSStream.wrap(
                     client, server_side=True, ssl_context=self._context, standard_compatible=False
                 )
-                if tls.extra(TLSAttribute.alpn_protocol, None) == "h2" and self._grpc_port is not None:  # noqa: S610
-                    await _splice(tls, self._grpc_port)
+                if tls.extra(TLSAttribute.alpn_protocol, None) == "h2" and self._grpc_gateway is not None:  # noqa: S610
+                    port = await self._gateway_port()
+                    if port is not None:
+                        await _splice(tls, port)
                 else:
                     await self._serve(tls, *served, paths=_UNPREFIXED_PATHS.get(target[0].lower(), _GOOGLE_PATHS))
+
+    async def _gateway_port(self) -> int | None:
+        """The gRPC gateway's port, started on first use; ``None`` (the tunnel closes) if it cannot start."""
+        assert self._grpc_gateway is not None
+        try:
+            return await anyio.to_thread.run_sync(self._grpc_gateway)
+        except Exception:
+            logger.exception("the gRPC gateway could not start: this gRPC client's tunnel is closed")
+            return None
 
     async def _serve(
         self, stream: anyio.abc.ByteStream, prefix: str, region: str | None, *, paths: tuple[str, ...]
@@ -158,6 +174,35 @@ class TlsProxy:
         )
         kept = [(n, v) for n, v in answer.headers.raw if n.lower() not in _HOP_BY_HOP]
         return answer.status_code, kept, answer.content
+
+
+class GatewayStarter:
+    """Starts the gRPC gateway once, when first called (from a worker thread: it imports grpcio); returns its port.
+
+    ``available`` says whether it can (grpcio is installed: the ``emulator`` extra); ``stop`` stops it if started.
+    """
+
+    def __init__(self, emulator_url: str) -> None:
+        self._url = emulator_url
+        self._lock = threading.Lock()
+        self._gateway: Any = None
+        self._port = 0
+        self.available = importlib.util.find_spec("grpc") is not None
+
+    def __call__(self) -> int:
+        with self._lock:
+            if self._gateway is None:
+                from cloudgate.emulator.grpc_gateway import GrpcGateway
+
+                self._gateway = GrpcGateway(self._url)
+                self._port = self._gateway.start()
+                logger.info("gRPC gateway started on 127.0.0.1:%d", self._port)
+            return self._port
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._gateway is not None:
+                self._gateway.stop()
 
 
 async def _splice(client: anyio.abc.ByteStream, port: int) -> None:

@@ -84,7 +84,9 @@ class Authenticator:
         _ = self.iap
         _ = self.keystore
         url = self.settings.keystore
-        if url.startswith("sqlite:") and os.environ.get(env_vars.K_SERVICE):
+        # True of Cloud Run's instances, each with a copy of what the image held; not of one that reads the file
+        # `cloudgate keys` writes (the deployer says so with CLOUDGATE_KEYSTORE_SHARED).
+        if url.startswith("sqlite:") and os.environ.get(env_vars.K_SERVICE) and not self.settings.keystore_shared:
             logger.warning(
                 "CLOUDGATE_KEYSTORE is an SQLite file, but on Cloud Run each instance has its own in-memory "
                 "filesystem: keys created after the image was built, or on another instance, are not there. "

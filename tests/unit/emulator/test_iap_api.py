@@ -54,6 +54,7 @@ async def test_the_annotation_turns_iap_on_for_the_service(ctx: EmulatorContext,
 async def test_a_binding_set_through_iap_gives_access_and_no_invoke(
     ctx: EmulatorContext, google: httpx.AsyncClient, owner: dict[str, str]
 ) -> None:
+    iam.create_user(ctx.store, "ada@example.com", token_uri=ctx.token_url, groups=["team@example.com"])  # a group
     read = (await google.post(f"{_resource(ctx)}:getIamPolicy", json={}, headers=owner)).json()
     bindings = [{"role": ACCESSOR, "members": ["group:team@example.com"]}]
     answer = await _set(google, _resource(ctx), owner, bindings=bindings, etag=read["etag"])
