@@ -151,6 +151,12 @@ def test_a_domain_invoker_is_serious(gcloud_stack: GcloudStack, runtime: str) ->
 
 
 def test_a_group_invoker_is_a_warning(gcloud_stack: GcloudStack, runtime: str) -> None:
+    # A group must exist to be bound, as on Google: an account of the emulated directory joins it.
+    subprocess.run(
+        [CLOUDGATE, "emulator", "accounts", "create", "ops-bot", "--group", "ops@example.com",
+         "--state-dir", str(gcloud_stack.state_dir)],
+        env=clean_env(), capture_output=True, timeout=60, check=True,
+    )  # fmt: skip
     deployed_with_invoker(gcloud_stack, "team", runtime, "group:ops@example.com")
     code, findings, printed = audit(gcloud_stack, "team")
     assert code == 0, printed
