@@ -4,20 +4,25 @@ The service is deployed with the real ``gcloud beta run deploy --iap`` as a loca
 ``cloudgate serve app.main:create_app``, its docs opened by IAP sign-in (``CLOUDGATE_DOCS_AUTH=iap``) and its
 assertions verified against the emulator's IAP keys (``CLOUDGATE_IAP_JWKS_URL``, ``CLOUDGATE_IAP_AUDIENCE``).
 alice holds ``roles/iap.httpsResourceAccessor`` (``gcloud beta iap web add-iam-policy-binding``); mallory does not.
-A screenshot of the docs after "Try it out" is kept in ``test-artifacts/``.
+A screenshot of the docs after "Try it out" is kept in ``test-artifacts/``. Assertions sent straight to the
+container (bypassing the front end, as anyone who reaches the port could) are checked by the service itself.
 """
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.e2e.gcloud_stack import LOCAL_COMMAND_IMAGE, GcloudStack
 from tests.e2e.test_proxy_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
@@ -64,7 +69,8 @@ def iap_service(gcloud_stack: GcloudStack, tmp_path_factory: pytest.TempPathFact
         "CLOUDGATE_KEYSTORE": keystore,
     }
     gcloud_stack.gcloud(
-        "beta", "run", "deploy", SERVICE, "--iap", "--no-allow-unauthenticated", f"--image={LOCAL_COMMAND_IMAGE}",
+        "beta", "run", "deploy", SERVICE, "--iap", "--no-allow-unauthenticated", "--min-instances=1",
+        f"--image={LOCAL_COMMAND_IMAGE}",
         f"--command={CLOUDGATE}", "--args=serve,app.main:create_app,--host,127.0.0.1",
         "--set-env-vars=^;^" + ";".join(f"{k}={v}" for k, v in env.items()),
     )  # fmt: skip
@@ -136,3 +142,64 @@ def test_signing_out_brings_back_the_account_chooser(browser: Any, iap_service: 
     page.goto(f"{iap_service.url}/_gcp_iap/clear_login_cookie")
     page.goto(f"{iap_service.url}/docs")
     expect(page.get_by_role("heading", name="Choose an account")).to_be_visible(timeout=20_000)
+
+
+def _straight_to_the_container(gcloud_stack: GcloudStack, iap_service: IapService, assertion: str) -> int:
+    """``GET /docs`` sent to the service's instance itself (bypassing the front end and IAP) with ``assertion``."""
+    deadline = time.monotonic() + 60  # --min-instances=1: one instance is kept running
+    while True:
+        instances = httpx.get(f"{gcloud_stack.emulator_url}/admin/instances").raise_for_status().json()
+        ready = [i["url"] for name, pool in instances.items() if SERVICE in name for i in pool if i["state"] == "ready"]
+        if ready or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert ready, instances
+    return httpx.get(f"{ready[0]}/docs", headers={"X-Goog-IAP-JWT-Assertion": assertion}).status_code
+
+
+def _assertion(gcloud_stack: GcloudStack, key: Any, kid: str, **changes: Any) -> str:
+    state = httpx.get(f"{gcloud_stack.emulator_url}/admin/state").raise_for_status().json()
+    now = int(time.time())
+    claims = {
+        "iss": "https://cloud.google.com/iap", "sub": "accounts.google.com:1", "email": ALICE, "iat": now,
+        "exp": now + 600, "aud": f"/projects/{state['project_number']}/locations/{REGION}/services/{SERVICE}",
+    }  # fmt: skip
+    return jwt.encode({**claims, **changes}, key, algorithm="ES256", headers={"kid": kid})
+
+
+def _iap_key(gcloud_stack: GcloudStack) -> tuple[Any, str]:
+    """The emulator's own IAP signing key (as if IAP's key leaked) and its kid."""
+    key = serialization.load_pem_private_key(
+        (gcloud_stack.state_dir / "iap-signing" / "iap-es256.pem").read_bytes(), None
+    )
+    kid = httpx.get(f"{gcloud_stack.emulator_url}/iap/verify/public_key-jwk").json()["keys"][0]["kid"]
+    return key, kid
+
+
+def test_a_valid_assertion_straight_to_the_container_opens_the_docs(
+    gcloud_stack: GcloudStack, iap_service: IapService
+) -> None:
+    """The control for the refusals below: the container checks the assertion, not where the request came from."""
+    key, kid = _iap_key(gcloud_stack)
+    assert _straight_to_the_container(gcloud_stack, iap_service, _assertion(gcloud_stack, key, kid)) == 200
+
+
+def test_an_assertion_signed_by_a_key_not_in_iaps_jwks_is_refused(
+    gcloud_stack: GcloudStack, iap_service: IapService
+) -> None:
+    forged = _assertion(gcloud_stack, ec.generate_private_key(ec.SECP256R1()), "not-iaps-key")
+    assert _straight_to_the_container(gcloud_stack, iap_service, forged) == 401
+
+
+def test_a_forged_assertion_naming_iaps_key_is_refused(gcloud_stack: GcloudStack, iap_service: IapService) -> None:
+    _, kid = _iap_key(gcloud_stack)
+    forged = _assertion(gcloud_stack, ec.generate_private_key(ec.SECP256R1()), kid)
+    assert _straight_to_the_container(gcloud_stack, iap_service, forged) == 401
+
+
+def test_an_assertion_replayed_from_another_service_is_refused(
+    gcloud_stack: GcloudStack, iap_service: IapService
+) -> None:
+    key, kid = _iap_key(gcloud_stack)
+    replayed = _assertion(gcloud_stack, key, kid, aud="/projects/123456789012/locations/us-central1/services/other")
+    assert _straight_to_the_container(gcloud_stack, iap_service, replayed) == 401
