@@ -104,6 +104,7 @@ async def serve(
     google_socket = bind(host, port)
     ctx = EmulatorContext.open(state_dir, f"http://{host}:{port}")
     ctx.keys.current_kid  # noqa: B018 - create the first signing key now, not on the first request
+    ctx.iap_signing_keys().kid  # noqa: B018 - and IAP's
     stop = anyio.Event()
     failure: EmulatorError | None = None
     google = quiet_server(google_app(ctx), graceful=5, http="h11")

@@ -46,10 +46,11 @@ from starlette.types import Receive, Scope
 from cloudgate.emulator.core import iap
 from cloudgate.emulator.core.context import EmulatorContext
 from cloudgate.emulator.core.iap_sessions import SESSION_LIFETIME_S
-from cloudgate.emulator.core.permissions import PolicyIndex, iap_resource, policy_index
+from cloudgate.emulator.core.permissions import PolicyIndex, iap_resource, policy_index, service_resource
 from cloudgate.emulator.core.state import DEFAULT_REGION, Service, State
 from cloudgate.emulator.core.tokens import IdTokenError
 from cloudgate.emulator.hosts import is_local_host
+from cloudgate.google import SIGNATURE_REMOVED
 from cloudgate.headers import date_header
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ _FORGEABLE = frozenset(
     {b"x-goog-iap-jwt-assertion", b"x-goog-authenticated-user-email", b"x-goog-authenticated-user-id",
      b"x-serverless-authorization"}
 )  # fmt: skip
+_INVOKE = "run.routes.invoke"
 _MAX_FORM_BYTES = 8 * 1024
 _MAX_CONTINUE = 2048
 #: The agent's ID token is reused until this long before it expires.
@@ -296,6 +298,10 @@ class IapGate:
         claims = iap.assertion_claims(email=email, subject_id=subject_id, audience=audience, now=now)
         assertion = self.ctx.iap_signing_keys().sign(claims)
         agent = self._agent_token(state, service.tag_urls.get(tag, service.url), now)
+        if not service.invoker_iam_check or policy_index(state).public(_INVOKE, service_resource(name)):
+            # No invoker check will strip the signature: do it here, as Cloud Run always does before the app.
+            head, payload, _ = agent.split(".")
+            agent = f"{head}.{payload}.{SIGNATURE_REMOVED}"
         used = {b"proxy-authorization"} if _header(scope["headers"], b"proxy-authorization") else set()
         if not used and _header(scope["headers"], b"authorization").lower().startswith("bearer "):
             used.add(b"authorization")  # the caller's IAP token: consumed by IAP
