@@ -95,6 +95,9 @@ CHECKS: tuple[Check, ...] = (
           "Read the revision's conditions and logs.", readback.revision_not_ready, readback_only=True),
     Check("secret-as-env", SERIOUS, "Read-back: a secret the deploy mounts as a file arrived as an env var.",
           "Run cloudgate deploy again.", readback.secret_as_env, readback_only=True),
+    Check("traffic-not-latest", SERIOUS, "Read-back: traffic is pinned to older revisions, not the deployed one.",
+          "Run cloudgate deploy again, or move the traffic to the latest revision.", readback.traffic_not_latest,
+          readback_only=True),
     Check("wrong-account", SERIOUS, "Read-back: the runtime account is not the one the deploy asked for.",
           "Run cloudgate deploy again.", readback.wrong_account, readback_only=True),
 )  # fmt: skip

@@ -186,6 +186,13 @@ def ingress(service: Json) -> str:
     return status or service_annotations(service).get(INGRESS) or "all"
 
 
+def traffic_on_latest(service: Json) -> bool:
+    """Whether every share of ``spec.traffic`` follows the latest revision; ``update-traffic --to-revisions`` pins
+    it to named ones, and then ``gcloud run deploy`` keeps the pin (the new revision serves 0%)."""
+    routes = [route for route in map(_dict, _list(_dict(service.get("spec")).get("traffic"))) if route.get("percent")]
+    return all(route.get("latestRevision") for route in routes)
+
+
 @dataclass(frozen=True)
 class OlderRevision:
     """A revision other than the latest that traffic still reaches: a share of the traffic, or a tag's own URL."""
