@@ -13,7 +13,13 @@ RUN_EXTRAS := --extra data --extra emulator --extra client
 # uv installs from the lock: on the PATH if it is there, else bootstrapped from PyPI into .venv by pip.
 UV = $(or $(shell command -v uv 2>/dev/null),$(BIN)/uv)
 # --frozen: exactly uv.lock, never re-resolved; --inexact: a `make run` after `make test` keeps the dev tools.
-SYNC = UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --inexact --python $(PYTHON)
+# --compile-bytecode, and COMPILE for our own folders: where PYTHONDONTWRITEBYTECODE is set (this machine, CI) Python
+# reads .pyc but never writes them, so without these every process (the CLI, each uvicorn of the tests' stacks)
+# compiled all it imported: fastapi + google.auth + httpx + uvicorn took 0.82 s of CPU to import, 0.37 s compiled.
+# COMPILE runs before every run and test: it compiles only what changed (0.05 s when nothing did); a stale .pyc is
+# never used, only ignored.
+SYNC = UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --frozen --inexact --compile-bytecode --python $(PYTHON)
+COMPILE = $(BIN)/python -m compileall -q src app
 
 .PHONY: run test lint unit load bench clean system-deps docs lock image uv
 
@@ -41,13 +47,19 @@ system-deps:
 	@bash scripts/system-deps.sh
 
 run: $(RUN_STAMP)
+	@$(COMPILE)
 	$(BIN)/cloudgate dev $(ARGS)
 
+# PYTHONDONTWRITEBYTECODE= for the test run: pytest caches a test module's assert-rewritten code only where bytecode
+# may be written, and each worker collects every module (3-4 s of CPU per worker from the second run on). Everything
+# else is compiled already; __pycache__ is git-ignored and kept out of images and uploads.
 test: $(STAMP) system-deps
-	$(BIN)/python -m pytest -q -n 3 --dist loadscope
+	@$(COMPILE) tests
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -n 3 --dist loadscope
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest -q tests/unit
+	@$(COMPILE) tests
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q tests/unit
 
 # The same tests as CI's short pass, run longer (tests/load/passes.py); -s shows the figures each test prints.
 load: $(STAMP) system-deps

@@ -30,6 +30,10 @@ DOCS_USERS_FILE = "CLOUDGATE_DOCS_USERS_FILE"
 THROTTLE_STORAGE = "CLOUDGATE_THROTTLE_STORAGE"
 #: Where API keys live: ``sqlite:///path``, ``file:///path.json`` or ``firestore://PROJECT[/DATABASE]/COLLECTION``.
 KEYSTORE = "CLOUDGATE_KEYSTORE"
+#: ``true``: the SQLite key file is the one ``cloudgate keys`` writes, read live by the service's one instance
+#: (``cloudgate dev`` sets it for one instance); unset, on Cloud Run (``K_SERVICE``) each instance warns that its
+#: key file is its own copy.
+KEYSTORE_SHARED = "CLOUDGATE_KEYSTORE_SHARED"
 #: How the caller's Google identity is read: ``cloud-run``, ``verify`` or ``off``.
 IDENTITY = "CLOUDGATE_IDENTITY"
 #: Accepted ID token audiences, comma separated.

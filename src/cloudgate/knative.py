@@ -36,6 +36,8 @@ INGRESS = "run.googleapis.com/ingress"
 INGRESS_STATUS = "run.googleapis.com/ingress-status"
 CUSTOM_AUDIENCES = "run.googleapis.com/custom-audiences"
 INVOKER_IAM_DISABLED = "run.googleapis.com/invoker-iam-disabled"
+#: ``gcloud beta run deploy --iap`` sets it to ``"true"``, ``--no-iap`` removes it (``api_lib/run/service.py``).
+IAP_ENABLED = "run.googleapis.com/iap-enabled"
 MIN_SCALE = "autoscaling.knative.dev/minScale"
 MAX_SCALE = "autoscaling.knative.dev/maxScale"
 CREATOR = "serving.knative.dev/creator"
@@ -499,6 +501,11 @@ class Service:
         return self.annotations.get(INVOKER_IAM_DISABLED, "false").lower() != "true"
 
     @property
+    def iap_enabled(self) -> bool:
+        """Identity-Aware Proxy directly on the service (``--iap``)."""
+        return self.annotations.get(IAP_ENABLED, "false").lower() == "true"
+
+    @property
     def tags(self) -> dict[str, str | None]:
         """Tag -> revision (``None``: the latest ready one)."""
         return {t.tag: t.revision for t in self.traffic if t.tag}
@@ -545,6 +552,8 @@ class Service:
         if annotations.get(INGRESS, "all") not in INGRESS_VALUES:
             raise _fail(f"metadata.annotations[{INGRESS}]", f"must be one of {', '.join(INGRESS_VALUES)}.")
         audiences(annotations)
+        if annotations.get(IAP_ENABLED, "false").lower() not in ("true", "false"):
+            raise _fail(f"metadata.annotations[{IAP_ENABLED}]", "must be 'true' or 'false'.")
         raw = _with_defaults(given, metadata, spec, project_number)
         template = RevisionTemplate.from_json(raw["spec"]["template"], service_name=given)
         return cls(

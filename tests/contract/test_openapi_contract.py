@@ -9,30 +9,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-import schemathesis
 from app.main import create_app
 from app.settings import DataSettings
 from fastapi import FastAPI
-from hypothesis import HealthCheck, settings
-from schemathesis.config import SchemathesisConfig
-from schemathesis.generation.feedback import FeedbackSources
-from schemathesis.pytest._test_builder import build_operation_test
 
 from cloudgate.service import ServiceSettings
 from cloudgate.service.keys import open_keystore
 
+if TYPE_CHECKING:
+    import schemathesis
+
+# schemathesis and hypothesis are imported by the tests that use them, not at collection: every pytest-xdist worker
+# collects every module, and their pytest plugins are off (pyproject.toml), so only the worker that runs this module
+# loads them (about 0.4 s of CPU each).
 _REPO = Path(__file__).resolve().parents[2]
 _SCOPES = ["datasets:read", "datasets:write", "datasets:admin"]
-_SETTINGS = settings(
-    max_examples=10,
-    derandomize=True,
-    deadline=None,
-    database=None,
-    suppress_health_check=list(HealthCheck),
-)
 
 
 @pytest.fixture
@@ -52,6 +46,9 @@ def service(tmp_path: Path) -> tuple[FastAPI, str]:
 
 @pytest.fixture
 def api_schema(service: tuple[FastAPI, str]) -> Any:
+    import schemathesis
+    from schemathesis.config import SchemathesisConfig
+
     app, _ = service
     config = SchemathesisConfig.from_path(str(_REPO / "schemathesis.toml"))  # what `schemathesis run` reads too
     config.cache.enabled = False  # no replay of earlier runs' failures: each run is the same
@@ -68,6 +65,13 @@ def _exercise(api_schema: Any, call: Callable[[schemathesis.Case], None]) -> Non
     This is what ``schema.parametrize()`` builds for each operation: its lazy form (``from_fixture``) does not run
     under pytest 9, so the same builder is called here directly.
     """
+    from hypothesis import HealthCheck, settings
+    from schemathesis.generation.feedback import FeedbackSources
+    from schemathesis.pytest._test_builder import build_operation_test
+
+    few = settings(
+        max_examples=10, derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
     for result in api_schema.get_all_operations():
         operation = result.ok()
         test = build_operation_test(
@@ -76,7 +80,7 @@ def _exercise(api_schema: Any, call: Callable[[schemathesis.Case], None]) -> Non
             test_func=call,
             given_kwargs={},
             feedback=FeedbackSources(),
-            explicit_settings=_SETTINGS,
+            explicit_settings=few,
         )
         test()
 

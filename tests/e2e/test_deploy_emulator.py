@@ -7,6 +7,8 @@ emulator has no Cloud Build) serving the protected test app.
 
 from __future__ import annotations
 
+import json
+import shlex
 import shutil
 import subprocess
 import time
@@ -28,6 +30,9 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("gcloud") is None, reason="gcloud is not installed"),
     pytest.mark.timeout(900),  # a hang guard: the module's first deploy makes some 30 gcloud calls on a busy machine
 ]
+
+#: Shaped like a GitHub personal access token, made up here (never valid).
+GITHUB_TOKEN = "ghp_R8bYq2LxW5nT0vKc3ZpH7sJd9FgA4eMu1QoI"
 
 
 @dataclass
@@ -171,6 +176,40 @@ def test_a_missing_binding_is_caught_and_restored(deployed: Deployed) -> None:
     assert again.returncode == 0, again.stderr
     assert "[5/8] invokers: 1 command(s)" in again.stderr and "[4/8] deploy: up to date" in again.stderr
     assert deployed.get("/health", deployed.invoker) == 200
+
+
+def test_a_secret_set_by_hand_stops_the_next_deploy_and_is_never_printed(deployed: Deployed) -> None:
+    """A literal secret added with plain gcloud: the next deploy and its dry run refuse (nothing changed) and name
+    the variable, never the value; once removed with the printed fix, the deploy runs again."""
+    deployed.stack.gcloud("run", "services", "update", "api", f"--update-env-vars=TOKEN={GITHUB_TOKEN}")
+    for extra in ((), ("--dry-run",)):
+        refused = deployed.deploy(*extra)
+        printed = refused.stdout + refused.stderr
+        assert refused.returncode == 1, printed
+        assert "SERIOUS  literal-secret: env var TOKEN of container #1 holds GitHub Token in plain text" in printed
+        assert "Nothing was changed" in printed and "  $ " not in printed
+        assert GITHUB_TOKEN not in printed
+    [fix] = [line.split("fix: ", 1)[1] for line in refused.stderr.splitlines() if "fix: " in line]
+    deployed.stack.gcloud("--quiet", *shlex.split(fix)[1:])
+    again = deployed.deploy()
+    assert again.returncode == 0, again.stderr
+    assert GITHUB_TOKEN not in again.stdout + again.stderr
+
+
+def test_traffic_pinned_to_an_older_revision_by_hand_goes_back_to_the_latest(deployed: Deployed) -> None:
+    """A rollback by hand (update-traffic --to-revisions): gcloud run deploy would keep the pin; the deploy does not."""
+    oldest = deployed.stack.gcloud(
+        "run", "revisions", "list", "--service=api", "--sort-by=metadata.creationTimestamp", "--limit=1",
+        "--format=value(metadata.name)",
+    ).stdout.strip()  # fmt: skip
+    deployed.stack.gcloud("run", "services", "update-traffic", "api", f"--to-revisions={oldest}=100")
+    again = deployed.deploy()
+    assert again.returncode == 0, again.stderr
+    ran = [line for line in again.stderr.splitlines() if line.startswith("  $ ")]
+    where = f"--project={deployed.stack.project} --region={deployed.stack.env['CLOUDSDK_RUN_REGION']}"
+    assert ran == [f"  $ gcloud run services update-traffic api {where} --to-latest --quiet"]
+    described = deployed.stack.gcloud("run", "services", "describe", "api", "--format=json(spec.traffic)").stdout
+    assert json.loads(described)["spec"]["traffic"] == [{"latestRevision": True, "percent": 100}]
 
 
 def test_a_rotated_docs_password_reaches_the_service_without_a_redeploy(deployed: Deployed) -> None:

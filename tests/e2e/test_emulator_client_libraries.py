@@ -9,6 +9,7 @@ gcloud, the service by ``gcloud run deploy``; the libraries reach ``secretmanage
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -127,3 +128,25 @@ def test_secret_manager_over_rest_reads_a_secret_the_emulator_holds(
 ) -> None:
     """``transport="rest"``: HTTP/1.1 JSON through HTTPS_PROXY and the emulator's CA."""
     assert _user_code(gcloud_stack, accessor, _ACCESS, "rest", secret_version) == f"payload {PAYLOAD}"
+
+
+def test_cloud_run_services_client_lists_and_gets_a_gcloud_deployed_service(
+    gcloud_stack: GcloudStack, keys: Path
+) -> None:
+    """google-cloud-run's ``ServicesClient`` (Admin API v2, gRPC) sees the service ``gcloud run deploy`` made."""
+    url = gcloud_stack.deploy(SERVICE, "--no-allow-unauthenticated")
+    email, key = _account(gcloud_stack, "run-viewer", keys)
+    gcloud_stack.gcloud(
+        "projects", "add-iam-policy-binding", gcloud_stack.project,
+        f"--member=serviceAccount:{email}", "--role=roles/run.viewer",
+    )  # fmt: skip
+    parent = f"projects/{gcloud_stack.project}/locations/us-central1"
+    name = f"{parent}/services/{SERVICE}"
+    answer = json.loads(_user_code(gcloud_stack, key, _SERVICES, "grpc", parent, name))
+    assert answer == {
+        "listed": [name],
+        "name": name,
+        "uri": url,
+        "image": "cloudgate/local-command",
+        "ready": "CONDITION_SUCCEEDED",
+    }

@@ -53,6 +53,15 @@ def test_docs_open_with_token_and_basic_login(dev_stack: DevStack) -> None:
     assert httpx.get(f"{dev_stack.url}/docs", headers=headers).status_code == 401
 
 
+def test_one_instance_reading_the_key_file_logs_no_sqlite_warning(dev_stack: DevStack) -> None:
+    """One instance reads the SQLite file ``cloudgate keys`` writes: the per-instance copy warning would be false
+    (``--instances 3`` gets it from each copy: tests/e2e/test_many_instances.py)."""
+    assert dev_stack.drain is not None
+    dev_stack.drain.wait_for("Application startup complete")  # the instance is past protect(), which warns
+    dev_stack.drain.wait_for("Stop: Ctrl-C")
+    assert "CLOUDGATE_KEYSTORE is an SQLite file" not in dev_stack.drain.output
+
+
 def test_session_file_is_private_and_complete(dev_stack: DevStack) -> None:
     """session.json is mode 0600 and names the URL, docs login, API key and key files that exist."""
     path = Path(dev_stack.session["session_file"])

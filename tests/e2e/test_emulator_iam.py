@@ -113,10 +113,22 @@ def test_the_project_owner_invokes_its_own_service(gcloud_stack: GcloudStack, pr
 
 def test_a_group_binding_admits_members_only(gcloud_stack: GcloudStack, keys: Path) -> None:
     url = gcloud_stack.deploy("for-group", "--no-allow-unauthenticated")
+    alice = _user_token(gcloud_stack, "alice@example.com", keys, "devs@example.com")  # the group exists from here
     member = "--member=group:devs@example.com"
     gcloud_stack.gcloud("run", "services", "add-iam-policy-binding", "for-group", member, "--role=roles/run.invoker")
-    assert _get(url, _user_token(gcloud_stack, "alice@example.com", keys, "devs@example.com")) == 200
+    assert _get(url, alice) == 200
     assert _get(url, _user_token(gcloud_stack, "mallory@example.com", keys)) == 403
+
+
+def test_a_user_or_group_the_directory_does_not_hold_cannot_be_bound(gcloud_stack: GcloudStack) -> None:
+    """Google refuses a member that is no Google account or group; the emulated directory is the emulator's world."""
+    for member, words in (("user:nobody@example.com", "User"), ("group:nothing@example.com", "Group")):
+        done = gcloud_stack.gcloud(
+            "projects", "add-iam-policy-binding", gcloud_stack.project, f"--member={member}",
+            "--role=roles/run.invoker", check=False,
+        )  # fmt: skip
+        assert done.returncode == 1
+        assert f"INVALID_ARGUMENT: {words} {member.partition(':')[2]} does not exist." in done.stderr
 
 
 def test_a_domain_binding_admits_accounts_of_that_domain_only(gcloud_stack: GcloudStack, keys: Path) -> None:

@@ -57,3 +57,10 @@ def test_the_run_install_serves_cloudgate_dev_to_its_banner(run_venv: Path, tmp_
     finally:
         output = drain.stop(timeout=20)
     assert "Traceback" not in output
+
+
+def test_the_run_install_is_byte_compiled(run_venv: Path) -> None:
+    """Where PYTHONDONTWRITEBYTECODE is set, Python only reads .pyc: the install writes them, or every start compiles."""
+    packages = next((run_venv / "lib").glob("python3*/site-packages"))
+    for name in ("fastapi", "uvicorn", "google/auth", "httpx"):
+        assert list((packages / name / "__pycache__").glob("__init__.*.pyc")), name

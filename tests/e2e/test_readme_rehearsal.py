@@ -6,15 +6,12 @@ the password is typed on stdin, as at the prompt.
 
 from __future__ import annotations
 
-import os
-import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.readme_blocks import STOP_BACKGROUND_JOB, block, run_as_reader
 from tests.support import ROOT, free_port
 
 pytestmark = [
@@ -24,17 +21,11 @@ pytestmark = [
 ]
 
 
-def _block(marker: str) -> str:
-    found = re.findall(rf"<!-- readme-test: {marker} -->\n```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
-    assert len(found) == 1, f"README has {len(found)} blocks marked {marker}"
-    return str(found[0])
-
-
 def _setup_lines() -> list[str]:
     """The deploy recipe's lines that write docs-users.txt and keys.json and export CLOUDGATE_API_KEY."""
     lines = [
         line
-        for line in _block("deploy").splitlines()
+        for line in block("deploy").splitlines()
         if line.startswith(("cloudgate hash-password", "export CLOUDGATE_API_KEY="))
     ]
     assert len(lines) == 2
@@ -43,23 +34,15 @@ def _setup_lines() -> list[str]:
 
 def test_the_rehearsal_deploys_and_calls_the_service_as_printed(tmp_path: Path) -> None:
     (tmp_path / "app").symlink_to(ROOT / "app")  # --source . is a folder holding the app, like a clone
-    rehearsal = _block("rehearse")
+    rehearsal = block("rehearse")
     assert rehearsal.startswith("cloudgate emulator run &")
     rehearsal = rehearsal.replace("cloudgate emulator run &", f"cloudgate emulator run --port {free_port()} &", 1)
     # The block leaves the emulator running, as on a terminal; the test stops it (and the service it runs).
-    script = "\n".join(["set -euo pipefail", "trap 'kill %1 2>/dev/null; wait' EXIT", *_setup_lines(), rehearsal])
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDGATE_", "GOOGLE_", "CLOUDSDK_", "GCE_"))}
-    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"  # the activated venv the README assumes
-    env["CLOUDGATE_SAMPLE_ROWS"] = "1000"  # the example service's sample dataset, kept small
-    result = subprocess.run(
-        ["bash", "-c", script],
-        cwd=tmp_path,
-        input="correct horse battery staple\n",
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=900,
-    )
+    result = run_as_reader(
+        tmp_path, STOP_BACKGROUND_JOB, *_setup_lines(), rehearsal,
+        stdin="correct horse battery staple\n", timeout=900,
+        CLOUDGATE_SAMPLE_ROWS="1000",  # the example service's sample dataset, kept small
+    )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     assert "roles/run.invoker" in result.stdout  # plain gcloud read the emulated policy
     assert '"key_name": "etl"' in result.stdout  # the call went through with the README's API key...

@@ -51,6 +51,7 @@ def audit(
     from cloudgate.deploy.observe import (
         list_services,
         read_iap_policy_at,
+        read_older_revisions,
         read_policy_at,
         read_project_policy,
         read_service_at,
@@ -79,10 +80,11 @@ def audit(
     audited: list[tuple[Target, list[Finding]]] = []
     for target, described in found:
         policy = read_policy_at(runner, target.service, project, target.region)
+        older = read_older_revisions(runner, described, project, target.region)
         iap_policy = (
             read_iap_policy_at(runner, target.service, project, target.region) if iap_enabled(described) else None
         )
-        audited.append((target, audit_service(target, described, policy, project_policy, iap_policy)))
+        audited.append((target, audit_service(target, described, policy, project_policy, older, iap_policy)))
     serious = sum(1 for _target, findings in audited for f in findings if f.serious)
     typer.echo(_render(output, project, audited, serious, single=service is not None))
     if output is OutputFormat.text:

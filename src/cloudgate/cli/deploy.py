@@ -218,6 +218,7 @@ def _plan_lines(options: DeployOptions, runner: Gcloud, health_path: str) -> lis
     from cloudgate.deploy import plan
     from cloudgate.deploy.gcloud import GcloudError
     from cloudgate.deploy.observe import observe
+    from cloudgate.deploy.runner import refuse_planted_secrets
 
     try:
         observed = observe(options, runner)
@@ -227,6 +228,7 @@ def _plan_lines(options: DeployOptions, runner: Gcloud, health_path: str) -> lis
             err=True,
         )
         observed = plan.Observed()
+    refuse_planted_secrets(options, observed)  # the run would refuse: so does its plan
     return plan.render(plan.steps(options, observed, health_path))
 
 

@@ -312,11 +312,14 @@ def dev(
     session_file = state_dir / "session.json"
     session["session_file"] = str(session_file.resolve())
     session["instance_key_copies"] = scaled and image is None and session["keystore"].startswith("sqlite:")
+    shared_key_file = not scaled and image is None and session["keystore"].startswith("sqlite:")
     env = {
         env_vars.IDENTITY: "cloud-run",
         env_vars.AUDIENCES: url,
         env_vars.DOCS_USERS: session.pop("docs_users_entry"),
         env_vars.KEYSTORE: session["keystore"],
+        # One instance reads the key file `cloudgate keys` writes; scaled out, each reads its own copy.
+        **({env_vars.KEYSTORE_SHARED: "true"} if shared_key_file else {}),
         env_vars.CERTS_URL: session["certs_url"],
         # Cloud Logging's JSON lines are for machines; a person at a terminal gets readable lines instead.
         env_vars.LOG_FORMAT: os.environ.get(env_vars.LOG_FORMAT, "text" if sys.stderr.isatty() else "json"),

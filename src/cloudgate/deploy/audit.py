@@ -12,6 +12,8 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from cloudgate.deploy import service_spec as spec
 from cloudgate.deploy.audit_input import AuditInput
 from cloudgate.deploy.checks import run_checks
@@ -25,8 +27,13 @@ def audit_service(
     service: spec.Json,
     policy: spec.Json,
     project_policy: spec.Json | None,
+    older_revisions: Sequence[spec.Json] = (),
     iap_policy: spec.Json | None = None,
 ) -> list[Finding]:
-    """Every finding, serious ones first. ``project_policy`` is ``None`` when it could not be read; ``iap_policy``
+    """Every finding, serious ones first. ``project_policy`` is ``None`` when it could not be read;
+    ``older_revisions`` are the described revisions other than the latest that traffic still reaches; ``iap_policy``
     (``gcloud beta iap web get-iam-policy``) is read for a service with IAP on, ``None`` when unreadable."""
-    return run_checks(AuditInput(target, service, policy, project_policy, iap_policy=iap_policy))
+    revisions = {spec.name(revision): revision for revision in older_revisions}
+    return run_checks(
+        AuditInput(target, service, policy, project_policy, older_revisions=revisions, iap_policy=iap_policy)
+    )

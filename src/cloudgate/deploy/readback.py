@@ -2,7 +2,12 @@
 
 The read-back is the audit (``checks.CHECKS``) run with what the deploy asked for: a finding of a SERIOUS check
 fails the deploy (``Severity.fails``), except the codes the user accepted explicitly
-(``--allow-default-service-account`` accepts the Compute Engine default account and its Editor role). Pure.
+(``--allow-default-service-account`` accepts the Compute Engine default account and its Editor role).
+
+Before any step, ``planted_secrets`` runs the ``literal-secret`` check on the service as observed: ``cloudgate
+deploy`` never puts a literal secret there (``--env`` refuses one), so one that is there was set behind its back,
+and a new revision would hide it without taking it back (``roles/run.viewer`` holders could read it, and its
+revision still holds it). The deploy refuses, changing nothing, until it is removed. Pure.
 """
 
 from __future__ import annotations
@@ -33,6 +38,14 @@ def check_deployment(
     problems = [f for f in findings if f.serious and f.code not in accepted]
     notes = [f for f in findings if not f.serious and f.code not in _QUIET]
     return problems, notes
+
+
+def planted_secrets(options: DeployOptions, service: spec.Json | None) -> list[Finding]:
+    """``literal-secret`` findings on the service as it stands before the deploy (none when it does not exist)."""
+    if service is None:
+        return []
+    target = Target(options.service, options.project, options.region)
+    return BY_CODE["literal-secret"].run(AuditInput(target, service, {}, None, asked=options))
 
 
 def accepted_codes(options: DeployOptions) -> frozenset[str]:

@@ -17,7 +17,7 @@ from cloudgate.deploy.commands import Command, gcloud
 from cloudgate.deploy.gcloud import Gcloud, GcloudError
 from cloudgate.deploy.observe import observe, read_iap_policy, read_policy, read_project_policy, read_service
 from cloudgate.deploy.options import DeployOptions
-from cloudgate.deploy.readback import check_deployment
+from cloudgate.deploy.readback import check_deployment, planted_secrets
 from cloudgate.deploy.smoke import smoke_test
 from cloudgate.errors import DeployError
 
@@ -61,6 +61,7 @@ class Deployer:
             raise DeployError(f"--iap needs the number of project {options.project} (gcloud projects describe)")
         self.echo(f"reading the current state of {options.service} in {options.project}/{options.region} ...")
         observed = observe(options, self.runner)
+        refuse_planted_secrets(options, observed)
         unwanted = plan.unwanted_invokers(options, observed.policy)
         if unwanted and not self.confirm(unwanted):
             raise DeployError(
@@ -164,6 +165,22 @@ class Deployer:
         ran = f"\n  command: {command.shell()}" if command else ""
         return DeployError(
             f"step {step.number}/{plan.TOTAL} ({step.title}) failed: {reason}{ran}\n  done by this run: {done}\n  {_RESUME}"
+        )
+
+
+def refuse_planted_secrets(options: DeployOptions, observed: plan.Observed) -> None:
+    """Raise ``DeployError`` (nothing changed) when the service holds a literal secret the deploy never puts there.
+
+    Redeploying would drop it from the new revision and hide that it leaked: it must be rotated by a person first.
+    The message names the variable, the container and the kind, never the value.
+    """
+    found = planted_secrets(options, observed.service)
+    if found:
+        raise DeployError(
+            "refused: the service holds a secret in plain text that cloudgate deploy did not put there (set by "
+            "hand?); a new revision would hide it, not take it back:\n"
+            + "\n".join(finding.line() for finding in found)
+            + "\n  Nothing was changed. Rotate the secret, run the fix, then deploy again."
         )
 
 

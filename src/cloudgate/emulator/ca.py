@@ -27,8 +27,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-#: The names the leaf certificate covers: every Google API host the proxy serves is one label under it.
-LEAF_NAMES = ("*.googleapis.com", "googleapis.com")
+#: The names the leaf certificate covers: every Google API host the proxy serves is one label under it, plus
+#: ``www.gstatic.com`` (IAP's public keys).
+LEAF_NAMES = ("*.googleapis.com", "googleapis.com", "www.gstatic.com")
 _CA_DAYS = 3650
 _LEAF_DAYS = 30
 

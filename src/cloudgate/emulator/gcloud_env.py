@@ -3,7 +3,7 @@
 gcloud derives Cloud Run's regional host from ``api_endpoint_overrides/run`` by prefixing the region
 (``http://us-central1-127.0.0.1:8089/run/``), a name that does not resolve. So the emulator is also gcloud's
 HTTP proxy: gcloud then sends every request to it in absolute form, and the emulator serves each API under its
-own path prefix (``/run``, ``/iam``, ``/iamcredentials``, ``/secretmanager``, ``/cloudresourcemanager``; tokens at
+own path prefix (``/run``, ``/iam``, ``/iamcredentials``, ``/secretmanager``, ``/cloudresourcemanager``, ``/iap``; tokens at
 ``/token``). Everything is a ``CLOUDSDK_SECTION_PROPERTY`` environment variable plus ``CLOUDSDK_CONFIG``, so the
 machine's own gcloud configuration is never read or changed. Two ``CLOUDGATE_*`` variables point cloudgate's own
 client at the emulator's IAM Credentials and Security Token Service (a ``create-cred-config`` file names Google's).
@@ -31,7 +31,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 #: The APIs gcloud is redirected for, each served by the emulator under ``/<api>/``.
-EMULATED_APIS = ("run", "iam", "iamcredentials", "secretmanager", "cloudresourcemanager")
+EMULATED_APIS = ("run", "iam", "iamcredentials", "secretmanager", "cloudresourcemanager", "iap")
 DEFAULT_REGION = "us-central1"
 KEY_FILE_NAME = "emulator-deployer-key.json"
 

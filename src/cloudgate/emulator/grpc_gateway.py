@@ -71,6 +71,7 @@ APIS = {
 _FORWARDED = frozenset({"authorization", "x-goog-user-project"})
 _MAX_MESSAGE = 8 * 1024 * 1024  # as the HTTPS proxy's body limit
 _WORKERS = 8
+_MAX_CALLS = 64  # beyond these at once, gRPC answers RESOURCE_EXHAUSTED rather than queueing without bound
 _TIMEOUT_S = 60.0
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
@@ -137,6 +138,8 @@ class _Handler(grpc.GenericRpcHandler):
                 context.abort(*_status(exc))
             except requests.RequestException as exc:
                 context.abort(grpc.StatusCode.UNAVAILABLE, f"the emulator did not answer: {type(exc).__name__}")
+            except ValueError as exc:  # no google.api.http rule fits the request (a required field left empty)
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
             raise AssertionError("context.abort raises")  # pragma: no cover
 
         return grpc.unary_unary_rpc_method_handler(
@@ -171,6 +174,7 @@ class GrpcGateway:
         self._server = grpc.server(
             ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="grpc-gateway"),
             handlers=[_Handler(emulator_url)],
+            maximum_concurrent_rpcs=_MAX_CALLS,
             options=[
                 ("grpc.max_receive_message_length", _MAX_MESSAGE),
                 ("grpc.max_send_message_length", _MAX_MESSAGE),

@@ -16,7 +16,7 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
@@ -29,8 +29,10 @@ from cloudgate.emulator.ca import EmulatorCA
 from cloudgate.emulator.control.admin import admin_routes
 from cloudgate.emulator.control.api_errors import api_error_handler, unrouted_handler
 from cloudgate.emulator.control.iam_admin_api import iam_admin_routes
+from cloudgate.emulator.control.iap_api import iap_routes
 from cloudgate.emulator.control.projects_api import project_routes
 from cloudgate.emulator.control.run_api import run_routes
+from cloudgate.emulator.control.run_v2_api import run_v2_routes
 from cloudgate.emulator.control.secrets_api import secret_routes
 from cloudgate.emulator.control.workload_pools_api import workload_pool_routes
 from cloudgate.emulator.core.api_error import ApiError
@@ -38,17 +40,15 @@ from cloudgate.emulator.core.context import EmulatorContext
 from cloudgate.emulator.core.state import remove_address, write_address
 from cloudgate.emulator.hosts import LocalHostGuard
 from cloudgate.emulator.identity.iam_credentials_api import iam_routes
+from cloudgate.emulator.identity.iap_keys_api import iap_key_routes
 from cloudgate.emulator.identity.metadata import metadata_routes
 from cloudgate.emulator.identity.oidc_issuer import oidc_routes
 from cloudgate.emulator.identity.sts_api import sts_routes
 from cloudgate.emulator.identity.token_api import token_routes
 from cloudgate.emulator.serving.listeners import QuietServer, bind, quiet_server
 from cloudgate.emulator.serving.revisions import DEFAULT_IDLE_SECONDS, RevisionRuntime
-from cloudgate.emulator.tls_proxy import TlsProxy, remove_proxy_address, write_proxy_address
+from cloudgate.emulator.tls_proxy import GatewayStarter, TlsProxy, remove_proxy_address, write_proxy_address
 from cloudgate.errors import EmulatorError
-
-if TYPE_CHECKING:
-    from cloudgate.emulator.grpc_gateway import GrpcGateway
 
 logger = logging.getLogger(__name__)
 
@@ -59,14 +59,16 @@ def google_app(ctx: EmulatorContext) -> Starlette:
     """Google's endpoints for one emulator context, as one ASGI app (loopback names and its own host only)."""
     routes: list[BaseRoute] = [*token_routes(ctx), *iam_routes(ctx), *metadata_routes(ctx), *admin_routes(ctx)]
     routes += oidc_routes(ctx)  # the stand-in CI issuers' discovery documents and keys
+    routes += iap_key_routes(ctx)  # IAP's public keys, at www.gstatic.com's paths
     # The admin APIs gcloud calls, each under its own prefix (``api_endpoint_overrides/<api>`` points there).
     routes += [
-        Mount("/run", routes=run_routes(ctx)),
+        Mount("/run", routes=[*run_routes(ctx), *run_v2_routes(ctx)]),
         Mount("/iam", routes=[*iam_admin_routes(ctx), *workload_pool_routes(ctx)]),
         Mount("/sts", routes=sts_routes(ctx)),
         Mount("/iamcredentials", routes=iam_routes(ctx)),
         Mount("/secretmanager", routes=secret_routes(ctx)),
         Mount("/cloudresourcemanager", routes=project_routes(ctx)),
+        Mount("/iap", routes=iap_routes(ctx)),
     ]
     own = urlsplit(ctx.base_url).hostname or ""
     # A wildcard bind address is no name a client would send; only a concrete one is added.
@@ -102,19 +104,23 @@ async def serve(
     google_socket = bind(host, port)
     ctx = EmulatorContext.open(state_dir, f"http://{host}:{port}")
     ctx.keys.current_kid  # noqa: B018 - create the first signing key now, not on the first request
+    ctx.iap_signing_keys().kid  # noqa: B018 - and IAP's
     stop = anyio.Event()
     failure: EmulatorError | None = None
     google = quiet_server(google_app(ctx), graceful=5, http="h11")
     watcher = anyio.CancelScope()
     proxying = anyio.CancelScope()
     runtime: RevisionRuntime | None = None
-    gateway: GrpcGateway | None = None
+    gateway: GatewayStarter | None = None
     try:
         # The HTTPS proxy for Google's API hosts (tls_proxy.py), on a free port recorded in the state folder.
         proxy_listener = await anyio.create_tcp_listener(local_host=host, local_port=0)
-        gateway = _grpc_gateway(ctx.base_url if host not in _WILDCARDS else f"http://127.0.0.1:{port}")
-        grpc_port = gateway.start() if gateway is not None else None
-        proxy = TlsProxy(google_app(ctx), EmulatorCA.open(state_dir).server_context(), grpc_port=grpc_port)
+        gateway = GatewayStarter(ctx.base_url if host not in _WILDCARDS else f"http://127.0.0.1:{port}")
+        if not gateway.available:
+            logger.warning("grpcio is not installed: gRPC client libraries cannot reach the emulator")
+        authority = EmulatorCA.open(state_dir)
+        grpc_context = authority.server_context() if gateway.available else None
+        proxy = TlsProxy(google_app(ctx), authority.server_context(), grpc_gateway=gateway, grpc_context=grpc_context)
         async with anyio.create_task_group() as tg:
             tg.start_soon(google.serve, [google_socket])
             tg.start_soon(_serve_proxy, proxying, proxy_listener, proxy)
@@ -128,7 +134,7 @@ async def serve(
                         raise EmulatorError("the emulator could not start its servers")
                     await anyio.sleep(0.02)
                 logger.info("emulator ready at %s", ctx.base_url)
-                write_address(state_dir, ctx.base_url)
+                write_address(state_dir, ctx.base_url, iap_jwks=ctx.iap_jwks_url)
                 proxy_port = proxy_listener.extra(anyio.abc.SocketAttribute.local_port)  # noqa: S610 - anyio
                 write_proxy_address(state_dir, f"http://{host}:{proxy_port}")
                 if on_ready is not None:
@@ -151,17 +157,6 @@ async def serve(
         google_socket.close()
     if failure is not None:
         raise failure
-
-
-def _grpc_gateway(emulator_url: str) -> GrpcGateway | None:
-    """The gRPC gateway (``grpc_gateway.py``), or ``None`` without grpcio and the client libraries it transcodes
-    with (the ``emulator`` extra installs them): then the HTTPS proxy speaks HTTP/1.1 only."""
-    try:
-        from cloudgate.emulator.grpc_gateway import GrpcGateway
-    except ImportError as exc:
-        logger.warning("no gRPC gateway (%s): gRPC client libraries cannot reach the emulator", exc)
-        return None
-    return GrpcGateway(emulator_url)
 
 
 async def _serve_proxy(scope: anyio.CancelScope, listener: anyio.abc.Listener[Any], proxy: TlsProxy) -> None:

@@ -8,17 +8,23 @@ request from Google's side of the emulator (the same ASGI app, under the API's p
 with ``403`` before a byte leaves the machine: nothing reaches Google.
 
 gRPC clients (``google-cloud-*`` libraries by default; gRPC's C core honours ``grpc_proxy``/``https_proxy`` and
-``GRPC_DEFAULT_SSL_ROOTS_FILE_PATH``) negotiate ALPN ``h2`` in the same TLS handshake: given a gRPC gateway's port
-(``grpc_gateway.py``), the proxy offers ``h2`` and splices those tunnels to it; HTTP/1.1 clients (requests,
-gcloud, google-auth) are served as before. Without a gateway only ``http/1.1`` is offered.
+``GRPC_DEFAULT_SSL_ROOTS_FILE_PATH``) negotiate ALPN ``h2`` in the same TLS handshake: given a gRPC gateway
+(``grpc_gateway.py``, started by ``GatewayStarter`` on the first such tunnel: grpcio and the client libraries
+take about a second to import, which an emulator that never meets a gRPC client should not pay), the proxy
+offers ``h2`` on the hosts of the APIs the gateway serves (``GRPC_HOSTS``) and splices those tunnels to it;
+HTTP/1.1 clients (requests, gcloud, google-auth) are served as before. Every other host, and every host without
+a gateway, offers only ``http/1.1``.
 
 Hosts served (``SERVED_HOSTS``): ``oauth2`` and ``www`` (token endpoint and certs), ``iamcredentials``, ``iam``,
-``run`` (and the regional ``REGION-run``), ``secretmanager``, ``cloudresourcemanager``, ``sts``.
+``run`` (and the regional ``REGION-run``), ``secretmanager``, ``cloudresourcemanager``, ``sts``, ``iap``, and
+``www.gstatic.com`` for IAP's public keys (``/iap/verify/...`` only).
 
 Example::
 
-    gateway = GrpcGateway("http://127.0.0.1:8089")      # grpc_gateway.py: gRPC calls -> the REST handlers
-    proxy = TlsProxy(google_app(ctx), EmulatorCA.open(state_dir).server_context(), grpc_port=gateway.start())
+    authority = EmulatorCA.open(state_dir)
+    gateway = GatewayStarter("http://127.0.0.1:8089")   # grpc_gateway.py: gRPC calls -> the REST handlers
+    proxy = TlsProxy(google_app(ctx), authority.server_context(), grpc_gateway=gateway,
+                     grpc_context=authority.server_context())
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
     await listener.serve(proxy.handle)
 """
@@ -26,10 +32,13 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import logging
 import re
 import ssl
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +60,16 @@ SERVED_HOSTS = {
     "secretmanager.googleapis.com": "/secretmanager",
     "cloudresourcemanager.googleapis.com": "/cloudresourcemanager",
     "sts.googleapis.com": "/sts",
+    "iap.googleapis.com": "/iap",
+    # IAP's public keys (https://www.gstatic.com/iap/verify/public_key-jwk): only those paths (``_UNPREFIXED_PATHS``).
+    "www.gstatic.com": "",
 }
-#: On the unprefixed hosts only the token endpoint and the certificates are Google's (never the admin API).
-_UNPREFIXED_PATHS = ("/token", "/oauth2/")
+#: The hosts of the gRPC services the gateway serves (``grpc_gateway.APIS``): only they offer ALPN ``h2``.
+GRPC_HOSTS = frozenset({"secretmanager.googleapis.com", "run.googleapis.com"})
+#: On the unprefixed hosts only these paths are Google's (never the admin API): the token endpoint and the
+#: certificates on Google's API hosts, IAP's public keys on www.gstatic.com.
+_GOOGLE_PATHS = ("/token", "/oauth2/")
+_UNPREFIXED_PATHS = {"www.gstatic.com": ("/iap/verify/",)}
 _REGIONAL_RUN = re.compile(r"^([a-z]+-[a-z]+[0-9]+)-run\.googleapis\.com$")
 _MAX_HEAD = 16 * 1024
 _MAX_BODY = 8 * 1024 * 1024
@@ -77,11 +93,22 @@ def route(host: str) -> tuple[str, str | None] | None:
 class TlsProxy:
     """Serves ``CONNECT`` tunnels to Google's API hosts from ``app`` (the emulator's Google side)."""
 
-    def __init__(self, app: Any, context: ssl.SSLContext, *, grpc_port: int | None = None) -> None:
+    def __init__(
+        self,
+        app: Any,
+        context: ssl.SSLContext,
+        *,
+        grpc_gateway: Callable[[], int] | None = None,
+        grpc_context: ssl.SSLContext | None = None,
+    ) -> None:
+        """``context`` serves HTTP/1.1; with a gateway, ``grpc_context`` (another context of the same CA) serves
+        ``GRPC_HOSTS`` offering ``h2`` too. Other hosts never offer ``h2``: a REST client that would pick it
+        (Go's net/http, curl) keeps HTTP/1.1 there."""
         self._context = context
-        self._grpc_port = grpc_port
-        if grpc_port is not None:
-            context.set_alpn_protocols(["h2", "http/1.1"])
+        self._grpc_gateway = grpc_gateway if grpc_context is not None else None
+        self._grpc_context = grpc_context
+        if grpc_context is not None:
+            grpc_context.set_alpn_protocols(["h2", "http/1.1"])
         self._client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app, client=("127.0.0.1", 0)), base_url="http://127.0.0.1", timeout=60
         )
@@ -103,15 +130,28 @@ class TlsProxy:
                     await client.send(_refusal(head))
                     return
                 await client.send(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                tls = await TLSStream.wrap(
-                    client, server_side=True, ssl_context=self._context, standard_compatible=False
-                )
-                if tls.extra(TLSAttribute.alpn_protocol, None) == "h2" and self._grpc_port is not None:  # noqa: S610
-                    await _splice(tls, self._grpc_port)
+                grpc = self._grpc_context is not None and target[0].lower() in GRPC_HOSTS
+                context = self._grpc_context if grpc and self._grpc_context is not None else self._context
+                tls = await TLSStream.wrap(client, server_side=True, ssl_context=context, standard_compatible=False)
+                if tls.extra(TLSAttribute.alpn_protocol, None) == "h2" and self._grpc_gateway is not None:  # noqa: S610
+                    port = await self._gateway_port()
+                    if port is not None:
+                        await _splice(tls, port)
                 else:
-                    await self._serve(tls, *served)
+                    await self._serve(tls, *served, paths=_UNPREFIXED_PATHS.get(target[0].lower(), _GOOGLE_PATHS))
 
-    async def _serve(self, stream: anyio.abc.ByteStream, prefix: str, region: str | None) -> None:
+    async def _gateway_port(self) -> int | None:
+        """The gRPC gateway's port, started on first use; ``None`` (the tunnel closes) if it cannot start."""
+        assert self._grpc_gateway is not None
+        try:
+            return await anyio.to_thread.run_sync(self._grpc_gateway)
+        except Exception:
+            logger.exception("the gRPC gateway could not start: this gRPC client's tunnel is closed")
+            return None
+
+    async def _serve(
+        self, stream: anyio.abc.ByteStream, prefix: str, region: str | None, *, paths: tuple[str, ...]
+    ) -> None:
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=_MAX_HEAD)
         host = f"{region}-127.0.0.1" if region else "127.0.0.1"
         while True:
@@ -131,17 +171,17 @@ class TlsProxy:
                     break
                 else:
                     return
-            status, headers, content = await self._answer(request, bytes(body), prefix, host)
+            status, headers, content = await self._answer(request, bytes(body), prefix, host, paths)
             await _send(conn, stream, status, headers, content)
             if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
                 return
             conn.start_next_cycle()
 
     async def _answer(
-        self, request: h11.Request, body: bytes, prefix: str, host: str
+        self, request: h11.Request, body: bytes, prefix: str, host: str, paths: tuple[str, ...]
     ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         path = request.target.decode("latin-1")
-        if not path.startswith("/") or "/../" in path or (not prefix and not path.startswith(_UNPREFIXED_PATHS)):
+        if not path.startswith("/") or "/../" in path or (not prefix and not path.startswith(paths)):
             return 404, [(b"content-type", b"text/plain")], b"not an API path the emulator serves\n"
         headers = [(n, v) for n, v in request.headers if n.lower() not in _HOP_BY_HOP]
         headers.append((b"host", host.encode()))
@@ -150,6 +190,35 @@ class TlsProxy:
         )
         kept = [(n, v) for n, v in answer.headers.raw if n.lower() not in _HOP_BY_HOP]
         return answer.status_code, kept, answer.content
+
+
+class GatewayStarter:
+    """Starts the gRPC gateway once, when first called (from a worker thread: it imports grpcio); returns its port.
+
+    ``available`` says whether it can (grpcio is installed: the ``emulator`` extra); ``stop`` stops it if started.
+    """
+
+    def __init__(self, emulator_url: str) -> None:
+        self._url = emulator_url
+        self._lock = threading.Lock()
+        self._gateway: Any = None
+        self._port = 0
+        self.available = importlib.util.find_spec("grpc") is not None
+
+    def __call__(self) -> int:
+        with self._lock:
+            if self._gateway is None:
+                from cloudgate.emulator.grpc_gateway import GrpcGateway
+
+                self._gateway = GrpcGateway(self._url)
+                self._port = self._gateway.start()
+                logger.info("gRPC gateway started on 127.0.0.1:%d", self._port)
+            return self._port
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._gateway is not None:
+                self._gateway.stop()
 
 
 async def _splice(client: anyio.abc.ByteStream, port: int) -> None:

@@ -81,7 +81,8 @@ class Requirement(SecurityBase):
 
     async def __call__(self, request: Request) -> Principal:
         authenticator, creds = auth_context(request)
-        return await authenticator.principal_for(creds, self)
+        principal = authenticator.recent_principal(creds, self)  # a repeat: no coroutine
+        return principal if principal is not None else await authenticator.principal_for(creds, self)
 
 
 class KeyRequirement(Requirement):

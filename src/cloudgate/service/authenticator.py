@@ -84,7 +84,9 @@ class Authenticator:
         _ = self.iap
         _ = self.keystore
         url = self.settings.keystore
-        if url.startswith("sqlite:") and os.environ.get(env_vars.K_SERVICE):
+        # True of Cloud Run's instances, each with a copy of what the image held; not of one that reads the file
+        # `cloudgate keys` writes (the deployer says so with CLOUDGATE_KEYSTORE_SHARED).
+        if url.startswith("sqlite:") and os.environ.get(env_vars.K_SERVICE) and not self.settings.keystore_shared:
             logger.warning(
                 "CLOUDGATE_KEYSTORE is an SQLite file, but on Cloud Run each instance has its own in-memory "
                 "filesystem: keys created after the image was built, or on another instance, are not there. "
@@ -102,17 +104,28 @@ class Authenticator:
         if self._keystore is not None:
             self._keystore.close()
 
+    def recent_principal(self, creds: Credentials, requirement: Requirement) -> Principal | None:
+        """The principal these credentials got from ``requirement`` recently (``RecentPrincipals``), or ``None``.
+
+        Synchronous, so a repeat costs no coroutine: callers try it first and await ``principal_for`` on ``None``.
+        """
+        recent = self._recent
+        principal = recent.get(requirement, creds) if recent is not None else None
+        if principal is not None:
+            creds.principal = principal
+        return principal
+
     async def principal_for(self, creds: Credentials, requirement: Requirement) -> Principal:
         """The principal ``requirement`` lets through with ``creds``: from ``RecentPrincipals`` when these credentials
         passed it recently, else by the full check (remembered if it passes). Raises ``AuthError`` otherwise."""
-        recent = self._recent
-        principal = recent.get(requirement, creds) if recent is not None else None
-        if principal is None:
-            principal, record, identity = await self._check(
-                creds, key=requirement.key, scope=requirement.scope, google=requirement.google, iap=requirement.iap
-            )
-            if recent is not None:
-                recent.put(requirement, creds, principal, self._trusted_until(record, identity))
+        principal = self.recent_principal(creds, requirement)
+        if principal is not None:
+            return principal
+        principal, record, identity = await self._check(
+            creds, key=requirement.key, scope=requirement.scope, google=requirement.google, iap=requirement.iap
+        )
+        if self._recent is not None:
+            self._recent.put(requirement, creds, principal, self._trusted_until(record, identity))
         creds.principal = principal
         return principal
 
@@ -147,11 +160,12 @@ class Authenticator:
         header = self.settings.api_key_header
         record = None
         if key:
-            if not creds.api_keys:
+            api_keys = creds.api_keys
+            if not api_keys:
                 raise MissingCredentialsError(f"an API key is required in the {header} header", scheme="ApiKey")
-            if len(creds.api_keys) > 1:
+            if len(api_keys) > 1:
                 raise InvalidCredentialsError(f"send exactly one {header} header", scheme="ApiKey")
-            record = await authenticate_async(self.keystore, creds.api_keys[0])
+            record = await authenticate_async(self.keystore, api_keys[0])
             if scope is not None and not grants(record.scopes, scope):
                 raise ForbiddenError(
                     f"API key {record.key_id} lacks the scope {scope!r}", reason=codes.SCOPE_MISSING, scope=scope

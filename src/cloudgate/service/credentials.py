@@ -23,28 +23,48 @@ _SCHEME = re.compile(r"[^\s]+")
 #: b64token's characters before its trailing ``=``s: 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ).
 _B64TOKEN_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/"
 _BARE_JWT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+#: The tags of ``Credentials.raw``: the first byte of each entry says which header it came from.
+_KEY, _SERVERLESS, _AUTHORIZATION, _IAP = b"k"[0], b"s"[0], b"a"[0], b"i"[0]
 
 
 @dataclass(slots=True)
 class Credentials:
     """The credentials in one request's headers; ``principal`` is filled once a requirement has checked them.
 
-    The identity headers are kept as sent and read into ``bearer``/``bearer_problem`` on first need: a request
-    whose credentials passed recently (``RecentPrincipals``, keyed by ``raw``) never parses its token.
+    The ASGI layer only collects the headers' raw values (``raw``); they are decoded and parsed on first need
+    (``api_keys``, ``bearer``): a request whose credentials passed recently (``RecentPrincipals``, keyed by ``raw``)
+    never decodes its key or parses its token.
     """
 
-    #: Every value of the API key header (more than one is refused, not guessed at).
-    api_keys: list[str] = field(default_factory=list)
-    #: Every value of ``X-Serverless-Authorization`` and of ``Authorization``, as sent.
-    serverless: list[str] = field(default_factory=list)
-    authorization: list[str] = field(default_factory=list)
-    #: Every value of ``X-Goog-IAP-JWT-Assertion`` (Identity-Aware Proxy's signed header), as sent.
-    iap_assertions: list[str] = field(default_factory=list)
-    #: The same four headers' raw values in the order sent, each tagged with its header (``k``, ``s``, ``a``, ``i``):
-    #: what ``RecentPrincipals`` hashes. Header values hold no newline, so joined with one they read back one way.
+    #: The API key, ``X-Serverless-Authorization``, ``Authorization`` and ``X-Goog-IAP-JWT-Assertion`` headers' raw
+    #: values in the order sent, each tagged with its header (``k``, ``s``, ``a``, ``i``): what ``RecentPrincipals``
+    #: hashes. Header values hold no newline, so joined with one they read back one way.
     raw: list[bytes] = field(default_factory=list)
     principal: Principal | None = None
     _identity: tuple[str | None, str | None] | None = None
+
+    def _values(self, tag: int) -> list[str]:
+        return [value[1:].decode("latin-1") for value in self.raw if value[0] == tag]
+
+    @property
+    def api_keys(self) -> list[str]:
+        """Every value of the API key header (more than one is refused, not guessed at)."""
+        return self._values(_KEY)
+
+    @property
+    def serverless(self) -> list[str]:
+        """Every value of ``X-Serverless-Authorization``, as sent."""
+        return self._values(_SERVERLESS)
+
+    @property
+    def authorization(self) -> list[str]:
+        """Every value of ``Authorization``, as sent."""
+        return self._values(_AUTHORIZATION)
+
+    @property
+    def iap_assertions(self) -> list[str]:
+        """Every value of ``X-Goog-IAP-JWT-Assertion`` (Identity-Aware Proxy's signed header), as sent."""
+        return self._values(_IAP)
 
     @property
     def bearer(self) -> str | None:

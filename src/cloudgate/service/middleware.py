@@ -151,17 +151,14 @@ class CloudgateMiddleware:
         header_bytes = 0
         for name, value in scope["headers"]:
             header_bytes += len(name) + len(value)
+            # Kept raw: decoded only if a requirement has to check them (a recent repeat never does).
             if name == key_header:
-                creds.api_keys.append(value.decode("latin-1"))
                 creds.raw.append(b"k" + value)
             elif name == b"x-serverless-authorization":
-                creds.serverless.append(value.decode("latin-1"))
                 creds.raw.append(b"s" + value)
             elif name == b"authorization":
-                creds.authorization.append(value.decode("latin-1"))
                 creds.raw.append(b"a" + value)
             elif name == b"x-goog-iap-jwt-assertion":
-                creds.iap_assertions.append(value.decode("latin-1"))
                 creds.raw.append(b"i" + value)
             elif name == b"content-length":
                 seen.content_length = int(value) if value.isdigit() else -1

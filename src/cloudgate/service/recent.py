@@ -47,7 +47,7 @@ class RecentPrincipals:
 
     def get(self, requirement: object, creds: Credentials) -> Principal | None:
         """The principal these credentials got from ``requirement`` recently, if its entry is still good."""
-        entry = self._entries.get((requirement, credentials_digest(creds)))
+        entry = self._entries.get((requirement, _sha256(b"\n".join(creds.raw)).digest()))  # credentials_digest, inline
         if entry is None or self._clock() >= entry[0]:
             return None
         return entry[1]

@@ -102,6 +102,11 @@ class ServiceSettings(EnvSettings):
         "sqlite:///.cloudgate/keys.sqlite3",
         description="`sqlite:///path`, `file:///path.json` or `firestore://PROJECT[/DATABASE]/COLLECTION`.",
     )
+    keystore_shared: bool = Field(
+        False,
+        description="The SQLite key file is the one `cloudgate keys` writes, read live by the only instance (as "
+        "`cloudgate dev` runs one): no per-instance copy, so no warning on Cloud Run.",
+    )
     key_cache_seconds: float = Field(
         2.0, ge=0, description="How long key records are cached in memory; a revocation takes effect within this."
     )

@@ -16,6 +16,8 @@ PROJECT, REGION, SERVICE = "my-proj", "europe-west1", "api"
 RUNTIME = "api-runtime@my-proj.iam.gserviceaccount.com"
 URL = "https://api-123456789012.europe-west1.run.app"
 IMAGE = "europe-west1-docker.pkg.dev/my-proj/cloudgate/api:src-0123456789ab"
+#: The one invoker the deploy was asked for (``--invoker``), and the policy holds.
+INVOKER = "serviceAccount:etl@my-proj.iam.gserviceaccount.com"
 
 _SERVICE: dict[str, Any] = {
     "apiVersion": "serving.knative.dev/v1",
@@ -108,7 +110,7 @@ _SERVICE: dict[str, Any] = {
 }
 
 _POLICY: dict[str, Any] = {
-    "bindings": [{"members": ["serviceAccount:etl@my-proj.iam.gserviceaccount.com"], "role": "roles/run.invoker"}],
+    "bindings": [{"members": [INVOKER], "role": "roles/run.invoker"}],
     "etag": "BwYjQ2vJ1X0=",
     "version": 1,
 }

@@ -34,7 +34,7 @@ def iap_policy(*members: str) -> dict[str, Any]:
 
 
 def audit(service: dict[str, Any], accessors: dict[str, Any] | None) -> list[Finding]:
-    return audit_service(TARGET, service, out.policy(), out.project_policy(), accessors)
+    return audit_service(TARGET, service, out.policy(), out.project_policy(), iap_policy=accessors)
 
 
 def by_code(findings: list[Finding], code: str) -> list[Finding]:

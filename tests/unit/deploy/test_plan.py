@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from cloudgate.deploy import plan
 from cloudgate.deploy.options import DeployOptions
 from cloudgate.errors import ConfigError
 from tests.unit.deploy import gcloud_output as out
-
-ETL = "serviceAccount:etl@my-proj.iam.gserviceaccount.com"
-
-
-@pytest.fixture
-def options(tmp_path: Path) -> DeployOptions:
-    (tmp_path / "users.txt").write_text("alice:hash\n")
-    (tmp_path / "keys.json").write_text('{"keys": []}\n')
-    return DeployOptions(
-        project=out.PROJECT, region=out.REGION, service=out.SERVICE, image=out.IMAGE, invokers=(ETL,),
-        docs_users_file=tmp_path / "users.txt", keys_file=tmp_path / "keys.json",
-    )  # fmt: skip
 
 
 def deployed(options: DeployOptions) -> plan.Observed:
@@ -65,6 +51,15 @@ def test_a_new_image_redeploys_in_one_command(options: DeployOptions) -> None:
     assert [c.argv[:3] for c in commands] == [("gcloud", "run", "deploy")]
 
 
+def test_traffic_pinned_to_an_older_revision_by_hand_goes_back_to_the_latest(options: DeployOptions) -> None:
+    """gcloud run deploy keeps a pin (the new revision would serve 0%): the plan moves the traffic itself."""
+    service = out.service()
+    service["spec"]["traffic"] = [{"percent": 100, "revisionName": "api-00001-abc"}]
+    assert all_commands(options, plan.Observed(**{**deployed(options).__dict__, "service": service})) == [
+        "gcloud run services update-traffic api --project=my-proj --region=europe-west1 --to-latest --quiet"
+    ]
+
+
 def test_an_audience_pinned_by_an_earlier_deploy_is_removed(options: DeployOptions) -> None:
     # Earlier versions set the URL as CLOUDGATE_AUDIENCES, which refused plain `gcloud auth print-identity-token`
     # tokens that Cloud Run itself accepts.
@@ -101,7 +96,7 @@ def test_unnamed_and_public_invokers_are_removed_and_named_ones_added(options: D
     commands = plan.invokers_step(options, plan.Observed(policy=policy))
     where = "--project=my-proj --region=europe-west1"
     assert [c.shell() for c in commands] == [
-        f"gcloud run services add-iam-policy-binding api {where} --member={ETL} --role=roles/run.invoker --quiet",
+        f"gcloud run services add-iam-policy-binding api {where} --member={out.INVOKER} --role=roles/run.invoker --quiet",
         f"gcloud run services remove-iam-policy-binding api {where} --member=allUsers --role=roles/run.invoker --quiet",
         f"gcloud run services remove-iam-policy-binding api {where} --member=user:old@example.com "
         "--role=roles/run.invoker --quiet",

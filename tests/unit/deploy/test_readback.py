@@ -2,25 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
 from cloudgate.deploy.options import DeployOptions
-from cloudgate.deploy.readback import check_deployment
+from cloudgate.deploy.readback import check_deployment, planted_secrets
 from tests.unit.deploy import gcloud_output as out
-
-ETL = "serviceAccount:etl@my-proj.iam.gserviceaccount.com"
-
-
-@pytest.fixture
-def options(tmp_path: Path) -> DeployOptions:
-    (tmp_path / "users.txt").write_text("alice:hash\n")
-    (tmp_path / "keys.json").write_text('{"keys": []}\n')
-    return DeployOptions(
-        project=out.PROJECT, region=out.REGION, service=out.SERVICE, image=out.IMAGE, invokers=(ETL,),
-        docs_users_file=tmp_path / "users.txt", keys_file=tmp_path / "keys.json",
-    )  # fmt: skip
 
 
 def problem_codes(
@@ -45,7 +29,7 @@ def test_read_back_catches_a_public_service_and_a_missing_binding(options: Deplo
     assert [p.code for p in problems] == ["public-invoker", "missing-invoker"]
     assert problems[1].fix == (
         "gcloud run services add-iam-policy-binding api --project=my-proj --region=europe-west1 "
-        f"--member={ETL} --role=roles/run.invoker"
+        f"--member={out.INVOKER} --role=roles/run.invoker"
     )
 
 
@@ -87,3 +71,25 @@ def test_the_default_account_asked_for_explicitly_passes(options: DeployOptions)
     service = out.service()
     service["spec"]["template"]["spec"]["serviceAccountName"] = compute
     assert problem_codes(asked, service) == []
+
+
+def test_a_literal_secret_already_in_the_service_is_found_before_the_deploy(options: DeployOptions) -> None:
+    service = out.service()
+    out.container(service)["env"].append({"name": "TOKEN", "value": "ghp_R8bYq2LxW5nT0vKc3ZpH7sJd9FgA4eMu1QoI"})
+    [finding] = planted_secrets(options, service)
+    assert finding.code == "literal-secret" and finding.message.startswith("env var TOKEN of container #1 holds")
+    assert "ghp_" not in finding.line()
+
+
+def test_a_service_as_the_deploy_left_it_or_missing_holds_no_planted_secret(options: DeployOptions) -> None:
+    assert planted_secrets(options, out.service()) == []
+    assert planted_secrets(options, None) == []
+
+
+def test_traffic_left_on_an_older_revision_fails(options: DeployOptions) -> None:
+    service = out.service()
+    service["spec"]["traffic"] = [
+        {"percent": 100, "revisionName": "api-00001-abc"},
+        {"percent": 0, "latestRevision": True, "tag": "next"},
+    ]
+    assert problem_codes(options, service) == ["traffic-not-latest"]

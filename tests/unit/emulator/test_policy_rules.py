@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from cloudgate.emulator.core.policy_rules import BindingError, check_binding, retire_account
 from cloudgate.emulator.core.roles import ROLES, grantable
-from cloudgate.emulator.core.state import Account, Group, State
+from cloudgate.emulator.core.state import Account, Group, State, User
 
 SA = "ci@cloudgate-local.iam.gserviceaccount.com"
 
@@ -39,6 +40,26 @@ def test_a_service_account_of_the_project_must_exist() -> None:
     ghost = "serviceAccount:ghost@cloudgate-local.iam.gserviceaccount.com"
     with pytest.raises(BindingError, match=r"^Service account ghost@cloudgate-local\.iam\.gserviceaccount\.com does"):
         check_binding(_state(), "services/api", "roles/run.invoker", [ghost], already=set())
+
+
+@pytest.mark.parametrize(
+    ("member", "message"),
+    [
+        ("user:nobody@example.com", "User nobody@example.com does not exist."),
+        ("group:nothing@example.com", "Group nothing@example.com does not exist."),
+    ],
+)
+def test_a_user_or_group_outside_the_directory_does_not_exist(member: str, message: str) -> None:
+    with pytest.raises(BindingError, match=f"^{re.escape(message)}$"):
+        check_binding(_state(), "services/api", "roles/run.invoker", [member], already=set())
+
+
+def test_users_and_groups_of_the_directory_may_be_bound() -> None:
+    state = _state()
+    state.users["alice@example.com"] = User(client_id="c", client_secret_sha256="s", refresh_token_sha256="r")
+    state.groups["devs@example.com"] = Group(members=["user:alice@example.com"])
+    members = ["user:alice@example.com", "group:devs@example.com", "domain:example.com"]
+    check_binding(state, "services/api", "roles/run.invoker", members, already=set())
 
 
 def test_members_already_bound_are_not_rechecked() -> None:

@@ -297,3 +297,18 @@ def test_an_sqlite_store_on_cloud_run_is_warned_about(
     with caplog.at_level(logging.WARNING, logger="cloudgate.service.auth"):
         build_app(ServiceSettings(keystore=store, identity="off"))
     assert "Secret Manager volume" in caplog.text
+
+
+def test_an_sqlite_store_read_live_by_its_one_instance_is_not_warned_about(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``CLOUDGATE_KEYSTORE_SHARED=true`` (``cloudgate dev``'s one instance): the file is no per-instance copy."""
+    import logging
+
+    monkeypatch.setenv("K_SERVICE", "my-service")
+    monkeypatch.setenv("CLOUDGATE_KEYSTORE_SHARED", "true")
+    store = f"sqlite:///{tmp_path / 'k.db'}"
+    open_keystore(store).close()
+    with caplog.at_level(logging.WARNING, logger="cloudgate.service.auth"):
+        build_app(ServiceSettings(keystore=store, identity="off"))
+    assert "Secret Manager volume" not in caplog.text  # the warning the test above expects

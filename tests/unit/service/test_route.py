@@ -9,7 +9,7 @@ from typing import Annotated
 
 import httpx
 import pytest
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 
 from cloudgate.service import CloudgateRoute, KeyCaller, Principal, ServiceSettings, caller, protect, require_key
 from cloudgate.service.keys import open_keystore
@@ -116,3 +116,37 @@ async def test_without_cloudgate_route_the_same_declaration_is_solved_by_fastapi
         refused = await client.get("/plain")
         answered = await client.get("/plain", headers=_key(settings, "things:write"))
     assert (refused.status_code, answered.json()) == (401, {"key_name": "writer"})
+
+
+@pytest.mark.anyio
+async def test_an_override_of_a_route_level_requirement_applies(settings: ServiceSettings) -> None:
+    app = build_app(settings, [])
+    app.dependency_overrides[writer] = lambda: Principal(key_name="stand-in")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://svc") as client:
+        response = await client.get("/route")  # no key: the override answers for the requirement
+    assert (response.status_code, response.json()) == (200, {"key_name": "stand-in", "n": 1})
+
+
+@pytest.mark.anyio
+async def test_the_requirement_is_checked_again_once_the_override_is_removed(settings: ServiceSettings) -> None:
+    app = build_app(settings, [])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://svc") as client:
+        app.dependency_overrides[writer] = lambda: Principal(key_name="stand-in")
+        assert (await client.get("/route")).status_code == 200
+        app.dependency_overrides.clear()
+        assert (await client.get("/route")).status_code == 401
+
+
+@pytest.mark.anyio
+async def test_an_override_runs_before_the_routes_other_dependencies(settings: ServiceSettings) -> None:
+    solved: list[str] = []
+    app = build_app(settings, solved)
+
+    def refuse() -> Principal:
+        solved.append("override")
+        raise HTTPException(403, "refused by the override")
+
+    app.dependency_overrides[writer] = refuse
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://svc") as client:
+        response = await client.get("/route")
+    assert response.status_code == 403 and solved == ["override"]

@@ -112,6 +112,8 @@ def run_routes(ctx: EmulatorContext) -> list[Route]:
             with ctx.store.edit() as current:
                 removed = current.services.pop(key)
                 current.etags.pop(f"services/{key}", None)
+                current.iap_bindings.pop(key, None)  # IAP's policy goes with the service
+                current.etags.pop(f"iap_web/{key}", None)
             if ctx.runtime is not None:
                 ctx.runtime.remove(key)
             logger.info("service %s deleted", name)

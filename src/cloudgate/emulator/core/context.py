@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from cloudgate.emulator.core.counters import Counters
+from cloudgate.emulator.core.iap import JWKS_PATH, IapKeys
+from cloudgate.emulator.core.iap_sessions import IapSessions
 from cloudgate.emulator.core.keys import SigningKeys
 from cloudgate.emulator.core.state import StateStore
 from cloudgate.emulator.core.tokens import TokenIssuer
@@ -78,6 +80,10 @@ class EmulatorContext:
     #: Runs deployed revisions; set by ``serve`` once its task group exists (``None``: the admin APIs only
     #: record services, as in unit tests of the API shapes).
     runtime: Runtime | None = None
+    #: IAP's ES256 signing key (``core/iap.py``); ``open`` keeps it in ``<state>/iap-signing/``.
+    iap_keys: IapKeys | None = None
+    #: People signed in through the emulated IAP sign-in page (``serving/iap_gate.py``).
+    iap_sessions: IapSessions = field(default_factory=IapSessions)
 
     @property
     def token_url(self) -> str:
@@ -90,6 +96,16 @@ class EmulatorContext:
     @property
     def jwks_url(self) -> str:
         return f"{self.base_url}/oauth2/v3/certs"
+
+    @property
+    def iap_jwks_url(self) -> str:
+        """IAP's public keys as Google publishes them (``https://www.gstatic.com/iap/verify/public_key-jwk``)."""
+        return f"{self.base_url}{JWKS_PATH}"
+
+    def iap_signing_keys(self) -> IapKeys:
+        if self.iap_keys is None:
+            self.iap_keys = IapKeys(self.store.folder / "iap-signing")
+        return self.iap_keys
 
     @classmethod
     def open(cls, state_dir: Path, base_url: str) -> EmulatorContext:

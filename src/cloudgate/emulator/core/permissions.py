@@ -13,7 +13,8 @@ With ``State.iam_propagation_seconds`` above 0, a policy change applies that man
 would meet on Google.
 
 Resources are named by the keys the state uses for etags: ``project``, ``services/NAME``, ``accounts/EMAIL``,
-``secrets/NAME``. The front end asks on every request, so the bindings are expanded once per state version into
+``secrets/NAME``, ``iap_web/NAME`` (IAP's own policy of a Cloud Run service). Google's service agents (the IAP
+agent, ``core/iap.py``) are live principals of every project. The front end asks on every request, so the bindings are expanded once per state version into
 ``resource -> permission -> members`` and each principal's identities are cached with them: a check is a few
 dict lookups and a set intersection.
 
@@ -37,6 +38,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from cloudgate.emulator.core import iap
 from cloudgate.emulator.core.api_error import ApiError
 from cloudgate.emulator.core.federation import any_member_matches, is_federated_member, principal_of
 from cloudgate.emulator.core.roles import ROLES
@@ -64,6 +66,11 @@ def account_resource(email: str) -> str:
 
 def secret_resource(name: str) -> str:
     return f"secrets/{name}"
+
+
+def iap_resource(name: str) -> str:
+    """IAP's policy of the Cloud Run service kept at ``name`` (its state key)."""
+    return f"iap_web/{name}"
 
 
 @dataclass
@@ -197,6 +204,7 @@ def _build(state: State, now: float) -> PolicyIndex:
         for email, account in state.accounts.items()
         if not account.disabled
     )
+    by_sub[iap.agent_unique_id(state.project_number)] = iap.agent_member(state.project_number)
     return PolicyIndex(holders=holders, valid_until=valid_until, by_sub=by_sub, groups_of=_groups_of(state))
 
 
@@ -219,14 +227,18 @@ def _groups_of(state: State) -> dict[str, frozenset[str]]:
     return closed
 
 
+_IAP_WEB = re.compile(r"/iap_web/cloud_run-([^/]+)/services/([^/:]+)")
 _NAMED = re.compile(r"(?:/locations/([^/]+))?/(services|serviceAccounts|secrets)/([^/:]+)")
 _POLICY_KIND = {"services": "services", "serviceAccounts": "accounts", "secrets": "secrets"}
 
 
 def policy_key(resource: str) -> str:
     """The policy a Google resource name sits under: ``.../services/api`` -> ``services/api``; else the project."""
-    if resource == PROJECT or resource.startswith(("services/", "accounts/", "secrets/")):
+    if resource == PROJECT or resource.startswith(("services/", "accounts/", "secrets/", "iap_web/")):
         return resource
+    iap_web = _IAP_WEB.search(resource)
+    if iap_web is not None:  # IAP's policy of a Cloud Run service, not the service's own
+        return iap_resource(service_key(iap_web.group(1), iap_web.group(2)))
     found = _NAMED.findall(resource)
     if not found or found[-1][2] == "-":
         return PROJECT

@@ -1,5 +1,11 @@
 """What Google lets into an IAM policy: the role must be grantable on the resource type, the member well formed,
-and a service account of the project must exist when it is added.
+and a service account of the project, a user or a group must exist when it is added.
+
+Google refuses a ``user:`` that is no Google account ("User EMAIL does not exist.") and a ``group:`` that is no
+Google group ("Group EMAIL does not exist."); the emulated directory (``identity/directory.py``: ``cloudgate
+emulator users create EMAIL --group GROUP``) is the emulator's whole world of accounts and groups, so those not in
+it are refused alike. ``domain:`` members are not checked (Google wants a Workspace or Cloud Identity domain;
+the emulator has no list of those), nor service accounts of other projects (they cannot be looked up here).
 
 ``check_binding`` is called by every path that adds a binding (``setIamPolicy`` of each API, the CLI's
 ``grant`` commands); it raises ``BindingError`` with Google's wording, which the API answers as
@@ -36,9 +42,12 @@ class BindingError(EmulatorError):
 
 
 def resource_type(resource: str) -> str:
-    """``project``, ``service``, ``account`` or ``secret`` for a policy key (``services/api`` -> ``service``)."""
+    """``project``, ``service``, ``account``, ``secret`` or ``iap_web`` for a policy key (``services/api`` ->
+    ``service``)."""
     kind = resource.partition("/")[0]
-    return {"services": "service", "accounts": "account", "secrets": "secret"}.get(kind, "project")
+    return {"services": "service", "accounts": "account", "secrets": "secret", "iap_web": "iap_web"}.get(
+        kind, "project"
+    )
 
 
 def check_role(role: str, resource: str) -> None:
@@ -49,7 +58,8 @@ def check_role(role: str, resource: str) -> None:
 
 
 def check_member(state: State, member: str) -> None:
-    """A well-formed member; a ``serviceAccount:`` of the emulated project must exist."""
+    """A well-formed member; a ``serviceAccount:`` of the emulated project, a ``user:`` and a ``group:`` must
+    exist (in the emulated directory)."""
     if _DELETED.match(member) or is_federated_member(member):
         return
     if not _MEMBER.match(member):
@@ -57,6 +67,10 @@ def check_member(state: State, member: str) -> None:
     kind, _, email = member.partition(":")
     if kind == "serviceAccount" and _own_account(state, email) and email not in state.accounts:
         raise BindingError(f"Service account {email} does not exist.")
+    if kind == "user" and email not in state.users:
+        raise BindingError(f"User {email} does not exist.")
+    if kind == "group" and email not in state.groups:
+        raise BindingError(f"Group {email} does not exist.")
 
 
 def check_binding(state: State, resource: str, role: str, members: Iterable[str], *, already: set[str]) -> None:

@@ -33,7 +33,9 @@ from dataclasses import dataclass
 #: Resource types a policy can sit on, and the permission prefixes that apply to each.
 RESOURCE_PERMISSION_PREFIXES: dict[str, tuple[str, ...]] = {
     "project": ("",),
-    "service": ("run.services.", "run.routes.", "iap.webServiceVersions."),
+    "service": ("run.services.", "run.routes."),
+    #: IAP's own policy on a Cloud Run service (``projects/N/iap_web/cloud_run-REGION/services/S``).
+    "iap_web": ("iap.webServiceVersions.", "iap.web."),
     "account": ("iam.serviceAccounts.", "iam.serviceAccountKeys."),
     "secret": ("secretmanager.secrets.", "secretmanager.versions."),
 }

@@ -125,6 +125,7 @@ def apply(
     record.region = region
     record.audiences = list(service.audiences)
     record.invoker_iam_check = service.invoker_iam_check
+    record.iap = service.iap_enabled
     record.timeout_seconds = float(service.template.timeout_seconds)
     record.http2 = service.template.container.http2
     record.tag_urls.update(tag_urls or {})

@@ -97,6 +97,8 @@ class Service:
     bindings: dict[str, list[str]] = field(default_factory=dict)
     #: ``--no-invoker-iam-check``: the front end forwards every request unchecked.
     invoker_iam_check: bool = True
+    #: ``--iap``: Identity-Aware Proxy signs people in and checks them before the invoker check (``iap_gate.py``).
+    iap: bool = False
     #: Deployed with ``--use-http2``: the front end speaks h2c to it and lifts the 32 MiB caps.
     http2: bool = False
     region: str = ""
@@ -231,13 +233,18 @@ class State:
     iam_changes: list[PolicyChange] = field(default_factory=list)
     #: Workload identity pools by id (all in ``locations/global``, as Google has them).
     workload_pools: dict[str, WorkloadPool] = field(default_factory=dict)
+    #: IAP's own policy of each Cloud Run service, by service key (``gcloud beta iap web add-iam-policy-binding
+    #: --resource-type=cloud-run``): not the service's Cloud Run policy, as on Google.
+    iap_bindings: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     def all_bindings(self) -> dict[str, dict[str, list[str]]]:
-        """Every IAM policy's bindings by resource key (``project``, ``services/N``, ``accounts/E``, ``secrets/N``)."""
+        """Every IAM policy's bindings by resource key (``project``, ``services/N``, ``accounts/E``, ``secrets/N``,
+        ``iap_web/N``)."""
         found: dict[str, dict[str, list[str]]] = {"project": self.project_bindings}
         found.update((f"services/{name}", service.bindings) for name, service in self.services.items())
         found.update((f"accounts/{email}", bindings) for email, bindings in self.account_bindings.items())
         found.update((f"secrets/{name}", secret.bindings) for name, secret in self.secrets.items())
+        found.update((f"iap_web/{key}", bindings) for key, bindings in self.iap_bindings.items())
         return found
 
     def touch_policy(self, resource: str) -> None:
@@ -284,6 +291,7 @@ class State:
                 iam_propagation_seconds=float(data.get("iam_propagation_seconds", 0)),
                 iam_changes=[PolicyChange(**change) for change in data.get("iam_changes", [])],
                 workload_pools={k: WorkloadPool.from_json(v) for k, v in data.get("workload_pools", {}).items()},
+                iap_bindings=data.get("iap_bindings", {}),
             )
         except (TypeError, ValueError, AttributeError) as exc:
             raise EmulatorError(f"the emulator state file is malformed: {exc}") from exc
@@ -377,10 +385,12 @@ def _record_policy_changes(before: State, after: State, now: float) -> None:
             after.iam_changes.append(PolicyChange(at=now, resource=resource, before=previous))
 
 
-def write_address(folder: Path, url: str) -> None:
-    """Record in the state folder that an emulator answers at ``url`` (removed when it stops)."""
+def write_address(folder: Path, url: str, *, iap_jwks: str = "") -> None:
+    """Record in the state folder that an emulator answers at ``url`` (removed when it stops), and where it
+    publishes IAP's public keys (``iap_jwks``: what ``CLOUDGATE_IAP_JWKS_URL`` of a service behind it names)."""
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    (folder / ADDRESS_FILE).write_text(json.dumps({"url": url, "pid": os.getpid()}) + "\n", encoding="utf-8")
+    record = {"url": url, "pid": os.getpid(), **({"iap_jwks": iap_jwks} if iap_jwks else {})}
+    (folder / ADDRESS_FILE).write_text(json.dumps(record) + "\n", encoding="utf-8")
 
 
 def remove_address(folder: Path) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 
 import jwt
 
+from cloudgate.emulator.core import iap
 from cloudgate.emulator.core.counters import Counters
 from cloudgate.emulator.core.keys import SigningKeys, sha256_hex
 from cloudgate.emulator.core.state import StateStore
@@ -215,6 +216,8 @@ class TokenIssuer:
             subject = state.accounts[email].unique_id
         elif email in state.users:
             subject = state.users[email].unique_id
+        elif email == iap.agent_email(state.project_number):  # Google's service agent: in every project
+            subject = iap.agent_unique_id(state.project_number)
         else:
             raise EmulatorError(f"no account {email!r}")
         now = int(self._clock())

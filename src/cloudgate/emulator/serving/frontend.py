@@ -2,6 +2,8 @@
 
 An ASGI app in front of the service process, doing what ``shared/CLOUD_RUN.md`` lists:
 
+- A service deployed with ``--iap``: Identity-Aware Proxy answers first (``iap_gate.py``: sign-in, the accessor
+  check, the IAP agent's token), and the invoker check below then applies to the agent.
 - Reads the ID token from ``X-Serverless-Authorization`` (preferred) or ``Authorization``; accepted audiences are
   the service URL, custom audiences and gcloud's OAuth client id (plain ``gcloud auth print-identity-token``).
   No token: ``403``; a bad one (forged, expired, wrong audience): ``401``; a valid token whose principal lacks
@@ -47,6 +49,7 @@ from cloudgate.emulator.core.permissions import policy_index, service_resource
 from cloudgate.emulator.core.state import Service, State
 from cloudgate.emulator.core.tokens import IdTokenError
 from cloudgate.emulator.serving import h2c
+from cloudgate.emulator.serving.iap_gate import IapGate
 from cloudgate.emulator.serving.instances import InstancePool, InstanceStartError, NoInstanceError
 from cloudgate.google import CLOUD_RUN_DEFAULT_TIMEOUT_S, CLOUD_RUN_MAX_BYTES, GCLOUD_CLIENT_ID, SIGNATURE_REMOVED
 from cloudgate.headers import content_length, date_header, end_to_end
@@ -116,6 +119,8 @@ class CloudRunFrontend:
         #: The traffic tag whose own URL this front end answers (``""``: the service URL).
         self.tag = tag
         self.max_bytes = max_bytes
+        #: Identity-Aware Proxy for a service deployed with ``--iap`` (``iap_gate.py``).
+        self.iap = IapGate(ctx)
         self._client: httpx.AsyncClient | None = None
         # Which revision takes a request is a weighted draw, not a secret: the plain generator is right here.
         self._random = random.Random()  # noqa: S311
@@ -153,7 +158,11 @@ class CloudRunFrontend:
         # One look at the state per request (a stat; re-read only when the CLI changed it), shared by the check
         # and the timeout: IAM changes made by the CLI still apply to the very next request.
         state = self.ctx.store.current()
-        refusal = _target_refusal(scope) or _reserved(scope) or self._check(scope, state)
+        refusal = _target_refusal(scope) or _reserved(scope)
+        if refusal is None:
+            # IAP first (a service with --iap: sign-in, the accessor check, the agent's token), then Cloud Run's.
+            answer = await self.iap.admit(scope, receive, state, self.service_name, tag=self.tag)
+            refusal = Refusal(*answer) if answer is not None else self._check(scope, state)
         if refusal is not None:
             status = refusal.response.status_code
             self.ctx.counters.add("frontend_refused", refusal.reason)
