@@ -7,6 +7,7 @@ emulator has no Cloud Build) serving the protected test app.
 
 from __future__ import annotations
 
+import json
 import shlex
 import shutil
 import subprocess
@@ -193,6 +194,22 @@ def test_a_secret_set_by_hand_stops_the_next_deploy_and_is_never_printed(deploye
     again = deployed.deploy()
     assert again.returncode == 0, again.stderr
     assert GITHUB_TOKEN not in again.stdout + again.stderr
+
+
+def test_traffic_pinned_to_an_older_revision_by_hand_goes_back_to_the_latest(deployed: Deployed) -> None:
+    """A rollback by hand (update-traffic --to-revisions): gcloud run deploy would keep the pin; the deploy does not."""
+    oldest = deployed.stack.gcloud(
+        "run", "revisions", "list", "--service=api", "--sort-by=metadata.creationTimestamp", "--limit=1",
+        "--format=value(metadata.name)",
+    ).stdout.strip()  # fmt: skip
+    deployed.stack.gcloud("run", "services", "update-traffic", "api", f"--to-revisions={oldest}=100")
+    again = deployed.deploy()
+    assert again.returncode == 0, again.stderr
+    ran = [line for line in again.stderr.splitlines() if line.startswith("  $ ")]
+    where = f"--project={deployed.stack.project} --region={deployed.stack.env['CLOUDSDK_RUN_REGION']}"
+    assert ran == [f"  $ gcloud run services update-traffic api {where} --to-latest --quiet"]
+    described = deployed.stack.gcloud("run", "services", "describe", "api", "--format=json(spec.traffic)").stdout
+    assert json.loads(described)["spec"]["traffic"] == [{"latestRevision": True, "percent": 100}]
 
 
 def test_a_rotated_docs_password_reaches_the_service_without_a_redeploy(deployed: Deployed) -> None:

@@ -12,6 +12,8 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from cloudgate.deploy import service_spec as spec
 from cloudgate.deploy.audit_input import AuditInput
 from cloudgate.deploy.checks import run_checks
@@ -21,7 +23,13 @@ __all__ = ["Finding", "Severity", "Target", "audit_service"]
 
 
 def audit_service(
-    target: Target, service: spec.Json, policy: spec.Json, project_policy: spec.Json | None
+    target: Target,
+    service: spec.Json,
+    policy: spec.Json,
+    project_policy: spec.Json | None,
+    older_revisions: Sequence[spec.Json] = (),
 ) -> list[Finding]:
-    """Every finding, serious ones first. ``project_policy`` is ``None`` when it could not be read."""
-    return run_checks(AuditInput(target, service, policy, project_policy))
+    """Every finding, serious ones first. ``project_policy`` is ``None`` when it could not be read;
+    ``older_revisions`` are the described revisions other than the latest that traffic still reaches."""
+    revisions = {spec.name(revision): revision for revision in older_revisions}
+    return run_checks(AuditInput(target, service, policy, project_policy, older_revisions=revisions))

@@ -54,9 +54,13 @@ CHECKS: tuple[Check, ...] = (
           "tokens or keys for other accounts, or act as them.",
           "Remove the role; grant narrow roles on the resources the code uses.", identity.privileged_account),
     Check("literal-secret", SERIOUS, "An env value or argument of a container is a secret by its value (provider "
-          "key, private key, JWT, URL with password, high-entropy token, cloudgate key or argon2 hash) or a "
-          "literal in a variable named like a secret.",
+          "key, private key, JWT, password in a URL or connection string, high-entropy token, cloudgate key or "
+          "argon2 hash) or a literal in a variable named like a secret.",
           "Store it in Secret Manager and mount it as a file; remove the env var.", config.literal_secrets),
+    Check("older-revision-secret", SERIOUS, "A revision other than the latest still reached by traffic or a tag "
+          "holds a literal secret (found as literal-secret finds one).",
+          "Rotate it, move the traffic and tags off the revision, delete it.",
+          config.literal_secrets_in_older_revisions),
     Check("pool-invoker", WARNING, "A whole workload identity pool (principalSet://.../*) may invoke: every "
           "identity its providers accept.", "Name an attribute of the pool (a repository) instead.",
           access.pool_invokers),
@@ -91,6 +95,9 @@ CHECKS: tuple[Check, ...] = (
           "Read the revision's conditions and logs.", readback.revision_not_ready, readback_only=True),
     Check("secret-as-env", SERIOUS, "Read-back: a secret the deploy mounts as a file arrived as an env var.",
           "Run cloudgate deploy again.", readback.secret_as_env, readback_only=True),
+    Check("traffic-not-latest", SERIOUS, "Read-back: traffic is pinned to older revisions, not the deployed one.",
+          "Run cloudgate deploy again, or move the traffic to the latest revision.", readback.traffic_not_latest,
+          readback_only=True),
     Check("wrong-account", SERIOUS, "Read-back: the runtime account is not the one the deploy asked for.",
           "Run cloudgate deploy again.", readback.wrong_account, readback_only=True),
 )  # fmt: skip

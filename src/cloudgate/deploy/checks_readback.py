@@ -64,3 +64,11 @@ def secret_as_env(given: AuditInput) -> Iterator[Issue]:
 def wrong_account(given: AuditInput) -> Iterator[Issue]:
     if given.asked is not None and given.runtime_account != given.asked.runtime_account:
         yield Issue(f"runtime account is {given.runtime_account}, not {given.asked.runtime_account} (deploy again)")
+
+
+def traffic_not_latest(given: AuditInput) -> Iterator[Issue]:
+    if given.asked is not None and not spec.traffic_on_latest(given.service):
+        yield Issue(
+            "traffic is pinned to older revisions: the deployed one serves none of it",
+            f"gcloud run services update-traffic {given.target.where()} --to-latest",
+        )

@@ -51,6 +51,17 @@ def read_policy_at(runner: Gcloud, service: str, project: str, region: str) -> s
     return found if isinstance(found, dict) else {}
 
 
+def read_older_revisions(runner: Gcloud, service: spec.Json, project: str, region: str) -> list[spec.Json]:
+    """``gcloud run revisions describe --format=json`` of each revision other than the latest that traffic reaches."""
+    where = (f"--project={project}", f"--region={region}")
+    found = []
+    for older in spec.older_revisions(service):
+        revision = runner.json_or_none(gcloud("run", "revisions", "describe", older.name, *where, "--format=json"))
+        if isinstance(revision, dict):
+            found.append(revision)
+    return found
+
+
 def list_services(runner: Gcloud, project: str, region: str | None) -> list[spec.Json]:
     """``gcloud run services list --format=json``: every service of the project (all regions unless ``region``)."""
     where = (f"--project={project}", *((f"--region={region}",) if region else ()))

@@ -173,10 +173,16 @@ def service_differences(options: DeployOptions, service: spec.Json) -> list[str]
 
 
 def deploy_step(options: DeployOptions, observed: Observed) -> Commands:
-    """``gcloud run deploy`` when the service is missing or differs."""
+    """``gcloud run deploy`` when the service is missing or differs; then all traffic to the latest revision when
+    someone pinned it to older ones by hand (``gcloud run deploy`` keeps a pin: the new revision would serve 0%)."""
     service = observed.service
-    if service is not None and not service_differences(options, service):
-        return ()
+    deploy = () if service is not None and not service_differences(options, service) else (_deploy(options, service),)
+    if service is None or spec.traffic_on_latest(service):
+        return deploy
+    return (*deploy, gcloud("run", "services", "update-traffic", options.service, *_where(options), "--to-latest"))
+
+
+def _deploy(options: DeployOptions, service: spec.Json | None) -> Command:
     argv = [
         "run",
         "deploy",
@@ -203,7 +209,7 @@ def deploy_step(options: DeployOptions, observed: Observed) -> Commands:
         argv.append("--clear-custom-audiences")
     argv += [BY_NAME[name].argv(value) for name, value in options.settings]
     argv.append("--use-http2" if options.http2 else "--no-use-http2")
-    return (gcloud(*argv),)
+    return gcloud(*argv)
 
 
 def unwanted_invokers(options: DeployOptions, policy: spec.Json) -> list[str]:

@@ -29,13 +29,6 @@ def dry_run(cwd: Path, *args: str) -> list[str]:
     return done.stdout.splitlines()
 
 
-@pytest.fixture
-def files(tmp_path: Path) -> Path:
-    (tmp_path / "users.txt").write_text("alice:$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA\n")
-    (tmp_path / "keys.json").write_text('{"keys": []}\n')
-    return tmp_path
-
-
 def test_image_with_secrets_and_invokers(files: Path) -> None:
     image = "europe-docker.pkg.dev/my-proj/apps/api:1"
     lines = dry_run(

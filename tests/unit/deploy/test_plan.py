@@ -51,6 +51,15 @@ def test_a_new_image_redeploys_in_one_command(options: DeployOptions) -> None:
     assert [c.argv[:3] for c in commands] == [("gcloud", "run", "deploy")]
 
 
+def test_traffic_pinned_to_an_older_revision_by_hand_goes_back_to_the_latest(options: DeployOptions) -> None:
+    """gcloud run deploy keeps a pin (the new revision would serve 0%): the plan moves the traffic itself."""
+    service = out.service()
+    service["spec"]["traffic"] = [{"percent": 100, "revisionName": "api-00001-abc"}]
+    assert all_commands(options, plan.Observed(**{**deployed(options).__dict__, "service": service})) == [
+        "gcloud run services update-traffic api --project=my-proj --region=europe-west1 --to-latest --quiet"
+    ]
+
+
 def test_an_audience_pinned_by_an_earlier_deploy_is_removed(options: DeployOptions) -> None:
     # Earlier versions set the URL as CLOUDGATE_AUDIENCES, which refused plain `gcloud auth print-identity-token`
     # tokens that Cloud Run itself accepts.
