@@ -53,6 +53,9 @@ _SECRET_NAME = re.compile(
 _REFERENCE = re.compile(
     r"^(?:/|[a-z][a-z0-9+.\-]*://(?![^/@\s]*@)|projects/[^/]+/secrets/|\$\{|(?:true|false)$)", re.IGNORECASE
 )
+#: cloudgate's own settings whose names end like a secret's but whose values are a choice, not a secret (rule 4 skips
+#: exactly these values: anything else in them is still judged).
+_OWN_CHOICES = {"CLOUDGATE_DOCS_AUTH": frozenset({"basic", "iap", "both"})}
 #: detect-secrets plugins that judge names or addresses, not values (the name rule above replaces the first).
 _NOT_VALUE_PLUGINS = ("KeywordDetector", "IPPublicDetector", "Base64HighEntropyString", "HexHighEntropyString")
 
@@ -67,6 +70,8 @@ def secret_kind(name: str | None, value: str) -> str | None:
     for kind, matches in _value_rules():
         if matches(value):
             return kind
+    if name and value.strip().lower() in _OWN_CHOICES.get(name.upper(), ()):
+        return None
     if name and _SECRET_NAME.search(name) and not _REFERENCE.match(value):
         return f"a literal value in a variable named like a secret ({name})"
     return None

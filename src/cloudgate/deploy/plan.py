@@ -10,6 +10,7 @@ IAP), 6 who may pass IAP; 7 (read back) and 8 (smoke test) check the result and 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -230,6 +231,17 @@ def _deploy(options: DeployOptions, service: spec.Json | None) -> Command:
 def unwanted_invokers(options: DeployOptions, policy: spec.Json) -> list[str]:
     """Invokers nobody named (``allUsers``, ``allAuthenticatedUsers`` and anyone else), in a stable order."""
     return sorted(spec.policy_members(policy, INVOKER_ROLE) - set(options.invoker_members))
+
+
+_IAP_AGENT = re.compile(r"^serviceAccount:service-\d+@gcp-sa-iap\.iam\.gserviceaccount\.com$")
+
+
+def retiring_iap_agents(options: DeployOptions, observed: Observed) -> set[str]:
+    """IAP's service agent among the invokers of a service whose IAP this deploy turns off: ``--no-iap`` removes
+    its invoker role itself, so removing it needs no confirmation."""
+    if options.iap or observed.service is None or not spec.iap_enabled(observed.service):
+        return set()
+    return {m for m in spec.policy_members(observed.policy, INVOKER_ROLE) if _IAP_AGENT.match(m)}
 
 
 def invokers_step(options: DeployOptions, observed: Observed) -> Commands:

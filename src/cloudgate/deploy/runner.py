@@ -63,10 +63,11 @@ class Deployer:
         observed = observe(options, self.runner)
         refuse_planted_secrets(options, observed)
         unwanted = plan.unwanted_invokers(options, observed.policy)
-        if unwanted and not self.confirm(unwanted):
+        asked_about = [m for m in unwanted if m not in plan.retiring_iap_agents(options, observed)]
+        if asked_about and not self.confirm(asked_about):
             raise DeployError(
                 "refused: these members may invoke the service but were not named with --invoker: "
-                + ", ".join(unwanted)
+                + ", ".join(asked_about)
                 + "; name them with --invoker, or confirm their removal (--yes). Nothing was changed."
             )
         unwanted_accessors = plan.unwanted_accessors(options, observed.iap_policy)
@@ -140,11 +141,16 @@ class Deployer:
 
     def _smoke_test(self, url: str) -> None:
         label = plan.label(plan.SMOKE_TEST)
-        token = self._invoker_token(url)
+        # With IAP on, IAP answers first: an invoker's ID token for the URL does not pass it (only a token for IAP's
+        # OAuth client or a browser sign-in does), so only the anonymous refusal is checked.
+        token = None if self.options.iap else self._invoker_token(url)
         problems, checked = smoke_test(url, self.health_path, token)
         if problems:
             raise DeployError(f"{label}: " + "; ".join(problems))
-        skipped = "" if token else " (the active gcloud account is not a named invoker: anonymous only)"
+        if self.options.iap:
+            skipped = " (IAP on: IAP answers before the invoker check; anonymous only)"
+        else:
+            skipped = "" if token else " (the active gcloud account is not a named invoker: anonymous only)"
         self.echo(f"{label}: GET {self.health_path}: {', '.join(checked)}{skipped}")
 
     def _invoker_token(self, url: str) -> str | None:

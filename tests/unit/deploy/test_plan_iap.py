@@ -184,3 +184,27 @@ def test_the_iap_audience_cannot_be_set_with_env_as_well() -> None:
 
 def test_a_domain_may_pass_iap() -> None:
     assert asked(iap_members=("domain:example.com",)).iap_members == ("domain:example.com",)
+
+
+@pytest.mark.parametrize("value", ["basic", "iap", "both"])
+def test_the_docs_auth_choice_is_not_taken_for_a_secret(value: str) -> None:
+    from cloudgate.deploy.env_secrets import secret_kind
+
+    assert secret_kind("CLOUDGATE_DOCS_AUTH", value) is None
+
+
+def test_anything_else_in_the_docs_auth_setting_still_is() -> None:
+    from cloudgate.deploy.env_secrets import secret_kind
+
+    assert secret_kind("CLOUDGATE_DOCS_AUTH", "s3cr3t-value") is not None
+
+
+def test_turning_iap_off_retires_iap_s_agent_without_asking() -> None:
+    options = asked(iap=False, iap_members=(), project_number=None)
+    observed = plan.Observed(service=with_iap(out.service()), policy=invokers(ETL, AGENT, "user:eve@example.com"))
+    assert plan.retiring_iap_agents(options, observed) == {AGENT}
+
+
+def test_with_iap_on_and_asked_no_agent_is_retired() -> None:
+    observed = plan.Observed(service=with_iap(out.service()), policy=invokers(ETL, AGENT))
+    assert plan.retiring_iap_agents(asked(), observed) == set()
