@@ -13,7 +13,8 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.keys import certs_http_server, new_rsa_key, public_pem
+from tests.certs_endpoint import CertsEndpoint
+from tests.keys import new_rsa_key, public_pem
 from tests.support import CLOUDGATE, Drain, free_port, start_process, wait_for_port
 
 AUDIENCE = "https://example-svc-abc123-uc.a.run.app"
@@ -56,7 +57,7 @@ def new_signing_key(kid: str) -> SigningKey:
 @contextmanager
 def certs_server(keys: list[SigningKey]) -> Iterator[str]:
     """Serves ``{kid: public key PEM}`` like Google's certs endpoint; yields its URL."""
-    with certs_http_server({k.kid: k.public_pem for k in keys}, cache_control="public, max-age=3600") as url:
+    with CertsEndpoint({k.kid: k.public_pem for k in keys}, "public, max-age=3600").served() as url:
         yield url
 
 

@@ -127,6 +127,21 @@ def test_a_literal_secret_in_a_sidecar_container_is_serious(gcloud_stack: Gcloud
     assert audit(gcloud_stack, "with-sidecar")[0] == 0
 
 
+def test_a_secret_removed_but_rolled_back_to_is_serious(gcloud_stack: GcloudStack, runtime: str) -> None:
+    """The secret is gone from the latest revision, but a rollback by hand sends the traffic to the one holding it."""
+    deploy(gcloud_stack, "rolled-back", runtime, f"--set-env-vars=API_KEY={STRIPE}")
+    leaky = gcloud_stack.gcloud(
+        "run", "services", "describe", "rolled-back", "--format=value(status.latestReadyRevisionName)"
+    ).stdout.strip()  # fmt: skip
+    gcloud_stack.gcloud("run", "services", "update", "rolled-back", "--remove-env-vars=API_KEY")
+    gcloud_stack.gcloud("run", "services", "update-traffic", "rolled-back", f"--to-revisions={leaky}=100")
+    code, findings, printed = audit(gcloud_stack, "rolled-back")
+    assert code == 1 and "serious:older-revision-secret" in codes(findings)
+    assert "literal-secret" not in printed and STRIPE not in printed
+    run_fix(gcloud_stack, findings, "older-revision-secret")  # update-traffic --to-latest
+    assert audit(gcloud_stack, "rolled-back")[0] == 0
+
+
 def test_a_domain_invoker_is_serious(gcloud_stack: GcloudStack, runtime: str) -> None:
     deployed_with_invoker(gcloud_stack, "company-wide", runtime, "domain:example.com")
     code, findings, _ = audit(gcloud_stack, "company-wide")

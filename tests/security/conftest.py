@@ -23,6 +23,7 @@ import pytest
 
 from cloudgate.service.keys import open_keystore
 from cloudgate.service.passwords import hash_password
+from tests.certs_endpoint import CertsEndpoint
 from tests.e2e.service_env import AUDIENCE, Served, SigningKey, claims, new_signing_key, serve
 from tests.e2e.stack import DevStack, EmulatorStack
 from tests.security.scorecard import Attack, AttackOutcome  # noqa: F401  (its fixtures and hooks: tests/conftest.py)
@@ -134,30 +135,9 @@ def signing_key() -> SigningKey:
 @pytest.fixture(scope="session")
 def certs(signing_key: SigningKey) -> Iterator[CertsServer]:
     """Google's certs endpoint stand-in that counts its fetches (a kid flood must not become a fetch flood)."""
-    body = json.dumps({signing_key.kid: signing_key.public_pem}).encode()
-    hits: list[str] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            hits.append(self.path)
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Cache-Control", "public, max-age=3600")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield CertsServer(f"http://127.0.0.1:{server.server_address[1]}/oauth2/v1/certs", hits)
-    finally:
-        server.shutdown()
-        server.server_close()
+    endpoint = CertsEndpoint({signing_key.kid: signing_key.public_pem}, "public, max-age=3600")
+    with endpoint.served() as url:
+        yield CertsServer(url, endpoint.paths)
 
 
 @pytest.fixture(scope="session")
@@ -241,8 +221,6 @@ def proxy(emulator: EmulatorStack) -> Iterator[RunningProxy]:
 @contextmanager
 def recording_server() -> Iterator[tuple[int, list[str]]]:
     """Another local host an attack tries to reach: yields its port and the paths it was sent (should stay empty)."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     hits: list[str] = []
 

@@ -1,5 +1,8 @@
 """``cloudgate emulator``: run Google's side on localhost and inspect or change its state.
 
+While an emulator runs on the state folder, the commands that change the state ask it to (its admin API), so that
+it is the one writer of its state; with none running they change the folder themselves (``emulator_changes.py``).
+
 Examples::
 
     cloudgate emulator accounts create ci-caller
@@ -19,6 +22,7 @@ from typing import Any
 
 import typer
 
+from cloudgate.cli.emulator_changes import DEFAULT_EMULATOR_URL, apply_change
 from cloudgate.log_lines import configure_text_logging
 
 emulator = typer.Typer(
@@ -34,7 +38,6 @@ project = typer.Typer(help="The emulated project's IAM policy.")
 emulator.add_typer(services, name="services")
 emulator.add_typer(project, name="project")
 
-_DEFAULT_URL = "http://127.0.0.1:8089"
 _ACCOUNT_HELP = "The service account: its id (6-30 characters: lowercase letters, digits, dashes) or its email."
 AccountId = typer.Argument(..., metavar="ACCOUNT", help=_ACCOUNT_HELP, show_default=False)
 Member = typer.Argument(..., help="Who: serviceAccount:EMAIL, user:EMAIL, allUsers or allAuthenticatedUsers.")
@@ -43,16 +46,15 @@ StateDir = typer.Option(Path(".cloudgate/emulator"), "--state-dir", help="The em
 EmulatorUrl = typer.Option(
     None,
     "--emulator-url",
-    help=f"Where the emulator answers (goes into key files); default: the one running on --state-dir, else {_DEFAULT_URL}.",
+    help=f"Where the emulator answers (goes into key files); default: the one running on --state-dir, else {DEFAULT_EMULATOR_URL}.",
     show_default=False,
 )
 
 
-def _token_uri(state_dir: Path, emulator_url: str | None) -> str:
-    """The token endpoint a key file names: given, else the running emulator's (emulator.json), as gcloud-env reads it."""
-    from cloudgate.emulator.core.state import read_address
-
-    return f"{(emulator_url or read_address(state_dir) or _DEFAULT_URL).rstrip('/')}/token"
+def _token_uri(emulator_url: str | None) -> dict[str, str]:
+    """The token endpoint a key file names, when --emulator-url gives it (else the running emulator's, or the
+    default address when none runs)."""
+    return {"token_uri": f"{emulator_url.rstrip('/')}/token"} if emulator_url else {}
 
 
 def _store(state_dir: Path) -> Any:
@@ -141,31 +143,21 @@ def show(state_dir: Path = StateDir) -> None:
 @emulator.command("settings")
 def settings(
     state_dir: Path = StateDir,
-    token_lifetime: int | None = typer.Option(None, help="ID token lifetime in seconds (Google: 3600)."),
+    token_lifetime: int | None = typer.Option(None, help="ID token lifetime in seconds, 1 to 43200 (Google: 3600)."),
     metadata_account: str | None = typer.Option(None, help="The account the metadata server runs as."),
     project: str | None = typer.Option(None, help="The emulated project id."),
     iam_propagation_seconds: float | None = typer.Option(
-        None, help="How long an IAM change takes to apply (default 0: at once; Google: seconds to minutes)."
+        None, help="How long an IAM change takes to apply, 0 to 3600 (default 0: at once; Google: seconds to minutes)."
     ),
 ) -> None:
-    """Change the emulator's settings (a running emulator picks them up)."""
-    from cloudgate.errors import EmulatorError
-
-    if token_lifetime is not None and not 1 <= token_lifetime <= 43200:
-        raise EmulatorError("--token-lifetime must be from 1 to 43200 seconds")
-    if iam_propagation_seconds is not None and not 0 <= iam_propagation_seconds <= 3600:
-        raise EmulatorError("--iam-propagation-seconds must be from 0 to 3600")
-    with _store(state_dir).edit() as state:
-        if iam_propagation_seconds is not None:
-            state.iam_propagation_seconds = iam_propagation_seconds
-        if token_lifetime is not None:
-            state.token_lifetime_seconds = token_lifetime
-        if project is not None:
-            state.project_id = project
-        if metadata_account is not None:
-            email = state.account_email(metadata_account)
-            state.account(email)
-            state.metadata_account = email
+    """Change the emulator's settings (through the running emulator, if one runs on --state-dir)."""
+    flags = {
+        "token_lifetime_seconds": token_lifetime,
+        "metadata_account": metadata_account,
+        "project_id": project,
+        "iam_propagation_seconds": iam_propagation_seconds,
+    }
+    apply_change(state_dir, "settings", {key: value for key, value in flags.items() if value is not None})
     typer.echo("settings saved", err=True)
 
 
@@ -184,9 +176,7 @@ def accounts_create(
     state_dir: Path = StateDir,
 ) -> None:
     """Create a service account (an id like `ci-caller`), optionally in directory groups; prints its email."""
-    from cloudgate.emulator.identity.iam import create_account
-
-    typer.echo(create_account(_store(state_dir), account_id, groups=group))
+    typer.echo(apply_change(state_dir, "accounts create", {"account": account_id, "groups": group})["email"])
 
 
 @accounts.command("key")
@@ -197,9 +187,7 @@ def accounts_key(
     emulator_url: str | None = EmulatorUrl,
 ) -> None:
     """Create a key for ACCOUNT and write its key file (type service_account, token_uri at the emulator)."""
-    from cloudgate.emulator.identity.iam import create_key
-
-    key_file = create_key(_store(state_dir), account, token_uri=_token_uri(state_dir, emulator_url))
+    key_file = apply_change(state_dir, "accounts key", {"account": account, **_token_uri(emulator_url)})
     _write_secret_file(out, key_file)
     typer.echo(f"key {key_file['private_key_id']} written to {out}", err=True)
 
@@ -212,9 +200,7 @@ def accounts_grant(
     state_dir: Path = StateDir,
 ) -> None:
     """Let MEMBER (user:EMAIL, serviceAccount:EMAIL) act on ACCOUNT, e.g. impersonate it."""
-    from cloudgate.emulator.identity.iam import grant_account_role
-
-    grant_account_role(_store(state_dir), account, role, member)
+    apply_change(state_dir, "accounts grant", {"account": account, "member": member, "role": role})
     typer.echo(f"{member} has {role} on {account}", err=True)
 
 
@@ -228,10 +214,7 @@ def users_create(
 ) -> None:
     """Create a directory user (its domain is its email's), in --group groups; with --out, write its
     authorized_user credentials (gcloud's OAuth client, as after `gcloud auth login`)."""
-    from cloudgate.emulator.identity.iam import create_user
-
-    token_uri = _token_uri(state_dir, emulator_url)
-    credentials = create_user(_store(state_dir), email, token_uri=token_uri, groups=group)
+    credentials = apply_change(state_dir, "users create", {"email": email, "groups": group, **_token_uri(emulator_url)})
     if out is not None:
         _write_secret_file(out, credentials)
         typer.echo(f"credentials of {email} written to {out}", err=True)
@@ -248,17 +231,8 @@ def services_set(
     state_dir: Path = StateDir,
 ) -> None:
     """Create or update a service."""
-    from urllib.parse import urlsplit
-
-    from cloudgate.emulator.identity.iam import ensure_service
-    from cloudgate.errors import EmulatorError
-    from cloudgate.knative import check_service_name
-
-    check_service_name(name)  # InvalidResourceError: a clean error, as Cloud Run's own for gcloud
-    parts = urlsplit(url)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise EmulatorError(f"--url {url!r} is not an http(s) URL, e.g. http://127.0.0.1:8080")
-    ensure_service(_store(state_dir), name, url=url, audiences=audience, timeout_seconds=timeout, http2=http2)
+    body = {"name": name, "url": url, "audiences": audience, "timeout_seconds": timeout, "http2": http2}
+    apply_change(state_dir, "services set", body)
 
 
 @services.command("grant")
@@ -269,9 +243,7 @@ def services_grant(
     state_dir: Path = StateDir,
 ) -> None:
     """Bind MEMBER (serviceAccount:EMAIL, user:EMAIL, allUsers) to a role on service NAME."""
-    from cloudgate.emulator.identity.iam import grant_service_role
-
-    grant_service_role(_store(state_dir), name, role, member)
+    apply_change(state_dir, "services grant", {"name": name, "member": member, "role": role})
     typer.echo(f"{member} has {role} on {name}", err=True)
 
 
@@ -283,9 +255,7 @@ def services_revoke(
     state_dir: Path = StateDir,
 ) -> None:
     """Remove MEMBER's binding to a role on service NAME."""
-    from cloudgate.emulator.identity.iam import revoke_service_role
-
-    revoke_service_role(_store(state_dir), name, role, member)
+    apply_change(state_dir, "services revoke", {"name": name, "member": member, "role": role})
     typer.echo(f"{member} no longer has {role} on {name}", err=True)
 
 
@@ -348,9 +318,7 @@ def project_grant(
     state_dir: Path = StateDir,
 ) -> None:
     """Bind MEMBER (serviceAccount:EMAIL, user:EMAIL) to a role on the emulated project."""
-    from cloudgate.emulator.identity.iam import grant_project_role
-
-    grant_project_role(_store(state_dir), role, member)
+    apply_change(state_dir, "project grant", {"member": member, "role": role})
     typer.echo(f"{member} has {role} on the project", err=True)
 
 

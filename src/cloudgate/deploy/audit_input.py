@@ -8,7 +8,8 @@ audit`` leaves it ``None`` and the read-back's own checks find nothing.
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
 from cloudgate.deploy import roles
@@ -37,6 +38,10 @@ class AuditInput:
     #: ``None`` when the project's policy could not be read (the audit says so rather than passing).
     project_policy: spec.Json | None
     asked: DeployOptions | None = None
+    #: Revisions other than the latest that traffic still reaches (``gcloud run revisions describe``), by name.
+    older_revisions: Mapping[str, spec.Json] = field(default_factory=dict)
+    #: The IAP policy (who may pass IAP), read for a service with IAP on; ``None``: not read, or unreadable.
+    iap_policy: spec.Json | None = None
 
     @property
     def runtime_account(self) -> str | None:

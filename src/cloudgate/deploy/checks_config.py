@@ -33,6 +33,30 @@ def literal_secrets(given: AuditInput) -> Iterator[Issue]:
                 )
 
 
+def literal_secrets_in_older_revisions(given: AuditInput) -> Iterator[Issue]:
+    """The same, in revisions other than the latest that traffic or a tag still reaches: removing a secret from
+    the service makes a new revision, and the old one keeps serving it while traffic or a tag points there."""
+    for older in spec.older_revisions(given.service):
+        revision = given.older_revisions.get(older.name)
+        if revision is None:
+            continue
+        tags = f" --remove-tags={','.join(older.tags)}" if older.tags else ""
+        fix = f"gcloud run services update-traffic {given.target.where()} --to-latest{tags}"
+        for index, box in enumerate(spec.revision_containers(revision)):
+            label = spec.container_label(box, index)
+            found = [f"env var {name}" for name, value in sorted(spec.literal_env(box).items())
+                     if secret_kind(name, value) is not None]  # fmt: skip
+            found += [f"argument {position + 1}" for position, argument in enumerate(spec.arguments(box))
+                      if argument_secret_kind(argument) is not None]  # fmt: skip
+            for what in found:
+                yield Issue(
+                    f"{what} of container {label} of revision {older.name} ({older.how()}) holds a secret in plain "
+                    "text, though the latest revision may not: rotate it, send the revision no traffic, then "
+                    f"delete it (gcloud run revisions delete {older.name})",
+                    fix,
+                )
+
+
 def secrets_as_env(given: AuditInput) -> Iterator[Issue]:
     for index, box in enumerate(spec.containers(given.service)):
         for ref in spec.secret_refs(given.service, box):

@@ -16,6 +16,8 @@ from typing import Any
 INGRESS = "run.googleapis.com/ingress"
 INVOKER_IAM_DISABLED = "run.googleapis.com/invoker-iam-disabled"
 CUSTOM_AUDIENCES = "run.googleapis.com/custom-audiences"
+#: ``gcloud beta run deploy --iap`` sets it to ``"true"``, ``--no-iap`` removes it (gcloud's ``api_lib/run/service.py``).
+IAP_ENABLED = "run.googleapis.com/iap-enabled"
 LOCATION_LABEL = "cloud.googleapis.com/location"
 MIN_SCALE = "autoscaling.knative.dev/minScale"
 MAX_SCALE = "autoscaling.knative.dev/maxScale"
@@ -69,6 +71,11 @@ def revision_spec(service: Json) -> Json:
 def containers(service: Json) -> list[Json]:
     """Every container of the revision, in the order given (``--container`` order: a sidecar may come first)."""
     return [_dict(box) for box in _list(revision_spec(service).get("containers"))]
+
+
+def revision_containers(revision: Json) -> list[Json]:
+    """Every container of a revision as ``gcloud run revisions describe --format=json`` prints it."""
+    return [_dict(box) for box in _list(_dict(revision.get("spec")).get("containers"))]
 
 
 def ingress_index(service: Json) -> int:
@@ -175,10 +182,53 @@ def iam_check_disabled(service: Json) -> bool:
     return service_annotations(service).get(INVOKER_IAM_DISABLED, "").lower() == "true"
 
 
+def iap_enabled(service: Json) -> bool:
+    """Identity-Aware Proxy directly on the service (``--iap``)."""
+    return service_annotations(service).get(IAP_ENABLED, "").lower() == "true"
+
+
 def ingress(service: Json) -> str:
     """``all`` (the default when unset), ``internal`` or ``internal-and-cloud-load-balancing``."""
     status = service_annotations(service).get(f"{INGRESS}-status")
     return status or service_annotations(service).get(INGRESS) or "all"
+
+
+def traffic_on_latest(service: Json) -> bool:
+    """Whether every share of ``spec.traffic`` follows the latest revision; ``update-traffic --to-revisions`` pins
+    it to named ones, and then ``gcloud run deploy`` keeps the pin (the new revision serves 0%)."""
+    routes = [route for route in map(_dict, _list(_dict(service.get("spec")).get("traffic"))) if route.get("percent")]
+    return all(route.get("latestRevision") for route in routes)
+
+
+@dataclass(frozen=True)
+class OlderRevision:
+    """A revision other than the latest that traffic still reaches: a share of the traffic, or a tag's own URL."""
+
+    name: str
+    percent: int
+    tags: tuple[str, ...]
+
+    def how(self) -> str:
+        """``serves 100% of the traffic``, ``tag debug``, or both."""
+        parts = [f"serves {self.percent}% of the traffic"] if self.percent else []
+        parts += [f"tag {tag}" for tag in self.tags]
+        return ", ".join(parts)
+
+
+def older_revisions(service: Json) -> list[OlderRevision]:
+    """Revisions in ``status.traffic`` other than the latest created one (the template): their own env and
+    containers, not the template's, are what those requests reach."""
+    status = _dict(service.get("status"))
+    latest = status.get("latestCreatedRevisionName")
+    percent: dict[str, int] = {}
+    tags: dict[str, list[str]] = {}
+    for route in map(_dict, _list(status.get("traffic"))):
+        revision = route.get("revisionName")
+        if not revision or revision == latest or route.get("latestRevision"):
+            continue
+        percent[str(revision)] = percent.get(str(revision), 0) + int(route.get("percent") or 0)
+        tags.setdefault(str(revision), []).extend([str(route["tag"])] if route.get("tag") else [])
+    return [OlderRevision(name, share, tuple(tags[name])) for name, share in percent.items()]
 
 
 def url(service: Json) -> str | None:

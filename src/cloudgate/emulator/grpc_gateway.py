@@ -138,6 +138,8 @@ class _Handler(grpc.GenericRpcHandler):
                 context.abort(*_status(exc))
             except requests.RequestException as exc:
                 context.abort(grpc.StatusCode.UNAVAILABLE, f"the emulator did not answer: {type(exc).__name__}")
+            except ValueError as exc:  # no google.api.http rule fits the request (a required field left empty)
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
             raise AssertionError("context.abort raises")  # pragma: no cover
 
         return grpc.unary_unary_rpc_method_handler(

@@ -104,6 +104,7 @@ async def serve(
     google_socket = bind(host, port)
     ctx = EmulatorContext.open(state_dir, f"http://{host}:{port}")
     ctx.keys.current_kid  # noqa: B018 - create the first signing key now, not on the first request
+    ctx.iap_signing_keys().kid  # noqa: B018 - and IAP's
     stop = anyio.Event()
     failure: EmulatorError | None = None
     google = quiet_server(google_app(ctx), graceful=5, http="h11")
@@ -117,8 +118,9 @@ async def serve(
         gateway = GatewayStarter(ctx.base_url if host not in _WILDCARDS else f"http://127.0.0.1:{port}")
         if not gateway.available:
             logger.warning("grpcio is not installed: gRPC client libraries cannot reach the emulator")
-        context = EmulatorCA.open(state_dir).server_context()
-        proxy = TlsProxy(google_app(ctx), context, grpc_gateway=gateway if gateway.available else None)
+        authority = EmulatorCA.open(state_dir)
+        grpc_context = authority.server_context() if gateway.available else None
+        proxy = TlsProxy(google_app(ctx), authority.server_context(), grpc_gateway=gateway, grpc_context=grpc_context)
         async with anyio.create_task_group() as tg:
             tg.start_soon(google.serve, [google_socket])
             tg.start_soon(_serve_proxy, proxying, proxy_listener, proxy)

@@ -11,8 +11,9 @@ gRPC clients (``google-cloud-*`` libraries by default; gRPC's C core honours ``g
 ``GRPC_DEFAULT_SSL_ROOTS_FILE_PATH``) negotiate ALPN ``h2`` in the same TLS handshake: given a gRPC gateway
 (``grpc_gateway.py``, started by ``GatewayStarter`` on the first such tunnel: grpcio and the client libraries
 take about a second to import, which an emulator that never meets a gRPC client should not pay), the proxy
-offers ``h2`` and splices those tunnels to it; HTTP/1.1 clients (requests, gcloud, google-auth) are served as
-before. Without a gateway only ``http/1.1`` is offered.
+offers ``h2`` on the hosts of the APIs the gateway serves (``GRPC_HOSTS``) and splices those tunnels to it;
+HTTP/1.1 clients (requests, gcloud, google-auth) are served as before. Every other host, and every host without
+a gateway, offers only ``http/1.1``.
 
 Hosts served (``SERVED_HOSTS``): ``oauth2`` and ``www`` (token endpoint and certs), ``iamcredentials``, ``iam``,
 ``run`` (and the regional ``REGION-run``), ``secretmanager``, ``cloudresourcemanager``, ``sts``, ``iap``, and
@@ -20,8 +21,10 @@ Hosts served (``SERVED_HOSTS``): ``oauth2`` and ``www`` (token endpoint and cert
 
 Example::
 
+    authority = EmulatorCA.open(state_dir)
     gateway = GatewayStarter("http://127.0.0.1:8089")   # grpc_gateway.py: gRPC calls -> the REST handlers
-    proxy = TlsProxy(google_app(ctx), EmulatorCA.open(state_dir).server_context(), grpc_gateway=gateway)
+    proxy = TlsProxy(google_app(ctx), authority.server_context(), grpc_gateway=gateway,
+                     grpc_context=authority.server_context())
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
     await listener.serve(proxy.handle)
 """
@@ -61,6 +64,8 @@ SERVED_HOSTS = {
     # IAP's public keys (https://www.gstatic.com/iap/verify/public_key-jwk): only those paths (``_UNPREFIXED_PATHS``).
     "www.gstatic.com": "",
 }
+#: The hosts of the gRPC services the gateway serves (``grpc_gateway.APIS``): only they offer ALPN ``h2``.
+GRPC_HOSTS = frozenset({"secretmanager.googleapis.com", "run.googleapis.com"})
 #: On the unprefixed hosts only these paths are Google's (never the admin API): the token endpoint and the
 #: certificates on Google's API hosts, IAP's public keys on www.gstatic.com.
 _GOOGLE_PATHS = ("/token", "/oauth2/")
@@ -88,11 +93,22 @@ def route(host: str) -> tuple[str, str | None] | None:
 class TlsProxy:
     """Serves ``CONNECT`` tunnels to Google's API hosts from ``app`` (the emulator's Google side)."""
 
-    def __init__(self, app: Any, context: ssl.SSLContext, *, grpc_gateway: Callable[[], int] | None = None) -> None:
+    def __init__(
+        self,
+        app: Any,
+        context: ssl.SSLContext,
+        *,
+        grpc_gateway: Callable[[], int] | None = None,
+        grpc_context: ssl.SSLContext | None = None,
+    ) -> None:
+        """``context`` serves HTTP/1.1; with a gateway, ``grpc_context`` (another context of the same CA) serves
+        ``GRPC_HOSTS`` offering ``h2`` too. Other hosts never offer ``h2``: a REST client that would pick it
+        (Go's net/http, curl) keeps HTTP/1.1 there."""
         self._context = context
-        self._grpc_gateway = grpc_gateway
-        if grpc_gateway is not None:
-            context.set_alpn_protocols(["h2", "http/1.1"])
+        self._grpc_gateway = grpc_gateway if grpc_context is not None else None
+        self._grpc_context = grpc_context
+        if grpc_context is not None:
+            grpc_context.set_alpn_protocols(["h2", "http/1.1"])
         self._client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app, client=("127.0.0.1", 0)), base_url="http://127.0.0.1", timeout=60
         )
@@ -114,9 +130,9 @@ class TlsProxy:
                     await client.send(_refusal(head))
                     return
                 await client.send(b"HTTP/1.1 200 Connection established\r\n\r\n")
-                tls = await TLSStream.wrap(
-                    client, server_side=True, ssl_context=self._context, standard_compatible=False
-                )
+                grpc = self._grpc_context is not None and target[0].lower() in GRPC_HOSTS
+                context = self._grpc_context if grpc and self._grpc_context is not None else self._context
+                tls = await TLSStream.wrap(client, server_side=True, ssl_context=context, standard_compatible=False)
                 if tls.extra(TLSAttribute.alpn_protocol, None) == "h2" and self._grpc_gateway is not None:  # noqa: S610
                     port = await self._gateway_port()
                     if port is not None:

@@ -37,6 +37,13 @@ def secret_findings(findings: list[Finding]) -> list[Finding]:
         ("DATABASE_URL", DATABASE_URL, "Basic Auth Credentials"),
         ("DB_PASSWORD", "hunter2", "a literal value in a variable named like a secret"),
         ("BLOB", "q8Zr3LkP0vXn2WbTy7HsJd5GmCfA1eUo", "a high-entropy string"),
+        ("REDIS_URL", "redis://:hunter2@10.0.0.3:6379/0", "a password in a URL"),
+        ("DATABASE_DSN", "host=10.0.0.5 user=app password=hunter2 dbname=app", "a password in a connection string"),
+        ("SQL", "Server=db;Database=app;User Id=app;Password=hunter2;", "a password in a connection string"),
+        ("PGPASSWORD", "hunter2", "a literal value in a variable named like a secret"),
+        ("CONFIG", '{"db": {"password": "hunter2"}}', "a password in a connection string or setting"),
+        ("JAVA_OPTS", "-Xmx1g -Dspring.datasource.password=hunter2", "a password in a connection string or setting"),
+        ("AUTH_HEADER", "Bearer 3f2a9c1d7e4b5a6f8091a2b3c4d5e6f7", "a bearer token"),
     ],
 )
 def test_a_literal_secret_is_serious_and_its_value_is_never_shown(name: str, value: str, kind: str) -> None:
@@ -63,6 +70,10 @@ def test_an_argon2_docs_users_line_is_found() -> None:
         ("OAUTH_TOKEN_URL", "https://oauth2.googleapis.com/token"),
         ("PASSWORD_MIN_LENGTH", "12"),
         ("SECRET_NAME", "api-docs-users"),
+        ("DATABASE_DSN", "host=10.0.0.5 user=app password=${DB_PASSWORD} dbname=app"),
+        ("REDIS_URL", "redis://10.0.0.3:6379/0"),
+        ("RESET_LINK", "forgot_password_url=https://example.com/reset"),
+        ("ROUTES", "password=/account/password"),
         ("GIT_SHA", "3f2a9c1d7e4b5a6f8091a2b3c4d5e6f708192a3b"),
         ("GOOGLE_APPLICATION_CREDENTIALS", "/secrets/key/key.json"),
         ("UPSTREAM", "projects/my-project-123456/locations/europe-west1/services/api-gateway-production"),
@@ -110,3 +121,35 @@ def test_a_secret_passed_as_env_var_is_a_warning() -> None:
         f for f in audit_service(TARGET, service, out.policy(), out.project_policy()) if f.code == "secret-env"
     ]
     assert finding.severity == "warning" and "db-password" in finding.message and "DB_PASSWORD" in finding.message
+
+
+def older_revision(name: str, *env: tuple[str, str]) -> dict[str, Any]:
+    """``gcloud run revisions describe NAME --format=json``: a Revision of the service's template, with ``env``."""
+    template = out.service()["spec"]["template"]
+    spec = template["spec"]
+    spec["containers"][0]["env"] = [{"name": key, "value": value} for key, value in env]
+    metadata = {**template["metadata"], "name": name, "namespace": "123456789012"}
+    return {"apiVersion": "serving.knative.dev/v1", "kind": "Revision", "metadata": metadata, "spec": spec}
+
+
+def test_an_older_revision_still_serving_a_secret_is_serious_with_a_fix_that_moves_the_traffic() -> None:
+    service = out.service()
+    service["status"]["traffic"] = [
+        {"percent": 90, "revisionName": "api-00002-qoz", "latestRevision": True},
+        {"percent": 10, "revisionName": "api-00001-abc"},
+        {"revisionName": "api-00001-abc", "tag": "debug", "url": "https://debug---api-123456789012.a.run.app"},
+    ]
+    revision = older_revision("api-00001-abc", ("API_KEY", STRIPE))
+    findings = audit_service(TARGET, service, out.policy(), out.project_policy(), [revision])
+    [finding] = [f for f in findings if f.code == "older-revision-secret"]
+    assert finding.serious and finding.message.startswith(
+        "env var API_KEY of container #1 of revision api-00001-abc (serves 10% of the traffic, tag debug) holds"
+    )
+    assert finding.fix == f"gcloud run services update-traffic {TARGET.where()} --to-latest --remove-tags=debug"
+    assert not any(STRIPE in f.line() for f in findings) and secret_findings(findings) == []
+
+
+def test_an_older_revision_that_no_traffic_reaches_is_not_read() -> None:
+    revision = older_revision("api-00001-abc", ("API_KEY", STRIPE))
+    findings = audit_service(TARGET, out.service(), out.policy(), out.project_policy(), [revision])
+    assert [f for f in findings if f.code == "older-revision-secret"] == []

@@ -9,6 +9,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from cloudgate.cli.main import app
+from tests.support import free_port
 
 runner = CliRunner()
 
@@ -57,16 +58,17 @@ def test_gcloud_env_without_a_running_emulator_says_how_to_start_one(tmp_path: P
     assert "no emulator is running" in str(result.exception) and "cloudgate emulator run" in str(result.exception)
 
 
-def test_key_file_names_the_running_emulators_token_endpoint(tmp_path: Path) -> None:
-    """An emulator running on the state folder (emulator.json, as `emulator run` writes it) gives the token_uri."""
+def test_an_emulator_that_does_not_answer_is_one_line_and_changes_nothing(tmp_path: Path) -> None:
+    """emulator.json names a live process (this one) where nothing listens: the change is refused, not written."""
     from cloudgate.emulator.core.state import write_address
 
     state = ["--state-dir", str(tmp_path / "s")]
-    assert _run("accounts", "create", "cli-test-sa", *state)[0] == 0
-    write_address(tmp_path / "s", "http://127.0.0.1:45123")  # this process stands for the running emulator
-    key = tmp_path / "k.json"
-    assert _run("accounts", "key", "cli-test-sa", "--out", str(key), *state)[0] == 0
-    assert json.loads(key.read_text())["token_uri"] == "http://127.0.0.1:45123/token"
+    write_address(tmp_path / "s", f"http://127.0.0.1:{free_port()}")
+    result = runner.invoke(app, ["emulator", "accounts", "create", "cli-test-sa", *state])
+    assert result.exit_code == 1 and result.stdout == ""
+    message = str(result.exception)
+    assert "did not answer" in message and "\n" not in message
+    assert not (tmp_path / "s" / "state.json").exists()
 
 
 def test_a_malformed_service_name_is_a_clean_error_and_creates_nothing(tmp_path: Path) -> None:

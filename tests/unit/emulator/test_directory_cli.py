@@ -46,7 +46,7 @@ def test_the_propagation_delay_is_a_setting_with_bounds(tmp_path: Path) -> None:
     assert _run(tmp_path, "settings", "--iam-propagation-seconds", "5")[0] == 0
     assert StateStore(tmp_path).current().iam_propagation_seconds == 5
     code, err = _run(tmp_path, "settings", "--iam-propagation-seconds", "-1")
-    assert code == 1 and "--iam-propagation-seconds" in err
+    assert code == 1 and "iam_propagation_seconds must be a number from 0 to 3600" in err
 
 
 def test_a_change_is_recorded_with_the_stores_clock_while_a_delay_is_set(tmp_path: Path) -> None:

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 import grpc
 import pytest
 
-from cloudgate.emulator.grpc_gateway import GrpcGateway
+from cloudgate.emulator.grpc_gateway import APIS, GrpcGateway
+from cloudgate.emulator.tls_proxy import GRPC_HOSTS
 
 
 @pytest.fixture
@@ -37,3 +38,18 @@ def test_a_method_the_gateway_does_not_serve_is_unimplemented(channel: grpc.Chan
     with pytest.raises(grpc.RpcError) as raised:
         call(b"", timeout=30)
     assert raised.value.code() is grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_the_proxy_offers_h2_on_the_hosts_of_the_apis_the_gateway_serves() -> None:
+    """tls_proxy.GRPC_HOSTS (which offer ALPN h2) name exactly the hosts of grpc_gateway.APIS."""
+    hosts = {api.prefix.strip("/") + ".googleapis.com" for api in APIS.values()}
+    assert hosts == GRPC_HOSTS
+
+
+def test_a_request_no_http_rule_fits_is_invalid_argument(channel: grpc.Channel) -> None:
+    """An AccessSecretVersion without a name matches no ``google.api.http`` path: INVALID_ARGUMENT, no REST call."""
+    method = "/google.cloud.secretmanager.v1.SecretManagerService/AccessSecretVersion"
+    call: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(method)
+    with pytest.raises(grpc.RpcError) as raised:
+        call(b"", timeout=30)
+    assert raised.value.code() is grpc.StatusCode.INVALID_ARGUMENT

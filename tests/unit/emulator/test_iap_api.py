@@ -126,3 +126,19 @@ async def test_the_keys_verify_what_they_sign(ctx: EmulatorContext, google: http
     )
     assert decoded == {**claims, "sub": "accounts.google.com:42"}
     assert jwt.get_unverified_header(token)["kid"] == jwks["keys"][0]["kid"]
+
+
+async def test_the_v2_api_shows_iap_enabled(google: httpx.AsyncClient, owner: dict[str, str]) -> None:
+    answer = await google.get("/run/v2/projects/cloudgate-local/locations/us-central1/services/api", headers=owner)
+    assert answer.json()["iapEnabled"] is True
+
+
+async def test_an_iap_annotation_other_than_true_or_false_is_invalid(
+    google: httpx.AsyncClient, owner: dict[str, str]
+) -> None:
+    service: dict[str, Any] = {
+        "metadata": {"name": "odd", "annotations": {"run.googleapis.com/iap-enabled": "yes"}},
+        "spec": {"template": {"spec": {"containers": [{"image": "us-docker.pkg.dev/p/r/api"}]}}},
+    }
+    answer = await google.post(KNATIVE, json=service, headers=owner)
+    assert (answer.status_code, answer.json()["error"]["status"]) == (400, "INVALID_ARGUMENT")

@@ -230,3 +230,28 @@ async def test_a_service_without_iap_never_sees_iap_cookies(ctx: EmulatorContext
     scope = _scope([(b"cookie", b"GCP_IAP_AUTH_TOKEN_X=secret; theme=dark")])
     assert await IapGate(ctx).admit(scope, _no_body, ctx.store.current(), "api") is None
     assert dict(scope["headers"])[b"cookie"] == b"theme=dark"
+
+
+async def test_without_the_invoker_check_the_agents_token_still_loses_its_signature(
+    ctx: EmulatorContext, service: str
+) -> None:
+    with ctx.store.edit() as state:
+        state.services["api"].invoker_iam_check = False
+    token = ctx.iap_sessions.create(f"user:{ALICE}", ALICE, "77", "api")
+    scope = _scope([(b"cookie", f"GCP_IAP_AUTH_TOKEN_{cookie_suffix('api')}={token}".encode())])
+    await IapGate(ctx).admit(scope, _no_body, ctx.store.current(), "api")
+    assert dict(scope["headers"])[b"x-serverless-authorization"].endswith(b".SIGNATURE_REMOVED_BY_GOOGLE")
+
+
+async def test_an_assertion_is_signed_again_after_a_minute(ctx: EmulatorContext, service: str, clock: Clock) -> None:
+    token = ctx.iap_sessions.create(f"user:{ALICE}", ALICE, "77", "api")
+    gate = IapGate(ctx)
+    sent = []
+    for step in (0, 59, 60):
+        clock.now = NOW + step
+        scope = _scope([(b"cookie", f"GCP_IAP_AUTH_TOKEN_{cookie_suffix('api')}={token}".encode())])
+        await gate.admit(scope, _no_body, ctx.store.current(), "api")
+        sent.append(
+            jwt.decode(dict(scope["headers"])[b"x-goog-iap-jwt-assertion"], options={"verify_signature": False})
+        )
+    assert [claims["iat"] for claims in sent] == [int(NOW), int(NOW), int(NOW) + 60]

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 
 from cloudgate.google import IAP_ISSUER
-from tests.keys import certs_http_server
+from tests.certs_endpoint import CertsEndpoint
 
 #: The audience of IAP on a Cloud Run service, as ``cloudgate deploy --iap`` sets it.
 AUDIENCE = "/projects/123456789012/locations/us-central1/services/svc"
@@ -32,7 +32,7 @@ def jwk(key: ec.EllipticCurvePrivateKey, kid: str) -> dict[str, Any]:
 @contextmanager
 def iap_keys(*keys: tuple[ec.EllipticCurvePrivateKey, str]) -> Iterator[str]:
     """IAP's JWK set for ``(key, kid)`` pairs on a real local HTTP server; yields its URL."""
-    with certs_http_server({"keys": [jwk(key, kid) for key, kid in keys]}) as url:
+    with CertsEndpoint({"keys": [jwk(key, kid) for key, kid in keys]}).served() as url:
         yield url
 
 

@@ -22,6 +22,7 @@ from cloudgate.service.certs import (
     cache_seconds,
     parse_key_set,
 )
+from tests.certs_endpoint import CertsEndpoint
 from tests.keys import public_pem, x509_pem
 
 CERTS_URL = "http://certs.test/oauth2/v1/certs"
@@ -49,38 +50,11 @@ class FakeClock:
         return self.now
 
 
-class CertsServer:
-    """An in-process certs endpoint (httpx MockTransport) that counts requests and can be changed or broken."""
-
-    def __init__(self, document: dict[str, Any], cache_control: str | None = "public, max-age=600") -> None:
-        self.document = document
-        self.cache_control = cache_control
-        self.requests = 0
-        #: While set (``hold()``), answers wait until ``release()``; ``fetching`` is set once a request came in.
-        self.gate: asyncio.Event | None = None
-        self.fetching = asyncio.Event()
-        self.fail_with: Callable[[], httpx.Response] | None = None
-
-    async def handle(self, request: httpx.Request) -> httpx.Response:
-        self.requests += 1
-        self.fetching.set()
-        if self.gate is not None:
-            await self.gate.wait()
-        if self.fail_with is not None:
-            return self.fail_with()
-        headers = {"Cache-Control": self.cache_control} if self.cache_control else {}
-        return httpx.Response(200, json=self.document, headers=headers)
-
-    def hold(self) -> None:
-        """Answers wait from now on, until ``release()``."""
-        self.gate = asyncio.Event()
-
-    def release(self) -> None:
-        assert self.gate is not None
-        self.gate.set()
+class CertsServer(CertsEndpoint):
+    """The shared certs endpoint, and the ``PublicKeys`` that fetch from it on ``clock``."""
 
     def keys(self, clock: FakeClock, cooldown: float = 30.0) -> PublicKeys:
-        client = httpx.AsyncClient(transport=httpx.MockTransport(self.handle))
+        client = self.client()
         return PublicKeys(CERTS_URL, http=lambda: client, refetch_cooldown=cooldown, clock=clock)
 
 

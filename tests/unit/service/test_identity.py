@@ -24,7 +24,8 @@ from cloudgate.google import ID_TOKEN_ISSUER, SIGNATURE_REMOVED
 from cloudgate.service.credentials import bearer_token
 from cloudgate.service.identity import GoogleIdentity, IdentityChecker, TokenCache
 from cloudgate.service.settings import IdentityMode, ServiceSettings
-from tests.keys import certs_http_server, public_pem, x509_pem
+from tests.certs_endpoint import CertsEndpoint
+from tests.keys import public_pem, x509_pem
 
 AUDIENCE = "https://svc-abc-uc.a.run.app"
 CERTS_URL = "http://certs.test/oauth2/v1/certs"
@@ -75,23 +76,9 @@ def unsigned(header: dict[str, Any], payload: dict[str, Any], signature: str = "
     return f"{b64(json.dumps(header).encode())}.{b64(json.dumps(payload).encode())}.{signature}"
 
 
-class CertsServer:
-    """Google's certs endpoint, in process (httpx MockTransport); counts fetches."""
-
-    def __init__(self, document: dict[str, Any], cache_control: str = "public, max-age=600") -> None:
-        self.document = document
-        self.cache_control = cache_control
-        self.requests = 0
-
-    async def handle(self, request: httpx.Request) -> httpx.Response:
-        self.requests += 1
-        await asyncio.sleep(0.01)
-        return httpx.Response(200, json=self.document, headers={"Cache-Control": self.cache_control})
-
-
 @pytest.fixture
-def certs(signer: rsa.RSAPrivateKey) -> CertsServer:
-    return CertsServer({"k1": public_pem(signer)})
+def certs(signer: rsa.RSAPrivateKey) -> CertsEndpoint:
+    return CertsEndpoint({"k1": public_pem(signer)}, delay=0.01)  # concurrent checks overlap one fetch
 
 
 def settings(mode: IdentityMode, **overrides: Any) -> ServiceSettings:
@@ -100,9 +87,8 @@ def settings(mode: IdentityMode, **overrides: Any) -> ServiceSettings:
     return ServiceSettings(**values)
 
 
-def checker(server: CertsServer, mode: IdentityMode = IdentityMode.VERIFY, **overrides: Any) -> IdentityChecker:
-    http = httpx.AsyncClient(transport=httpx.MockTransport(server.handle))
-    return IdentityChecker(settings(mode, **overrides), http=http)
+def checker(server: CertsEndpoint, mode: IdentityMode = IdentityMode.VERIFY, **overrides: Any) -> IdentityChecker:
+    return IdentityChecker(settings(mode, **overrides), http=server.client())
 
 
 async def refusal(check: IdentityChecker, token: str) -> str:
@@ -129,14 +115,14 @@ async def test_verify_accepts_a_google_signed_token(signer: rsa.RSAPrivateKey, f
         "jwks": {"keys": [{**RSAAlgorithm.to_jwk(signer.public_key(), as_dict=True), "kid": "k1"}]},
     }
     token = mint(signer)
-    identity = await checker(CertsServer(documents[form])).check(token)
+    identity = await checker(CertsEndpoint(documents[form])).check(token)
     expected_exp = jwt.decode(token, options={"verify_signature": False})["exp"]
     assert identity == GoogleIdentity(email=EMAIL, subject="1234567890", audience=AUDIENCE, expires_at=expected_exp)
 
 
 @pytest.mark.anyio
 async def test_verify_accepts_the_short_issuer_and_a_listed_custom_audience(
-    signer: rsa.RSAPrivateKey, certs: CertsServer
+    signer: rsa.RSAPrivateKey, certs: CertsEndpoint
 ) -> None:
     check = checker(certs, audiences=[AUDIENCE, "https://api.example.com"])
     identity = await check.check(mint(signer, iss="accounts.google.com", aud="https://api.example.com"))
@@ -144,7 +130,7 @@ async def test_verify_accepts_the_short_issuer_and_a_listed_custom_audience(
 
 
 @pytest.mark.anyio
-async def test_verify_accepts_a_token_without_email(signer: rsa.RSAPrivateKey, certs: CertsServer) -> None:
+async def test_verify_accepts_a_token_without_email(signer: rsa.RSAPrivateKey, certs: CertsEndpoint) -> None:
     """Impersonated tokens minted without include_email carry only sub."""
     identity = await checker(certs).check(mint(signer, email=None, email_verified=None))
     assert identity.email is None and identity.subject == "1234567890"
@@ -152,57 +138,57 @@ async def test_verify_accepts_a_token_without_email(signer: rsa.RSAPrivateKey, c
 
 @pytest.mark.anyio
 async def test_verify_refuses_a_token_signed_by_another_key(
-    signer: rsa.RSAPrivateKey, forger: rsa.RSAPrivateKey, certs: CertsServer
+    signer: rsa.RSAPrivateKey, forger: rsa.RSAPrivateKey, certs: CertsEndpoint
 ) -> None:
     assert "bad signature" in await refusal(checker(certs), mint(forger))
 
 
 @pytest.mark.anyio
-async def test_verify_refuses_an_expired_token(signer: rsa.RSAPrivateKey, certs: CertsServer) -> None:
+async def test_verify_refuses_an_expired_token(signer: rsa.RSAPrivateKey, certs: CertsEndpoint) -> None:
     now = int(time.time())
     assert "expired" in await refusal(checker(certs), mint(signer, iat=now - 3700, exp=now - 100))
 
 
 @pytest.mark.anyio
-async def test_verify_allows_expiry_within_the_clock_skew(signer: rsa.RSAPrivateKey, certs: CertsServer) -> None:
+async def test_verify_allows_expiry_within_the_clock_skew(signer: rsa.RSAPrivateKey, certs: CertsEndpoint) -> None:
     now = int(time.time())
     identity = await checker(certs, clock_skew_seconds=30).check(mint(signer, iat=now - 3610, exp=now - 10))
     assert identity.expires_at == now - 10
 
 
 @pytest.mark.anyio
-async def test_verify_refuses_a_token_issued_in_the_future(signer: rsa.RSAPrivateKey, certs: CertsServer) -> None:
+async def test_verify_refuses_a_token_issued_in_the_future(signer: rsa.RSAPrivateKey, certs: CertsEndpoint) -> None:
     now = int(time.time())
     assert "not valid yet" in await refusal(checker(certs), mint(signer, iat=now + 600, exp=now + 4200))
 
 
 @pytest.mark.anyio
-async def test_verify_refuses_the_wrong_audience(signer: rsa.RSAPrivateKey, certs: CertsServer) -> None:
+async def test_verify_refuses_the_wrong_audience(signer: rsa.RSAPrivateKey, certs: CertsEndpoint) -> None:
     assert "wrong audience" in await refusal(checker(certs), mint(signer, aud="https://other-xyz-uc.a.run.app"))
 
 
 @pytest.mark.anyio
-async def test_verify_refuses_a_non_google_issuer(signer: rsa.RSAPrivateKey, certs: CertsServer) -> None:
+async def test_verify_refuses_a_non_google_issuer(signer: rsa.RSAPrivateKey, certs: CertsEndpoint) -> None:
     assert "wrong iss" in await refusal(checker(certs), mint(signer, iss="https://evil.example.com"))
 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("missing", ["exp", "iat", "iss", "sub"])
 async def test_verify_refuses_a_token_missing_a_required_claim(
-    signer: rsa.RSAPrivateKey, certs: CertsServer, missing: str
+    signer: rsa.RSAPrivateKey, certs: CertsEndpoint, missing: str
 ) -> None:
     assert f"no {missing} claim" in await refusal(checker(certs), mint(signer, **{missing: None}))
 
 
 @pytest.mark.anyio
-async def test_verify_refuses_alg_none(certs: CertsServer) -> None:
+async def test_verify_refuses_alg_none(certs: CertsEndpoint) -> None:
     token = unsigned({"alg": "none", "typ": "JWT", "kid": "k1"}, claims())
     assert "algorithm 'none' is not accepted" in await refusal(checker(certs), token)
     assert certs.requests == 0
 
 
 @pytest.mark.anyio
-async def test_verify_refuses_hs256_signed_with_the_public_key(signer: rsa.RSAPrivateKey, certs: CertsServer) -> None:
+async def test_verify_refuses_hs256_signed_with_the_public_key(signer: rsa.RSAPrivateKey, certs: CertsEndpoint) -> None:
     """The classic key-confusion attack: HMAC with the published PEM as the secret."""
     header = b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": "k1"}).encode())
     payload = b64(json.dumps(claims()).encode())
@@ -212,7 +198,7 @@ async def test_verify_refuses_hs256_signed_with_the_public_key(signer: rsa.RSAPr
 
 @pytest.mark.anyio
 async def test_verify_refuses_an_rs256_header_on_a_tampered_payload(
-    signer: rsa.RSAPrivateKey, certs: CertsServer
+    signer: rsa.RSAPrivateKey, certs: CertsEndpoint
 ) -> None:
     header, _, signature = mint(signer).split(".")
     tampered = b64(json.dumps(claims(email="admin@example.com")).encode())
@@ -236,7 +222,7 @@ async def test_verify_refuses_an_rs256_header_on_a_tampered_payload(
         ("a." * 9000 + "b", "longer than"),
     ],
 )
-async def test_malformed_tokens_are_refused_with_the_reason(certs: CertsServer, token: str, reason: str) -> None:
+async def test_malformed_tokens_are_refused_with_the_reason(certs: CertsEndpoint, token: str, reason: str) -> None:
     for each in (IdentityMode.VERIFY, IdentityMode.CLOUD_RUN):
         message = await refusal(checker(certs, each), token)
         assert message.startswith("malformed ID token") and reason in message
@@ -244,14 +230,14 @@ async def test_malformed_tokens_are_refused_with_the_reason(certs: CertsServer, 
 
 
 @pytest.mark.anyio
-async def test_verify_refuses_a_token_without_kid(signer: rsa.RSAPrivateKey, certs: CertsServer) -> None:
+async def test_verify_refuses_a_token_without_kid(signer: rsa.RSAPrivateKey, certs: CertsEndpoint) -> None:
     token = jwt.encode(claims(), signer, algorithm="RS256")
     assert "no key id" in await refusal(checker(certs), token)
 
 
 @pytest.mark.anyio
 async def test_unknown_kid_is_refused_without_a_fetch_per_request(
-    signer: rsa.RSAPrivateKey, certs: CertsServer
+    signer: rsa.RSAPrivateKey, certs: CertsEndpoint
 ) -> None:
     """Made-up key ids cost one fetch, then nothing until the cooldown ends."""
     check = checker(certs, certs_refetch_cooldown_seconds=600)
@@ -262,7 +248,7 @@ async def test_unknown_kid_is_refused_without_a_fetch_per_request(
 
 @pytest.mark.anyio
 async def test_a_rotated_key_is_picked_up_by_a_refetch(
-    signer: rsa.RSAPrivateKey, forger: rsa.RSAPrivateKey, certs: CertsServer
+    signer: rsa.RSAPrivateKey, forger: rsa.RSAPrivateKey, certs: CertsEndpoint
 ) -> None:
     check = checker(certs, certs_refetch_cooldown_seconds=0)
     await check.check(mint(signer))
@@ -273,7 +259,7 @@ async def test_a_rotated_key_is_picked_up_by_a_refetch(
 
 
 @pytest.mark.anyio
-async def test_concurrent_checks_fetch_the_certs_once(signer: rsa.RSAPrivateKey, certs: CertsServer) -> None:
+async def test_concurrent_checks_fetch_the_certs_once(signer: rsa.RSAPrivateKey, certs: CertsEndpoint) -> None:
     check = checker(certs)
     tokens = [mint(signer, sub=f"user-{i}") for i in range(40)]
     identities = await asyncio.gather(*(check.check(token) for token in tokens))
@@ -285,7 +271,7 @@ async def test_concurrent_checks_fetch_the_certs_once(signer: rsa.RSAPrivateKey,
 async def test_certs_are_refetched_when_max_age_says_so(signer: rsa.RSAPrivateKey) -> None:
     """Cache-Control: max-age=0 means every verification needs fresh keys; max-age=600 means one fetch."""
     for cache_control, expected in (("max-age=0", 3), ("public, max-age=600", 1)):
-        server = CertsServer({"k1": public_pem(signer)}, cache_control=cache_control)
+        server = CertsEndpoint({"k1": public_pem(signer)}, cache_control=cache_control)
         check = checker(server)
         for i in range(3):
             await check.check(mint(signer, sub=f"user-{i}"))
@@ -295,7 +281,7 @@ async def test_certs_are_refetched_when_max_age_says_so(signer: rsa.RSAPrivateKe
 @pytest.mark.anyio
 async def test_a_cached_token_is_not_verified_again(signer: rsa.RSAPrivateKey) -> None:
     """With max-age=0 every verification fetches the keys, so the fetch count counts verifications."""
-    server = CertsServer({"k1": public_pem(signer)}, cache_control="max-age=0")
+    server = CertsEndpoint({"k1": public_pem(signer)}, cache_control="max-age=0")
     check = checker(server)
     token = mint(signer)
     first = await check.check(token)
@@ -306,7 +292,7 @@ async def test_a_cached_token_is_not_verified_again(signer: rsa.RSAPrivateKey) -
 
 
 @pytest.mark.anyio
-async def test_a_refused_token_is_not_cached(signer: rsa.RSAPrivateKey, certs: CertsServer) -> None:
+async def test_a_refused_token_is_not_cached(signer: rsa.RSAPrivateKey, certs: CertsEndpoint) -> None:
     check = checker(certs, certs_refetch_cooldown_seconds=0)
     token = mint(signer, kid="k2")
     await refusal(check, token)
@@ -315,14 +301,14 @@ async def test_a_refused_token_is_not_cached(signer: rsa.RSAPrivateKey, certs: C
 
 
 @pytest.mark.anyio
-async def test_verify_refuses_unverified_email(signer: rsa.RSAPrivateKey, certs: CertsServer) -> None:
+async def test_verify_refuses_unverified_email(signer: rsa.RSAPrivateKey, certs: CertsEndpoint) -> None:
     for verified in (False, None):
         token = mint(signer, email_verified=verified)
         assert "email is not verified" in await refusal(checker(certs), token)
 
 
 @pytest.mark.anyio
-async def test_verify_refuses_a_signature_stripped_token(signer: rsa.RSAPrivateKey, certs: CertsServer) -> None:
+async def test_verify_refuses_a_signature_stripped_token(signer: rsa.RSAPrivateKey, certs: CertsEndpoint) -> None:
     message = await refusal(checker(certs), stripped(mint(signer)))
     assert "CLOUDGATE_IDENTITY=cloud-run" in message
     assert certs.requests == 0
@@ -347,7 +333,7 @@ async def test_certs_fetch_failure_is_a_503_that_says_so(signer: rsa.RSAPrivateK
 @pytest.fixture
 def real_certs_server(signer: rsa.RSAPrivateKey) -> Iterator[str]:
     """A real HTTP server on 127.0.0.1 serving the certs document."""
-    with certs_http_server({"k1": public_pem(signer)}) as url:
+    with CertsEndpoint({"k1": public_pem(signer)}).served() as url:
         yield url
 
 
@@ -366,7 +352,7 @@ async def test_verify_with_its_own_http_client_over_real_http(
 
 
 @pytest.mark.anyio
-async def test_cloud_run_accepts_a_signature_stripped_token(signer: rsa.RSAPrivateKey, certs: CertsServer) -> None:
+async def test_cloud_run_accepts_a_signature_stripped_token(signer: rsa.RSAPrivateKey, certs: CertsEndpoint) -> None:
     identity = await checker(certs, IdentityMode.CLOUD_RUN).check(stripped(mint(signer)))
     assert (identity.email, identity.audience) == (EMAIL, AUDIENCE)
     assert certs.requests == 0
@@ -374,7 +360,7 @@ async def test_cloud_run_accepts_a_signature_stripped_token(signer: rsa.RSAPriva
 
 @pytest.mark.anyio
 async def test_cloud_run_without_audiences_accepts_what_cloud_run_checked(
-    signer: rsa.RSAPrivateKey, certs: CertsServer
+    signer: rsa.RSAPrivateKey, certs: CertsEndpoint
 ) -> None:
     check = checker(certs, IdentityMode.CLOUD_RUN, audiences=[])
     identity = await check.check(stripped(mint(signer, aud="https://custom.example.com")))
@@ -382,26 +368,26 @@ async def test_cloud_run_without_audiences_accepts_what_cloud_run_checked(
 
 
 @pytest.mark.anyio
-async def test_cloud_run_refuses_a_token_with_a_real_signature(signer: rsa.RSAPrivateKey, certs: CertsServer) -> None:
+async def test_cloud_run_refuses_a_token_with_a_real_signature(signer: rsa.RSAPrivateKey, certs: CertsEndpoint) -> None:
     """A signed token did not pass through Cloud Run's IAM front end (which strips signatures)."""
     message = await refusal(checker(certs, IdentityMode.CLOUD_RUN), mint(signer))
     assert "not forwarded by Cloud Run" in message and "CLOUDGATE_IDENTITY=verify" in message
 
 
 @pytest.mark.anyio
-async def test_cloud_run_refuses_alg_none_without_the_marker(certs: CertsServer) -> None:
+async def test_cloud_run_refuses_alg_none_without_the_marker(certs: CertsEndpoint) -> None:
     token = unsigned({"alg": "none"}, claims())
     assert "not forwarded by Cloud Run" in await refusal(checker(certs, IdentityMode.CLOUD_RUN), token)
 
 
 @pytest.mark.anyio
-async def test_cloud_run_refuses_the_wrong_audience(signer: rsa.RSAPrivateKey, certs: CertsServer) -> None:
+async def test_cloud_run_refuses_the_wrong_audience(signer: rsa.RSAPrivateKey, certs: CertsEndpoint) -> None:
     token = stripped(mint(signer, aud="https://other-xyz-uc.a.run.app"))
     assert "wrong audience" in await refusal(checker(certs, IdentityMode.CLOUD_RUN), token)
 
 
 @pytest.mark.anyio
-async def test_cloud_run_refuses_an_expired_token(signer: rsa.RSAPrivateKey, certs: CertsServer) -> None:
+async def test_cloud_run_refuses_an_expired_token(signer: rsa.RSAPrivateKey, certs: CertsEndpoint) -> None:
     now = int(time.time())
     token = stripped(mint(signer, iat=now - 3700, exp=now - 100))
     assert "expired" in await refusal(checker(certs, IdentityMode.CLOUD_RUN, clock_skew_seconds=30), token)
@@ -420,7 +406,7 @@ async def test_cloud_run_refuses_an_expired_token(signer: rsa.RSAPrivateKey, cer
     ],
 )
 async def test_cloud_run_refuses_bad_claims(
-    signer: rsa.RSAPrivateKey, certs: CertsServer, overrides: dict[str, Any], reason: str
+    signer: rsa.RSAPrivateKey, certs: CertsEndpoint, overrides: dict[str, Any], reason: str
 ) -> None:
     check = checker(certs, IdentityMode.CLOUD_RUN, audiences=[])
     assert reason in await refusal(check, stripped(mint(signer, **overrides)))

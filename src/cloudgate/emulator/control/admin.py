@@ -12,7 +12,13 @@ CORS preflight, but never one with that type. Bodyless POSTs (``keys/rotate``, `
 - ``GET /admin/counters``, ``POST /admin/counters/reset``: tokens issued per account and per audience,
   front-end requests forwarded and refused (by reason), token endpoint errors.
 - ``GET /admin/instances``: each scaled service's instances (name, URL, state, requests in flight and served).
-- ``GET /admin/settings``, ``PUT /admin/settings`` ``{"token_lifetime_seconds": N}``: shorten ID token lifetime.
+- ``GET /admin/settings``, ``PUT /admin/settings`` ``{"token_lifetime_seconds": N, "iam_propagation_seconds": S,
+  "project_id": P, "metadata_account": A}`` (any of them): what ``cloudgate emulator settings`` changes.
+- ``POST /admin/state/accounts/create``, ``.../accounts/key``, ``.../accounts/grant``, ``.../users/create``,
+  ``.../services/set``, ``.../services/grant``, ``.../services/revoke``, ``.../project/grant``: the changes
+  ``cloudgate emulator accounts/users/services/project`` make while this emulator runs, so that it is the one
+  writer of its state (``state_changes.py``: the same functions the CLI applies itself when none runs). A refused
+  change: ``400`` with the reason in ``detail``.
 - ``POST /admin/keys/rotate``: a new signing key (the previous one stays published); answers ``{"kid"}``.
 - ``GET /admin/faults``, ``POST /admin/faults`` ``{"count": N, "status": 503}``: the front end answers the next
   N requests with that status before any other check.
@@ -28,17 +34,21 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from functools import partial
 from typing import Any
 
+import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from cloudgate import codes
 from cloudgate.emulator.control import local_services
+from cloudgate.emulator.control.state_changes import CHANGES, StateChange, change_settings
+from cloudgate.emulator.control.state_changes import settings as current_settings
 from cloudgate.emulator.core.context import EmulatorContext
 from cloudgate.emulator.identity import iam
-from cloudgate.google import ID_TOKEN_LIFETIME_S
+from cloudgate.errors import CloudgateError
 
 
 def _is_loopback(request: Request) -> bool:
@@ -136,19 +146,19 @@ def admin_routes(ctx: EmulatorContext) -> list[Route]:
 
     async def settings(request: Request) -> Response:
         if request.method == "PUT":
-            body = await _json_object(request)
-            lifetime = (body or {}).get("token_lifetime_seconds")
-            if not isinstance(lifetime, int) or isinstance(lifetime, bool) or not 1 <= lifetime <= 43200:
-                return _error(400, "token_lifetime_seconds must be an integer from 1 to 43200")
-            with ctx.store.edit() as current:
-                current.token_lifetime_seconds = lifetime
-        current_state = ctx.store.current()
-        return JSONResponse(
-            {
-                "token_lifetime_seconds": current_state.token_lifetime_seconds,
-                "default_token_lifetime_seconds": ID_TOKEN_LIFETIME_S,
-            }
-        )
+            return await apply(CHANGES["settings"], request)
+        return JSONResponse(current_settings(ctx.store))
+
+    async def apply(change: StateChange, request: Request) -> Response:
+        """Make ``change`` as the CLI would on the folder itself; a refusal is a 400 with its one-line reason."""
+        body = await _json_object(request)
+        if body is None:
+            return _error(400, "send a JSON object")
+        try:  # in a worker thread: a new key is an RSA key generation, the state a file write
+            answer = await anyio.to_thread.run_sync(change.apply, ctx.store, body, ctx.token_url)
+        except CloudgateError as exc:
+            return _error(400, str(exc))
+        return JSONResponse(answer)
 
     async def rotate(request: Request) -> Response:
         return JSONResponse({"kid": ctx.keys.rotate()})
@@ -197,4 +207,9 @@ def admin_routes(ctx: EmulatorContext) -> list[Route]:
         Route("/admin/keys/rotate", local_only(rotate), methods=["POST"]),
         Route("/admin/faults", local_only(faults), methods=["GET", "POST"]),
         Route("/admin/services/{name}", local_only(service), methods=["GET", "PUT"]),
+        *(
+            Route(change.path, local_only(partial(apply, change)), methods=[change.method])
+            for change in CHANGES.values()
+            if change.apply is not change_settings  # PUT /admin/settings above, beside its GET
+        ),
     ]

@@ -130,6 +130,8 @@ def v2_service(resource: dict[str, Any], project: str) -> dict[str, Any]:
         "urls": [status["url"]] if status.get("url") else [],
         "reconciling": ready is None or ready["state"] == "CONDITION_RECONCILING",
     }
+    if annotations.get(knative.IAP_ENABLED, "").lower() == "true":
+        answer["iapEnabled"] = True  # v2's field for IAP directly on the service (false is left out, as proto3 JSON)
     if template_meta.get("name"):
         answer["template"]["revision"] = template_meta["name"]
     if ready is not None:
