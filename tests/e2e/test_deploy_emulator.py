@@ -7,6 +7,7 @@ emulator has no Cloud Build) serving the protected test app.
 
 from __future__ import annotations
 
+import json
 import shlex
 import shutil
 import subprocess
@@ -104,7 +105,7 @@ def deployed(gcloud_stack: GcloudStack, tmp_path_factory: pytest.TempPathFactory
 
 
 def test_a_deploy_from_clean_gives_a_private_service(deployed: Deployed) -> None:
-    assert "[7/7] smoke test: GET /health: anonymous 40" in deployed.first_run.stderr  # type: ignore[attr-defined]
+    assert "[8/8] smoke test: GET /health: anonymous 40" in deployed.first_run.stderr  # type: ignore[attr-defined]
     assert deployed.get("/health", deployed.invoker) == 200
     assert deployed.get("/health", deployed.outsider) == 403
     assert deployed.get("/health") in (401, 403)  # Cloud Run: 403; the emulator answered 401 until issue 11
@@ -173,7 +174,7 @@ def test_a_missing_binding_is_caught_and_restored(deployed: Deployed) -> None:
     assert deployed.get("/health", deployed.invoker) == 403
     again = deployed.deploy()
     assert again.returncode == 0, again.stderr
-    assert "[5/7] invokers: 1 command(s)" in again.stderr and "[4/7] deploy: up to date" in again.stderr
+    assert "[5/8] invokers: 1 command(s)" in again.stderr and "[4/8] deploy: up to date" in again.stderr
     assert deployed.get("/health", deployed.invoker) == 200
 
 
@@ -193,6 +194,22 @@ def test_a_secret_set_by_hand_stops_the_next_deploy_and_is_never_printed(deploye
     again = deployed.deploy()
     assert again.returncode == 0, again.stderr
     assert GITHUB_TOKEN not in again.stdout + again.stderr
+
+
+def test_traffic_pinned_to_an_older_revision_by_hand_goes_back_to_the_latest(deployed: Deployed) -> None:
+    """A rollback by hand (update-traffic --to-revisions): gcloud run deploy would keep the pin; the deploy does not."""
+    oldest = deployed.stack.gcloud(
+        "run", "revisions", "list", "--service=api", "--sort-by=metadata.creationTimestamp", "--limit=1",
+        "--format=value(metadata.name)",
+    ).stdout.strip()  # fmt: skip
+    deployed.stack.gcloud("run", "services", "update-traffic", "api", f"--to-revisions={oldest}=100")
+    again = deployed.deploy()
+    assert again.returncode == 0, again.stderr
+    ran = [line for line in again.stderr.splitlines() if line.startswith("  $ ")]
+    where = f"--project={deployed.stack.project} --region={deployed.stack.env['CLOUDSDK_RUN_REGION']}"
+    assert ran == [f"  $ gcloud run services update-traffic api {where} --to-latest --quiet"]
+    described = deployed.stack.gcloud("run", "services", "describe", "api", "--format=json(spec.traffic)").stdout
+    assert json.loads(described)["spec"]["traffic"] == [{"latestRevision": True, "percent": 100}]
 
 
 def test_a_rotated_docs_password_reaches_the_service_without_a_redeploy(deployed: Deployed) -> None:
@@ -218,7 +235,7 @@ def test_a_failed_step_says_what_failed_what_was_done_and_how_to_resume(deployed
     failed = subprocess.run(argv, cwd=deployed.folder, env=clean_env(), capture_output=True, text=True, timeout=600)
     assert failed.returncode == 1
     error = failed.stderr[failed.stderr.index("error: ") :]
-    assert error.startswith("error: step 4/7 (deploy) failed: ")
+    assert error.startswith("error: step 4/8 (deploy) failed: ")
     assert "\n  done by this run: step 1 (runtime service account)\n" in error
     assert error.rstrip().endswith(
         "to resume, run the same `cloudgate deploy` command again: steps already done are skipped"

@@ -23,7 +23,7 @@ def missing_invokers(given: AuditInput) -> Iterator[Issue]:
     if given.asked is None:
         return
     members = spec.policy_members(given.policy, INVOKER_ROLE)
-    for member in given.asked.invokers:
+    for member in given.asked.invoker_members:  # IAP's service agent too, with --iap
         if member not in members:
             yield Issue(
                 f"{member} does not hold {INVOKER_ROLE}",
@@ -36,7 +36,7 @@ def unnamed_invokers(given: AuditInput) -> Iterator[Issue]:
     if given.asked is None:
         return
     members = spec.policy_members(given.policy, INVOKER_ROLE)
-    for member in sorted(members - set(given.asked.invokers) - set(PUBLIC_MEMBERS)):
+    for member in sorted(members - set(given.asked.invoker_members) - set(PUBLIC_MEMBERS)):
         yield Issue(
             f"{member} holds {INVOKER_ROLE} but was not named with --invoker",
             f"gcloud run services remove-iam-policy-binding {given.target.where()} --member={member} "
@@ -64,3 +64,11 @@ def secret_as_env(given: AuditInput) -> Iterator[Issue]:
 def wrong_account(given: AuditInput) -> Iterator[Issue]:
     if given.asked is not None and given.runtime_account != given.asked.runtime_account:
         yield Issue(f"runtime account is {given.runtime_account}, not {given.asked.runtime_account} (deploy again)")
+
+
+def traffic_not_latest(given: AuditInput) -> Iterator[Issue]:
+    if given.asked is not None and not spec.traffic_on_latest(given.service):
+        yield Issue(
+            "traffic is pinned to older revisions: the deployed one serves none of it",
+            f"gcloud run services update-traffic {given.target.where()} --to-latest",
+        )

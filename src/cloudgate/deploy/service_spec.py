@@ -16,6 +16,8 @@ from typing import Any
 INGRESS = "run.googleapis.com/ingress"
 INVOKER_IAM_DISABLED = "run.googleapis.com/invoker-iam-disabled"
 CUSTOM_AUDIENCES = "run.googleapis.com/custom-audiences"
+#: ``gcloud beta run deploy --iap`` sets it to ``"true"``, ``--no-iap`` removes it (gcloud's ``api_lib/run/service.py``).
+IAP_ENABLED = "run.googleapis.com/iap-enabled"
 LOCATION_LABEL = "cloud.googleapis.com/location"
 MIN_SCALE = "autoscaling.knative.dev/minScale"
 MAX_SCALE = "autoscaling.knative.dev/maxScale"
@@ -180,10 +182,22 @@ def iam_check_disabled(service: Json) -> bool:
     return service_annotations(service).get(INVOKER_IAM_DISABLED, "").lower() == "true"
 
 
+def iap_enabled(service: Json) -> bool:
+    """Identity-Aware Proxy directly on the service (``--iap``)."""
+    return service_annotations(service).get(IAP_ENABLED, "").lower() == "true"
+
+
 def ingress(service: Json) -> str:
     """``all`` (the default when unset), ``internal`` or ``internal-and-cloud-load-balancing``."""
     status = service_annotations(service).get(f"{INGRESS}-status")
     return status or service_annotations(service).get(INGRESS) or "all"
+
+
+def traffic_on_latest(service: Json) -> bool:
+    """Whether every share of ``spec.traffic`` follows the latest revision; ``update-traffic --to-revisions`` pins
+    it to named ones, and then ``gcloud run deploy`` keeps the pin (the new revision serves 0%)."""
+    routes = [route for route in map(_dict, _list(_dict(service.get("spec")).get("traffic"))) if route.get("percent")]
+    return all(route.get("latestRevision") for route in routes)
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from cloudgate.emulator.core.certificates import build_certificate
 
 #: The names the leaf certificate covers: every Google API host the proxy serves is one label under it, plus
 #: ``www.gstatic.com`` (IAP's public keys).
@@ -58,20 +60,18 @@ class EmulatorCA:
     def server_context(self) -> ssl.SSLContext:
         """A server-side TLS context presenting a new leaf for ``*.googleapis.com`` signed by this CA."""
         leaf_key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.datetime.now(datetime.UTC)
-        leaf = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, LEAF_NAMES[0])]))
-            .issuer_name(self.certificate.subject)
-            .public_key(leaf_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=_LEAF_DAYS))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name) for name in LEAF_NAMES]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), critical=False)
-            .sign(self.key, hashes.SHA256())
+        leaf = build_certificate(
+            x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, LEAF_NAMES[0])]),
+            self.key,
+            valid_for=datetime.timedelta(days=_LEAF_DAYS),
+            public_key=leaf_key.public_key(),
+            issuer=self.certificate.subject,
+            extensions=[
+                (x509.SubjectAlternativeName([x509.DNSName(name) for name in LEAF_NAMES]), False),
+                (x509.BasicConstraints(ca=False, path_length=None), True),
+                (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False),
+                (x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), False),
+            ],
         )
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -102,32 +102,26 @@ def _make(folder: Path, cert_path: Path, key_path: Path) -> None:
             x509.NameAttribute(NameOID.COMMON_NAME, "cloudgate emulator local CA"),
         ]
     )
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=_CA_DAYS))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
+    usage = x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=True,
+        crl_sign=True,
+        encipher_only=False,
+        decipher_only=False,
+    )
+    certificate = build_certificate(
+        name,
+        key,
+        valid_for=datetime.timedelta(days=_CA_DAYS),
+        extensions=[
+            (x509.BasicConstraints(ca=True, path_length=0), True),
+            (usage, True),
+            (x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False),
+        ],
     )
     fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:

@@ -84,3 +84,12 @@ def test_a_literal_secret_already_in_the_service_is_found_before_the_deploy(opti
 def test_a_service_as_the_deploy_left_it_or_missing_holds_no_planted_secret(options: DeployOptions) -> None:
     assert planted_secrets(options, out.service()) == []
     assert planted_secrets(options, None) == []
+
+
+def test_traffic_left_on_an_older_revision_fails(options: DeployOptions) -> None:
+    service = out.service()
+    service["spec"]["traffic"] = [
+        {"percent": 100, "revisionName": "api-00001-abc"},
+        {"percent": 0, "latestRevision": True, "tag": "next"},
+    ]
+    assert problem_codes(options, service) == ["traffic-not-latest"]

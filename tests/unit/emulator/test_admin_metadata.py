@@ -152,3 +152,24 @@ def test_uvicorn_trusts_no_forwarded_headers() -> None:
     google, front = quiet_server(object(), graceful=1), quiet_server(object(), graceful=1, date_header=False)
     assert google.config.proxy_headers is False and front.config.proxy_headers is False
     assert google.config.date_header is True and front.config.date_header is False
+
+
+async def test_a_revisions_metadata_server_runs_as_its_service_account(
+    ctx: EmulatorContext, google: httpx.AsyncClient
+) -> None:
+    """A revision deployed without --service-account runs as the Compute default account the server filled in."""
+    owner = iam.create_account(ctx.store, "deployer")
+    iam.grant_project_role(ctx.store, "roles/owner", f"serviceAccount:{owner}")
+    token, _ = ctx.issuer.mint_access_token(f"serviceAccount:{owner}")
+    service = {
+        "apiVersion": "serving.knative.dev/v1",
+        "kind": "Service",
+        "metadata": {"name": "api", "namespace": "cloudgate-local"},
+        "spec": {"template": {"spec": {"containers": [{"image": "us-docker.pkg.dev/p/r/api"}]}}},
+    }
+    path = "/run/apis/serving.knative.dev/v1/namespaces/cloudgate-local/services"
+    body = (await google.post(path, json=service, headers={"Authorization": f"Bearer {token}"})).json()
+    revision = body["status"]["latestCreatedRevisionName"]
+    email = f"/revisions/{revision}/computeMetadata/v1/instance/service-accounts/default/email"
+    answer = await google.get(email, headers=_FLAVOR)
+    assert answer.text == body["spec"]["template"]["spec"]["serviceAccountName"] != ctx.store.current().metadata_account

@@ -241,3 +241,17 @@ async def test_without_the_invoker_check_the_agents_token_still_loses_its_signat
     scope = _scope([(b"cookie", f"GCP_IAP_AUTH_TOKEN_{cookie_suffix('api')}={token}".encode())])
     await IapGate(ctx).admit(scope, _no_body, ctx.store.current(), "api")
     assert dict(scope["headers"])[b"x-serverless-authorization"].endswith(b".SIGNATURE_REMOVED_BY_GOOGLE")
+
+
+async def test_an_assertion_is_signed_again_after_a_minute(ctx: EmulatorContext, service: str, clock: Clock) -> None:
+    token = ctx.iap_sessions.create(f"user:{ALICE}", ALICE, "77", "api")
+    gate = IapGate(ctx)
+    sent = []
+    for step in (0, 59, 60):
+        clock.now = NOW + step
+        scope = _scope([(b"cookie", f"GCP_IAP_AUTH_TOKEN_{cookie_suffix('api')}={token}".encode())])
+        await gate.admit(scope, _no_body, ctx.store.current(), "api")
+        sent.append(
+            jwt.decode(dict(scope["headers"])[b"x-goog-iap-jwt-assertion"], options={"verify_signature": False})
+        )
+    assert [claims["iat"] for claims in sent] == [int(NOW), int(NOW), int(NOW) + 60]

@@ -13,9 +13,10 @@ import httpx
 import pytest
 
 from cloudgate.emulator.core.counters import Counters
-from cloudgate.emulator.serving.instances import InstancePool, Scaling
+from cloudgate.emulator.serving.instances import InstancePool
 from cloudgate.emulator.serving.listeners import free_port
 from cloudgate.emulator.serving.runner import PORT_ATTEMPTS, ProcessRunner, ServiceStartError, start_listening
+from cloudgate.knative import Scaling
 
 ECHO = [sys.executable, "-m", "cloudgate.emulator.serving.echo"]
 
@@ -102,7 +103,7 @@ async def test_the_ports_tried_are_bounded_and_the_error_says_why(runners) -> No
 @pytest.mark.anyio
 async def test_an_instance_whose_port_is_taken_starts_on_another(runners, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     runner = runners(steals=1)
-    pool = InstancePool("svc", lambda name, folder: runner, tmp_path, Counters(), Scaling(), choose_port=free_port)
+    pool = InstancePool("svc", lambda name, folder: runner, tmp_path, Counters(), Scaling(1, 1), choose_port=free_port)
     try:
         await pool.start()
         async with pool.acquire() as upstream:

@@ -29,9 +29,11 @@ from typing import Any
 
 import jwt
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+
+from cloudgate.emulator.core.certificates import build_certificate
 
 logger = logging.getLogger(__name__)
 
@@ -63,18 +65,7 @@ def new_key_id() -> str:
 
 def _self_signed_cert(kid: str, key: rsa.RSAPrivateKey) -> str:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"cloudgate-emulator-{kid[:8]}")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + _CERT_VALIDITY)
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
+    return build_certificate(name, key, valid_for=_CERT_VALIDITY).public_bytes(serialization.Encoding.PEM).decode()
 
 
 class SigningKeys:

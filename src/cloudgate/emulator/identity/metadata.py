@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from cloudgate.emulator.core.context import EmulatorContext
+from cloudgate.emulator.core.run_services import revision_template
 from cloudgate.emulator.core.state import State
 from cloudgate.google import METADATA_FLAVOR, METADATA_FLAVOR_HEADER
 
@@ -108,7 +109,6 @@ def _account(state: State, revision: str | None) -> str | None:
     if revision is None:
         return state.metadata_account
     for service in state.services.values():
-        record = service.revisions.get(revision)
-        if record is not None:
-            return str(record["spec"].get("serviceAccountName") or "") or state.metadata_account
+        if revision in service.revisions:
+            return revision_template(service, revision).service_account or state.metadata_account
     return None

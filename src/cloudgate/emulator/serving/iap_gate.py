@@ -67,6 +67,9 @@ _MAX_FORM_BYTES = 8 * 1024
 _MAX_CONTINUE = 2048
 #: The agent's ID token is reused until this long before it expires.
 _AGENT_TOKEN_MARGIN_S = 60
+#: An assertion is signed again after this long (its ``exp`` is 10 minutes after its ``iat``).
+_ASSERTION_REUSE_S = 60
+_CACHE_LIMIT = 1000
 
 Answer = tuple[str, Response]
 
@@ -150,6 +153,7 @@ class IapGate:
     def __init__(self, ctx: EmulatorContext) -> None:
         self.ctx = ctx
         self._agent_tokens: dict[str, tuple[str, float]] = {}
+        self._assertions: dict[tuple[str, str, str], tuple[str, float]] = {}
 
     async def admit(self, scope: Scope, receive: Receive, state: State, name: str, *, tag: str = "") -> Answer | None:
         """``None`` to go on to the invoker check (headers rewritten), or the answer IAP gives instead."""
@@ -295,8 +299,7 @@ class IapGate:
         region = service.region or DEFAULT_REGION
         audience = iap.audience(state.project_number, region, name.rpartition("/")[2])
         now = self.ctx.issuer.now()
-        claims = iap.assertion_claims(email=email, subject_id=subject_id, audience=audience, now=now)
-        assertion = self.ctx.iap_signing_keys().sign(claims)
+        assertion = self._assertion(email, subject_id, audience, now)
         agent = self._agent_token(state, service.tag_urls.get(tag, service.url), now)
         if not service.invoker_iam_check or policy_index(state).public(_INVOKE, service_resource(name)):
             # No invoker check will strip the signature: do it here, as Cloud Run always does before the app.
@@ -314,13 +317,27 @@ class IapGate:
         ]
         scope["headers"] = headers
 
+    def _assertion(self, email: str, subject_id: str, audience: str, now: float) -> str:
+        """IAP's signed header for this person and service: one signature per ``_ASSERTION_REUSE_S`` (signing is
+        most of the gate's cost), still valid for at least 9 of its 10 minutes when sent."""
+        key = (email, subject_id, audience)
+        cached = self._assertions.get(key)
+        if cached is not None and 0 <= now - cached[1] < _ASSERTION_REUSE_S:
+            return cached[0]
+        claims = iap.assertion_claims(email=email, subject_id=subject_id, audience=audience, now=now)
+        assertion = self.ctx.iap_signing_keys().sign(claims)
+        if len(self._assertions) >= _CACHE_LIMIT:
+            self._assertions.clear()
+        self._assertions[key] = (assertion, now)
+        return assertion
+
     def _agent_token(self, state: State, audience: str, now: float) -> str:
         cached = self._agent_tokens.get(audience)
         if cached is not None and cached[1] - _AGENT_TOKEN_MARGIN_S > now:
             return cached[0]
         token = self.ctx.issuer.mint_id_token(iap.agent_email(state.project_number), audience)
         expires = float(jwt.decode(token, options={"verify_signature": False})["exp"])
-        if len(self._agent_tokens) > 100:
+        if len(self._agent_tokens) >= _CACHE_LIMIT:
             self._agent_tokens.clear()
         self._agent_tokens[audience] = (token, expires)
         return token

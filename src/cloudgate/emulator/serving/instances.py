@@ -2,7 +2,8 @@
 
 Cloud Run runs as many instances of a revision as the load needs: each takes up to ``concurrency`` requests at
 once (default 80); when every instance is full another starts (up to ``max_instances``), and instances idle for a
-while are stopped down to ``min_instances``. Each instance is its own process with its own memory and its own
+while are stopped down to ``min_instances``. Those three are the revision's typed ``knative.Scaling`` (checked
+when the revision was parsed); how long idling, waiting and starting may take are the pool's ``Timings``. Each instance is its own process with its own memory and its own
 folder (``make_runner`` gets one per instance), so state kept in memory or on local disk is per instance, exactly
 the trap a real deployment sets.
 
@@ -19,7 +20,7 @@ An instance that exits on its own is dropped and reported (``exited``); it is no
 
 Example::
 
-    pool = InstancePool("dev", lambda name, folder: ProcessRunner(argv), folder, counters, Scaling(max_instances=3))
+    pool = InstancePool("dev", lambda name, folder: ProcessRunner(argv), folder, counters, Scaling(1, 3))
     await pool.start()
     async with pool.acquire() as upstream:
         ...  # forward one request to upstream
@@ -43,7 +44,7 @@ from cloudgate.emulator.core.counters import Counters
 from cloudgate.emulator.serving.listeners import free_port
 from cloudgate.emulator.serving.runner import Runner, ServiceStartError, start_listening
 from cloudgate.errors import EmulatorError
-from cloudgate.google import CLOUD_RUN_DEFAULT_CONCURRENCY
+from cloudgate.knative import Scaling
 
 logger = logging.getLogger(__name__)
 
@@ -64,24 +65,16 @@ class InstanceStartError(EmulatorError):
 
 
 @dataclass(frozen=True)
-class Scaling:
-    """A service's scaling settings (``gcloud run deploy --min-instances/--max-instances/--concurrency``)."""
+class Timings:
+    """How long a revision's instances may idle, wait and start: the emulator's pacing, beside the revision's
+    ``knative.Scaling`` (instances and concurrency, as ``gcloud run deploy`` sets them)."""
 
-    min_instances: int = 1
-    max_instances: int = 1
-    concurrency: int = CLOUD_RUN_DEFAULT_CONCURRENCY
     #: How long an instance above ``min_instances`` may stay idle before it is stopped (Cloud Run: up to 15 min).
     idle_seconds: float = 60.0
     #: How long a request waits for a slot when ``max_instances`` are all busy.
     pending_seconds: float = 10.0
     #: How long a new instance may take to listen on its port (a deployed revision: its startup probe's limit).
     startup_seconds: float = 30.0
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.min_instances <= self.max_instances or self.max_instances < 1:
-            raise EmulatorError("instances: need 0 <= min <= max and max >= 1")
-        if not 1 <= self.concurrency <= 1000:
-            raise EmulatorError("concurrency must be 1-1000 (Cloud Run's range)")
 
 
 @dataclass(eq=False)
@@ -110,7 +103,8 @@ class InstancePool:
     make_runner: RunnerFactory
     folder: Path
     counters: Counters
-    scaling: Scaling = field(default_factory=Scaling)
+    scaling: Scaling
+    timings: Timings = field(default_factory=Timings)
     clock: Callable[[], float] = time.monotonic
     #: Where a new instance's port comes from (see ``runner.start_listening`` for a port taken meanwhile).
     choose_port: Callable[[], int] = free_port
@@ -164,7 +158,7 @@ class InstancePool:
                 await self._start_instance()  # raises InstanceStartError if it cannot start
                 continue
             if deadline is None:
-                deadline = anyio.current_time() + self.scaling.pending_seconds
+                deadline = anyio.current_time() + self.timings.pending_seconds
             self._waiting += 1
             try:
                 with anyio.move_on_after(deadline - anyio.current_time()) as waited:
@@ -173,7 +167,7 @@ class InstancePool:
                 self._waiting -= 1
             if waited.cancelled_caught:
                 raise NoInstanceError(
-                    f"no instance of {self.service} had a free slot within {self.scaling.pending_seconds:g}s "
+                    f"no instance of {self.service} had a free slot within {self.timings.pending_seconds:g}s "
                     f"({self.scaling.max_instances} instances x concurrency {self.scaling.concurrency})"
                 )
 
@@ -212,7 +206,7 @@ class InstancePool:
         try:
             # Shielded: a request that gives up waiting must not leave a half-started instance behind.
             with anyio.CancelScope(shield=True):
-                await start_listening(instance.runner, self.scaling.startup_seconds, choose_port)
+                await start_listening(instance.runner, self.timings.startup_seconds, choose_port)
         except ServiceStartError as exc:  # the runner is stopped already
             self.instances.remove(instance)
             self._notify()
@@ -236,7 +230,7 @@ class InstancePool:
         idle = [
             i
             for i in reversed(self.instances)
-            if i.ready and i.in_flight == 0 and now - i.idle_since >= self.scaling.idle_seconds
+            if i.ready and i.in_flight == 0 and now - i.idle_since >= self.timings.idle_seconds
         ]
         surplus = len(self.instances) - self.scaling.min_instances
         stopped = idle[: max(0, surplus)]
@@ -245,13 +239,13 @@ class InstancePool:
         for instance in stopped:
             await anyio.to_thread.run_sync(instance.runner.stop)
             self.counters.add("instance_stops", self.service)
-            logger.info("instance %s stopped after %gs idle", instance.name, self.scaling.idle_seconds)
+            logger.info("instance %s stopped after %gs idle", instance.name, self.timings.idle_seconds)
         return [instance.name for instance in stopped]
 
     async def run_reaper(self) -> None:
         """``reap_idle`` every little while, until cancelled."""
         while True:
-            await anyio.sleep(max(0.2, min(5.0, self.scaling.idle_seconds / 4)))
+            await anyio.sleep(max(0.2, min(5.0, self.timings.idle_seconds / 4)))
             await self.reap_idle()
 
     async def stop(self) -> None:

@@ -50,7 +50,7 @@ from cloudgate.emulator.core.permissions import allowed
 from cloudgate.emulator.core.secret_store import access, write_private
 from cloudgate.emulator.core.state import Service
 from cloudgate.emulator.serving.frontend import CloudRunFrontend, Target
-from cloudgate.emulator.serving.instances import InstancePool, InstanceStartError, Scaling
+from cloudgate.emulator.serving.instances import InstancePool, InstanceStartError, Timings
 from cloudgate.emulator.serving.listeners import QuietServer, bind, quiet_server
 from cloudgate.emulator.serving.local_runners import MADE_BY, RunnerFactory, check, default_runner
 from cloudgate.errors import EmulatorError, InvalidResourceError
@@ -277,9 +277,7 @@ class RevisionRuntime:
         self._write_mounts(revision)
         annotations = dict(revision.typed.annotations)
         check(container, annotations)
-        wanted = revision.typed.scaling
-        scaling = Scaling(wanted.min_instances, wanted.max_instances, wanted.concurrency,
-                          idle_seconds=self.idle_seconds, startup_seconds=revision.typed.container.startup_seconds)  # fmt: skip
+        timings = Timings(idle_seconds=self.idle_seconds, startup_seconds=revision.typed.container.startup_seconds)
         folder = self._revisions_dir / revision.name / "instances"
         pool = InstancePool(
             revision.service,
@@ -287,7 +285,8 @@ class RevisionRuntime:
             lambda _name, own: self._make_runner(container, env, revision.mounts, annotations=annotations, folder=own),
             folder,
             self.ctx.counters,
-            scaling,
+            revision.typed.scaling,
+            timings,
         )
         revision.pool = pool
         try:
