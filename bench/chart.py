@@ -1,10 +1,11 @@
 """The README's performance chart, from the JSON the benchmarks wrote in ``bench/results/``.
 
-Four panels, each from one run's ratios: requests/s of the protected routes relative to the unprotected one (per
-identity mode, target line at 0.95), the time auth adds per request in-process (CPU) against the p50 the
-emulator's front end adds (a proxy in front, as a sidecar would be), cold start to the first 200 against a bare
-FastAPI app (wall and CPU, target lines at 1.10 for the hello app and 1.20 for the example service), and each export format's rows/s against DuckDB writing the same
-rows to a local file, labelled with the server's peak RSS.
+Four panels, each from one run's ratios: server CPU per request of the protected routes relative to the
+unprotected one (per identity mode, target line at 0.95; diamonds: the same ratio in instructions executed, from
+bench/auth_instructions.py), the time auth adds per request in-process (CPU) against the p50 the emulator's front
+end adds (a proxy in front, as a sidecar would be), cold start to the first 200 against a bare FastAPI app (wall
+and CPU, target lines at 1.10 for the hello app and 1.20 for the example service), and each export format's rows/s
+against DuckDB writing the same rows to a local file, labelled with the server's peak RSS.
 A panel whose JSON is missing is left out. Writes ``docs/performance.png``. Usage: ``python bench/chart.py``.
 """
 
@@ -29,7 +30,9 @@ def load(name: str) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def throughput(ax: Any, auth: dict[str, Any]) -> None:
+def throughput(ax: Any, auth: dict[str, Any], instructions: dict[str, Any] | None) -> None:
+    """Bars: each route's server CPU (or req/s) ratio to the unprotected route; diamonds, where counted: the same
+    ratio in instructions the server executed (bench/auth_instructions.py, callgrind: independent of the load)."""
     names = [n for n in next(iter(auth.values())) if n != "unprotected"]
     width = 0.8 / len(auth)
     for i, (mode, table) in enumerate(auth.items()):
@@ -37,6 +40,10 @@ def throughput(ax: Any, auth: dict[str, Any]) -> None:
         # The server's CPU per request, where measured: req/s on a shared machine swing with the other processes.
         key = "cpu_ratio" if "cpu_ratio" in table[names[0]] else "ratio"
         ax.barh(xs, [table[n][key] for n in names], height=width, label=f"identity={mode}")
+        counted = (instructions or {}).get(mode, {})
+        points = [(counted[n]["ratio"], x) for n, x in zip(names, xs, strict=True) if n in counted]
+        if points:
+            ax.plot(*zip(*points, strict=True), "kd", markersize=4, label="instructions" if i == 0 else None)
     ax.set_yticks([j + width / 2 for j in range(len(names))], [n.replace(" (", "\n(") for n in names], fontsize=7)
     ax.axvline(0.95, color="black", linestyle="--", linewidth=1)
     ax.axvline(1.0, color="grey", linewidth=0.5)
@@ -101,6 +108,7 @@ def exports(ax: Any, export: dict[str, Any]) -> None:
 
 def main() -> None:
     auth, front, cold = load("auth_overhead"), load("frontend_latency"), load("cold_start")
+    instructions = load("auth_instructions")
     inproc, export = load("auth_inprocess"), load("export_throughput")
     if cold is not None and "cases" not in cold:
         cold = None  # written by an older bench/cold_start.py
@@ -110,7 +118,7 @@ def main() -> None:
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
     column = iter(axes[0])
     if auth is not None:
-        throughput(next(column), auth)
+        throughput(next(column), auth, instructions)
     if inproc is not None or front is not None:
         added_latency(next(column), inproc, front)
     if cold is not None:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite drives for real: Chromium (the docs-through-proxy test), redis-server
 # (the shared login throttle), Java 17 (the Firestore emulator), buildah, podman, runc, mmdebstrap, the CNI plugins
-# and iptables (the image tests: scripts/build-image.sh builds, podman runs with published ports), plus any command named as an argument whose
+# and iptables (the image tests: scripts/build-image.sh builds, podman runs with published ports), fuse-overlayfs (overlay
+# image storage where the kernel cannot mount overlayfs: bench/container_storage.py), plus any command named as an argument whose
 # package has the same name (`make bench` asks for wrk; h2load comes from nghttp2-client). The Firestore emulator itself ships with the Cloud SDK
 # (package google-cloud-cli-firestore-emulator, from Google's apt repository): installed when that repository is
 # configured, else the Firestore tests fail saying it is missing.
@@ -20,6 +21,7 @@ want podman podman
 want runc runc
 want mmdebstrap mmdebstrap
 want iptables iptables  # podman's published ports (-p 127.0.0.1:H:C)
+want fuse-overlayfs fuse-overlayfs  # overlay image storage without the kernel's overlayfs (bench/container_storage.py)
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)  # podman's default network
 for command in "$@"; do
   case "$command" in

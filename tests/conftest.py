@@ -10,6 +10,7 @@ one worker too, one test after another.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -61,6 +62,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """On an xdist worker: the longest kinds of test first (a stable sort: modules keep their order)."""
     if hasattr(config, "workerinput"):
         items.sort(key=lambda item: _rank(item.nodeid))
+
+
+#: Seconds per unit (setup + call + teardown of all its tests), added up from every worker's reports.
+_UNIT_SECONDS: Counter[str] = Counter()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _UNIT_SECONDS[_unit(report.nodeid)] += report.duration
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """The longest units last in the run's output: what the schedule has to fit around (a unit runs on one worker)."""
+    if hasattr(config, "workerinput") or len(_UNIT_SECONDS) < 2:
+        return
+    terminalreporter.write_sep("=", f"longest units of {len(_UNIT_SECONDS)} (seconds on their worker)")
+    for unit, seconds in _UNIT_SECONDS.most_common(12):
+        terminalreporter.write_line(f"{seconds:8.1f}s {unit}")
 
 
 @pytest.fixture(autouse=True)

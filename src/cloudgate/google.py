@@ -68,3 +68,19 @@ IAP_JWKS_URL = "https://www.gstatic.com/iap/verify/public_key-jwk"
 IAP_PEM_KEYS_URL = "https://www.gstatic.com/iap/verify/public_key"
 #: "The maximum lifetime for a token is 10 minutes + 2 * skew" (signed-headers-howto, the ``exp`` row).
 IAP_ASSERTION_MAX_LIFETIME_S = 600
+#: Who may pass IAP on a resource (``gcloud beta iap web add-iam-policy-binding --resource-type=cloud-run``).
+IAP_ACCESSOR_ROLE = "roles/iap.httpsResourceAccessor"
+#: ``gcloud beta iap web ... --resource-type=`` for IAP directly on a Cloud Run service.
+IAP_CLOUD_RUN_RESOURCE_TYPE = "cloud-run"
+
+
+def iap_service_agent(project_number: str) -> str:
+    """The IAM member of IAP's service agent, which calls a Cloud Run service behind IAP and needs
+    ``roles/run.invoker`` on it (gcloud's ``serverless_operations._HandleIap``; cloud.google.com/iap/docs/enabling-cloud-run)."""
+    return f"serviceAccount:service-{project_number}@gcp-sa-iap.iam.gserviceaccount.com"
+
+
+def iap_cloud_run_audience(project_number: str, region: str, service: str) -> str:
+    """The ``aud`` reported for IAP's assertion on a Cloud Run service without a load balancer (unconfirmed from
+    Google's own text: docs/identity.md, "The IAP assertion"); a setting, never assumed by the service."""
+    return f"/projects/{project_number}/locations/{region}/services/{service}"

@@ -105,7 +105,7 @@ def deployed(gcloud_stack: GcloudStack, tmp_path_factory: pytest.TempPathFactory
 
 
 def test_a_deploy_from_clean_gives_a_private_service(deployed: Deployed) -> None:
-    assert "[7/7] smoke test: GET /health: anonymous 40" in deployed.first_run.stderr  # type: ignore[attr-defined]
+    assert "[8/8] smoke test: GET /health: anonymous 40" in deployed.first_run.stderr  # type: ignore[attr-defined]
     assert deployed.get("/health", deployed.invoker) == 200
     assert deployed.get("/health", deployed.outsider) == 403
     assert deployed.get("/health") in (401, 403)  # Cloud Run: 403; the emulator answered 401 until issue 11
@@ -174,7 +174,7 @@ def test_a_missing_binding_is_caught_and_restored(deployed: Deployed) -> None:
     assert deployed.get("/health", deployed.invoker) == 403
     again = deployed.deploy()
     assert again.returncode == 0, again.stderr
-    assert "[5/7] invokers: 1 command(s)" in again.stderr and "[4/7] deploy: up to date" in again.stderr
+    assert "[5/8] invokers: 1 command(s)" in again.stderr and "[4/8] deploy: up to date" in again.stderr
     assert deployed.get("/health", deployed.invoker) == 200
 
 
@@ -235,8 +235,80 @@ def test_a_failed_step_says_what_failed_what_was_done_and_how_to_resume(deployed
     failed = subprocess.run(argv, cwd=deployed.folder, env=clean_env(), capture_output=True, text=True, timeout=600)
     assert failed.returncode == 1
     error = failed.stderr[failed.stderr.index("error: ") :]
-    assert error.startswith("error: step 4/7 (deploy) failed: ")
+    assert error.startswith("error: step 4/8 (deploy) failed: ")
     assert "\n  done by this run: step 1 (runtime service account)\n" in error
     assert error.rstrip().endswith(
         "to resume, run the same `cloudgate deploy` command again: steps already done are skipped"
     )
+
+
+# IAP directly on the service (issue 23). These tests run last, in this order: the first turns IAP on for `api`.
+
+IAP_ACCESSOR = "roles/iap.httpsResourceAccessor"
+
+
+def _iap_token(deployed: Deployed, key: Path) -> str:
+    """An ID token for IAP's OAuth client, as a programmatic IAP caller sends it (docs/emulator.md)."""
+    number = httpx.get(f"{deployed.stack.emulator_url}/admin/state", timeout=30).json()["project_number"]
+    credentials = service_account.IDTokenCredentials.from_service_account_file(
+        str(key), target_audience=f"{number}-cloudgate-iap.apps.googleusercontent.com"
+    )
+    credentials.refresh(google.auth.transport.requests.Request())
+    return str(credentials.token)
+
+
+def _deploy_with_iap(deployed: Deployed) -> subprocess.CompletedProcess[str]:
+    email = deployed.invoker_member.removeprefix("serviceAccount:")
+    return deployed.deploy(
+        "--iap", "--iap-member", deployed.invoker_member,
+        "--env", "CLOUDGATE_DOCS_AUTH=iap", "--env", f"CLOUDGATE_DOCS_IAP_USERS={email}",
+    )  # fmt: skip
+
+
+def test_iap_deploy_runs_beta_deploy_and_grants_only_the_named_accessor(deployed: Deployed) -> None:
+    done = _deploy_with_iap(deployed)
+    assert done.returncode == 0, done.stderr
+    ran = [line.removeprefix("  $ ") for line in done.stderr.splitlines() if line.startswith("  $ ")]
+    region = deployed.stack.env["CLOUDSDK_RUN_REGION"]
+    iap_where = f"--resource-type=cloud-run --service=api --project={deployed.stack.project} --region={region}"
+    assert ran[0].startswith("gcloud beta run deploy api ") and ran[0].endswith(" --iap --quiet")
+    assert ran[1:] == [
+        f"gcloud beta iap web add-iam-policy-binding {iap_where} --member={deployed.invoker_member} "
+        f"--role={IAP_ACCESSOR} --quiet"
+    ]
+    assert f"IAP on, may pass: {deployed.invoker_member}" in done.stderr
+
+
+def test_iap_a_named_member_opens_the_docs_through_iap(deployed: Deployed) -> None:
+    headers = {"Proxy-Authorization": f"Bearer {_iap_token(deployed, deployed.invoker)}"}
+    response = httpx.get(f"{deployed.url}/docs", headers=headers, timeout=30)
+    assert response.status_code == 200, response.text
+    assert "swagger-ui" in response.text
+
+
+def test_iap_someone_not_named_is_refused_by_iap(deployed: Deployed) -> None:
+    headers = {"Proxy-Authorization": f"Bearer {_iap_token(deployed, deployed.outsider)}"}
+    assert httpx.get(f"{deployed.url}/docs", headers=headers, timeout=30).status_code == 403
+
+
+def test_iap_audit_reports_iap_on_and_who_may_pass(deployed: Deployed) -> None:
+    done = deployed.audit()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "IAP is on" in done.stdout
+    assert f"who may pass IAP ({IAP_ACCESSOR}): {deployed.invoker_member}" in done.stdout
+
+
+def test_iap_a_second_iap_run_says_no_changes(deployed: Deployed) -> None:
+    again = _deploy_with_iap(deployed)
+    assert again.returncode == 0, again.stderr
+    assert "no changes: the service already is what was asked" in again.stderr
+
+
+def test_iap_a_deploy_without_iap_turns_it_off(deployed: Deployed) -> None:
+    done = deployed.deploy()
+    assert done.returncode == 0, done.stderr
+    ran = [line.removeprefix("  $ ") for line in done.stderr.splitlines() if line.startswith("  $ ")]
+    assert ran[0].startswith("gcloud beta run deploy api ") and ran[0].endswith(" --no-iap --quiet")
+    described = json.loads(deployed.stack.gcloud("run", "services", "describe", "api", "--format=json").stdout)
+    assert "run.googleapis.com/iap-enabled" not in described["metadata"]["annotations"]
+    assert deployed.get("/health", deployed.invoker) == 200

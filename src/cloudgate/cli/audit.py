@@ -50,12 +50,13 @@ def audit(
     from cloudgate.deploy.gcloud import Gcloud
     from cloudgate.deploy.observe import (
         list_services,
+        read_iap_policy_at,
         read_older_revisions,
         read_policy_at,
         read_project_policy,
         read_service_at,
     )
-    from cloudgate.deploy.service_spec import location, name
+    from cloudgate.deploy.service_spec import iap_enabled, location, name
     from cloudgate.errors import ConfigError, DeployError
 
     if (service is None) == (not all_services):
@@ -80,7 +81,10 @@ def audit(
     for target, described in found:
         policy = read_policy_at(runner, target.service, project, target.region)
         older = read_older_revisions(runner, described, project, target.region)
-        audited.append((target, audit_service(target, described, policy, project_policy, older)))
+        iap_policy = (
+            read_iap_policy_at(runner, target.service, project, target.region) if iap_enabled(described) else None
+        )
+        audited.append((target, audit_service(target, described, policy, project_policy, older, iap_policy)))
     serious = sum(1 for _target, findings in audited for f in findings if f.serious)
     typer.echo(_render(output, project, audited, serious, single=service is not None))
     if output is OutputFormat.text:

@@ -85,6 +85,33 @@ def deploy(
         ),
     ] = None,
     http2: Annotated[bool, typer.Option("--http2", help="End-to-end HTTP/2 (h2c): no 32 MiB request cap.")] = False,
+    iap: Annotated[
+        bool,
+        typer.Option(
+            "--iap",
+            help="Identity-Aware Proxy on the service (gcloud beta run deploy --iap): people sign in with Google. "
+            "Sets CLOUDGATE_IAP_AUDIENCE; IAP's service agent becomes an invoker. Without it: --no-iap.",
+        ),
+    ] = False,
+    iap_member: Annotated[
+        list[str],
+        typer.Option(
+            "--iap-member",
+            metavar="MEMBER",
+            help="user:EMAIL, group:EMAIL, serviceAccount:EMAIL or domain:DOMAIN who may pass IAP "
+            "(roles/iap.httpsResourceAccessor), and nobody else; repeatable.",
+            show_default=False,
+        ),
+    ] = [],  # noqa: B006
+    iap_audience: Annotated[
+        str | None,
+        typer.Option(
+            "--iap-audience",
+            help="CLOUDGATE_IAP_AUDIENCE if the service's IAP assertions carry another aud than "
+            "/projects/NUMBER/locations/REGION/services/SERVICE (the form reported for IAP on Cloud Run).",
+            show_default=False,
+        ),
+    ] = None,
     custom_audience: Annotated[
         list[str], typer.Option("--custom-audience", help="Also accept ID tokens for this audience; repeatable.")
     ] = [],  # noqa: B006
@@ -126,18 +153,21 @@ def deploy(
     if source is not None and not source.is_dir():
         raise ConfigError(f"--source {source}: not a folder")
     gcloud_env: dict[str, str] | None = None
+    iap_jwks_url: str | None = None
     if emulator:
-        from cloudgate.cli.deploy_emulator import emulator_gcloud_env, local_command
+        from cloudgate.cli.deploy_emulator import emulator_gcloud_env, emulator_iap_jwks_url, local_command
 
         gcloud_env = emulator_gcloud_env(emulator_state_dir, region)
+        iap_jwks_url = emulator_iap_jwks_url(emulator_state_dir) if iap else None
         project = project or gcloud_env["CLOUDSDK_CORE_PROJECT"]
         region = region or gcloud_env["CLOUDSDK_RUN_REGION"]
         if source is not None and image is None and not local_build:
             image, revision_command, revision_args = local_command(source, app)
             command, args, source = [*revision_command], [*revision_args], None
     runner = Gcloud(gcloud_env)
+    project = project or runner.config_value("core/project") or ""
     options = DeployOptions(
-        project=project or runner.config_value("core/project") or "",
+        project=project,
         region=region or runner.config_value("run/region") or "",
         service=service,
         image=image,
@@ -156,6 +186,11 @@ def deploy(
         command=tuple(command),
         args=tuple(args),
         builder=_builder() if local_build else "podman",
+        iap=iap,
+        iap_members=tuple(iap_member),
+        project_number=_project_number(runner, project, dry_run=dry_run) if iap else None,
+        iap_audience_override=iap_audience,
+        iap_jwks_url=iap_jwks_url,
     )
     if dry_run:
         for line in _plan_lines(options, runner, health_path):
@@ -163,6 +198,8 @@ def deploy(
         return
     if not options.invokers:
         typer.echo("warning: no --invoker: nobody will be able to call the service", err=True)
+    if options.iap and not options.iap_members:
+        typer.echo("warning: --iap without --iap-member: nobody will be able to pass IAP", err=True)
     deployer = Deployer(
         options,
         runner,
@@ -201,7 +238,25 @@ def _confirm(members: list[str], yes: bool) -> bool:
     if not sys.stdin.isatty():
         return False
     shown = ", ".join(members)
-    return typer.confirm(f"{shown} may invoke the service but were not named with --invoker. Remove them?")
+    return typer.confirm(f"{shown} hold access that was not named (--invoker, --iap-member). Remove them?")
+
+
+def _project_number(runner: Gcloud, project: str, *, dry_run: bool) -> str | None:
+    """The project's number for ``--iap`` (IAP's agent and audience name it); ``None`` without a project, or in a
+    dry run that cannot read it (the plan then shows ``PROJECT_NUMBER``)."""
+    from cloudgate.deploy.gcloud import GcloudError
+    from cloudgate.deploy.observe import read_project_number
+    from cloudgate.errors import DeployError
+
+    if not project:
+        return None  # DeployOptions says a project is needed
+    try:
+        return read_project_number(runner, project)
+    except GcloudError as exc:
+        if dry_run:
+            typer.echo(f"warning: could not read project {project}'s number ({exc}); shown as PROJECT_NUMBER", err=True)
+            return None
+        raise DeployError(f"--iap needs project {project}'s number: gcloud projects describe failed ({exc})") from exc
 
 
 def _builder() -> str:

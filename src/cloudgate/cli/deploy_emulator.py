@@ -50,6 +50,16 @@ def emulator_gcloud_env(state_dir: Path, region: str | None) -> dict[str, str]:
     return gcloud_environment(url, config, key, body["project"], region=region or DEFAULT_REGION)
 
 
+def emulator_iap_jwks_url(state_dir: Path) -> str:
+    """Where the emulator running on ``state_dir`` publishes IAP's keys (the path of Google's JWKS URL)."""
+    from cloudgate.emulator.core.state import read_address
+
+    url = read_address(state_dir)
+    if url is None:
+        raise EmulatorError(f"no emulator is running on {state_dir}")
+    return f"{url.rstrip('/')}/iap/verify/public_key-jwk"
+
+
 def local_command(source: Path, app: str | None) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
     """``(image, command, args)`` of a revision that runs ``cloudgate serve [APP]`` in ``source``."""
     from cloudgate.knative import LOCAL_COMMAND_IMAGE

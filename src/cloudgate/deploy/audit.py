@@ -1,7 +1,7 @@
 """``cloudgate audit``: what a Cloud Run service's description and IAM policies say about who can reach it.
 
 Pure: it reads the JSON gcloud prints (``run services describe``, ``run services get-iam-policy``,
-``projects get-iam-policy``) and runs every check of ``checks.CHECKS`` on it. Works on any service, not only
+``projects get-iam-policy``, and ``beta iap web get-iam-policy`` for a service with IAP on) and runs every check of ``checks.CHECKS`` on it. Works on any service, not only
 those cloudgate deployed.
 
 Example::
@@ -28,8 +28,12 @@ def audit_service(
     policy: spec.Json,
     project_policy: spec.Json | None,
     older_revisions: Sequence[spec.Json] = (),
+    iap_policy: spec.Json | None = None,
 ) -> list[Finding]:
     """Every finding, serious ones first. ``project_policy`` is ``None`` when it could not be read;
-    ``older_revisions`` are the described revisions other than the latest that traffic still reaches."""
+    ``older_revisions`` are the described revisions other than the latest that traffic still reaches; ``iap_policy``
+    (``gcloud beta iap web get-iam-policy``) is read for a service with IAP on, ``None`` when unreadable."""
     revisions = {spec.name(revision): revision for revision in older_revisions}
-    return run_checks(AuditInput(target, service, policy, project_policy, older_revisions=revisions))
+    return run_checks(
+        AuditInput(target, service, policy, project_policy, older_revisions=revisions, iap_policy=iap_policy)
+    )

@@ -40,6 +40,8 @@ class AuditInput:
     asked: DeployOptions | None = None
     #: Revisions other than the latest that traffic still reaches (``gcloud run revisions describe``), by name.
     older_revisions: Mapping[str, spec.Json] = field(default_factory=dict)
+    #: The IAP policy (who may pass IAP), read for a service with IAP on; ``None``: not read, or unreadable.
+    iap_policy: spec.Json | None = None
 
     @property
     def runtime_account(self) -> str | None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from cloudgate.deploy import checks_access as access
 from cloudgate.deploy import checks_config as config
+from cloudgate.deploy import checks_iap as iap
 from cloudgate.deploy import checks_identity as identity
 from cloudgate.deploy import checks_readback as readback
 from cloudgate.deploy.audit_input import AuditInput
@@ -57,6 +58,9 @@ CHECKS: tuple[Check, ...] = (
           "key, private key, JWT, password in a URL or connection string, high-entropy token, cloudgate key or "
           "argon2 hash) or a literal in a variable named like a secret.",
           "Store it in Secret Manager and mount it as a file; remove the env var.", config.literal_secrets),
+    Check("public-iap-accessor", SERIOUS, "IAP is on and allUsers or allAuthenticatedUsers may pass it: anyone "
+          "(with a Google account) reaches the service.", "Remove the binding; name people with --iap-member.",
+          iap.public_iap_accessors),
     Check("older-revision-secret", SERIOUS, "A revision other than the latest still reached by traffic or a tag "
           "holds a literal secret (found as literal-secret finds one).",
           "Rotate it, move the traffic and tags off the revision, delete it.",
@@ -83,6 +87,10 @@ CHECKS: tuple[Check, ...] = (
           "or other services' roles).", "Check what each role allows.", identity.runtime_roles),
     Check("ingress", INFO, "Where requests may come from (all, internal, internal-and-cloud-load-balancing).",
           "Nothing to fix: check that it is what you expect.", access.ingress),
+    Check("iap", INFO, "Whether Identity-Aware Proxy is on the service (people sign in with Google).",
+          "Nothing to fix: check that it is what you expect.", iap.iap_state),
+    Check("iap-accessors", INFO, "With IAP on: who may pass it (roles/iap.httpsResourceAccessor).",
+          "Nothing to fix: check that the list is what you expect.", iap.iap_accessors),
     Check("custom-audiences", INFO, "ID tokens for these extra audiences are accepted too.",
           "Nothing to fix: an audience shared by services makes one token valid on all.", config.custom_audiences),
     Check("service-missing", SERIOUS, "Read-back: the service does not exist after the deploy.",
@@ -95,6 +103,12 @@ CHECKS: tuple[Check, ...] = (
           "Read the revision's conditions and logs.", readback.revision_not_ready, readback_only=True),
     Check("secret-as-env", SERIOUS, "Read-back: a secret the deploy mounts as a file arrived as an env var.",
           "Run cloudgate deploy again.", readback.secret_as_env, readback_only=True),
+    Check("iap-state", SERIOUS, "Read-back: IAP is not on (or off) as --iap asked.",
+          "Run cloudgate deploy again.", iap.iap_not_on, readback_only=True),
+    Check("missing-iap-accessor", SERIOUS, "Read-back: a member named with --iap-member may not pass IAP.",
+          "Run cloudgate deploy again, or add the binding.", iap.missing_iap_accessors, readback_only=True),
+    Check("unnamed-iap-accessor", SERIOUS, "Read-back: a member may pass IAP but was not named with --iap-member.",
+          "Remove the binding, or name the member.", iap.unnamed_iap_accessors, readback_only=True),
     Check("traffic-not-latest", SERIOUS, "Read-back: traffic is pinned to older revisions, not the deployed one.",
           "Run cloudgate deploy again, or move the traffic to the latest revision.", readback.traffic_not_latest,
           readback_only=True),

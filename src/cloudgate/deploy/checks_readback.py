@@ -23,7 +23,7 @@ def missing_invokers(given: AuditInput) -> Iterator[Issue]:
     if given.asked is None:
         return
     members = spec.policy_members(given.policy, INVOKER_ROLE)
-    for member in given.asked.invokers:
+    for member in given.asked.invoker_members:  # IAP's service agent too, with --iap
         if member not in members:
             yield Issue(
                 f"{member} does not hold {INVOKER_ROLE}",
@@ -36,7 +36,7 @@ def unnamed_invokers(given: AuditInput) -> Iterator[Issue]:
     if given.asked is None:
         return
     members = spec.policy_members(given.policy, INVOKER_ROLE)
-    for member in sorted(members - set(given.asked.invokers) - set(PUBLIC_MEMBERS)):
+    for member in sorted(members - set(given.asked.invoker_members) - set(PUBLIC_MEMBERS)):
         yield Issue(
             f"{member} holds {INVOKER_ROLE} but was not named with --invoker",
             f"gcloud run services remove-iam-policy-binding {given.target.where()} --member={member} "

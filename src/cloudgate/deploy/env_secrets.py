@@ -6,7 +6,8 @@ A value is a secret when one of these says so (first match wins; the answer name
    (a docs-users line: ``$argon2id$v=19$m=...,t=...,p=...$salt$hash``, which can be cracked offline);
 2. detect-secrets' pattern plugins: provider key formats (AWS, Stripe, OpenAI, GitHub, Slack, ...), private keys,
    JWTs, credentials in a URL (``postgres://user:password@host``); then what they miss: a password in a URL with no
-   user name (``redis://:pw@host``) or in a connection string (``host=db password=pw``, ``Password=pw;``);
+   user name (``redis://:pw@host``), a password set inside the value (``host=db password=pw``, ``Password=pw;``,
+   ``{"password": "pw"}``, ``-Ddb.password=pw``), an ``Authorization`` value (``Bearer <token>``);
 3. a high-entropy token (detect-secrets' Base64 entropy limit, 4.5 bits per character, over 20 characters or
    more) that is neither a sequence nor a UUID and mixes upper and lower case within a word, as random keys do
    and identifiers, paths and digests do not;
@@ -33,8 +34,14 @@ _CLOUDGATE_KEY = re.compile(r"cgk_[0-9a-f]{16}_[A-Za-z0-9_\-]{16,}")
 _ARGON2_HASH = re.compile(r"\$argon2(?:id|i|d)\$v=\d+\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+")
 #: A password in a URL, the user name possibly empty (``redis://:password@host``, which detect-secrets misses).
 _URL_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^/@\s:]*:[^/@\s]+@")
-#: A password in a key/value connection string (libpq ``host=db password=x``, ADO.NET/JDBC ``Password=x;``).
-_DSN_PASSWORD = re.compile(r"(?:^|[\s;])(?:password|pwd)\s*=\s*(?!\$\{)[^\s;]+", re.IGNORECASE)
+#: A password given as a setting inside the value: a connection string (libpq ``host=db password=x``, ADO.NET
+#: ``Password=x;``), JSON (``{"password": "x"}``), a JVM property (``-Dspring.datasource.password=x``). Not a path
+#: or a ``${...}`` reference, not ``password_url=...``.
+_KEYED_PASSWORD = re.compile(
+    r"""(?:^|[^A-Za-z0-9_])(?:password|passwd|pwd)["']?\s*[:=]\s*["']?(?![/$])[^\s"',;}]+""", re.IGNORECASE
+)
+#: An HTTP ``Authorization`` value with its token (``Bearer <token>``).
+_BEARER = re.compile(r"\bBearer\s+[A-Za-z0-9\-._~+/]{16,}=*")
 _TOKEN = re.compile(r"[A-Za-z0-9+/=_\-]{20,}")
 _WORD = re.compile(r"[A-Za-z0-9]+")
 _SECRET_NAME = re.compile(
@@ -46,6 +53,9 @@ _SECRET_NAME = re.compile(
 _REFERENCE = re.compile(
     r"^(?:/|[a-z][a-z0-9+.\-]*://(?![^/@\s]*@)|projects/[^/]+/secrets/|\$\{|(?:true|false)$)", re.IGNORECASE
 )
+#: cloudgate's own settings whose names end like a secret's but whose values are a choice, not a secret (rule 4 skips
+#: exactly these values: anything else in them is still judged).
+_OWN_CHOICES = {"CLOUDGATE_DOCS_AUTH": frozenset({"basic", "iap", "both"})}
 #: detect-secrets plugins that judge names or addresses, not values (the name rule above replaces the first).
 _NOT_VALUE_PLUGINS = ("KeywordDetector", "IPPublicDetector", "Base64HighEntropyString", "HexHighEntropyString")
 
@@ -60,6 +70,8 @@ def secret_kind(name: str | None, value: str) -> str | None:
     for kind, matches in _value_rules():
         if matches(value):
             return kind
+    if name and value.strip().lower() in _OWN_CHOICES.get(name.upper(), ()):
+        return None
     if name and _SECRET_NAME.search(name) and not _REFERENCE.match(value):
         return f"a literal value in a variable named like a secret ({name})"
     return None
@@ -83,7 +95,8 @@ def _value_rules() -> tuple[tuple[str, Callable[[str], bool]], ...]:
     for plugin in plugins:
         rules.append((str(plugin.secret_type), _matcher(plugin)))
     rules.append(("a password in a URL", lambda v: bool(_URL_PASSWORD.search(v))))  # after Basic Auth Credentials
-    rules.append(("a password in a connection string", lambda v: bool(_DSN_PASSWORD.search(v))))
+    rules.append(("a password in a connection string or setting", lambda v: bool(_KEYED_PASSWORD.search(v))))
+    rules.append(("a bearer token", lambda v: bool(_BEARER.search(v))))
     rules.append(("a high-entropy string (a random key or token)", _high_entropy))
     return tuple(rules)
 

@@ -9,7 +9,7 @@ from cloudgate.deploy import service_spec as spec
 from cloudgate.deploy.commands import gcloud
 from cloudgate.deploy.gcloud import Gcloud, GcloudError
 from cloudgate.deploy.options import DeployOptions
-from cloudgate.deploy.plan import SECRET_ACCESSOR_ROLE, Observed, SecretState
+from cloudgate.deploy.plan import SECRET_ACCESSOR_ROLE, Observed, SecretState, iap_policy_command
 from cloudgate.errors import DeployError
 
 
@@ -24,6 +24,7 @@ def observe(options: DeployOptions, runner: Gcloud) -> Observed:
         image_exists=repository and _image_exists(options, runner),
         service=service,
         policy=read_policy(options, runner) if service is not None else {},
+        iap_policy=read_iap_policy(options, runner) if service is not None and options.iap else {},
     )
 
 
@@ -33,6 +34,28 @@ def read_service(options: DeployOptions, runner: Gcloud) -> spec.Json | None:
 
 def read_policy(options: DeployOptions, runner: Gcloud) -> spec.Json:
     return read_policy_at(runner, options.service, options.project, options.region)
+
+
+def read_iap_policy(options: DeployOptions, runner: Gcloud) -> spec.Json:
+    return read_iap_policy_at(runner, options.service, options.project, options.region) or {}
+
+
+def read_iap_policy_at(runner: Gcloud, service: str, project: str, region: str) -> spec.Json | None:
+    """The IAP policy of the service (who may pass IAP); ``None`` when it cannot be read."""
+    try:
+        found = runner.json_or_none(iap_policy_command(service, project, region))
+    except GcloudError:
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def read_project_number(runner: Gcloud, project: str) -> str:
+    """The project's number (``gcloud projects describe``): IAP's service agent and audience name it."""
+    found = runner.json(gcloud("projects", "describe", project, "--format=json"))
+    number = found.get("projectNumber") if isinstance(found, dict) else None
+    if not isinstance(number, (str, int)) or not str(number).isdigit():
+        raise DeployError(f"gcloud projects describe {project} gave no project number")
+    return str(number)
 
 
 def read_service_at(runner: Gcloud, service: str, project: str, region: str) -> spec.Json | None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from cloudgate.deploy.env_secrets import secret_kind
 from cloudgate.deploy.fields import BY_NAME
 from cloudgate.errors import ConfigError
-from cloudgate.google import FEDERATED_MEMBER_PATTERN
+from cloudgate.google import FEDERATED_MEMBER_PATTERN, iap_cloud_run_audience, iap_service_agent
 
 #: Where the two secrets are mounted: Cloud Run wants one folder per secret volume.
 DOCS_USERS_PATH = "/secrets/docs-users/users"
@@ -25,6 +25,8 @@ COMPUTE_DEFAULT_SUFFIX = "-compute@developer.gserviceaccount.com"
 _SERVICE_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,47}[a-z0-9])?$")
 _ACCOUNT_ID = re.compile(r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")
 _MEMBER = re.compile(r"^(serviceAccount|user|group):[^\s,]+$")
+_IAP_MEMBER = re.compile(r"^(serviceAccount|user|group|domain):[^\s,]+$")
+_PROJECT_NUMBER = re.compile(r"^\d{1,20}$")
 _FEDERATED = re.compile(FEDERATED_MEMBER_PATTERN)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESERVED_ENV = ("PORT", "K_SERVICE", "K_REVISION", "K_CONFIGURATION")
@@ -59,6 +61,17 @@ class DeployOptions:
     args: tuple[str, ...] = ()
     #: A local tool for ``--local-build``: buildah, podman or docker.
     builder: str = "podman"
+    #: Identity-Aware Proxy directly on the service (``gcloud beta run deploy --iap``); off: ``--no-iap``.
+    iap: bool = False
+    #: Who may pass IAP (``roles/iap.httpsResourceAccessor`` on the service's IAP resource), and nobody else.
+    iap_members: tuple[str, ...] = ()
+    #: The project's number, read by the CLI with ``--iap``: IAP's service agent and the audience name it.
+    #: ``None`` only in a dry run that could not read it (``PROJECT_NUMBER`` is shown); a deploy refuses to run.
+    project_number: str | None = None
+    #: ``CLOUDGATE_IAP_AUDIENCE`` when not the reported Cloud Run form (``--iap-audience``).
+    iap_audience_override: str | None = None
+    #: ``CLOUDGATE_IAP_JWKS_URL`` where IAP's keys are not Google's (the emulator's).
+    iap_jwks_url: str | None = None
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -112,6 +125,28 @@ class DeployOptions:
     @property
     def registry_host(self) -> str:
         return f"{self.region}-docker.pkg.dev"
+
+    @property
+    def iap_agent(self) -> str | None:
+        """IAP's service agent as an IAM member (it calls the service, so it must be an invoker), with ``--iap``."""
+        if not self.iap:
+            return None
+        return iap_service_agent(self.project_number or _NUMBER_UNKNOWN)
+
+    @property
+    def iap_audience(self) -> str | None:
+        """``CLOUDGATE_IAP_AUDIENCE``, with ``--iap``: ``--iap-audience``, else the reported Cloud Run form."""
+        if not self.iap:
+            return None
+        if self.iap_audience_override:
+            return self.iap_audience_override
+        return iap_cloud_run_audience(self.project_number or _NUMBER_UNKNOWN, self.region, self.service)
+
+    @property
+    def invoker_members(self) -> tuple[str, ...]:
+        """Everyone who must hold ``roles/run.invoker``: the ``--invoker``s, and IAP's agent with ``--iap``."""
+        agent = self.iap_agent
+        return self.invokers if agent is None or agent in self.invokers else (*self.invokers, agent)
 
     def _email(self, account_id: str) -> str:
         return f"{account_id}@{self.project}.iam.gserviceaccount.com"
@@ -167,6 +202,7 @@ def _validate(options: DeployOptions) -> None:
             raise ConfigError(
                 f"--invoker {member!r}: expected serviceAccount:EMAIL, user:EMAIL, group:EMAIL, principalSet://..."
             )
+    _validate_iap(options)
     for name, _ in options.env:
         if not _ENV_NAME.match(name):
             raise ConfigError(f"--env {name!r}: not a valid environment variable name")
@@ -191,5 +227,29 @@ def _validate(options: DeployOptions) -> None:
             raise ConfigError(f"{path}: no such file")
 
 
+def _validate_iap(options: DeployOptions) -> None:
+    if not options.iap:
+        for given, flag in ((options.iap_members, "--iap-member"), (options.iap_audience_override, "--iap-audience")):
+            if given:
+                raise ConfigError(f"{flag} needs --iap (IAP directly on the service)")
+        return
+    if options.project_number is not None and not _PROJECT_NUMBER.match(options.project_number):
+        raise ConfigError(f"project number {options.project_number!r}: expected digits (gcloud projects describe)")
+    for member in options.iap_members:
+        if member.split(":", 1)[-1] in _PUBLIC or member in _PUBLIC:
+            raise ConfigError(f"--iap-member {member}: anyone with a Google account would pass IAP; name people")
+        if not _IAP_MEMBER.match(member):
+            raise ConfigError(
+                f"--iap-member {member!r}: expected user:EMAIL, group:EMAIL, serviceAccount:EMAIL or domain:DOMAIN"
+            )
+    for name, _ in options.env:
+        if name in _IAP_ENV:
+            raise ConfigError(f"--env {name}: set by cloudgate deploy --iap itself (--iap-audience)")
+
+
+#: Shown for the project's number where a dry run could not read it.
+_NUMBER_UNKNOWN = "PROJECT_NUMBER"
 #: Environment variables the deploy sets itself.
 _MANAGED_ENV = ("CLOUDGATE_IDENTITY", "CLOUDGATE_KEYSTORE")
+#: ... and with ``--iap``.
+_IAP_ENV = ("CLOUDGATE_IAP_AUDIENCE", "CLOUDGATE_IAP_JWKS_URL")

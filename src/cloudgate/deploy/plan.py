@@ -4,11 +4,13 @@ Each step is computed from the options and what was read from the project just b
 so a step whose work is already done yields no commands: that is what makes a second run say "no changes".
 ``steps(options, observed)`` is the one list the runner executes, ``--dry-run`` prints (against what it observed,
 read-only) and the tests check; ``STEPS`` is its table: 1 runtime service account, 2 secrets, 3 image,
-4 ``gcloud run deploy``, 5 invokers; 6 (read back) and 7 (smoke test) check the result and change nothing.
+4 ``gcloud run deploy`` (``gcloud beta run deploy --iap`` with IAP), 5 invokers (IAP's service agent among them with
+IAP), 6 who may pass IAP; 7 (read back) and 8 (smoke test) check the result and change nothing.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -17,7 +19,7 @@ from cloudgate.deploy.commands import Command, gcloud
 from cloudgate.deploy.fields import BY_NAME
 from cloudgate.deploy.options import DeployOptions
 from cloudgate.errors import ConfigError
-from cloudgate.google import INVOKER_ROLE
+from cloudgate.google import IAP_ACCESSOR_ROLE, IAP_CLOUD_RUN_RESOURCE_TYPE, INVOKER_ROLE
 
 SECRET_ACCESSOR_ROLE = "roles/secretmanager.secretAccessor"  # noqa: S105 - a role name
 Commands = tuple[Command, ...]
@@ -42,6 +44,8 @@ class Observed:
     image_exists: bool = False
     service: spec.Json | None = None
     policy: spec.Json = field(default_factory=dict)
+    #: The service's IAP policy (``gcloud beta iap web get-iam-policy``), read with ``--iap``.
+    iap_policy: spec.Json = field(default_factory=dict)
 
 
 def _where(options: DeployOptions) -> tuple[str, str]:
@@ -139,6 +143,11 @@ def desired_env(options: DeployOptions) -> dict[str, str]:
             env["CLOUDGATE_DOCS_USERS_FILE"] = mount
         else:
             env["CLOUDGATE_KEYSTORE"] = f"file://{mount}"
+    if options.iap_audience is not None:
+        # Set explicitly, never derived by the service: the audience form is a reported one (docs/identity.md).
+        env["CLOUDGATE_IAP_AUDIENCE"] = options.iap_audience
+        if options.iap_jwks_url:
+            env["CLOUDGATE_IAP_JWKS_URL"] = options.iap_jwks_url
     env.update(options.env)
     return env
 
@@ -165,6 +174,8 @@ def service_differences(options: DeployOptions, service: spec.Json) -> list[str]
         found.append("invoker IAM check is off")
     if spec.uses_http2(service) != options.http2:
         found.append("HTTP/2")
+    if spec.iap_enabled(service) != options.iap:
+        found.append("IAP off -> on" if options.iap else "IAP on -> off")
     for name, value in options.settings:
         difference = BY_NAME[name].difference(value, service)
         if difference is not None:
@@ -183,7 +194,10 @@ def deploy_step(options: DeployOptions, observed: Observed) -> Commands:
 
 
 def _deploy(options: DeployOptions, service: spec.Json | None) -> Command:
+    # --iap/--no-iap exist on the beta track only (gcloud 528); --no-iap only where IAP is on now.
+    iap_flag = "--iap" if options.iap else "--no-iap" if service is not None and spec.iap_enabled(service) else None
     argv = [
+        *(("beta",) if iap_flag else ()),
         "run",
         "deploy",
         options.service,
@@ -209,20 +223,33 @@ def _deploy(options: DeployOptions, service: spec.Json | None) -> Command:
         argv.append("--clear-custom-audiences")
     argv += [BY_NAME[name].argv(value) for name, value in options.settings]
     argv.append("--use-http2" if options.http2 else "--no-use-http2")
+    if iap_flag:
+        argv.append(iap_flag)  # gcloud also grants (or removes) IAP's service agent roles/run.invoker
     return gcloud(*argv)
 
 
 def unwanted_invokers(options: DeployOptions, policy: spec.Json) -> list[str]:
     """Invokers nobody named (``allUsers``, ``allAuthenticatedUsers`` and anyone else), in a stable order."""
-    return sorted(spec.policy_members(policy, INVOKER_ROLE) - set(options.invokers))
+    return sorted(spec.policy_members(policy, INVOKER_ROLE) - set(options.invoker_members))
+
+
+_IAP_AGENT = re.compile(r"^serviceAccount:service-\d+@gcp-sa-iap\.iam\.gserviceaccount\.com$")
+
+
+def retiring_iap_agents(options: DeployOptions, observed: Observed) -> set[str]:
+    """IAP's service agent among the invokers of a service whose IAP this deploy turns off: ``--no-iap`` removes
+    its invoker role itself, so removing it needs no confirmation."""
+    if options.iap or observed.service is None or not spec.iap_enabled(observed.service):
+        return set()
+    return {m for m in spec.policy_members(observed.policy, INVOKER_ROLE) if _IAP_AGENT.match(m)}
 
 
 def invokers_step(options: DeployOptions, observed: Observed) -> Commands:
-    """Grant ``roles/run.invoker`` to each named member and remove every other invoker."""
+    """Grant ``roles/run.invoker`` to each named member (and IAP's agent with IAP) and remove every other invoker."""
     present = spec.policy_members(observed.policy, INVOKER_ROLE)
     commands = []
     for verb, members in (
-        ("add", [m for m in options.invokers if m not in present]),
+        ("add", [m for m in options.invoker_members if m not in present]),
         ("remove", unwanted_invokers(options, observed.policy)),
     ):
         for member in members:
@@ -240,13 +267,57 @@ def invokers_step(options: DeployOptions, observed: Observed) -> Commands:
     return tuple(commands)
 
 
+def iap_web_where(service: str, project: str, region: str) -> tuple[str, ...]:
+    """The IAP resource of a Cloud Run service, as ``gcloud beta iap web ...`` names it."""
+    return (f"--resource-type={IAP_CLOUD_RUN_RESOURCE_TYPE}", f"--service={service}", f"--project={project}",
+            f"--region={region}")  # fmt: skip
+
+
+def unwanted_accessors(options: DeployOptions, iap_policy: spec.Json) -> list[str]:
+    """Who may pass IAP without being named with ``--iap-member``, in a stable order (none without ``--iap``)."""
+    if not options.iap:
+        return []
+    return sorted(spec.policy_members(iap_policy, IAP_ACCESSOR_ROLE) - set(options.iap_members))
+
+
+def iap_access_step(options: DeployOptions, observed: Observed) -> Commands:
+    """With ``--iap``: grant IAP's accessor role to each ``--iap-member`` and remove it from everyone else."""
+    if not options.iap:
+        return ()
+    present = spec.policy_members(observed.iap_policy, IAP_ACCESSOR_ROLE)
+    where = iap_web_where(options.service, options.project, options.region)
+    return tuple(
+        gcloud(
+            "beta",
+            "iap",
+            "web",
+            f"{verb}-iam-policy-binding",
+            *where,
+            f"--member={member}",
+            f"--role={IAP_ACCESSOR_ROLE}",
+        )
+        for verb, members in (
+            ("add", [m for m in options.iap_members if m not in present]),
+            ("remove", unwanted_accessors(options, observed.iap_policy)),
+        )
+        for member in members
+    )
+
+
 def readback_commands(options: DeployOptions) -> tuple[Command, ...]:
-    """What step 6 reads (also what a user can run to check by hand)."""
+    """What the read-back step reads (also what a user can run to check by hand)."""
     where = _where(options)
+    iap = (iap_policy_command(options.service, options.project, options.region),) if options.iap else ()
     return (
         gcloud("run", "services", "describe", options.service, *where, "--format=json"),
         gcloud("run", "services", "get-iam-policy", options.service, *where, "--format=json"),
+        *iap,
     )
+
+
+def iap_policy_command(service: str, project: str, region: str) -> Command:
+    """``gcloud beta iap web get-iam-policy`` of a Cloud Run service's IAP resource."""
+    return gcloud("beta", "iap", "web", "get-iam-policy", *iap_web_where(service, project, region), "--format=json")
 
 
 def _env_flag(env: Mapping[str, str]) -> str:
@@ -287,17 +358,19 @@ STEPS: tuple[StepKind, ...] = (
     StepKind("image", image_step),
     StepKind("deploy", deploy_step),
     StepKind("invokers", invokers_step),
+    StepKind("IAP access", iap_access_step),
     StepKind("read back", readback_step, checks=True),
     StepKind("smoke test", _no_commands, checks=True),
 )
 TOTAL = len(STEPS)
-INVOKERS, READ_BACK, SMOKE_TEST = (
-    1 + [kind.make for kind in STEPS].index(make) for make in (invokers_step, readback_step, _no_commands)
+INVOKERS, IAP_ACCESS, READ_BACK, SMOKE_TEST = (
+    1 + [kind.make for kind in STEPS].index(make)
+    for make in (invokers_step, iap_access_step, readback_step, _no_commands)
 )
 
 
 def label(number: int) -> str:
-    """``[6/7] read back``: how progress lines and ``--dry-run`` name a step."""
+    """``[7/8] read back``: how progress lines and ``--dry-run`` name a step."""
     return f"[{number}/{TOTAL}] {STEPS[number - 1].title}"
 
 

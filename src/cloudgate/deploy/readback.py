@@ -23,13 +23,17 @@ _QUIET = frozenset({"not-ready"})
 
 
 def check_deployment(
-    options: DeployOptions, service: spec.Json | None, policy: spec.Json, project_policy: spec.Json | None = None
+    options: DeployOptions,
+    service: spec.Json | None,
+    policy: spec.Json,
+    project_policy: spec.Json | None = None,
+    iap_policy: spec.Json | None = None,
 ) -> tuple[list[Finding], list[Finding]]:
     """``(problems, notes)``: problems fail the deploy; notes are the audit's other findings."""
     if service is None:
         return [BY_CODE["service-missing"].finding("the service does not exist after the deploy")], []
     target = Target(options.service, options.project, options.region)
-    findings = run_checks(AuditInput(target, service, policy, project_policy, asked=options))
+    findings = run_checks(AuditInput(target, service, policy, project_policy, asked=options, iap_policy=iap_policy))
     accepted = accepted_codes(options)
     problems = [f for f in findings if f.serious and f.code not in accepted]
     notes = [f for f in findings if not f.serious and f.code not in _QUIET]

@@ -15,7 +15,7 @@ from cloudgate.deploy import plan
 from cloudgate.deploy import service_spec as spec
 from cloudgate.deploy.commands import Command, gcloud
 from cloudgate.deploy.gcloud import Gcloud, GcloudError
-from cloudgate.deploy.observe import observe, read_policy, read_project_policy, read_service
+from cloudgate.deploy.observe import observe, read_iap_policy, read_policy, read_project_policy, read_service
 from cloudgate.deploy.options import DeployOptions
 from cloudgate.deploy.readback import check_deployment, planted_secrets
 from cloudgate.deploy.smoke import smoke_test
@@ -57,15 +57,25 @@ class Deployer:
 
     def run(self) -> DeployResult:
         options = self.options
+        if options.iap and options.project_number is None:
+            raise DeployError(f"--iap needs the number of project {options.project} (gcloud projects describe)")
         self.echo(f"reading the current state of {options.service} in {options.project}/{options.region} ...")
         observed = observe(options, self.runner)
         refuse_planted_secrets(options, observed)
         unwanted = plan.unwanted_invokers(options, observed.policy)
-        if unwanted and not self.confirm(unwanted):
+        asked_about = [m for m in unwanted if m not in plan.retiring_iap_agents(options, observed)]
+        if asked_about and not self.confirm(asked_about):
             raise DeployError(
                 "refused: these members may invoke the service but were not named with --invoker: "
-                + ", ".join(unwanted)
+                + ", ".join(asked_about)
                 + "; name them with --invoker, or confirm their removal (--yes). Nothing was changed."
+            )
+        unwanted_accessors = plan.unwanted_accessors(options, observed.iap_policy)
+        if unwanted_accessors and not self.confirm(unwanted_accessors):
+            raise DeployError(
+                "refused: these members may pass IAP but were not named with --iap-member: "
+                + ", ".join(unwanted_accessors)
+                + "; name them with --iap-member, or confirm their removal (--yes). Nothing was changed."
             )
         for step in plan.steps(options, observed, self.health_path):
             if step.checks:
@@ -79,11 +89,15 @@ class Deployer:
                     raise self._failure(
                         step, f"new unnamed invokers appeared during the deploy: {', '.join(sorted(late))}"
                     )
+            if step.number == plan.IAP_ACCESS and self.result.changed and options.iap:
+                # The deploy may have just made the service (or turned IAP on): read who may pass IAP now.
+                observed = replace(observed, iap_policy=read_iap_policy(options, self.runner))
+                step = plan.step(plan.IAP_ACCESS, options, observed, self.health_path)
             self._run_step(step)
         if not self.result.changed:
             self.echo("no changes: the service already is what was asked")
         # With no command run, what was just observed is the result; otherwise read it again.
-        self._read_back(None if self.result.changed else (observed.service, observed.policy))
+        self._read_back(None if self.result.changed else (observed.service, observed.policy, observed.iap_policy))
         if self.smoke and self.result.url:
             self._smoke_test(self.result.url)
         return self.result
@@ -103,15 +117,16 @@ class Deployer:
             self.result.ran.append(command)
         self._done.append(f"step {step.number} ({step.title})")
 
-    def _read_back(self, observed: tuple[spec.Json | None, spec.Json] | None) -> None:
+    def _read_back(self, observed: tuple[spec.Json | None, spec.Json, spec.Json] | None) -> None:
         label = plan.label(plan.READ_BACK)
         if observed is None:
             service = read_service(self.options, self.runner)
             policy = read_policy(self.options, self.runner) if service else {}
+            iap_policy = read_iap_policy(self.options, self.runner) if service and self.options.iap else {}
         else:
-            service, policy = observed
+            service, policy, iap_policy = observed
         project_policy = read_project_policy(self.options.project, self.runner) if service else None
-        problems, notes = check_deployment(self.options, service, policy, project_policy)
+        problems, notes = check_deployment(self.options, service, policy, project_policy, iap_policy)
         self.result.url = spec.url(service) if service else None
         self.result.notes = [note.line() for note in notes]
         if problems:
@@ -120,15 +135,22 @@ class Deployer:
             raise DeployError(
                 f"{label}: the deployed service is not what was asked:\n{details}\n  done by this run: {done}"
             )
-        self.echo(f"{label}: private; invokers: {', '.join(self.options.invokers) or '(none)'}; URL {self.result.url}")
+        iap = f"; IAP on, may pass: {', '.join(self.options.iap_members) or '(nobody)'}" if self.options.iap else ""
+        invokers = ", ".join(self.options.invoker_members) or "(none)"
+        self.echo(f"{label}: private; invokers: {invokers}{iap}; URL {self.result.url}")
 
     def _smoke_test(self, url: str) -> None:
         label = plan.label(plan.SMOKE_TEST)
-        token = self._invoker_token(url)
+        # With IAP on, IAP answers first: an invoker's ID token for the URL does not pass it (only a token for IAP's
+        # OAuth client or a browser sign-in does), so only the anonymous refusal is checked.
+        token = None if self.options.iap else self._invoker_token(url)
         problems, checked = smoke_test(url, self.health_path, token)
         if problems:
             raise DeployError(f"{label}: " + "; ".join(problems))
-        skipped = "" if token else " (the active gcloud account is not a named invoker: anonymous only)"
+        if self.options.iap:
+            skipped = " (IAP on: IAP answers before the invoker check; anonymous only)"
+        else:
+            skipped = "" if token else " (the active gcloud account is not a named invoker: anonymous only)"
         self.echo(f"{label}: GET {self.health_path}: {', '.join(checked)}{skipped}")
 
     def _invoker_token(self, url: str) -> str | None:

@@ -16,6 +16,8 @@ from typing import Any
 INGRESS = "run.googleapis.com/ingress"
 INVOKER_IAM_DISABLED = "run.googleapis.com/invoker-iam-disabled"
 CUSTOM_AUDIENCES = "run.googleapis.com/custom-audiences"
+#: ``gcloud beta run deploy --iap`` sets it to ``"true"``, ``--no-iap`` removes it (gcloud's ``api_lib/run/service.py``).
+IAP_ENABLED = "run.googleapis.com/iap-enabled"
 LOCATION_LABEL = "cloud.googleapis.com/location"
 MIN_SCALE = "autoscaling.knative.dev/minScale"
 MAX_SCALE = "autoscaling.knative.dev/maxScale"
@@ -178,6 +180,11 @@ def custom_audiences(service: Json) -> list[str]:
 
 def iam_check_disabled(service: Json) -> bool:
     return service_annotations(service).get(INVOKER_IAM_DISABLED, "").lower() == "true"
+
+
+def iap_enabled(service: Json) -> bool:
+    """Identity-Aware Proxy directly on the service (``--iap``)."""
+    return service_annotations(service).get(IAP_ENABLED, "").lower() == "true"
 
 
 def ingress(service: Json) -> str:

@@ -1,7 +1,8 @@
 """Step 7: the health route through the service URL, with an invoker's ID token (200) and without one (403).
 
 The token comes from the deploying gcloud account (``gcloud auth print-identity-token``); when that account is
-not one of the named invokers, only the anonymous half is checked, and the report says so.
+not one of the named invokers, or IAP is on (IAP answers before the invoker check, and an ID token for the URL
+does not pass it), only the anonymous half is checked, and the report says so.
 """
 
 from __future__ import annotations

@@ -41,6 +41,9 @@ def secret_findings(findings: list[Finding]) -> list[Finding]:
         ("DATABASE_DSN", "host=10.0.0.5 user=app password=hunter2 dbname=app", "a password in a connection string"),
         ("SQL", "Server=db;Database=app;User Id=app;Password=hunter2;", "a password in a connection string"),
         ("PGPASSWORD", "hunter2", "a literal value in a variable named like a secret"),
+        ("CONFIG", '{"db": {"password": "hunter2"}}', "a password in a connection string or setting"),
+        ("JAVA_OPTS", "-Xmx1g -Dspring.datasource.password=hunter2", "a password in a connection string or setting"),
+        ("AUTH_HEADER", "Bearer 3f2a9c1d7e4b5a6f8091a2b3c4d5e6f7", "a bearer token"),
     ],
 )
 def test_a_literal_secret_is_serious_and_its_value_is_never_shown(name: str, value: str, kind: str) -> None:
@@ -69,6 +72,8 @@ def test_an_argon2_docs_users_line_is_found() -> None:
         ("SECRET_NAME", "api-docs-users"),
         ("DATABASE_DSN", "host=10.0.0.5 user=app password=${DB_PASSWORD} dbname=app"),
         ("REDIS_URL", "redis://10.0.0.3:6379/0"),
+        ("RESET_LINK", "forgot_password_url=https://example.com/reset"),
+        ("ROUTES", "password=/account/password"),
         ("GIT_SHA", "3f2a9c1d7e4b5a6f8091a2b3c4d5e6f708192a3b"),
         ("GOOGLE_APPLICATION_CREDENTIALS", "/secrets/key/key.json"),
         ("UPSTREAM", "projects/my-project-123456/locations/europe-west1/services/api-gateway-production"),

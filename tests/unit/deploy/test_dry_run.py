@@ -41,31 +41,33 @@ def test_image_with_secrets_and_invokers(files: Path) -> None:
         "--role=roles/secretmanager.secretAccessor --quiet"
     )
     assert lines == [
-        "# [1/7] runtime service account",
+        "# [1/8] runtime service account",
         "gcloud iam service-accounts create api-runtime --project=my-proj '--display-name=Cloud Run runtime of api' --quiet",
-        "# [2/7] secrets",
+        "# [2/8] secrets",
         "gcloud secrets create api-docs-users --project=my-proj --replication-policy=automatic --quiet",
         add_version.format("api-docs-users", "users.txt"),
         accessor.format("api-docs-users"),
         "gcloud secrets create api-api-keys --project=my-proj --replication-policy=automatic --quiet",
         add_version.format("api-api-keys", "keys.json"),
         accessor.format("api-api-keys"),
-        "# [3/7] image",
+        "# [3/8] image",
         f"# using --image {image}",
-        "# [4/7] deploy",
+        "# [4/8] deploy",
         f"gcloud run deploy api {WHERE} --image={image} --no-allow-unauthenticated --invoker-iam-check "
         f"--service-account={SA} --set-env-vars=CLOUDGATE_IDENTITY=cloud-run,"
         "CLOUDGATE_DOCS_USERS_FILE=/secrets/docs-users/users,CLOUDGATE_KEYSTORE=file:///secrets/api-keys/keys.json "
         "--set-secrets=/secrets/docs-users/users=api-docs-users:latest,/secrets/api-keys/keys.json=api-api-keys:latest "
         "--no-use-http2 --quiet",
-        "# [5/7] invokers",
+        "# [5/8] invokers",
         f"gcloud run services add-iam-policy-binding api {WHERE} --member={ETL} --role=roles/run.invoker --quiet",
         f"gcloud run services add-iam-policy-binding api {WHERE} --member=user:me@example.com --role=roles/run.invoker --quiet",
-        "# [6/7] read back",
+        "# [6/8] IAP access",
+        "# no changes",
+        "# [7/8] read back",
         "# cloudgate checks these; gcloud's exit codes are not proof",
         f"gcloud run services describe api {WHERE} --format=json --quiet",
         f"gcloud run services get-iam-policy api {WHERE} --format=json --quiet",
-        "# [7/7] smoke test",
+        "# [8/8] smoke test",
         "# GET <service URL>/health with an invoker's ID token (200), without (403)",
     ]
 
@@ -74,13 +76,13 @@ def test_cloud_build_from_source(files: Path) -> None:
     (files / "Dockerfile").write_text("FROM python:3.12-slim\n")
     lines = dry_run(files, "--source", ".", "--invoker", ETL)
     image = f"europe-west1-docker.pkg.dev/my-proj/cloudgate/api:{source_tag(files)}"
-    step3 = lines[lines.index("# [3/7] image") + 1 : lines.index("# [4/7] deploy")]
+    step3 = lines[lines.index("# [3/8] image") + 1 : lines.index("# [4/8] deploy")]
     assert step3 == [
         "gcloud artifacts repositories create cloudgate --project=my-proj --location=europe-west1 "
         "--repository-format=docker --quiet",
         f"gcloud builds submit . --project=my-proj --tag={image} --quiet",
     ]
-    assert f"--image={image}" in shlex.split(lines[lines.index("# [4/7] deploy") + 1])
+    assert f"--image={image}" in shlex.split(lines[lines.index("# [4/8] deploy") + 1])
 
 
 def test_local_build_pushes_with_the_token_on_a_pipe_not_on_argv(files: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -93,7 +95,7 @@ def test_local_build_pushes_with_the_token_on_a_pipe_not_on_argv(files: Path, mo
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     image = f"europe-west1-docker.pkg.dev/my-proj/cloudgate/api:{source_tag(files)}"
-    step3 = lines[lines.index("# [3/7] image") + 2 : lines.index("# [4/7] deploy")]
+    step3 = lines[lines.index("# [3/8] image") + 2 : lines.index("# [4/8] deploy")]
     assert step3 == [
         f"podman build --tag={image} .",
         "gcloud auth print-access-token --quiet | podman login --username=oauth2accesstoken --password-stdin "
@@ -108,7 +110,7 @@ def test_runtime_options_become_gcloud_flags(files: Path) -> None:
         "--concurrency", "40", "--min-instances", "1", "--max-instances", "5", "--timeout", "600", "--http2",
         "--custom-audience", "https://api.example.com", "--env", "MODE=a,b",
     )  # fmt: skip
-    deploy = shlex.split(lines[lines.index("# [4/7] deploy") + 1])
+    deploy = shlex.split(lines[lines.index("# [4/8] deploy") + 1])
     env = "--set-env-vars=^@^CLOUDGATE_IDENTITY=cloud-run@CLOUDGATE_HTTP2=true@MODE=a,b"
     assert deploy[deploy.index(env) :] == [
         env,
@@ -123,12 +125,12 @@ def test_runtime_options_become_gcloud_flags(files: Path) -> None:
         "--quiet",
     ]
     assert "--service-account=runner@my-proj.iam.gserviceaccount.com" in deploy
-    assert lines[lines.index("# [4/7] deploy") + 2] == "# [5/7] invokers"
+    assert lines[lines.index("# [4/8] deploy") + 2] == "# [5/8] invokers"
 
 
 def test_an_existing_account_of_another_project_is_not_created(files: Path) -> None:
     lines = dry_run(files, "--image", "img:1", "--service-account", "shared@other-proj.iam.gserviceaccount.com")
-    assert lines[:3] == ["# [1/7] runtime service account", "# no changes", "# [2/7] secrets"]
+    assert lines[:3] == ["# [1/8] runtime service account", "# no changes", "# [2/8] secrets"]
 
 
 @pytest.mark.parametrize(
@@ -157,7 +159,7 @@ def test_bad_requests_are_clear_errors_before_anything_runs(
 
 def test_command_and_args_override_the_entrypoint(files: Path) -> None:
     lines = dry_run(files, "--image", "img:1", "--command", "sh", "--args=-c", "--args", "exec serve a,b")
-    deploy = shlex.split(lines[lines.index("# [4/7] deploy") + 1])
+    deploy = shlex.split(lines[lines.index("# [4/8] deploy") + 1])
     assert "--command=sh" in deploy and "--args=^@^-c@exec serve a,b" in deploy
 
 
@@ -181,7 +183,7 @@ def test_env_refuses_a_secret_looking_value_without_printing_it(tmp_path: Path, 
                                   "SECRET_NAME=api-docs-users"])  # fmt: skip
 def test_env_deploys_names_that_only_look_like_secrets(files: Path, pair: str) -> None:
     lines = dry_run(files, "--image", "img:1", "--env", pair)
-    deploy = shlex.split(lines[lines.index("# [4/7] deploy") + 1])
+    deploy = shlex.split(lines[lines.index("# [4/8] deploy") + 1])
     assert any(arg.startswith("--set-env-vars=") and arg.endswith(pair) for arg in deploy)
 
 
@@ -211,3 +213,22 @@ def test_a_principal_set_invoker_is_accepted_and_bound(files: Path) -> None:
     )
     lines = dry_run(files, "--image", "img:1", "--invoker", member)
     assert any(f"--member={member} --role=roles/run.invoker" in line for line in lines)
+
+
+def test_iap_shows_the_beta_deploy_the_agent_invoker_and_the_accessors(tmp_path: Path) -> None:
+    image = "europe-docker.pkg.dev/my-proj/apps/api:1"
+    lines = dry_run(tmp_path, "--image", image, "--iap", "--iap-member", "user:alice@example.com")
+    agent = "serviceAccount:service-PROJECT_NUMBER@gcp-sa-iap.iam.gserviceaccount.com"
+    iap_where = "--resource-type=cloud-run --service=api --project=my-proj --region=europe-west1"
+    deploy = shlex.split(lines[lines.index("# [4/8] deploy") + 1])
+    assert deploy[:4] == ["gcloud", "beta", "run", "deploy"] and deploy[-2:] == ["--iap", "--quiet"]
+    audience = "/projects/PROJECT_NUMBER/locations/europe-west1/services/api"
+    assert f"--set-env-vars=CLOUDGATE_IDENTITY=cloud-run,CLOUDGATE_IAP_AUDIENCE={audience}" in deploy
+    start = lines.index("# [5/8] invokers")
+    assert lines[start : lines.index("# [7/8] read back")] == [
+        "# [5/8] invokers",
+        f"gcloud run services add-iam-policy-binding api {WHERE} --member={agent} --role=roles/run.invoker --quiet",
+        "# [6/8] IAP access",
+        f"gcloud beta iap web add-iam-policy-binding {iap_where} --member=user:alice@example.com "
+        "--role=roles/iap.httpsResourceAccessor --quiet",
+    ]

@@ -107,20 +107,21 @@ def test_the_plan_of_a_project_that_matches_says_no_changes_at_each_step(options
     lines = plan.render(plan.steps(options, deployed(options), health_path="/ready"))
     where = "--project=my-proj --region=europe-west1"
     assert lines == [
-        "# [1/7] runtime service account", "# no changes",
-        "# [2/7] secrets", "# no changes",
-        "# [3/7] image", f"# using --image {out.IMAGE}",
-        "# [4/7] deploy", "# no changes",
-        "# [5/7] invokers", "# no changes",
-        "# [6/7] read back", "# cloudgate checks these; gcloud's exit codes are not proof",
+        "# [1/8] runtime service account", "# no changes",
+        "# [2/8] secrets", "# no changes",
+        "# [3/8] image", f"# using --image {out.IMAGE}",
+        "# [4/8] deploy", "# no changes",
+        "# [5/8] invokers", "# no changes",
+        "# [6/8] IAP access", "# no changes",
+        "# [7/8] read back", "# cloudgate checks these; gcloud's exit codes are not proof",
         f"gcloud run services describe api {where} --format=json --quiet",
         f"gcloud run services get-iam-policy api {where} --format=json --quiet",
-        "# [7/7] smoke test", "# GET <service URL>/ready with an invoker's ID token (200), without (403)",
+        "# [8/8] smoke test", "# GET <service URL>/ready with an invoker's ID token (200), without (403)",
         "# no changes: the service already is what was asked",
     ]  # fmt: skip
 
 
-def test_the_step_table_numbers_the_invokers_read_back_and_smoke_test() -> None:
-    assert [plan.label(n) for n in (plan.INVOKERS, plan.READ_BACK, plan.SMOKE_TEST)] == [
-        "[5/7] invokers", "[6/7] read back", "[7/7] smoke test",
+def test_the_step_table_numbers_the_invokers_iap_access_read_back_and_smoke_test() -> None:
+    assert [plan.label(n) for n in (plan.INVOKERS, plan.IAP_ACCESS, plan.READ_BACK, plan.SMOKE_TEST)] == [
+        "[5/8] invokers", "[6/8] IAP access", "[7/8] read back", "[8/8] smoke test",
     ]  # fmt: skip
