@@ -83,3 +83,15 @@ def test_a_service_url_that_is_not_http_is_a_clean_error(tmp_path: Path) -> None
         app, ["emulator", "services", "set", "api", "--url", "notaurl", "--state-dir", str(tmp_path)]
     )
     assert result.exit_code != 0 and "is not an http(s) URL" in str(result.exception)
+
+
+def test_the_emulators_address_is_replaced_whole(tmp_path: Path) -> None:
+    """emulator.json is written to a new file and renamed: a reader never sees it half written."""
+    from cloudgate.emulator.core.state import ADDRESS_FILE, read_address, write_address
+
+    write_address(tmp_path, "http://127.0.0.1:1")
+    first = (tmp_path / ADDRESS_FILE).stat().st_ino
+    write_address(tmp_path, "http://127.0.0.1:2")
+    assert (tmp_path / ADDRESS_FILE).stat().st_ino != first
+    assert read_address(tmp_path) == "http://127.0.0.1:2"
+    assert [p.name for p in tmp_path.iterdir()] == [ADDRESS_FILE]

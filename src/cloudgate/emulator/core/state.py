@@ -390,7 +390,17 @@ def write_address(folder: Path, url: str, *, iap_jwks: str = "") -> None:
     publishes IAP's public keys (``iap_jwks``: what ``CLOUDGATE_IAP_JWKS_URL`` of a service behind it names)."""
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     record = {"url": url, "pid": os.getpid(), **({"iap_jwks": iap_jwks} if iap_jwks else {})}
-    (folder / ADDRESS_FILE).write_text(json.dumps(record) + "\n", encoding="utf-8")
+    # Whole or not at all: a CLI reading a half-written file would take the emulator for stopped and write the
+    # state itself (``read_address``), next to the emulator that is its one writer.
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".emulator-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+        os.replace(tmp, folder / ADDRESS_FILE)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 def remove_address(folder: Path) -> None:
