@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.e2e.gcloud_stack import GcloudStack
@@ -108,3 +109,24 @@ def test_a_key_made_through_the_emulator_names_its_token_endpoint(gcloud_stack: 
     _watched(state, tmp_path / "writes", "accounts", "create", "keyed-writer-sa")
     _watched(state, tmp_path / "writes", "accounts", "key", "keyed-writer-sa", "--out", str(tmp_path / "key.json"))
     assert json.loads((tmp_path / "key.json").read_text())["token_uri"] == f"{gcloud_stack.emulator_url}/token"
+
+
+def test_a_key_rotated_with_the_cli_is_published_by_the_running_emulator_at_once(
+    gcloud_stack: GcloudStack, tmp_path: Path
+) -> None:
+    """``rotate-keys`` goes to the emulator, which signs with the new key and publishes it; the CLI writes nothing."""
+    kid, writes = _watched(gcloud_stack.state_dir, tmp_path / "writes", "rotate-keys")
+    published = httpx.get(f"{gcloud_stack.emulator_url}/oauth2/v3/certs", timeout=30, trust_env=False).json()
+    assert (writes, kid in [key["kid"] for key in published["keys"]]) == ([], True)
+
+
+@pytest.mark.parametrize("running", [True, False], ids=["through-the-emulator", "no-emulator"])
+def test_a_refused_change_is_one_line_and_exit_code_2_either_way(
+    gcloud_stack: GcloudStack, tmp_path: Path, running: bool
+) -> None:
+    state = gcloud_stack.state_dir if running else tmp_path / "state"
+    done = subprocess.run(
+        [CLOUDGATE, "emulator", "accounts", "create", "ab", "--state-dir", str(state)],
+        env=clean_env(), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert (done.returncode, len(done.stderr.strip().splitlines()), "6-30" in done.stderr) == (2, 1, True), done.stderr

@@ -22,7 +22,7 @@ from typing import Any
 
 import typer
 
-from cloudgate.cli.emulator_changes import DEFAULT_EMULATOR_URL, apply_change
+from cloudgate.cli.emulator_changes import DEFAULT_EMULATOR_URL, apply_change, rotate_signing_key
 from cloudgate.log_lines import configure_text_logging
 
 emulator = typer.Typer(
@@ -164,9 +164,7 @@ def settings(
 @emulator.command("rotate-keys")
 def rotate_keys(state_dir: Path = StateDir) -> None:
     """Make a new signing key (the previous one stays published); prints its kid."""
-    from cloudgate.emulator.core.keys import SigningKeys
-
-    typer.echo(SigningKeys(state_dir / "signing").rotate())
+    typer.echo(rotate_signing_key(state_dir))
 
 
 @accounts.command("create")
