@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support import ROOT
+from tests.support import ROOT, free_port
 
 #: Stops the block's background job (``cloudgate emulator run &``) and what it runs, however the script ends.
 STOP_BACKGROUND_JOB = "trap 'kill %1 2>/dev/null; wait' EXIT"
@@ -26,6 +26,24 @@ def block(marker: str, language: str = "bash") -> str:
     found = re.findall(rf"<!-- readme-test: {marker} -->\n```{language}\n(.*?)```", text, flags=re.S)
     assert len(found) == 1, f"README has {len(found)} blocks marked {marker}"
     return str(found[0])
+
+
+def emulator_block(marker: str) -> str:
+    """A block that opens with ``cloudgate emulator run &``, its emulator on a free port (tests run side by side)."""
+    text = block(marker)
+    assert text.startswith("cloudgate emulator run &")
+    return text.replace("cloudgate emulator run &", f"cloudgate emulator run --port {free_port()} &", 1)
+
+
+def deploy_setup_lines() -> list[str]:
+    """The deploy recipe's lines that write docs-users.txt and keys.json and export CLOUDGATE_API_KEY."""
+    lines = [
+        line
+        for line in block("deploy").splitlines()
+        if line.startswith(("cloudgate hash-password", "export CLOUDGATE_API_KEY="))
+    ]
+    assert len(lines) == 2
+    return lines
 
 
 def run_as_reader(

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.readme_blocks import STOP_BACKGROUND_JOB, block, run_as_reader
-from tests.support import ROOT, free_port
+from tests.e2e.readme_blocks import STOP_BACKGROUND_JOB, deploy_setup_lines, emulator_block, run_as_reader
+from tests.support import ROOT
 
 pytestmark = [
     pytest.mark.e2e,
@@ -28,24 +28,11 @@ cloudgate audit api
 """
 
 
-def _setup_lines() -> list[str]:
-    """The deploy recipe's lines that write docs-users.txt and keys.json and export CLOUDGATE_API_KEY."""
-    lines = [
-        line
-        for line in block("deploy").splitlines()
-        if line.startswith(("cloudgate hash-password", "export CLOUDGATE_API_KEY="))
-    ]
-    assert len(lines) == 2
-    return lines
-
-
 def test_the_iap_block_deploys_a_service_behind_the_emulated_sign_in(tmp_path: Path) -> None:
     (tmp_path / "app").symlink_to(ROOT / "app")  # --source . is a folder holding the app, like a clone
-    iap = block("iap")
-    assert iap.startswith("cloudgate emulator run &")
-    iap = iap.replace("cloudgate emulator run &", f"cloudgate emulator run --port {free_port()} &", 1)
+    iap = emulator_block("iap")
     result = run_as_reader(
-        tmp_path, STOP_BACKGROUND_JOB, *_setup_lines(), iap, _CHECK,
+        tmp_path, STOP_BACKGROUND_JOB, *deploy_setup_lines(), iap, _CHECK,
         stdin="correct horse battery staple\n", timeout=900, CLOUDGATE_SAMPLE_ROWS="1000",
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.readme_blocks import STOP_BACKGROUND_JOB, block, run_as_reader
-from tests.support import ROOT, free_port
+from tests.e2e.readme_blocks import STOP_BACKGROUND_JOB, deploy_setup_lines, emulator_block, run_as_reader
+from tests.support import ROOT
 
 pytestmark = [
     pytest.mark.e2e,
@@ -21,25 +21,12 @@ pytestmark = [
 ]
 
 
-def _setup_lines() -> list[str]:
-    """The deploy recipe's lines that write docs-users.txt and keys.json and export CLOUDGATE_API_KEY."""
-    lines = [
-        line
-        for line in block("deploy").splitlines()
-        if line.startswith(("cloudgate hash-password", "export CLOUDGATE_API_KEY="))
-    ]
-    assert len(lines) == 2
-    return lines
-
-
 def test_the_rehearsal_deploys_and_calls_the_service_as_printed(tmp_path: Path) -> None:
     (tmp_path / "app").symlink_to(ROOT / "app")  # --source . is a folder holding the app, like a clone
-    rehearsal = block("rehearse")
-    assert rehearsal.startswith("cloudgate emulator run &")
-    rehearsal = rehearsal.replace("cloudgate emulator run &", f"cloudgate emulator run --port {free_port()} &", 1)
+    rehearsal = emulator_block("rehearse")
     # The block leaves the emulator running, as on a terminal; the test stops it (and the service it runs).
     result = run_as_reader(
-        tmp_path, STOP_BACKGROUND_JOB, *_setup_lines(), rehearsal,
+        tmp_path, STOP_BACKGROUND_JOB, *deploy_setup_lines(), rehearsal,
         stdin="correct horse battery staple\n", timeout=900,
         CLOUDGATE_SAMPLE_ROWS="1000",  # the example service's sample dataset, kept small
     )  # fmt: skip
