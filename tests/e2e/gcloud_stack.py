@@ -7,6 +7,8 @@
   machine's gcloud config); returns the ``CompletedProcess`` (``check=False`` to look at a failure);
 - ``stack.deploy(name, *flags)``: ``gcloud run deploy`` of a local-command revision (``python -m MODULE``, the
   echo service by default) and the service URL;
+- ``stack.cloudgate(...)``, ``stack.account(name, folder)``: ``cloudgate emulator`` commands on this emulator, and
+  a new service account with its key file;
 - ``stack.env``: the ``CLOUDSDK_*`` variables, for a tool under test that runs gcloud itself.
 
 The fixture ``gcloud_stack`` (module scope) lives in ``tests/e2e/conftest.py``. gcloud costs 1-2 s per call:
@@ -75,6 +77,23 @@ class GcloudStack(_Admin):
             f"--args=-m,{module}", *flags,
         )  # fmt: skip
         return self.url_of(name)
+
+    def cloudgate(self, *args: str) -> str:
+        """``cloudgate emulator ARGS --state-dir`` this stack's folder (the running emulator takes the change); its
+        stdout. A failure fails the test with its stderr."""
+        done = subprocess.run(
+            [CLOUDGATE, "emulator", *args, "--state-dir", str(self.state_dir)],
+            env=clean_env(), capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    def account(self, name: str, folder: Path) -> tuple[str, Path]:
+        """A new service account and its key file (in ``folder``, naming this emulator's token endpoint)."""
+        email = self.cloudgate("accounts", "create", name)
+        key = folder / f"{name}.json"
+        self.cloudgate("accounts", "key", email, "--out", str(key), "--emulator-url", self.emulator_url)
+        return email, key
 
     def url_of(self, name: str) -> str:
         return self.gcloud("run", "services", "describe", name, "--format=value(status.url)").stdout.strip()

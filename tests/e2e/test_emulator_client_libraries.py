@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.gcloud_stack import GcloudStack
-from tests.support import CLOUDGATE, clean_env
+from tests.support import clean_env
 
 pytestmark = pytest.mark.e2e
 
@@ -56,22 +56,6 @@ print(json.dumps({"listed": listed, "name": got.name, "uri": got.uri, "image": g
 """
 
 
-def _cloudgate(stack: GcloudStack, *args: str) -> str:
-    done = subprocess.run(
-        [CLOUDGATE, "emulator", *args, "--state-dir", str(stack.state_dir)],
-        env=clean_env(), capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
-
-
-def _account(stack: GcloudStack, name: str, folder: Path) -> tuple[str, Path]:
-    email = _cloudgate(stack, "accounts", "create", name)
-    key = folder / f"{name}.json"
-    _cloudgate(stack, "accounts", "key", email, "--out", str(key), "--emulator-url", stack.emulator_url)
-    return email, key
-
-
 def _user_code(stack: GcloudStack, key: Path, script: str, *args: str) -> str:
     """``script`` in a new process with the printed proxy environment and ``key`` as ADC; its stdout."""
     env = clean_env(
@@ -99,7 +83,7 @@ def secret_version(gcloud_stack: GcloudStack) -> str:
 @pytest.fixture(scope="module")
 def accessor(gcloud_stack: GcloudStack, secret_version: str, keys: Path) -> Path:
     """A service account holding ``roles/secretmanager.secretAccessor`` on the secret: its key file."""
-    email, key = _account(gcloud_stack, "reader", keys)
+    email, key = gcloud_stack.account("reader", keys)
     gcloud_stack.gcloud(
         "secrets", "add-iam-policy-binding", SECRET,
         f"--member=serviceAccount:{email}", "--role=roles/secretmanager.secretAccessor",
@@ -118,7 +102,7 @@ def test_secret_manager_over_grpc_without_access_is_permission_denied(
     gcloud_stack: GcloudStack, secret_version: str, keys: Path
 ) -> None:
     """An account without ``secretmanager.versions.access`` gets gRPC's PERMISSION_DENIED with Google's words."""
-    _, key = _account(gcloud_stack, "stranger", keys)
+    _, key = gcloud_stack.account("stranger", keys)
     printed = _user_code(gcloud_stack, key, _ACCESS, "grpc", secret_version)
     assert printed.startswith("PermissionDenied PERMISSION_DENIED Permission 'secretmanager.versions.access' denied")
 
@@ -135,7 +119,7 @@ def test_cloud_run_services_client_lists_and_gets_a_gcloud_deployed_service(
 ) -> None:
     """google-cloud-run's ``ServicesClient`` (Admin API v2, gRPC) sees the service ``gcloud run deploy`` made."""
     url = gcloud_stack.deploy(SERVICE, "--no-allow-unauthenticated")
-    email, key = _account(gcloud_stack, "run-viewer", keys)
+    email, key = gcloud_stack.account("run-viewer", keys)
     gcloud_stack.gcloud(
         "projects", "add-iam-policy-binding", gcloud_stack.project,
         f"--member=serviceAccount:{email}", "--role=roles/run.viewer",

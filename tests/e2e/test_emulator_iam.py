@@ -21,29 +21,12 @@ from google.auth import impersonated_credentials
 from google.oauth2 import id_token, service_account
 
 from tests.e2e.gcloud_stack import LOCAL_COMMAND_IMAGE, GcloudStack
-from tests.support import CLOUDGATE, clean_env
+from tests.support import clean_env
 
 pytestmark = pytest.mark.e2e
 
 PRIVATE = "private"
 ECHO_MODULE = "cloudgate.emulator.serving.echo"
-
-
-def _cloudgate(stack: GcloudStack, *args: str) -> str:
-    done = subprocess.run(
-        [CLOUDGATE, "emulator", *args, "--state-dir", str(stack.state_dir)],
-        env=clean_env(), capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
-
-
-def _account(stack: GcloudStack, name: str, folder: Path) -> tuple[str, Path]:
-    """A new service account and its key file."""
-    email = _cloudgate(stack, "accounts", "create", name)
-    key = folder / f"{name}.json"
-    _cloudgate(stack, "accounts", "key", email, "--out", str(key), "--emulator-url", stack.emulator_url)
-    return email, key
 
 
 def _id_token(key_file: Path, audience: str) -> str:
@@ -55,17 +38,10 @@ def _id_token(key_file: Path, audience: str) -> str:
 def _user_token(stack: GcloudStack, email: str, folder: Path, *groups: str) -> str:
     """A directory user's ID token, as `gcloud auth print-identity-token` prints it for that user."""
     creds = folder / f"{email}.json"
-    _cloudgate(
-        stack,
-        "users",
-        "create",
-        email,
-        "--out",
-        str(creds),
-        "--emulator-url",
-        stack.emulator_url,
+    stack.cloudgate(
+        "users", "create", email, "--out", str(creds), "--emulator-url", stack.emulator_url,
         *[f"--group={g}" for g in groups],
-    )
+    )  # fmt: skip
     env = {**stack.env, "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE": str(creds)}
     done = subprocess.run(
         ["gcloud", "auth", "print-identity-token"], env=clean_env(**env), capture_output=True, text=True, timeout=120
@@ -96,7 +72,7 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_a_project_level_invoker_invokes_the_service(gcloud_stack: GcloudStack, private_url: str, keys: Path) -> None:
-    email, key = _account(gcloud_stack, "project-invoker", keys)
+    email, key = gcloud_stack.account("project-invoker", keys)
     token = _id_token(key, private_url)
     assert _get(private_url, token) == 403
     project = gcloud_stack.project
@@ -141,7 +117,7 @@ def test_a_domain_binding_admits_accounts_of_that_domain_only(gcloud_stack: Gclo
 
 def test_a_run_developer_cannot_make_a_service_public(gcloud_stack: GcloudStack, keys: Path) -> None:
     """gcloud deploys, warns that the policy could not be set, and the service stays private (as on Google)."""
-    email, key = _account(gcloud_stack, "developer", keys)
+    email, key = gcloud_stack.account("developer", keys)
     for role in ("roles/run.developer", "roles/iam.serviceAccountUser"):
         gcloud_stack.gcloud("projects", "add-iam-policy-binding", gcloud_stack.project, f"--member=serviceAccount:{email}", f"--role={role}")  # fmt: skip
     as_developer = GcloudStack(
@@ -168,8 +144,8 @@ def test_deploying_as_an_account_that_does_not_exist_is_refused(gcloud_stack: Gc
 
 
 def test_deploying_without_act_as_on_the_runtime_account_is_refused(gcloud_stack: GcloudStack, keys: Path) -> None:
-    email, key = _account(gcloud_stack, "no-act-as", keys)
-    runtime, _ = _account(gcloud_stack, "runtime", keys)
+    email, key = gcloud_stack.account("no-act-as", keys)
+    runtime, _ = gcloud_stack.account("runtime", keys)
     gcloud_stack.gcloud("projects", "add-iam-policy-binding", gcloud_stack.project, f"--member=serviceAccount:{email}", "--role=roles/run.developer")  # fmt: skip
     env = {**gcloud_stack.env, "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE": str(key)}
     done = subprocess.run(
@@ -183,7 +159,7 @@ def test_deploying_without_act_as_on_the_runtime_account_is_refused(gcloud_stack
 def test_a_deleted_accounts_token_is_refused_and_its_successor_has_no_grants(
     gcloud_stack: GcloudStack, private_url: str, keys: Path
 ) -> None:
-    email, key = _account(gcloud_stack, "doomed", keys)
+    email, key = gcloud_stack.account("doomed", keys)
     member = f"--member=serviceAccount:{email}"
     gcloud_stack.gcloud("run", "services", "add-iam-policy-binding", PRIVATE, member, "--role=roles/run.invoker")
     token = _id_token(key, private_url)
@@ -193,12 +169,12 @@ def test_a_deleted_accounts_token_is_refused_and_its_successor_has_no_grants(
     policy = json.loads(gcloud_stack.gcloud("run", "services", "get-iam-policy", PRIVATE, "--format=json").stdout)
     members = [m for b in policy["bindings"] for m in b["members"]]
     assert any(m.startswith(f"deleted:serviceAccount:{email}?uid=") for m in members)
-    _, successor = _account(gcloud_stack, "doomed", keys)
+    _, successor = gcloud_stack.account("doomed", keys)
     assert _get(private_url, _id_token(successor, private_url)) == 403
 
 
 def test_project_bindings_are_added_and_removed_with_gcloud(gcloud_stack: GcloudStack, keys: Path) -> None:
-    email, _ = _account(gcloud_stack, "project-viewer", keys)
+    email, _ = gcloud_stack.account("project-viewer", keys)
     binding = (f"--member=serviceAccount:{email}", "--role=roles/viewer")
     project = gcloud_stack.project
 
@@ -216,18 +192,18 @@ def test_project_bindings_are_added_and_removed_with_gcloud(gcloud_stack: Gcloud
 
 @pytest.fixture
 def propagation(gcloud_stack: GcloudStack) -> Iterator[float]:
-    _cloudgate(gcloud_stack, "settings", "--iam-propagation-seconds", "5")
+    gcloud_stack.cloudgate("settings", "--iam-propagation-seconds", "5")
     yield 5.0
-    _cloudgate(gcloud_stack, "settings", "--iam-propagation-seconds", "0")
+    gcloud_stack.cloudgate("settings", "--iam-propagation-seconds", "0")
 
 
 def test_a_grant_applies_after_the_propagation_delay(
     gcloud_stack: GcloudStack, private_url: str, keys: Path, propagation: float
 ) -> None:
-    email, key = _account(gcloud_stack, "late-invoker", keys)
+    email, key = gcloud_stack.account("late-invoker", keys)
     token = _id_token(key, private_url)
     granted_at = time.monotonic()
-    _cloudgate(gcloud_stack, "services", "grant", PRIVATE, f"serviceAccount:{email}")
+    gcloud_stack.cloudgate("services", "grant", PRIVATE, f"serviceAccount:{email}")
     assert _get(private_url, token) == 403
     deadline = granted_at + propagation + 30
     while _get(private_url, token) != 200:
@@ -240,10 +216,10 @@ def test_impersonated_id_token_credentials_work_through_the_https_proxy(
     gcloud_stack: GcloudStack, private_url: str, keys: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """google-auth calls https://iamcredentials.googleapis.com itself: the proxy and CA make that the emulator."""
-    source, source_key = _account(gcloud_stack, "impersonator", keys)
-    target, _ = _account(gcloud_stack, "impersonated", keys)
-    _cloudgate(gcloud_stack, "accounts", "grant", target, f"serviceAccount:{source}")
-    _cloudgate(gcloud_stack, "services", "grant", PRIVATE, f"serviceAccount:{target}")
+    source, source_key = gcloud_stack.account("impersonator", keys)
+    target, _ = gcloud_stack.account("impersonated", keys)
+    gcloud_stack.cloudgate("accounts", "grant", target, f"serviceAccount:{source}")
+    gcloud_stack.cloudgate("services", "grant", PRIVATE, f"serviceAccount:{target}")
     for name in ("HTTPS_PROXY", "REQUESTS_CA_BUNDLE"):
         monkeypatch.setenv(name, gcloud_stack.env[name])
     source_credentials = service_account.Credentials.from_service_account_file(
@@ -263,10 +239,10 @@ def test_fetch_id_token_with_an_impersonation_adc_file_works_through_the_https_p
     gcloud_stack: GcloudStack, private_url: str, keys: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """``id_token.fetch_id_token`` as user code calls it, with ADC naming an impersonated service account."""
-    source, source_key = _account(gcloud_stack, "adc-source", keys)
-    target, _ = _account(gcloud_stack, "adc-target", keys)
-    _cloudgate(gcloud_stack, "accounts", "grant", target, f"serviceAccount:{source}")
-    _cloudgate(gcloud_stack, "services", "grant", PRIVATE, f"serviceAccount:{target}")
+    source, source_key = gcloud_stack.account("adc-source", keys)
+    target, _ = gcloud_stack.account("adc-target", keys)
+    gcloud_stack.cloudgate("accounts", "grant", target, f"serviceAccount:{source}")
+    gcloud_stack.cloudgate("services", "grant", PRIVATE, f"serviceAccount:{target}")
     adc = tmp_path / "adc.json"
     impersonation = f"https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/{target}:generateAccessToken"
     adc.write_text(
